@@ -1,0 +1,151 @@
+/*
+ * panattn: attention kernels for the CPU.
+ *
+ * The one public header of libpanattn, and the input of scripts/jextract.sh.
+ * Plain C11. Only types whose size is the same on LP64 and LLP64 cross this
+ * boundary (int, long long, float, pointers and structs of those), so the
+ * Java bindings generated from it are the same on every platform.
+ *
+ * Conventions
+ *  - Every function that can fail returns a status (PA_OK or a negative
+ *    PA_E* code); pa_last_error() then explains the failure in the calling
+ *    thread. The library never aborts, prints or exits.
+ *  - Tensors cross as pa_tensor descriptors: shapes and strides in elements,
+ *    so (B,H,L,D) and (B,L,H,D) layouts both work without copies.
+ *  - Masks use one polarity: a boolean mask is a keep-mask (nonzero = attend);
+ *    a float mask is added to the scaled scores (-INFINITY = never attend).
+ *  - A query row whose keys are all masked yields zeros (output and
+ *    weights), never NaN.
+ */
+#ifndef PANATTN_H
+#define PANATTN_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#  if defined(PANATTN_BUILD)
+#    define PA_API __declspec(dllexport)
+#  else
+#    define PA_API __declspec(dllimport)
+#  endif
+#else
+#  define PA_API __attribute__((visibility("default")))
+#endif
+
+/* Status codes. */
+enum pa_status {
+    PA_OK = 0,
+    PA_EINVAL = -1,         /* an argument is invalid; see pa_last_error() */
+    PA_ENOMEM = -2,         /* a workspace could not be allocated */
+    PA_EUNSUPPORTED = -3,   /* valid, but not supported by this build/CPU */
+    PA_EINTERNAL = -4       /* a bug in panattn; please report it */
+};
+
+/* Element types of a tensor. */
+enum pa_dtype {
+    PA_F32 = 0,             /* float, 4 bytes */
+    PA_BOOL = 1             /* unsigned char, 1 byte, nonzero = true */
+};
+
+/* Instruction-set levels of the softmax/masking kernels, lowest first. */
+enum pa_isa {
+    PA_ISA_SCALAR = 0,
+    PA_ISA_AVX2 = 1,        /* AVX2 + FMA */
+    PA_ISA_AVX512 = 2       /* AVX-512 F */
+};
+
+/* Causal alignment when Lq != Lk. */
+enum pa_causal {
+    PA_CAUSAL_NONE = 0,
+    PA_CAUSAL_TOP_LEFT = 1,     /* query i sees keys j <= i */
+    PA_CAUSAL_BOTTOM_RIGHT = 2  /* query i sees keys j <= i + (Lk - Lq) */
+};
+
+/*
+ * A strided 4-D view of memory. Element (i0,i1,i2,i3) lives at
+ * data + (i0*strides[0] + i1*strides[1] + i2*strides[2] + i3*strides[3])
+ * elements. Shapes and strides are >= 0; a stride of 0 broadcasts.
+ * capacity is the number of elements addressable from data: every element
+ * the shape and strides reach must lie below it, which the library checks.
+ */
+typedef struct pa_tensor {
+    void *data;
+    int dtype;                  /* enum pa_dtype */
+    int reserved;               /* must be 0 */
+    long long shape[4];
+    long long strides[4];
+    long long capacity;
+} pa_tensor;
+
+/*
+ * Options of pa_sdpa. Zero-initialised options mean: default scale, no
+ * causal mask, no mask, no weights output, library-owned workspace.
+ */
+typedef struct pa_sdpa_options {
+    float scale;                /* multiplies Q.K^T; 0 means 1/sqrt(Dk) */
+    int causal;                 /* enum pa_causal */
+    const pa_tensor *mask;      /* NULL, or (1|B, 1|H, 1|Lq, Lk): PA_BOOL
+                                   keep-mask or PA_F32 additive mask;
+                                   strides[3] must be 1 */
+    const pa_tensor *weights;   /* NULL, or PA_F32 output (B,H,Lq,Lk),
+                                   strides[3] == 1: the attention weights */
+    void *workspace;            /* NULL: allocated per call */
+    long long workspace_bytes;  /* size of workspace */
+} pa_sdpa_options;
+
+/* Version string, "MAJOR.MINOR.PATCH". Never NULL. */
+PA_API const char *pa_version(void);
+
+/* Text of the last failure in the calling thread ("" when none). */
+PA_API const char *pa_last_error(void);
+
+/* Name of a status code, e.g. "PA_EINVAL". */
+PA_API const char *pa_status_name(int status);
+
+/* The ISA level the kernels use now: the best the CPU supports, capped by
+ * the environment variable PANATTN_MAX_ISA=scalar|avx2|avx512 (read once)
+ * and by pa_set_max_isa(). */
+PA_API int pa_isa(void);
+
+/* The best ISA level this CPU and build support, ignoring any cap. */
+PA_API int pa_isa_supported(void);
+
+/* Caps the ISA level (enum pa_isa) for all threads; a cap above what the
+ * CPU supports selects the best supported level. For tests and
+ * comparisons: call it while no other thread computes. */
+PA_API int pa_set_max_isa(int level);
+
+/* Name of an ISA level: "scalar", "avx2", "avx512". */
+PA_API const char *pa_isa_name(int level);
+
+/* Describes the BLAS linked in (vendor, version, build options). */
+PA_API const char *pa_blas_info(void);
+
+/*
+ * Scaled dot-product attention:
+ *   out = softmax(Q.K^T * scale + mask) . V
+ * q   (B, H,   Lq, Dk)  PA_F32, strides[3] == 1
+ * k   (B, Hkv, Lk, Dk)  PA_F32, strides[3] == 1
+ * v   (B, Hkv, Lk, Dv)  PA_F32, strides[3] == 1
+ * out (B, H,   Lq, Dv)  PA_F32, strides[3] == 1
+ * H must be a multiple of Hkv: query head h reads key/value head
+ * h / (H / Hkv) (grouped-query attention; Hkv == H is plain multi-head).
+ * opts may be NULL for the defaults. Sizes of 0 are legal: nothing is
+ * computed, and with Lk == 0 every output row is zeros.
+ */
+PA_API int pa_sdpa(const pa_tensor *q, const pa_tensor *k, const pa_tensor *v,
+                   const pa_tensor *out, const pa_sdpa_options *opts);
+
+/* Bytes of workspace pa_sdpa needs for these arguments (0 when none). */
+PA_API int pa_sdpa_workspace_size(const pa_tensor *q, const pa_tensor *k,
+                                  const pa_tensor *v, const pa_tensor *out,
+                                  const pa_sdpa_options *opts,
+                                  long long *bytes);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PANATTN_H */

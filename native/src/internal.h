@@ -1,0 +1,67 @@
+/* Internal declarations shared by libpanattn's translation units. */
+#ifndef PANATTN_INTERNAL_H
+#define PANATTN_INTERNAL_H
+
+#include <stddef.h>
+
+#include "panattn.h"
+
+#if defined(_MSC_VER)
+#  define PA_THREAD_LOCAL __declspec(thread)
+#else
+#  define PA_THREAD_LOCAL _Thread_local
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#  define PA_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#  define PA_PRINTF(f, a)
+#endif
+
+/* Records a failure message for pa_last_error() and returns status. */
+int pa_fail(int status, const char *fmt, ...) PA_PRINTF(2, 3);
+
+/*
+ * Row kernels, one table per ISA level.
+ *
+ * softmax_row turns raw scores s[0..n) into attention weights in place:
+ * entries j < limit get s[j] + add[j] (add may be NULL) and are dropped
+ * when keep is non-NULL and keep[j] == 0; the kept entries are
+ * softmax-normalised (max-subtracted); every other entry becomes 0, and a
+ * row with no kept finite entry becomes all zeros.
+ */
+typedef struct pa_kernels {
+    int isa;
+    void (*softmax_row)(float *s, long long n, long long limit,
+                        const float *add, const unsigned char *keep);
+} pa_kernels;
+
+extern const pa_kernels pa_kernels_scalar;
+#if defined(PANATTN_X86)
+extern const pa_kernels pa_kernels_avx2;
+extern const pa_kernels pa_kernels_avx512;
+#endif
+#if defined(PANATTN_EMULATE_AVX512)
+extern const pa_kernels pa_kernels_avx512_emulated;
+#endif
+
+/* The kernel table in force (see pa_isa / pa_set_max_isa). */
+const pa_kernels *pa_active_kernels(void);
+
+/* Installs a kernel table; for the C tests, which link the objects. */
+void pa_install_kernels(const pa_kernels *table);
+
+/* Validates a descriptor: non-NULL, dtype, non-negative shape and strides,
+ * every reachable element below capacity, and (when unit_last) a contiguous
+ * last dimension with non-overlapping rows, as cblas needs. name appears in
+ * the message. */
+int pa_check_tensor(const char *fn, const char *name, const pa_tensor *t,
+                    int dtype, int unit_last);
+
+/* Number of elements of a validated tensor's shape (fits in long long). */
+long long pa_numel(const pa_tensor *t);
+
+/* The BLAS must run single-threaded: panattn owns the threading. */
+void pa_blas_init(void);
+
+#endif

@@ -1,0 +1,131 @@
+/* AVX2 + FMA row kernels. Built with -mavx2 -mfma; called only on CPUs
+ * that have both (isa.c). */
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* e^x for x <= 0 (Cephes polynomial, ~2 ulp); 0 below -87.3, NaN stays
+ * NaN. Softmax only exponentiates x - max <= 0. */
+static inline __m256 exp_nonpos(__m256 x)
+{
+    const __m256 lo = _mm256_set1_ps(-87.33654f);
+    __m256 tiny = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
+    x = _mm256_max_ps(lo, x);
+    __m256 fx = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    __m256 y = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    __m256i pow2 = _mm256_slli_epi32(
+        _mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127)), 23);
+    y = _mm256_mul_ps(y, _mm256_castsi256_ps(pow2));
+    return _mm256_andnot_ps(tiny, y);
+}
+
+/* A block of 8 lanes; a tail block is copied into it so that no load or
+ * store reaches past the row. */
+typedef struct block {
+    float *dst;
+    int count;
+    float x[8];
+} block;
+
+static inline __m256 load(block *b, float *s, long long j, long long end, float pad)
+{
+    long long left = end - j;
+    b->dst = s + j;
+    b->count = left >= 8 ? 8 : (int)left;
+    if (b->count == 8)
+        return _mm256_loadu_ps(s + j);
+    for (int i = 0; i < 8; i++)
+        b->x[i] = i < b->count ? s[j + i] : pad;
+    return _mm256_loadu_ps(b->x);
+}
+
+static inline void store(block *b, __m256 v)
+{
+    if (b->count == 8) {
+        _mm256_storeu_ps(b->dst, v);
+        return;
+    }
+    _mm256_storeu_ps(b->x, v);
+    memcpy(b->dst, b->x, sizeof(float) * (size_t)b->count);
+}
+
+static inline __m256 addend(const float *add, long long j, int count)
+{
+    if (count == 8)
+        return _mm256_loadu_ps(add + j);
+    float x[8] = {0};
+    memcpy(x, add + j, sizeof(float) * (size_t)count);
+    return _mm256_loadu_ps(x);
+}
+
+/* All-ones lanes where the keep byte is zero. */
+static inline __m256 dropped(const unsigned char *keep, int count)
+{
+    unsigned char bytes[8] = {1, 1, 1, 1, 1, 1, 1, 1};
+    memcpy(bytes, keep, (size_t)count);
+    __m256i k32 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)bytes));
+    return _mm256_castsi256_ps(_mm256_cmpeq_epi32(k32, _mm256_setzero_si256()));
+}
+
+static float hmax(__m256 v)
+{
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    return _mm_cvtss_f32(m);
+}
+
+static float hsum(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+static void softmax_row(float *s, long long n, long long limit,
+                        const float *add, const unsigned char *keep)
+{
+    const __m256 neg_inf = _mm256_set1_ps(-INFINITY);
+    __m256 vmax = neg_inf;
+    block b;
+    for (long long j = 0; j < limit; j += 8) {
+        __m256 x = load(&b, s, j, limit, -INFINITY);
+        if (add != NULL)
+            x = _mm256_add_ps(x, addend(add, j, b.count));
+        if (keep != NULL)
+            x = _mm256_blendv_ps(x, neg_inf, dropped(keep + j, b.count));
+        store(&b, x);
+        vmax = _mm256_max_ps(vmax, x);
+    }
+    float max = hmax(vmax);
+    if (max == -INFINITY)
+        limit = 0;
+    __m256 vsum = _mm256_setzero_ps();
+    const __m256 vmaxb = _mm256_set1_ps(max);
+    for (long long j = 0; j < limit; j += 8) {
+        __m256 e = exp_nonpos(_mm256_sub_ps(load(&b, s, j, limit, -INFINITY), vmaxb));
+        store(&b, e);
+        vsum = _mm256_add_ps(vsum, e);
+    }
+    const __m256 inv = _mm256_set1_ps(1.0f / hsum(vsum));
+    for (long long j = 0; j < limit; j += 8) {
+        __m256 x = load(&b, s, j, limit, 0.0f);
+        store(&b, _mm256_mul_ps(x, inv));
+    }
+    for (long long j = limit; j < n; j++)
+        s[j] = 0.0f;
+}
+
+const pa_kernels pa_kernels_avx2 = { PA_ISA_AVX2, softmax_row };

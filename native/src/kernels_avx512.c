@@ -1,0 +1,98 @@
+/* AVX-512F row kernels. Built with -mavx512f; called only on CPUs that
+ * have it (isa.c). The C tests also build this file against SIMDe's
+ * portable AVX-512 (PANATTN_EMULATE_AVX512), so its logic is tested on
+ * CPUs without AVX-512 too. */
+#if defined(PANATTN_EMULATE_AVX512)
+#  define SIMDE_ENABLE_NATIVE_ALIASES
+#  include <simde/x86/avx512.h>
+#  include "simde_avx512_extra.h"
+#  define PA_AVX512_TABLE pa_kernels_avx512_emulated
+typedef simde__mmask16 mask16;
+#  define ROUND_NEAREST (SIMDE_MM_FROUND_TO_NEAREST_INT | SIMDE_MM_FROUND_NO_EXC)
+#else
+#  include <immintrin.h>
+#  define PA_AVX512_TABLE pa_kernels_avx512
+typedef __mmask16 mask16;
+#  define ROUND_NEAREST (_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+#endif
+#include <math.h>
+
+#include "internal.h"
+
+/* e^x for x <= 0 (Cephes polynomial, ~2 ulp); 0 below -87.3, NaN stays
+ * NaN. Softmax only exponentiates x - max <= 0. */
+static inline __m512 exp_nonpos(__m512 x)
+{
+    const __m512 lo = _mm512_set1_ps(-87.33654f);
+    mask16 tiny = _mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ);
+    x = _mm512_max_ps(lo, x);
+    __m512 fx = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                     ROUND_NEAREST);
+    __m512 r = _mm512_fnmadd_ps(fx, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(fx, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    __m512 y = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    __m512i pow2 = _mm512_slli_epi32(
+        _mm512_add_epi32(_mm512_cvttps_epi32(fx), _mm512_set1_epi32(127)), 23);
+    y = _mm512_mul_ps(y, _mm512_castsi512_ps(pow2));
+    return _mm512_mask_mov_ps(y, tiny, _mm512_setzero_ps());
+}
+
+/* Lanes of the block starting at j that lie below end. */
+static inline mask16 lanes(long long j, long long end)
+{
+    long long left = end - j;
+    return left >= 16 ? (mask16)0xFFFF : (mask16)((1u << left) - 1u);
+}
+
+/* Lanes whose keep byte is zero, reading only the valid lanes. */
+static inline mask16 dropped(const unsigned char *keep, mask16 valid)
+{
+    unsigned bits = 0;
+    for (int i = 0; i < 16; i++)
+        if ((valid >> i & 1u) && keep[i] == 0)
+            bits |= 1u << i;
+    return (mask16)bits;
+}
+
+static void softmax_row(float *s, long long n, long long limit,
+                        const float *add, const unsigned char *keep)
+{
+    const __m512 neg_inf = _mm512_set1_ps(-INFINITY);
+    __m512 vmax = neg_inf;
+    for (long long j = 0; j < limit; j += 16) {
+        mask16 m = lanes(j, limit);
+        __m512 x = _mm512_maskz_loadu_ps(m, s + j);
+        if (add != NULL)
+            x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, add + j));
+        if (keep != NULL)
+            x = _mm512_mask_mov_ps(x, dropped(keep + j, m), neg_inf);
+        _mm512_mask_storeu_ps(s + j, m, x);
+        vmax = _mm512_mask_max_ps(vmax, m, vmax, x);
+    }
+    float max = _mm512_reduce_max_ps(vmax);
+    if (max == -INFINITY)
+        limit = 0;
+    __m512 vsum = _mm512_setzero_ps();
+    const __m512 vmaxb = _mm512_set1_ps(max);
+    for (long long j = 0; j < limit; j += 16) {
+        mask16 m = lanes(j, limit);
+        __m512 e = exp_nonpos(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, s + j), vmaxb));
+        _mm512_mask_storeu_ps(s + j, m, e);
+        vsum = _mm512_mask_add_ps(vsum, m, vsum, e);
+    }
+    const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(vsum));
+    for (long long j = 0; j < limit; j += 16) {
+        mask16 m = lanes(j, limit);
+        _mm512_mask_storeu_ps(s + j, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, s + j), inv));
+    }
+    for (long long j = limit; j < n; j += 16)
+        _mm512_mask_storeu_ps(s + j, lanes(j, n), _mm512_setzero_ps());
+}
+
+const pa_kernels PA_AVX512_TABLE = { PA_ISA_AVX512, softmax_row };

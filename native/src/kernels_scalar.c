@@ -1,0 +1,37 @@
+/* Portable C row kernels: the reference for the vector ones. */
+#include <math.h>
+
+#include "internal.h"
+
+static void softmax_row(float *s, long long n, long long limit,
+                        const float *add, const unsigned char *keep)
+{
+    float max = -INFINITY;
+    for (long long j = 0; j < limit; j++) {
+        float x = s[j];
+        if (add != NULL)
+            x += add[j];
+        if (keep != NULL && keep[j] == 0)
+            x = -INFINITY;
+        s[j] = x;
+        if (x > max)
+            max = x;
+    }
+    if (max == -INFINITY) {
+        for (long long j = 0; j < n; j++)
+            s[j] = 0.0f;
+        return;
+    }
+    float sum = 0.0f;
+    for (long long j = 0; j < limit; j++) {
+        s[j] = expf(s[j] - max);
+        sum += s[j];
+    }
+    float inv = 1.0f / sum;
+    for (long long j = 0; j < limit; j++)
+        s[j] *= inv;
+    for (long long j = limit; j < n; j++)
+        s[j] = 0.0f;
+}
+
+const pa_kernels pa_kernels_scalar = { PA_ISA_SCALAR, softmax_row };

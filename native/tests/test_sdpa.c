@@ -1,0 +1,379 @@
+/*
+ * C unit tests of pa_sdpa against the float64 reference, on random data,
+ * at the ISA level PANATTN_MAX_ISA selects (CTest runs every level).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "panattn.h"
+#include "reference.h"
+
+static int passed, failed;
+
+#define CHECK(cond, ...)                                              \
+    do {                                                              \
+        if (cond) {                                                   \
+            passed++;                                                 \
+        } else {                                                      \
+            failed++;                                                 \
+            printf("FAIL %s:%d: ", __FILE__, __LINE__);               \
+            printf(__VA_ARGS__);                                      \
+            printf("\n");                                             \
+        }                                                             \
+    } while (0)
+
+static unsigned long long rng = 0x9E3779B97F4A7C15ull;
+
+/* Uniform in [-1, 1), never all zeros. */
+static float frand(void)
+{
+    rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
+    return (float)((double)(rng >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+}
+
+#define GUARD 16
+#define SENTINEL 12345.0f
+
+/* A contiguous (or permuted) f32 tensor with GUARD sentinel floats on each
+ * side of its storage. */
+typedef struct buf {
+    float *base;
+    pa_tensor t;
+} buf;
+
+/* bhld = 0: storage (B,H,L,D); bhld = 1: storage (B,L,H,D) seen as (B,H,L,D). */
+static buf make(long long B, long long H, long long L, long long D, int bhld, int random)
+{
+    buf b;
+    long long n = B * H * L * D;
+    b.base = malloc(sizeof(float) * (size_t)(n + 2 * GUARD));
+    for (long long i = 0; i < n + 2 * GUARD; i++)
+        b.base[i] = SENTINEL;
+    for (long long i = 0; i < n; i++)
+        b.base[GUARD + i] = random ? frand() : SENTINEL;
+    memset(&b.t, 0, sizeof b.t);
+    b.t.data = b.base + GUARD;
+    b.t.dtype = PA_F32;
+    long long shape[4] = { B, H, L, D };
+    memcpy(b.t.shape, shape, sizeof shape);
+    if (bhld) {
+        long long st[4] = { L * H * D, D, H * D, 1 };
+        memcpy(b.t.strides, st, sizeof st);
+    } else {
+        long long st[4] = { H * L * D, L * D, D, 1 };
+        memcpy(b.t.strides, st, sizeof st);
+    }
+    b.t.capacity = n;
+    return b;
+}
+
+static int guards_intact(const buf *b)
+{
+    long long n = b->t.capacity;
+    for (int i = 0; i < GUARD; i++)
+        if (b->base[i] != SENTINEL || b->base[GUARD + n + i] != SENTINEL)
+            return 0;
+    return 1;
+}
+
+/* max |got - want| / max |want| over a tensor; got read through strides. */
+static double rel_error(const pa_tensor *got, const double *want)
+{
+    double err = 0.0, scale = 1e-30;
+    long long i = 0;
+    for (long long a = 0; a < got->shape[0]; a++)
+        for (long long b = 0; b < got->shape[1]; b++)
+            for (long long c = 0; c < got->shape[2]; c++)
+                for (long long d = 0; d < got->shape[3]; d++, i++) {
+                    float g = ((float *)got->data)[a * got->strides[0] + b * got->strides[1]
+                                                   + c * got->strides[2] + d * got->strides[3]];
+                    double e = fabs((double)g - want[i]);
+                    if (!(e <= err)) /* NaN counts as the largest error */
+                        err = isnan(e) ? INFINITY : e;
+                    if (fabs(want[i]) > scale)
+                        scale = fabs(want[i]);
+                }
+    return err / scale;
+}
+
+enum mask_kind { NO_MASK, BOOL_BROADCAST, FLOAT_FULL, BOOL_KEY_PADDING, MASK_KINDS };
+
+typedef struct shape { long long B, H, Hkv, Lq, Lk, Dk, Dv; } shape;
+
+/* Builds a mask of the given kind; *storage must be freed. Some entries
+ * are masked, never a whole row of the boolean masks. */
+static pa_tensor make_mask(const shape *s, int kind, void **storage)
+{
+    pa_tensor m;
+    memset(&m, 0, sizeof m);
+    long long dims[4];
+    if (kind == BOOL_BROADCAST) {
+        long long d[4] = { 1, 1, s->Lq, s->Lk }; memcpy(dims, d, sizeof d);
+    } else if (kind == BOOL_KEY_PADDING) {
+        long long d[4] = { s->B, 1, 1, s->Lk }; memcpy(dims, d, sizeof d);
+    } else {
+        long long d[4] = { s->B, s->H, s->Lq, s->Lk }; memcpy(dims, d, sizeof d);
+    }
+    long long n = dims[0] * dims[1] * dims[2] * dims[3];
+    memcpy(m.shape, dims, sizeof dims);
+    long long st[4] = { dims[1] * dims[2] * dims[3], dims[2] * dims[3], dims[3], 1 };
+    memcpy(m.strides, st, sizeof st);
+    m.capacity = n;
+    if (kind == FLOAT_FULL) {
+        float *f = malloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
+        for (long long i = 0; i < n; i++)
+            f[i] = (i % 5 == 3) ? -INFINITY : frand();
+        m.dtype = PA_F32;
+        m.data = *storage = f;
+    } else {
+        unsigned char *u = malloc((size_t)(n > 0 ? n : 1));
+        for (long long i = 0; i < n; i++)
+            u[i] = (i % dims[3] == 0) || (frand() > -0.4f);
+        m.dtype = PA_BOOL;
+        m.data = *storage = u;
+    }
+    return m;
+}
+
+static void check_case(const shape *s, int mask_kind, int causal, int with_weights, int bhld)
+{
+    buf q = make(s->B, s->H, s->Lq, s->Dk, bhld, 1);
+    buf k = make(s->B, s->Hkv, s->Lk, s->Dk, bhld, 1);
+    buf v = make(s->B, s->Hkv, s->Lk, s->Dv, bhld, 1);
+    buf out = make(s->B, s->H, s->Lq, s->Dv, bhld, 0);
+    buf w = make(s->B, s->H, s->Lq, s->Lk, 0, 0);
+    void *mask_storage = NULL;
+    pa_tensor mask;
+    pa_sdpa_options o;
+    memset(&o, 0, sizeof o);
+    o.causal = causal;
+    if (mask_kind != NO_MASK) {
+        mask = make_mask(s, mask_kind, &mask_storage);
+        o.mask = &mask;
+    }
+    if (with_weights)
+        o.weights = &w.t;
+    long long nout = s->B * s->H * s->Lq * s->Dv, nw = s->B * s->H * s->Lq * s->Lk;
+    double *ref_out = malloc(sizeof(double) * (size_t)(nout + 1));
+    double *ref_w = malloc(sizeof(double) * (size_t)(nw + 1));
+    ref_sdpa(&q.t, &k.t, &v.t, &o, ref_out, ref_w);
+
+    int rc = pa_sdpa(&q.t, &k.t, &v.t, &out.t, &o);
+    char what[160];
+    snprintf(what, sizeof what, "B=%lld H=%lld Hkv=%lld Lq=%lld Lk=%lld Dk=%lld Dv=%lld mask=%d "
+             "causal=%d weights=%d bhld=%d", s->B, s->H, s->Hkv, s->Lq, s->Lk, s->Dk, s->Dv,
+             mask_kind, causal, with_weights, bhld);
+    CHECK(rc == PA_OK, "%s: status %s: %s", what, pa_status_name(rc), pa_last_error());
+    double e = rel_error(&out.t, ref_out);
+    CHECK(e < 1e-5, "%s: output relative error %.3g", what, e);
+    if (with_weights) {
+        double ew = rel_error(&w.t, ref_w);
+        CHECK(ew < 1e-5, "%s: weights relative error %.3g", what, ew);
+    }
+    CHECK(guards_intact(&out) && guards_intact(&w) && guards_intact(&q), "%s: wrote outside", what);
+    free(ref_out); free(ref_w); free(mask_storage);
+    free(q.base); free(k.base); free(v.base); free(out.base); free(w.base);
+}
+
+static void test_random_shapes(void)
+{
+    const shape shapes[] = {
+        { 1, 1, 1, 1, 1, 1, 1 },
+        { 2, 3, 3, 7, 7, 3, 5 },
+        { 1, 2, 1, 129, 100, 64, 80 },
+        { 2, 4, 2, 33, 257, 16, 16 },
+        { 1, 1, 1, 300, 300, 8, 8 },   /* more than one query tile */
+        { 1, 2, 2, 5, 1000, 128, 3 },
+        { 1, 1, 1, 1000, 7, 1, 64 },
+    };
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+        for (int mask = 0; mask < MASK_KINDS; mask++)
+            for (int causal = 0; causal <= PA_CAUSAL_BOTTOM_RIGHT; causal++)
+                check_case(&shapes[i], mask, causal, (mask + causal) % 2, (int)(i % 2));
+}
+
+static void test_fully_masked_rows_are_zero(void)
+{
+    const long long L = 9, D = 4;
+    buf q = make(1, 1, L, D, 0, 1), k = make(1, 1, L, D, 0, 1), v = make(1, 1, L, D, 0, 1);
+    buf out = make(1, 1, L, D, 0, 0), w = make(1, 1, L, L, 0, 0);
+    unsigned char keep[9 * 9];
+    float add[9 * 9];
+    for (int i = 0; i < 81; i++) {
+        keep[i] = (i / 9) % 2;          /* even rows fully masked */
+        add[i] = keep[i] ? 0.5f : -INFINITY;
+    }
+    pa_tensor mask = { keep, PA_BOOL, 0, { 1, 1, L, L }, { 0, 0, L, 1 }, 81 };
+    pa_sdpa_options o = { 0.0f, PA_CAUSAL_NONE, &mask, &w.t, NULL, 0 };
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1) {
+            mask.data = add;
+            mask.dtype = PA_F32;
+        }
+        int rc = pa_sdpa(&q.t, &k.t, &v.t, &out.t, &o);
+        CHECK(rc == PA_OK, "status %d: %s", rc, pa_last_error());
+        for (long long i = 0; i < L; i++)
+            for (long long d = 0; d < D; d++) {
+                float x = ((float *)out.t.data)[i * D + d];
+                CHECK(i % 2 == 1 ? isfinite(x) && x != SENTINEL : x == 0.0f,
+                      "row %lld (%s mask) out = %g", i, pass ? "float" : "bool", x);
+            }
+        for (long long i = 0; i < L; i += 2)
+            for (long long j = 0; j < L; j++)
+                CHECK(((float *)w.t.data)[i * L + j] == 0.0f, "weights row %lld not zero", i);
+    }
+    free(q.base); free(k.base); free(v.base); free(out.base); free(w.base);
+}
+
+static void test_huge_logits(void)
+{
+    const long long L = 17, D = 8;
+    buf q = make(1, 1, L, D, 0, 1), k = make(1, 1, L, D, 0, 1), v = make(1, 1, L, D, 0, 1);
+    buf out = make(1, 1, L, D, 0, 0), w = make(1, 1, L, L, 0, 0);
+    for (long long i = 0; i < L * D; i++)
+        ((float *)q.t.data)[i] *= 1e15f;
+    pa_sdpa_options o = { 1e15f, PA_CAUSAL_NONE, NULL, &w.t, NULL, 0 };
+    int rc = pa_sdpa(&q.t, &k.t, &v.t, &out.t, &o);
+    CHECK(rc == PA_OK, "status %d: %s", rc, pa_last_error());
+    for (long long i = 0; i < L; i++) {
+        double sum = 0.0;
+        for (long long j = 0; j < L; j++)
+            sum += ((float *)w.t.data)[i * L + j];
+        CHECK(fabs(sum - 1.0) < 1e-5, "row %lld weights sum to %g with logits ~1e30", i, sum);
+    }
+    free(q.base); free(k.base); free(v.base); free(out.base); free(w.base);
+}
+
+static void test_empty_sizes(void)
+{
+    buf q = make(1, 2, 3, 4, 0, 1), k = make(1, 2, 0, 4, 0, 1), v = make(1, 2, 0, 5, 0, 1);
+    buf out = make(1, 2, 3, 5, 0, 0);
+    int rc = pa_sdpa(&q.t, &k.t, &v.t, &out.t, NULL);
+    CHECK(rc == PA_OK, "Lk = 0: status %d: %s", rc, pa_last_error());
+    for (int i = 0; i < 30; i++)
+        CHECK(((float *)out.t.data)[i] == 0.0f, "Lk = 0 gives zeros, got %g", ((float *)out.t.data)[i]);
+    q.t.shape[2] = 0; out.t.shape[2] = 0;
+    rc = pa_sdpa(&q.t, &k.t, &v.t, &out.t, NULL);
+    CHECK(rc == PA_OK, "Lq = 0: status %d", rc);
+    free(q.base); free(k.base); free(v.base); free(out.base);
+}
+
+static void test_caller_workspace(void)
+{
+    shape s = { 1, 2, 2, 40, 50, 16, 16 };
+    buf q = make(1, 2, 40, 16, 0, 1), k = make(1, 2, 50, 16, 0, 1), v = make(1, 2, 50, 16, 0, 1);
+    buf out = make(1, 2, 40, 16, 0, 0);
+    pa_sdpa_options o;
+    memset(&o, 0, sizeof o);
+    long long bytes = -1;
+    int rc = pa_sdpa_workspace_size(&q.t, &k.t, &v.t, &out.t, &o, &bytes);
+    CHECK(rc == PA_OK && bytes == 40 * 50 * 4, "workspace size %lld", bytes);
+    o.workspace = malloc((size_t)bytes);
+    o.workspace_bytes = bytes - 1;
+    rc = pa_sdpa(&q.t, &k.t, &v.t, &out.t, &o);
+    CHECK(rc == PA_EINVAL && strstr(pa_last_error(), "workspace_bytes"), "short workspace: %s",
+          pa_last_error());
+    o.workspace_bytes = bytes;
+    rc = pa_sdpa(&q.t, &k.t, &v.t, &out.t, &o);
+    double *ref = malloc(sizeof(double) * 40 * 2 * 16);
+    ref_sdpa(&q.t, &k.t, &v.t, &o, ref, NULL);
+    CHECK(rc == PA_OK && rel_error(&out.t, ref) < 1e-5, "caller workspace result (%lld %lld)",
+          s.Lq, s.Lk);
+    free(ref); free(o.workspace);
+    free(q.base); free(k.base); free(v.base); free(out.base);
+}
+
+/* Each bad argument returns PA_EINVAL with a message naming it. */
+static void test_bad_arguments(void)
+{
+    buf q = make(2, 4, 6, 8, 0, 1), k = make(2, 2, 5, 8, 0, 1), v = make(2, 2, 5, 3, 0, 1);
+    buf out = make(2, 4, 6, 3, 0, 0);
+    pa_tensor bad;
+    int rc;
+#define EXPECT_EINVAL(call, word)                                                   \
+    do {                                                                            \
+        rc = (call);                                                                \
+        CHECK(rc == PA_EINVAL && strstr(pa_last_error(), word) != NULL,             \
+              "%s: status %d, message '%s', expected PA_EINVAL naming '%s'", #call, \
+              rc, pa_last_error(), word);                                           \
+    } while (0)
+
+    EXPECT_EINVAL(pa_sdpa(NULL, &k.t, &v.t, &out.t, NULL), "q is NULL");
+    bad = k.t; bad.shape[3] = 7;
+    EXPECT_EINVAL(pa_sdpa(&q.t, &bad, &v.t, &out.t, NULL), "k.shape[3]");
+    bad = q.t; bad.shape[1] = 3;
+    bad.strides[0] = 3 * 6 * 8;
+    EXPECT_EINVAL(pa_sdpa(&bad, &k.t, &v.t, &out.t, NULL), "out.shape[1]");
+    bad = v.t; bad.capacity -= 1;
+    EXPECT_EINVAL(pa_sdpa(&q.t, &k.t, &bad, &out.t, NULL), "capacity");
+    bad = out.t; bad.shape[2] = -1;
+    EXPECT_EINVAL(pa_sdpa(&q.t, &k.t, &v.t, &bad, NULL), ">= 0");
+    bad = q.t; bad.dtype = PA_BOOL;
+    EXPECT_EINVAL(pa_sdpa(&bad, &k.t, &v.t, &out.t, NULL), "dtype");
+    bad = q.t; bad.strides[3] = 2; bad.capacity *= 2;
+    EXPECT_EINVAL(pa_sdpa(&bad, &k.t, &v.t, &out.t, NULL), "strides[3]");
+    bad = q.t; bad.shape[0] = 1LL << 40; bad.shape[1] = 1LL << 40;
+    EXPECT_EINVAL(pa_sdpa(&bad, &k.t, &v.t, &out.t, NULL), "64 bits");
+    bad = q.t; bad.data = NULL;
+    EXPECT_EINVAL(pa_sdpa(&bad, &k.t, &v.t, &out.t, NULL), "q.data");
+
+    buf k3 = make(2, 3, 5, 8, 0, 1), v3 = make(2, 3, 5, 3, 0, 1);
+    EXPECT_EINVAL(pa_sdpa(&q.t, &k3.t, &v3.t, &out.t, NULL), "multiple");
+
+    pa_sdpa_options o;
+    memset(&o, 0, sizeof o);
+    o.causal = 3;
+    EXPECT_EINVAL(pa_sdpa(&q.t, &k.t, &v.t, &out.t, &o), "causal");
+    o.causal = 0;
+    o.scale = NAN;
+    EXPECT_EINVAL(pa_sdpa(&q.t, &k.t, &v.t, &out.t, &o), "scale");
+    o.scale = 0.0f;
+    unsigned char keep[2 * 4 * 6 * 5];
+    memset(keep, 1, sizeof keep);
+    pa_tensor mask = { keep, PA_BOOL, 0, { 2, 3, 6, 5 }, { 90, 30, 5, 1 }, 240 };
+    o.mask = &mask;
+    EXPECT_EINVAL(pa_sdpa(&q.t, &k.t, &v.t, &out.t, &o), "mask.shape[1]");
+    mask.shape[1] = 4; mask.shape[3] = 6;
+    EXPECT_EINVAL(pa_sdpa(&q.t, &k.t, &v.t, &out.t, &o), "mask.shape[3]");
+    o.mask = NULL;
+    buf w = make(2, 4, 6, 4, 0, 0);
+    o.weights = &w.t;
+    EXPECT_EINVAL(pa_sdpa(&q.t, &k.t, &v.t, &out.t, &o), "weights.shape[3]");
+    CHECK(guards_intact(&out) && ((float *)out.t.data)[0] == SENTINEL, "failed calls wrote output");
+    CHECK(pa_set_max_isa(7) == PA_EINVAL, "pa_set_max_isa(7) refused");
+    free(q.base); free(k.base); free(v.base); free(out.base); free(k3.base); free(v3.base);
+    free(w.base);
+}
+
+int main(void)
+{
+    const char *cap = getenv("PANATTN_MAX_ISA");
+    const char *how = "native";
+    if (cap != NULL && *cap != '\0') {
+        int want = strcmp(cap, "scalar") == 0 ? PA_ISA_SCALAR
+                 : strcmp(cap, "avx2") == 0 ? PA_ISA_AVX2 : PA_ISA_AVX512;
+        int expected = want < pa_isa_supported() ? want : pa_isa_supported();
+        CHECK(pa_isa() == expected, "PANATTN_MAX_ISA=%s selects %s", cap, pa_isa_name(pa_isa()));
+        if (want == PA_ISA_AVX512 && pa_isa_supported() < PA_ISA_AVX512) {
+#if defined(PANATTN_EMULATE_AVX512)
+            pa_install_kernels(&pa_kernels_avx512_emulated);
+            how = "emulated by SIMDe: this CPU lacks AVX-512";
+#else
+            CHECK(0, "this CPU lacks AVX-512 and SIMDe was not found to emulate it");
+#endif
+        }
+    }
+    printf("panattn %s, ISA %s (%s; CPU supports %s), BLAS: %s\n", pa_version(),
+           pa_isa_name(pa_isa()), how, pa_isa_name(pa_isa_supported()), pa_blas_info());
+    test_random_shapes();
+    test_fully_masked_rows_are_zero();
+    test_huge_logits();
+    test_empty_sizes();
+    test_caller_workspace();
+    test_bad_arguments();
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed == 0 ? 0 : 1;
+}
