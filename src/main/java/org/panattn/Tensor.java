@@ -1,0 +1,279 @@
+package org.panattn;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.Arrays;
+
+/**
+ * A float32 tensor of rank 1 to 4 in off-heap memory: a {@link MemorySegment}
+ * owned by the caller's {@link Arena}, a shape, and strides in elements.
+ *
+ * <p>Element {@code (i0, i1, ...)} lives at element offset
+ * {@code i0*strides[0] + i1*strides[1] + ...} of the segment. Views such as
+ * {@link #permute} share the segment; nothing is copied. Attention takes
+ * {@code (B, H, L, D)} tensors; a tensor stored as {@code (B, L, H, D)} is
+ * passed as {@code t.permute(0, 2, 1, 3)}.
+ *
+ * <p>A tensor is a view: it is valid while its arena is open, and usable
+ * from the threads that arena allows.
+ */
+public final class Tensor {
+    static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT;
+
+    private final MemorySegment segment;
+    private final long[] shape;
+    private final long[] strides;
+
+    private Tensor(MemorySegment segment, long[] shape, long[] strides) {
+        this.segment = segment;
+        this.shape = shape;
+        this.strides = strides;
+    }
+
+    /** A new zero-filled contiguous tensor in {@code arena}. */
+    public static Tensor allocate(Arena arena, long... shape) {
+        if (arena == null) {
+            throw new IllegalArgumentException("arena must not be null");
+        }
+        long[] s = checkShape("shape", shape);
+        long count = Shapes.count("shape", s);
+        MemorySegment seg = arena.allocate(Math.multiplyExact(count, Float.BYTES), 64);
+        return new Tensor(seg, s, Shapes.contiguousStrides(s));
+    }
+
+    /** A new contiguous tensor in {@code arena} holding {@code values} in row-major order. */
+    public static Tensor of(Arena arena, float[] values, long... shape) {
+        if (values == null) {
+            throw new IllegalArgumentException("values must not be null");
+        }
+        Tensor t = allocate(arena, shape);
+        if (values.length != t.size()) {
+            throw new IllegalArgumentException("values has " + values.length + " elements, shape "
+                    + Arrays.toString(shape) + " needs " + t.size());
+        }
+        MemorySegment.copy(values, 0, t.segment, FLOAT, 0, values.length);
+        return t;
+    }
+
+    /** A contiguous row-major view of {@code segment}, which must hold at least the shape's elements. */
+    public static Tensor wrap(MemorySegment segment, long... shape) {
+        long[] s = checkShape("shape", shape);
+        return wrap(segment, s, Shapes.contiguousStrides(s));
+    }
+
+    /**
+     * A strided view of {@code segment}: element offsets are
+     * {@code sum(index[d] * strides[d])}, in floats. Strides are &ge; 0; every
+     * element the shape and strides reach must lie inside the segment.
+     */
+    public static Tensor wrap(MemorySegment segment, long[] shape, long[] strides) {
+        if (segment == null) {
+            throw new IllegalArgumentException("segment must not be null");
+        }
+        long[] s = checkShape("shape", shape);
+        if (strides == null || strides.length != s.length) {
+            throw new IllegalArgumentException("strides must have one entry per dimension ("
+                    + s.length + "), got " + (strides == null ? "null" : Arrays.toString(strides)));
+        }
+        long[] st = strides.clone();
+        for (int d = 0; d < st.length; d++) {
+            if (st[d] < 0) {
+                throw new IllegalArgumentException("strides must be >= 0, got " + Arrays.toString(st));
+            }
+        }
+        if (!segment.scope().isAlive()) {
+            throw new IllegalStateException("segment's arena is closed");
+        }
+        if (segment.address() % Float.BYTES != 0) {
+            throw new IllegalArgumentException("segment address 0x" + Long.toHexString(segment.address())
+                    + " is not 4-byte aligned, as float32 data must be");
+        }
+        long need = Shapes.extent("shape " + Arrays.toString(s), s, st);
+        if (need > segment.byteSize() / Float.BYTES) {
+            throw new IllegalArgumentException("segment of " + segment.byteSize() + " bytes is too small for shape "
+                    + Arrays.toString(s) + " with strides " + Arrays.toString(st) + ": needs "
+                    + Math.multiplyExact(need, Float.BYTES) + " bytes");
+        }
+        return new Tensor(segment, s, st);
+    }
+
+    private static long[] checkShape(String name, long[] shape) {
+        if (shape == null || shape.length < 1 || shape.length > 4) {
+            throw new IllegalArgumentException(name + " must have 1 to 4 dimensions, got "
+                    + (shape == null ? "null" : Arrays.toString(shape)));
+        }
+        for (long n : shape) {
+            if (n < 0) {
+                throw new IllegalArgumentException(name + " must be >= 0 in every dimension, got "
+                        + Arrays.toString(shape));
+            }
+        }
+        return shape.clone();
+    }
+
+    /** The segment holding the elements (element 0 at offset 0). */
+    public MemorySegment segment() {
+        return segment;
+    }
+
+    public int rank() {
+        return shape.length;
+    }
+
+    /** Size of dimension {@code d}. */
+    public long size(int d) {
+        return shape[d];
+    }
+
+    /** A copy of the shape. */
+    public long[] shape() {
+        return shape.clone();
+    }
+
+    /** A copy of the strides, in elements. */
+    public long[] strides() {
+        return strides.clone();
+    }
+
+    /** Number of elements. */
+    public long size() {
+        long n = 1;
+        for (long s : shape) {
+            n *= s;
+        }
+        return n;
+    }
+
+    /** True when the elements are dense and in row-major order. */
+    public boolean isContiguous() {
+        return Arrays.equals(strides, Shapes.contiguousStrides(shape)) || size() <= 1;
+    }
+
+    /**
+     * A view with the dimensions reordered: dimension {@code d} of the result
+     * is dimension {@code order[d]} of this tensor. No data is copied.
+     */
+    public Tensor permute(int... order) {
+        if (order == null || order.length != shape.length) {
+            throw new IllegalArgumentException("permute needs " + shape.length + " dimensions, got "
+                    + Arrays.toString(order));
+        }
+        long[] s = new long[shape.length];
+        long[] st = new long[shape.length];
+        boolean[] seen = new boolean[shape.length];
+        for (int d = 0; d < order.length; d++) {
+            int from = order[d];
+            if (from < 0 || from >= shape.length || seen[from]) {
+                throw new IllegalArgumentException("permute order " + Arrays.toString(order)
+                        + " is not a permutation of 0.." + (shape.length - 1));
+            }
+            seen[from] = true;
+            s[d] = shape[from];
+            st[d] = strides[from];
+        }
+        return new Tensor(segment, s, st);
+    }
+
+    /** A view with a dimension of size 1 inserted at {@code dim}. */
+    public Tensor unsqueeze(int dim) {
+        if (dim < 0 || dim > shape.length || shape.length == 4) {
+            throw new IllegalArgumentException("cannot insert dimension " + dim + " into shape "
+                    + Arrays.toString(shape));
+        }
+        long[] s = new long[shape.length + 1];
+        long[] st = new long[shape.length + 1];
+        for (int d = 0, from = 0; d < s.length; d++) {
+            if (d == dim) {
+                s[d] = 1;
+                st[d] = 0;
+            } else {
+                s[d] = shape[from];
+                st[d] = strides[from++];
+            }
+        }
+        return new Tensor(segment, s, st);
+    }
+
+    /** A contiguous copy in {@code arena}. */
+    public Tensor contiguous(Arena arena) {
+        return of(arena, toArray(), shape);
+    }
+
+    /** The element at {@code index}. */
+    public float get(long... index) {
+        return segment.getAtIndex(FLOAT, offset(index));
+    }
+
+    /** Sets the element at {@code index}. */
+    public void set(float value, long... index) {
+        segment.setAtIndex(FLOAT, offset(index), value);
+    }
+
+    private long offset(long[] index) {
+        if (index.length != shape.length) {
+            throw new IllegalArgumentException("index " + Arrays.toString(index) + " has " + index.length
+                    + " dimensions, tensor has " + shape.length);
+        }
+        long off = 0;
+        for (int d = 0; d < index.length; d++) {
+            if (index[d] < 0 || index[d] >= shape[d]) {
+                throw new IndexOutOfBoundsException("index " + Arrays.toString(index) + " outside shape "
+                        + Arrays.toString(shape));
+            }
+            off += index[d] * strides[d];
+        }
+        return off;
+    }
+
+    /** The elements in row-major order of the shape (not of the storage). */
+    public float[] toArray() {
+        long n = size();
+        if (n > Integer.MAX_VALUE - 8) {
+            throw new IllegalStateException("tensor of " + n + " elements does not fit in a float[]");
+        }
+        float[] out = new float[(int) n];
+        if (isContiguous()) {
+            MemorySegment.copy(segment, FLOAT, 0, out, 0, out.length);
+            return out;
+        }
+        forEachOffset((i, off) -> out[i] = segment.getAtIndex(FLOAT, off));
+        return out;
+    }
+
+    /** Copies {@code values} (row-major order of the shape) into this tensor. */
+    public Tensor copyFrom(float[] values) {
+        if (values == null || values.length != size()) {
+            throw new IllegalArgumentException("values must have " + size() + " elements, got "
+                    + (values == null ? "null" : values.length));
+        }
+        forEachOffset((i, off) -> segment.setAtIndex(FLOAT, off, values[i]));
+        return this;
+    }
+
+    private interface OffsetVisitor {
+        void visit(int index, long offset);
+    }
+
+    /** Visits every element in row-major order of the shape with its storage offset. */
+    private void forEachOffset(OffsetVisitor visitor) {
+        long[] s4 = Shapes.pad4(shape, 1);
+        long[] st4 = Shapes.pad4(strides, 0);
+        int i = 0;
+        for (long a = 0; a < s4[0]; a++) {
+            for (long b = 0; b < s4[1]; b++) {
+                for (long c = 0; c < s4[2]; c++) {
+                    long base = a * st4[0] + b * st4[1] + c * st4[2];
+                    for (long d = 0; d < s4[3]; d++) {
+                        visitor.visit(i++, base + d * st4[3]);
+                    }
+                }
+            }
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "Tensor" + Arrays.toString(shape) + " strides " + Arrays.toString(strides);
+    }
+}

@@ -1,0 +1,47 @@
+package org.panattn.cli;
+
+import java.io.IOException;
+import java.io.PrintStream;
+
+import org.panattn.Panattn;
+
+/** The command line: {@code info}, {@code demo}, {@code run}. Uses the public API only. */
+public final class Main {
+    private static final String USAGE = """
+            usage: panattn <command> [options]
+              info    version, platform, native library, ISA level, BLAS
+              demo    attention on sample data, native vs Java: time, speed-up, difference
+              """ + RunCommand.USAGE.indent(2);
+
+    private Main() {
+    }
+
+    public static void main(String[] args) {
+        System.exit(run(args, System.out, System.err));
+    }
+
+    /** Runs a command; returns the process exit code. */
+    static int run(String[] args, PrintStream out, PrintStream err) {
+        if (args.length == 0 || args[0].equals("-h") || args[0].equals("--help") || args[0].equals("help")) {
+            (args.length == 0 ? err : out).print(USAGE);
+            return args.length == 0 ? 2 : 0;
+        }
+        String[] rest = java.util.Arrays.copyOfRange(args, 1, args.length);
+        try {
+            switch (args[0]) {
+                case "info" -> out.print(Panattn.info());
+                case "demo" -> DemoCommand.run(out);
+                case "run" -> RunCommand.run(rest, out);
+                default -> throw new Options.UsageException("unknown command '" + args[0] + "'");
+            }
+            return 0;
+        } catch (Options.UsageException e) {
+            err.println("panattn: " + e.getMessage());
+            err.print(USAGE);
+            return 2;
+        } catch (IOException | RuntimeException e) {
+            err.println("panattn " + args[0] + ": " + e.getMessage());
+            return 1;
+        }
+    }
+}

@@ -1,0 +1,123 @@
+package org.panattn.cli;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * NumPy {@code .npy} files (format 1.0-3.0) of float32 ({@code <f4}) or
+ * boolean ({@code |b1}) data in C order: enough to exchange arrays with
+ * NumPy and PyTorch.
+ */
+final class Npy {
+    /** An array read from a file: float32 values or booleans, with its shape. */
+    record Array(long[] shape, float[] floats, boolean[] booleans) {
+        boolean isBoolean() {
+            return booleans != null;
+        }
+    }
+
+    private static final byte[] MAGIC = {(byte) 0x93, 'N', 'U', 'M', 'P', 'Y'};
+    private static final Pattern DESCR = Pattern.compile("'descr'\\s*:\\s*'([^']*)'");
+    private static final Pattern ORDER = Pattern.compile("'fortran_order'\\s*:\\s*(True|False)");
+    private static final Pattern SHAPE = Pattern.compile("'shape'\\s*:\\s*\\(([^)]*)\\)");
+
+    private Npy() {
+    }
+
+    static Array read(Path file) throws IOException {
+        byte[] bytes = Files.readAllBytes(file);
+        ByteBuffer buf = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN);
+        for (int i = 0; i < MAGIC.length; i++) {
+            if (bytes.length < 10 || bytes[i] != MAGIC[i]) {
+                throw new IOException(file + ": not a .npy file");
+            }
+        }
+        int major = bytes[6];
+        int headerLen = major == 1 ? Short.toUnsignedInt(buf.getShort(8)) : buf.getInt(8);
+        int start = major == 1 ? 10 : 12;
+        if (start + headerLen > bytes.length) {
+            throw new IOException(file + ": truncated header");
+        }
+        String header = new String(bytes, start, headerLen,
+                major >= 3 ? StandardCharsets.UTF_8 : StandardCharsets.ISO_8859_1);
+        String descr = group(DESCR, header, file, "descr");
+        if (group(ORDER, header, file, "fortran_order").equals("True")) {
+            throw new IOException(file + ": Fortran order is not supported; save a C-order array "
+                    + "(numpy.ascontiguousarray)");
+        }
+        long[] shape = parseShape(group(SHAPE, header, file, "shape"));
+        long count = 1;
+        for (long s : shape) {
+            count = Math.multiplyExact(count, s);
+        }
+        int dataStart = start + headerLen;
+        switch (descr) {
+            case "<f4" -> {
+                if (bytes.length - dataStart < count * 4) {
+                    throw new IOException(file + ": has " + (bytes.length - dataStart) + " data bytes, shape needs "
+                            + count * 4);
+                }
+                float[] values = new float[Math.toIntExact(count)];
+                buf.position(dataStart);
+                buf.asFloatBuffer().get(values);
+                return new Array(shape, values, null);
+            }
+            case "|b1" -> {
+                if (bytes.length - dataStart < count) {
+                    throw new IOException(file + ": truncated data");
+                }
+                boolean[] values = new boolean[Math.toIntExact(count)];
+                for (int i = 0; i < values.length; i++) {
+                    values[i] = bytes[dataStart + i] != 0;
+                }
+                return new Array(shape, null, values);
+            }
+            default -> throw new IOException(file + ": dtype '" + descr
+                    + "' is not supported; expected float32 '<f4' (or bool '|b1' for masks)");
+        }
+    }
+
+    static void write(Path file, float[] values, long... shape) throws IOException {
+        StringBuilder dims = new StringBuilder();
+        for (long s : shape) {
+            dims.append(s).append(", ");
+        }
+        if (shape.length > 1) {
+            dims.setLength(dims.length() - 2);
+        }
+        String dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (" + dims + "), }";
+        int unpadded = 10 + dict.length() + 1;
+        String header = dict + " ".repeat((64 - unpadded % 64) % 64) + "\n";
+        ByteBuffer buf = ByteBuffer.allocate(10 + header.length() + values.length * 4).order(ByteOrder.LITTLE_ENDIAN);
+        buf.put(MAGIC).put((byte) 1).put((byte) 0).putShort((short) header.length());
+        buf.put(header.getBytes(StandardCharsets.ISO_8859_1));
+        buf.asFloatBuffer().put(values);
+        Files.write(file, buf.array());
+    }
+
+    private static String group(Pattern p, String header, Path file, String key) throws IOException {
+        Matcher m = p.matcher(header);
+        if (!m.find()) {
+            throw new IOException(file + ": header has no '" + key + "'");
+        }
+        return m.group(1);
+    }
+
+    private static long[] parseShape(String text) {
+        List<Long> dims = new ArrayList<>();
+        for (String part : text.split(",")) {
+            if (!part.isBlank()) {
+                dims.add(Long.parseLong(part.trim()));
+            }
+        }
+        return dims.stream().mapToLong(Long::longValue).toArray();
+    }
+}

@@ -1,0 +1,54 @@
+package org.panattn.cli;
+
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.Map;
+import java.util.Set;
+
+/** {@code --name value} options and {@code --flag} switches of one subcommand. */
+final class Options {
+    private final Map<String, String> values = new HashMap<>();
+    private final Set<String> flags = new HashSet<>();
+
+    /** Parses args; {@code flagNames} take no value, {@code valueNames} take one; anything else is an error. */
+    Options(String[] args, Set<String> flagNames, Set<String> valueNames) {
+        for (int i = 0; i < args.length; i++) {
+            String a = args[i];
+            if (flagNames.contains(a)) {
+                flags.add(a);
+            } else if (valueNames.contains(a)) {
+                if (i + 1 >= args.length) {
+                    throw new UsageException(a + " needs a value");
+                }
+                values.put(a, args[++i]);
+            } else {
+                throw new UsageException("unknown option '" + a + "'");
+            }
+        }
+    }
+
+    boolean flag(String name) {
+        return flags.contains(name);
+    }
+
+    String get(String name) {
+        return values.get(name);
+    }
+
+    String require(String name) {
+        String v = values.get(name);
+        if (v == null) {
+            throw new UsageException(name + " is required");
+        }
+        return v;
+    }
+
+    /** A bad command line: the message is shown with the usage. */
+    static final class UsageException extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+
+        UsageException(String message) {
+            super(message);
+        }
+    }
+}

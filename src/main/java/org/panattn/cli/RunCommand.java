@@ -1,0 +1,98 @@
+package org.panattn.cli;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.lang.foreign.Arena;
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.Set;
+
+import org.panattn.Attention;
+import org.panattn.AttentionSpec;
+import org.panattn.Backend;
+import org.panattn.Causal;
+import org.panattn.Mask;
+import org.panattn.Tensor;
+
+/** {@code run}: attention on .npy files, so results can be checked against NumPy or PyTorch. */
+final class RunCommand {
+    static final String USAGE = """
+            run --q Q.npy --k K.npy --v V.npy --out OUT.npy [--mask M.npy] [--causal]
+                [--causal-align top-left|bottom-right] [--scale S] [--backend native|java]
+                [--weights W.npy]
+              Q (B,H,Lq,Dk), K (B,Hkv,Lk,Dk), V (B,Hkv,Lk,Dv), or all rank 3 (B,L,D):
+              float32 '<f4' in C order. The mask is (Lq,Lk), (B,Lq,Lk) or (B,H,Lq,Lk):
+              bool '|b1' (true = attend) or float32 '<f4' (added to the scores).""";
+
+    private RunCommand() {
+    }
+
+    static void run(String[] args, PrintStream out) throws IOException {
+        Options o = new Options(args, Set.of("--causal"),
+                Set.of("--q", "--k", "--v", "--out", "--mask", "--causal-align", "--scale", "--backend", "--weights"));
+        try (Arena arena = Arena.ofConfined()) {
+            Tensor q = load(arena, o.require("--q"), "--q");
+            Tensor k = load(arena, o.require("--k"), "--k");
+            Tensor v = load(arena, o.require("--v"), "--v");
+            AttentionSpec.Builder spec = AttentionSpec.builder();
+            String align = o.get("--causal-align");
+            if (align != null || o.flag("--causal")) {
+                spec.causal(switch (align == null ? "top-left" : align) {
+                    case "top-left" -> Causal.TOP_LEFT;
+                    case "bottom-right" -> Causal.BOTTOM_RIGHT;
+                    default -> throw new Options.UsageException("--causal-align must be top-left or bottom-right");
+                });
+            }
+            if (o.get("--scale") != null) {
+                spec.scale(Float.parseFloat(o.get("--scale")));
+            }
+            if (o.get("--backend") != null) {
+                spec.backend(parseBackend(o.get("--backend")));
+            }
+            if (o.get("--mask") != null) {
+                spec.mask(loadMask(arena, o.get("--mask")));
+            }
+            long[] outShape = q.shape();
+            outShape[outShape.length - 1] = v.size(v.rank() - 1);
+            Tensor result = Tensor.allocate(arena, outShape);
+            Tensor weights = null;
+            if (o.get("--weights") != null) {
+                long[] ws = q.shape();
+                ws[ws.length - 1] = k.size(k.rank() - 2);
+                weights = Tensor.allocate(arena, ws);
+                spec.weights(weights);
+            }
+            Attention.scaledDotProduct(q, k, v, result, spec.build());
+            Npy.write(Path.of(o.require("--out")), result.toArray(), result.shape());
+            if (weights != null) {
+                Npy.write(Path.of(o.get("--weights")), weights.toArray(), weights.shape());
+            }
+        }
+    }
+
+    static Backend parseBackend(String name) {
+        try {
+            return Backend.valueOf(name.toUpperCase(Locale.ROOT));
+        } catch (IllegalArgumentException e) {
+            throw new Options.UsageException("--backend must be native or java, got '" + name + "'");
+        }
+    }
+
+    private static Tensor load(Arena arena, String file, String option) throws IOException {
+        Npy.Array a = Npy.read(Path.of(file));
+        if (a.isBoolean()) {
+            throw new Options.UsageException(option + " " + file + ": expected float32 '<f4', got bool");
+        }
+        if (a.shape().length != 3 && a.shape().length != 4) {
+            throw new Options.UsageException(option + " " + file + ": expected rank 3 or 4, got rank "
+                    + a.shape().length);
+        }
+        return Tensor.of(arena, a.floats(), a.shape());
+    }
+
+    private static Mask loadMask(Arena arena, String file) throws IOException {
+        Npy.Array a = Npy.read(Path.of(file));
+        return a.isBoolean() ? Mask.keep(arena, a.booleans(), a.shape())
+                : Mask.additive(Tensor.of(arena, a.floats(), a.shape()));
+    }
+}

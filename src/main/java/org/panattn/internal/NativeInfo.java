@@ -1,0 +1,34 @@
+package org.panattn.internal;
+
+import org.panattn.internal.ffi.Panattn_h;
+
+/** The native library's own facts: version, ISA levels, BLAS. */
+public final class NativeInfo {
+    private NativeInfo() {
+    }
+
+    public static String version() {
+        NativeLoader.ensureLoaded();
+        return NativeBackend.cString(Panattn_h.pa_version());
+    }
+
+    public static int isa() {
+        NativeLoader.ensureLoaded();
+        return Panattn_h.pa_isa();
+    }
+
+    public static int supportedIsa() {
+        NativeLoader.ensureLoaded();
+        return Panattn_h.pa_isa_supported();
+    }
+
+    public static void setMaxIsa(int level) {
+        NativeLoader.ensureLoaded();
+        NativeBackend.check(Panattn_h.pa_set_max_isa(level), "pa_set_max_isa");
+    }
+
+    public static String blas() {
+        NativeLoader.ensureLoaded();
+        return NativeBackend.cString(Panattn_h.pa_blas_info());
+    }
+}
