@@ -1,0 +1,97 @@
+package org.panattn.cli;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.api.Test;
+
+/** The command line, on .npy fixtures that NumPy wrote with its own float64 results. */
+class MainTest {
+    private static final Path NPY = Path.of("src/test/resources/npy");
+
+    @TempDir
+    Path tmp;
+
+    private record Outcome(int code, String out, String err) {
+    }
+
+    private static Outcome main(String... args) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        int code = Main.run(args, new PrintStream(out, true, StandardCharsets.UTF_8),
+                new PrintStream(err, true, StandardCharsets.UTF_8));
+        return new Outcome(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+    }
+
+    private static String npy(String name) {
+        return NPY.resolve(name + ".npy").toString();
+    }
+
+    private static void assertClose(Path got, String expected) throws IOException {
+        Npy.Array g = Npy.read(got);
+        Npy.Array e = Npy.read(Path.of(npy(expected)));
+        assertArrayEquals(e.shape(), g.shape());
+        double err = 0, scale = 1e-30;
+        for (int i = 0; i < e.floats().length; i++) {
+            err = Math.max(err, Math.abs(g.floats()[i] - e.floats()[i]));
+            scale = Math.max(scale, Math.abs(e.floats()[i]));
+        }
+        assertTrue(err / scale < 1e-5, got + " vs NumPy: relative error " + err / scale);
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"native", "java"})
+    void runMatchesNumpyWithBoolMaskAndGqa(String backend) throws IOException {
+        Path out = tmp.resolve("out.npy");
+        Path w = tmp.resolve("w.npy");
+        Outcome o = main("run", "--q", npy("q4"), "--k", npy("k4"), "--v", npy("v4"), "--mask", npy("keep"),
+                "--backend", backend, "--out", out.toString(), "--weights", w.toString());
+        assertEquals(0, o.code, o.err);
+        assertClose(out, "out4");
+        assertClose(w, "weights4");
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"native", "java"})
+    void runMatchesNumpyRankThreeCausalFloatMask(String backend) throws IOException {
+        Path out = tmp.resolve("out.npy");
+        Outcome o = main("run", "--q", npy("q3"), "--k", npy("k3"), "--v", npy("v3"), "--mask", npy("add"),
+                "--causal", "--backend", backend, "--out", out.toString());
+        assertEquals(0, o.code, o.err);
+        assertClose(out, "out3");
+    }
+
+    @Test
+    void runRefusesOtherDtypesClearly() {
+        Outcome o = main("run", "--q", npy("f64"), "--k", npy("k3"), "--v", npy("v3"), "--out",
+                tmp.resolve("x.npy").toString());
+        assertEquals(1, o.code);
+        assertTrue(o.err.contains("dtype '<f8' is not supported; expected float32 '<f4'"), o.err);
+    }
+
+    @Test
+    void usageErrorsExitTwo() {
+        Outcome o = main("run", "--q");
+        assertEquals(2, o.code);
+        assertTrue(o.err.contains("--q needs a value") && o.err.contains("usage:"), o.err);
+        assertEquals(2, main("frobnicate").code);
+    }
+
+    @Test
+    void infoAndDemoPrintTheirReports() {
+        Outcome info = main("info");
+        assertEquals(0, info.code, info.err);
+        assertTrue(info.out.contains("isa:") && info.out.contains("blas:") && info.out.contains("library:"),
+                info.out);
+    }
+}
