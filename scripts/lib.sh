@@ -41,7 +41,7 @@ ensure_packages() {
   fi
   echo "panattn: installing ${missing[*]} (apt-get)" >&2
   local log="${TMPDIR:-/tmp}/panattn-apt.log"
-  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"; } >"$log" 2>&1 \
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 "${missing[@]}"; } >"$log" 2>&1 \
     || { tail -20 "$log" >&2; die "apt-get install ${missing[*]} failed (log: $log)"; }
 }
 

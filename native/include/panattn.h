@@ -93,6 +93,13 @@ typedef struct pa_sdpa_options {
                                    strides[3] == 1: the attention weights */
     void *workspace;            /* NULL: allocated per call */
     long long workspace_bytes;  /* size of workspace */
+    const pa_tensor *key_padding; /* NULL, or a second mask, same rules as
+                                   mask (typically (B, 1, 1, Lk)); both
+                                   masks apply */
+    long long window;           /* 0, or a sliding window (needs a causal
+                                   rule): query i sees keys j with
+                                   p - window < j <= p, p its causal
+                                   position (i, or i + Lk - Lq) */
 } pa_sdpa_options;
 
 /* Version string, "MAJOR.MINOR.PATCH". Never NULL. */
@@ -137,6 +144,18 @@ PA_API const char *pa_blas_info(void);
  */
 PA_API int pa_sdpa(const pa_tensor *q, const pa_tensor *k, const pa_tensor *v,
                    const pa_tensor *out, const pa_sdpa_options *opts);
+
+/*
+ * Linear layer: y = x . w^T + bias, over the last dimension.
+ * x    (A, B, M, K)  PA_F32, strides[3] == 1
+ * w    (1, 1, N, K)  PA_F32, strides[3] == 1 (PyTorch's weight layout)
+ * bias NULL, or (1, 1, 1, N) PA_F32
+ * y    (A, B, M, N)  PA_F32, strides[3] == 1; must not overlap x or w
+ * One sgemm per (a, b); rows may be strided, so views of a fused
+ * projection (e.g. the q, k, v parts of one (L, 3E) matrix) work in place.
+ */
+PA_API int pa_linear(const pa_tensor *x, const pa_tensor *w, const pa_tensor *bias,
+                     const pa_tensor *y);
 
 /* Bytes of workspace pa_sdpa needs for these arguments (0 when none). */
 PA_API int pa_sdpa_workspace_size(const pa_tensor *q, const pa_tensor *k,

@@ -25,15 +25,14 @@ int pa_fail(int status, const char *fmt, ...) PA_PRINTF(2, 3);
  * Row kernels, one table per ISA level.
  *
  * softmax_row turns raw scores s[0..n) into attention weights in place:
- * entries j < limit get s[j] + add[j] (add may be NULL) and are dropped
- * when keep is non-NULL and keep[j] == 0; the kept entries are
- * softmax-normalised (max-subtracted); every other entry becomes 0, and a
- * row with no kept finite entry becomes all zeros.
+ * each entry gets s[j] + add[j] (add may be NULL) and is dropped when keep
+ * is non-NULL and keep[j] == 0; the kept entries are softmax-normalised
+ * (max-subtracted), dropped ones become 0, and a row with no kept finite
+ * entry becomes all zeros.
  */
 typedef struct pa_kernels {
     int isa;
-    void (*softmax_row)(float *s, long long n, long long limit,
-                        const float *add, const unsigned char *keep);
+    void (*softmax_row)(float *s, long long n, const float *add, const unsigned char *keep);
 } pa_kernels;
 
 extern const pa_kernels pa_kernels_scalar;

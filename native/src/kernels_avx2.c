@@ -94,14 +94,13 @@ static float hsum(__m256 v)
     return _mm_cvtss_f32(s);
 }
 
-static void softmax_row(float *s, long long n, long long limit,
-                        const float *add, const unsigned char *keep)
+static void softmax_row(float *s, long long n, const float *add, const unsigned char *keep)
 {
     const __m256 neg_inf = _mm256_set1_ps(-INFINITY);
     __m256 vmax = neg_inf;
     block b;
-    for (long long j = 0; j < limit; j += 8) {
-        __m256 x = load(&b, s, j, limit, -INFINITY);
+    for (long long j = 0; j < n; j += 8) {
+        __m256 x = load(&b, s, j, n, -INFINITY);
         if (add != NULL)
             x = _mm256_add_ps(x, addend(add, j, b.count));
         if (keep != NULL)
@@ -110,22 +109,22 @@ static void softmax_row(float *s, long long n, long long limit,
         vmax = _mm256_max_ps(vmax, x);
     }
     float max = hmax(vmax);
-    if (max == -INFINITY)
-        limit = 0;
+    if (max == -INFINITY) { /* fully masked: zeros, not NaN */
+        memset(s, 0, sizeof(float) * (size_t)n);
+        return;
+    }
     __m256 vsum = _mm256_setzero_ps();
     const __m256 vmaxb = _mm256_set1_ps(max);
-    for (long long j = 0; j < limit; j += 8) {
-        __m256 e = exp_nonpos(_mm256_sub_ps(load(&b, s, j, limit, -INFINITY), vmaxb));
+    for (long long j = 0; j < n; j += 8) {
+        __m256 e = exp_nonpos(_mm256_sub_ps(load(&b, s, j, n, -INFINITY), vmaxb));
         store(&b, e);
         vsum = _mm256_add_ps(vsum, e);
     }
     const __m256 inv = _mm256_set1_ps(1.0f / hsum(vsum));
-    for (long long j = 0; j < limit; j += 8) {
-        __m256 x = load(&b, s, j, limit, 0.0f);
+    for (long long j = 0; j < n; j += 8) {
+        __m256 x = load(&b, s, j, n, 0.0f);
         store(&b, _mm256_mul_ps(x, inv));
     }
-    for (long long j = limit; j < n; j++)
-        s[j] = 0.0f;
 }
 
 const pa_kernels pa_kernels_avx2 = { PA_ISA_AVX2, softmax_row };

@@ -60,13 +60,12 @@ static inline mask16 dropped(const unsigned char *keep, mask16 valid)
     return (mask16)bits;
 }
 
-static void softmax_row(float *s, long long n, long long limit,
-                        const float *add, const unsigned char *keep)
+static void softmax_row(float *s, long long n, const float *add, const unsigned char *keep)
 {
     const __m512 neg_inf = _mm512_set1_ps(-INFINITY);
     __m512 vmax = neg_inf;
-    for (long long j = 0; j < limit; j += 16) {
-        mask16 m = lanes(j, limit);
+    for (long long j = 0; j < n; j += 16) {
+        mask16 m = lanes(j, n);
         __m512 x = _mm512_maskz_loadu_ps(m, s + j);
         if (add != NULL)
             x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, add + j));
@@ -76,23 +75,24 @@ static void softmax_row(float *s, long long n, long long limit,
         vmax = _mm512_mask_max_ps(vmax, m, vmax, x);
     }
     float max = _mm512_reduce_max_ps(vmax);
-    if (max == -INFINITY)
-        limit = 0;
+    if (max == -INFINITY) { /* fully masked: zeros, not NaN */
+        for (long long j = 0; j < n; j += 16)
+            _mm512_mask_storeu_ps(s + j, lanes(j, n), _mm512_setzero_ps());
+        return;
+    }
     __m512 vsum = _mm512_setzero_ps();
     const __m512 vmaxb = _mm512_set1_ps(max);
-    for (long long j = 0; j < limit; j += 16) {
-        mask16 m = lanes(j, limit);
+    for (long long j = 0; j < n; j += 16) {
+        mask16 m = lanes(j, n);
         __m512 e = exp_nonpos(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, s + j), vmaxb));
         _mm512_mask_storeu_ps(s + j, m, e);
         vsum = _mm512_mask_add_ps(vsum, m, vsum, e);
     }
     const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(vsum));
-    for (long long j = 0; j < limit; j += 16) {
-        mask16 m = lanes(j, limit);
+    for (long long j = 0; j < n; j += 16) {
+        mask16 m = lanes(j, n);
         _mm512_mask_storeu_ps(s + j, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, s + j), inv));
     }
-    for (long long j = limit; j < n; j += 16)
-        _mm512_mask_storeu_ps(s + j, lanes(j, n), _mm512_setzero_ps());
 }
 
 const pa_kernels PA_AVX512_TABLE = { PA_ISA_AVX512, softmax_row };

@@ -3,11 +3,10 @@
 
 #include "internal.h"
 
-static void softmax_row(float *s, long long n, long long limit,
-                        const float *add, const unsigned char *keep)
+static void softmax_row(float *s, long long n, const float *add, const unsigned char *keep)
 {
     float max = -INFINITY;
-    for (long long j = 0; j < limit; j++) {
+    for (long long j = 0; j < n; j++) {
         float x = s[j];
         if (add != NULL)
             x += add[j];
@@ -23,15 +22,13 @@ static void softmax_row(float *s, long long n, long long limit,
         return;
     }
     float sum = 0.0f;
-    for (long long j = 0; j < limit; j++) {
+    for (long long j = 0; j < n; j++) {
         s[j] = expf(s[j] - max);
         sum += s[j];
     }
     float inv = 1.0f / sum;
-    for (long long j = 0; j < limit; j++)
+    for (long long j = 0; j < n; j++)
         s[j] *= inv;
-    for (long long j = limit; j < n; j++)
-        s[j] = 0.0f;
 }
 
 const pa_kernels pa_kernels_scalar = { PA_ISA_SCALAR, softmax_row };

@@ -15,12 +15,18 @@
 /* Query rows per tile: bounds the score tile at TILE_ROWS x Lk floats. */
 #define TILE_ROWS 256
 
+typedef struct mask_plan {
+    const pa_tensor *t;         /* NULL when absent */
+    long long strides[3];       /* 0 where the mask broadcasts */
+} mask_plan;
+
 typedef struct plan {
-    const pa_tensor *q, *k, *v, *out, *mask, *weights;
+    const pa_tensor *q, *k, *v, *out, *weights;
+    mask_plan masks[2];         /* mask, key_padding */
     long long B, H, Hkv, Lq, Lk, Dk, Dv;
-    long long mask_strides[3];  /* 0 where the mask broadcasts */
     float scale;
     int causal;
+    long long window;
     long long tiles;            /* query tiles per (batch, head) */
 } plan;
 
@@ -36,22 +42,25 @@ static int expect_dim(const char *name, const pa_tensor *t, int dim,
 }
 
 /* Mask dims 0..2 are 1 (broadcast) or the full size; dim 3 is Lk. */
-static int check_mask(plan *p, const pa_tensor *m)
+static int check_mask(const plan *p, const char *name, const pa_tensor *m, mask_plan *out)
 {
-    int rc = pa_check_tensor(FN, "mask", m, m->dtype == PA_BOOL ? PA_BOOL : PA_F32, 0);
+    if (m == NULL)
+        return PA_OK;
+    int rc = pa_check_tensor(FN, name, m, m->dtype == PA_BOOL ? PA_BOOL : PA_F32, 0);
     if (rc != PA_OK)
         return rc;
     const long long full[3] = { p->B, p->H, p->Lq };
     for (int d = 0; d < 3; d++) {
         if (m->shape[d] != 1 && m->shape[d] != full[d])
             return pa_fail(PA_EINVAL,
-                           "%s: mask.shape[%d] = %lld, expected 1 or %lld (mask shape "
-                           "is (1|B, 1|H, 1|Lq, Lk))", FN, d, m->shape[d], full[d]);
-        p->mask_strides[d] = m->shape[d] == 1 ? 0 : m->strides[d];
+                           "%s: %s.shape[%d] = %lld, expected 1 or %lld (a mask is "
+                           "(1|B, 1|H, 1|Lq, Lk))", FN, name, d, m->shape[d], full[d]);
+        out->strides[d] = m->shape[d] == 1 ? 0 : m->strides[d];
     }
-    rc = expect_dim("mask", m, 3, p->Lk, "Lk");
+    rc = expect_dim(name, m, 3, p->Lk, "Lk");
     if (rc == PA_OK && p->Lk > 1 && m->strides[3] != 1)
-        rc = pa_fail(PA_EINVAL, "%s: mask.strides[3] = %lld, expected 1", FN, m->strides[3]);
+        rc = pa_fail(PA_EINVAL, "%s: %s.strides[3] = %lld, expected 1", FN, name, m->strides[3]);
+    out->t = m;
     return rc;
 }
 
@@ -87,14 +96,16 @@ static int make_plan(plan *p, const pa_tensor *q, const pa_tensor *k,
                        FN, o->causal);
     if (!isfinite(o->scale))
         return pa_fail(PA_EINVAL, "%s: scale = %g must be finite", FN, (double)o->scale);
+    if (o->window < 0 || (o->window > 0 && o->causal == PA_CAUSAL_NONE))
+        return pa_fail(PA_EINVAL, "%s: window = %lld must be >= 0, and needs a causal rule",
+                       FN, o->window);
     p->causal = o->causal;
+    p->window = o->window;
     p->scale = o->scale != 0.0f ? o->scale
              : p->Dk > 0 ? (float)(1.0 / sqrt((double)p->Dk)) : 1.0f;
-    if (o->mask != NULL) {
-        p->mask = o->mask;
-        if ((rc = check_mask(p, o->mask)) != PA_OK)
-            return rc;
-    }
+    if ((rc = check_mask(p, "mask", o->mask, &p->masks[0])) != PA_OK ||
+        (rc = check_mask(p, "key_padding", o->key_padding, &p->masks[1])) != PA_OK)
+        return rc;
     if (o->weights != NULL) {
         const pa_tensor *w = o->weights;
         p->weights = w;
@@ -109,21 +120,37 @@ static int make_plan(plan *p, const pa_tensor *q, const pa_tensor *k,
     return PA_OK;
 }
 
-static long long workspace_floats(const plan *p)
+/* Two masks of one dtype are merged row by row into a scratch row. */
+static int merges_masks(const plan *p)
+{
+    return p->masks[0].t != NULL && p->masks[1].t != NULL
+        && p->masks[0].t->dtype == p->masks[1].t->dtype;
+}
+
+/* Workspace floats: the score tile (unless written into the weights
+ * output), then a row for merging two masks. */
+static long long tile_floats(const plan *p)
 {
     if (p->weights != NULL || p->Lq == 0)
         return 0;
-    long long rows = p->Lq < TILE_ROWS ? p->Lq : TILE_ROWS;
-    return rows * p->Lk;
+    return (p->Lq < TILE_ROWS ? p->Lq : TILE_ROWS) * p->Lk;
 }
 
-/* Keys query row i may see under the causal rule (all Lk without one). */
-static long long causal_limit(const plan *p, long long i)
+static long long workspace_floats(const plan *p)
 {
-    long long lim = p->causal == PA_CAUSAL_TOP_LEFT ? i + 1
-                  : p->causal == PA_CAUSAL_BOTTOM_RIGHT ? i + 1 + p->Lk - p->Lq
-                  : p->Lk;
-    return lim < 0 ? 0 : lim > p->Lk ? p->Lk : lim;
+    return tile_floats(p) + (merges_masks(p) ? p->Lk : 0);
+}
+
+/* The keys query row i may see: [lo, hi). The window counts back from the
+ * query's causal position, before clamping to the keys that exist. */
+static void key_range(const plan *p, long long i, long long *lo, long long *hi)
+{
+    long long h = p->causal == PA_CAUSAL_TOP_LEFT ? i + 1
+                : p->causal == PA_CAUSAL_BOTTOM_RIGHT ? i + 1 + p->Lk - p->Lq
+                : p->Lk;
+    long long l = p->window > 0 ? h - p->window : 0;
+    *lo = l < 0 ? 0 : l > p->Lk ? p->Lk : l;
+    *hi = h < 0 ? 0 : h > p->Lk ? p->Lk : h;
 }
 
 static float *f32(const pa_tensor *t, long long i0, long long i1, long long i2)
@@ -134,50 +161,99 @@ static float *f32(const pa_tensor *t, long long i0, long long i1, long long i2)
 static int ld(const pa_tensor *t) { return (int)(t->strides[2] > t->shape[3] ? t->strides[2]
                                                  : t->shape[3] > 0 ? t->shape[3] : 1); }
 
-/* One (batch, head, query tile): scores, masked softmax, times V. */
+/* Row i's masks as one additive and one keep row (either may be NULL). */
+static void mask_row(const plan *p, long long b, long long h, long long i, float *merge,
+                     long long lo, long long hi, const float **add, const unsigned char **keep)
+{
+    *add = NULL;
+    *keep = NULL;
+    const void *rows[2] = { NULL, NULL };
+    for (int m = 0; m < 2; m++) {
+        const mask_plan *mp = &p->masks[m];
+        if (mp->t == NULL)
+            continue;
+        long long off = b * mp->strides[0] + h * mp->strides[1] + i * mp->strides[2];
+        if (mp->t->dtype == PA_BOOL) {
+            rows[m] = (const unsigned char *)mp->t->data + off;
+            *keep = rows[m];
+        } else {
+            rows[m] = (const float *)mp->t->data + off;
+            *add = rows[m];
+        }
+    }
+    if (!merges_masks(p))
+        return;
+    if (p->masks[0].t->dtype == PA_BOOL) {
+        unsigned char *k = (unsigned char *)merge;
+        const unsigned char *a = rows[0], *c = rows[1];
+        for (long long j = lo; j < hi; j++)
+            k[j] = a[j] != 0 && c[j] != 0;
+        *keep = k;
+    } else {
+        const float *a = rows[0], *c = rows[1];
+        for (long long j = lo; j < hi; j++)
+            merge[j] = a[j] + c[j];
+        *add = merge;
+    }
+}
+
+static void zero(float *s, long long from, long long to)
+{
+    for (long long j = from; j < to; j++)
+        s[j] = 0.0f;
+}
+
+/* One (batch, head, query tile): scores, masked softmax, times V. Only the
+ * key columns some row of the tile may see are computed. */
 static void run_tile(const plan *p, const pa_kernels *kern, long long b, long long h,
                      long long tile, float *scratch)
 {
     const long long kvh = h / (p->H / p->Hkv);
     const long long i0 = tile * TILE_ROWS;
     const long long rows = p->Lq - i0 < TILE_ROWS ? p->Lq - i0 : TILE_ROWS;
-    /* Keys beyond the last row's causal limit get weight 0: skip them. */
-    const long long cols = causal_limit(p, i0 + rows - 1);
+    long long c0, c1, unused;
+    key_range(p, i0, &c0, &unused);
+    key_range(p, i0 + rows - 1, &unused, &c1);
+    const long long cols = c1 > c0 ? c1 - c0 : 0;
+    float *merge = scratch + tile_floats(p);
     float *s = p->weights != NULL ? f32(p->weights, b, h, i0) : scratch;
     const int lds = p->weights != NULL ? ld(p->weights) : (int)(p->Lk > 0 ? p->Lk : 1);
-    const long long n = p->weights != NULL ? p->Lk : cols;
-    const float *qp = f32(p->q, b, h, i0);
+    /* Columns that must hold zeros outside each row's range: the whole
+     * weights row, or just the tile's columns. */
+    const long long z0 = p->weights != NULL ? 0 : c0, z1 = p->weights != NULL ? p->Lk : c1;
 
     if (cols > 0 && p->Dk > 0)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)cols, (int)p->Dk,
-                    p->scale, qp, ld(p->q), f32(p->k, b, kvh, 0), ld(p->k), 0.0f, s, lds);
+                    p->scale, f32(p->q, b, h, i0), ld(p->q), f32(p->k, b, kvh, c0), ld(p->k),
+                    0.0f, s + c0, lds);
     else
         for (long long r = 0; r < rows; r++)
-            memset(s + r * lds, 0, sizeof(float) * (size_t)cols);
+            zero(s + r * lds, c0, c0 + cols);
 
     for (long long r = 0; r < rows; r++) {
-        const long long i = i0 + r;
-        const float *add = NULL;
-        const unsigned char *keep = NULL;
-        if (p->mask != NULL) {
-            long long off = b * p->mask_strides[0] + h * p->mask_strides[1]
-                          + i * p->mask_strides[2];
-            if (p->mask->dtype == PA_BOOL)
-                keep = (const unsigned char *)p->mask->data + off;
-            else
-                add = (const float *)p->mask->data + off;
+        long long lo, hi;
+        key_range(p, i0 + r, &lo, &hi);
+        float *row = s + r * lds;
+        if (hi <= lo) {
+            zero(row, z0, z1);
+            continue;
         }
-        long long lim = causal_limit(p, i);
-        kern->softmax_row(s + r * lds, n, lim < cols ? lim : cols, add, keep);
+        const float *add;
+        const unsigned char *keep;
+        mask_row(p, b, h, i0 + r, merge, lo, hi, &add, &keep);
+        kern->softmax_row(row + lo, hi - lo, add != NULL ? add + lo : NULL,
+                          keep != NULL ? keep + lo : NULL);
+        zero(row, z0, lo);
+        zero(row, hi, z1);
     }
 
     float *op = f32(p->out, b, h, i0);
     if (cols > 0 && p->Dv > 0)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)p->Dv, (int)cols,
-                    1.0f, s, lds, f32(p->v, b, kvh, 0), ld(p->v), 0.0f, op, ld(p->out));
+                    1.0f, s + c0, lds, f32(p->v, b, kvh, c0), ld(p->v), 0.0f, op, ld(p->out));
     else
         for (long long r = 0; r < rows; r++)
-            memset(op + r * p->out->strides[2], 0, sizeof(float) * (size_t)p->Dv);
+            zero(op + r * p->out->strides[2], 0, p->Dv);
 }
 
 int pa_sdpa_workspace_size(const pa_tensor *q, const pa_tensor *k, const pa_tensor *v,
@@ -203,7 +279,7 @@ int pa_sdpa(const pa_tensor *q, const pa_tensor *k, const pa_tensor *v,
     int rc = make_plan(&p, q, k, v, out, o);
     if (rc != PA_OK)
         return rc;
-    if (p.B == 0 || p.H == 0 || p.Lq == 0 || p.Dv == 0)
+    if (p.B == 0 || p.H == 0 || p.Lq == 0 || (p.Dv == 0 && p.weights == NULL))
         return PA_OK;
     const pa_kernels *kern = pa_active_kernels();
     long long need = workspace_floats(&p) * (long long)sizeof(float);

@@ -26,6 +26,21 @@ static double mask_at(const pa_tensor *m, long long b, long long h, long long i,
     return ((const float *)m->data)[off];
 }
 
+void ref_linear(const pa_tensor *x, const pa_tensor *w, const pa_tensor *bias, double *y)
+{
+    const long long N = w->shape[2], K = x->shape[3];
+    long long idx = 0;
+    for (long long a = 0; a < x->shape[0]; a++)
+        for (long long b = 0; b < x->shape[1]; b++)
+            for (long long m = 0; m < x->shape[2]; m++)
+                for (long long n = 0; n < N; n++) {
+                    double acc = bias != NULL ? at(bias, 0, 0, 0, n) : 0.0;
+                    for (long long k = 0; k < K; k++)
+                        acc += at(x, a, b, m, k) * at(w, 0, 0, n, k);
+                    y[idx++] = acc;
+                }
+}
+
 void ref_sdpa(const pa_tensor *q, const pa_tensor *k, const pa_tensor *v,
               const pa_sdpa_options *opts, double *out, double *weights)
 {
@@ -45,11 +60,19 @@ void ref_sdpa(const pa_tensor *q, const pa_tensor *k, const pa_tensor *v,
                         dot += at(q, b, h, i, d) * at(k, b, kh, j, d);
                     s[j] = dot * scale;
                     kept[j] = 1;
+                    int keep2 = 1;
                     if (opts->mask != NULL)
                         s[j] += mask_at(opts->mask, b, h, i, j, &kept[j]);
+                    if (opts->key_padding != NULL)
+                        s[j] += mask_at(opts->key_padding, b, h, i, j, &keep2);
+                    kept[j] = kept[j] && keep2;
                     if (opts->causal == PA_CAUSAL_TOP_LEFT && j > i)
                         kept[j] = 0;
                     if (opts->causal == PA_CAUSAL_BOTTOM_RIGHT && j > i + Lk - Lq)
+                        kept[j] = 0;
+                    /* The window ends at the causal limit: the last position seen. */
+                    long long last = opts->causal == PA_CAUSAL_TOP_LEFT ? i : i + Lk - Lq;
+                    if (opts->window > 0 && j <= last - opts->window)
                         kept[j] = 0;
                     if (s[j] == -INFINITY)
                         kept[j] = 0;

@@ -10,4 +10,7 @@
 void ref_sdpa(const pa_tensor *q, const pa_tensor *k, const pa_tensor *v,
               const pa_sdpa_options *opts, double *out, double *weights);
 
+/* y = x . w^T + bias in double, contiguous (A, B, M, N). */
+void ref_linear(const pa_tensor *x, const pa_tensor *w, const pa_tensor *bias, double *y);
+
 #endif

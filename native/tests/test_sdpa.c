@@ -138,7 +138,10 @@ static pa_tensor make_mask(const shape *s, int kind, void **storage)
     return m;
 }
 
-static void check_case(const shape *s, int mask_kind, int causal, int with_weights, int bhld)
+enum extra_kind { NO_EXTRA, KEY_PADDING_BOOL, KEY_PADDING_FLOAT_WINDOW, EXTRA_KINDS };
+
+static void check_case(const shape *s, int mask_kind, int causal, int with_weights, int bhld,
+                       int extra)
 {
     buf q = make(s->B, s->H, s->Lq, s->Dk, bhld, 1);
     buf k = make(s->B, s->Hkv, s->Lk, s->Dk, bhld, 1);
@@ -156,16 +159,27 @@ static void check_case(const shape *s, int mask_kind, int causal, int with_weigh
     }
     if (with_weights)
         o.weights = &w.t;
+    void *padding_storage = NULL;
+    pa_tensor padding;
+    if (extra != NO_EXTRA) {
+        shape ps = *s;
+        ps.H = 1;
+        ps.Lq = 1;
+        padding = make_mask(&ps, extra == KEY_PADDING_BOOL ? BOOL_KEY_PADDING : FLOAT_FULL,
+                            &padding_storage);
+        o.key_padding = &padding;
+        o.window = extra == KEY_PADDING_FLOAT_WINDOW ? 1 + s->Lk / 3 : 0;
+    }
     long long nout = s->B * s->H * s->Lq * s->Dv, nw = s->B * s->H * s->Lq * s->Lk;
     double *ref_out = malloc(sizeof(double) * (size_t)(nout + 1));
     double *ref_w = malloc(sizeof(double) * (size_t)(nw + 1));
     ref_sdpa(&q.t, &k.t, &v.t, &o, ref_out, ref_w);
 
     int rc = pa_sdpa(&q.t, &k.t, &v.t, &out.t, &o);
-    char what[160];
+    char what[200];
     snprintf(what, sizeof what, "B=%lld H=%lld Hkv=%lld Lq=%lld Lk=%lld Dk=%lld Dv=%lld mask=%d "
-             "causal=%d weights=%d bhld=%d", s->B, s->H, s->Hkv, s->Lq, s->Lk, s->Dk, s->Dv,
-             mask_kind, causal, with_weights, bhld);
+             "causal=%d weights=%d bhld=%d extra=%d", s->B, s->H, s->Hkv, s->Lq, s->Lk, s->Dk,
+             s->Dv, mask_kind, causal, with_weights, bhld, extra);
     CHECK(rc == PA_OK, "%s: status %s: %s", what, pa_status_name(rc), pa_last_error());
     double e = rel_error(&out.t, ref_out);
     CHECK(e < 1e-5, "%s: output relative error %.3g", what, e);
@@ -174,7 +188,7 @@ static void check_case(const shape *s, int mask_kind, int causal, int with_weigh
         CHECK(ew < 1e-5, "%s: weights relative error %.3g", what, ew);
     }
     CHECK(guards_intact(&out) && guards_intact(&w) && guards_intact(&q), "%s: wrote outside", what);
-    free(ref_out); free(ref_w); free(mask_storage);
+    free(ref_out); free(ref_w); free(mask_storage); free(padding_storage);
     free(q.base); free(k.base); free(v.base); free(out.base); free(w.base);
 }
 
@@ -192,7 +206,10 @@ static void test_random_shapes(void)
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
         for (int mask = 0; mask < MASK_KINDS; mask++)
             for (int causal = 0; causal <= PA_CAUSAL_BOTTOM_RIGHT; causal++)
-                check_case(&shapes[i], mask, causal, (mask + causal) % 2, (int)(i % 2));
+                for (int extra = 0; extra < EXTRA_KINDS; extra++)
+                    if (extra != KEY_PADDING_FLOAT_WINDOW || causal != PA_CAUSAL_NONE)
+                        check_case(&shapes[i], mask, causal, (mask + causal + extra) % 2,
+                                   (int)((i + extra) % 2), extra);
 }
 
 static void test_fully_masked_rows_are_zero(void)
@@ -207,7 +224,7 @@ static void test_fully_masked_rows_are_zero(void)
         add[i] = keep[i] ? 0.5f : -INFINITY;
     }
     pa_tensor mask = { keep, PA_BOOL, 0, { 1, 1, L, L }, { 0, 0, L, 1 }, 81 };
-    pa_sdpa_options o = { 0.0f, PA_CAUSAL_NONE, &mask, &w.t, NULL, 0 };
+    pa_sdpa_options o = { .mask = &mask, .weights = &w.t };
     for (int pass = 0; pass < 2; pass++) {
         if (pass == 1) {
             mask.data = add;
@@ -235,7 +252,7 @@ static void test_huge_logits(void)
     buf out = make(1, 1, L, D, 0, 0), w = make(1, 1, L, L, 0, 0);
     for (long long i = 0; i < L * D; i++)
         ((float *)q.t.data)[i] *= 1e15f;
-    pa_sdpa_options o = { 1e15f, PA_CAUSAL_NONE, NULL, &w.t, NULL, 0 };
+    pa_sdpa_options o = { .scale = 1e15f, .weights = &w.t };
     int rc = pa_sdpa(&q.t, &k.t, &v.t, &out.t, &o);
     CHECK(rc == PA_OK, "status %d: %s", rc, pa_last_error());
     for (long long i = 0; i < L; i++) {
@@ -331,6 +348,9 @@ static void test_bad_arguments(void)
     o.scale = NAN;
     EXPECT_EINVAL(pa_sdpa(&q.t, &k.t, &v.t, &out.t, &o), "scale");
     o.scale = 0.0f;
+    o.window = 2;
+    EXPECT_EINVAL(pa_sdpa(&q.t, &k.t, &v.t, &out.t, &o), "window");
+    o.window = 0;
     unsigned char keep[2 * 4 * 6 * 5];
     memset(keep, 1, sizeof keep);
     pa_tensor mask = { keep, PA_BOOL, 0, { 2, 3, 6, 5 }, { 90, 30, 5, 1 }, 240 };
@@ -339,6 +359,9 @@ static void test_bad_arguments(void)
     mask.shape[1] = 4; mask.shape[3] = 6;
     EXPECT_EINVAL(pa_sdpa(&q.t, &k.t, &v.t, &out.t, &o), "mask.shape[3]");
     o.mask = NULL;
+    o.key_padding = &mask;
+    EXPECT_EINVAL(pa_sdpa(&q.t, &k.t, &v.t, &out.t, &o), "key_padding.shape[3]");
+    o.key_padding = NULL;
     buf w = make(2, 4, 6, 4, 0, 0);
     o.weights = &w.t;
     EXPECT_EINVAL(pa_sdpa(&q.t, &k.t, &v.t, &out.t, &o), "weights.shape[3]");
@@ -346,6 +369,27 @@ static void test_bad_arguments(void)
     CHECK(pa_set_max_isa(7) == PA_EINVAL, "pa_set_max_isa(7) refused");
     free(q.base); free(k.base); free(v.base); free(out.base); free(k3.base); free(v3.base);
     free(w.base);
+}
+
+static void test_linear(void)
+{
+    /* x (2, 3, 5, 7) with padded rows, w (1, 1, 4, 7), bias (1, 1, 1, 4). */
+    buf x = make(2, 3, 5, 9, 0, 1), w = make(1, 1, 4, 7, 0, 1), bias = make(1, 1, 1, 4, 0, 1);
+    buf y = make(2, 3, 5, 4, 0, 0);
+    x.t.shape[3] = 7; /* rows of 9 floats, 7 used: a strided view */
+    double ref[2 * 3 * 5 * 4];
+    ref_linear(&x.t, &w.t, &bias.t, ref);
+    int rc = pa_linear(&x.t, &w.t, &bias.t, &y.t);
+    CHECK(rc == PA_OK, "pa_linear: %s", pa_last_error());
+    CHECK(rel_error(&y.t, ref) < 1e-5, "pa_linear relative error %g", rel_error(&y.t, ref));
+    CHECK(guards_intact(&y), "pa_linear wrote outside y");
+    ref_linear(&x.t, &w.t, NULL, ref);
+    rc = pa_linear(&x.t, &w.t, NULL, &y.t);
+    CHECK(rc == PA_OK && rel_error(&y.t, ref) < 1e-5, "pa_linear without bias");
+    y.t.shape[3] = 3;
+    rc = pa_linear(&x.t, &w.t, NULL, &y.t);
+    CHECK(rc == PA_EINVAL && strstr(pa_last_error(), "y has shape"), "pa_linear bad y: %s", pa_last_error());
+    free(x.base); free(w.base); free(bias.base); free(y.base);
 }
 
 int main(void)
@@ -374,6 +418,7 @@ int main(void)
     test_empty_sizes();
     test_caller_workspace();
     test_bad_arguments();
+    test_linear();
     printf("%d passed, %d failed\n", passed, failed);
     return failed == 0 ? 0 : 1;
 }

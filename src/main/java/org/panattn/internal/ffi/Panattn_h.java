@@ -675,6 +675,69 @@ public class Panattn_h extends Panattn_h$shared {
         }
     }
 
+    private static class pa_linear {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Panattn_h.C_INT,
+            Panattn_h.C_POINTER,
+            Panattn_h.C_POINTER,
+            Panattn_h.C_POINTER,
+            Panattn_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("pa_linear");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int pa_linear(const pa_tensor *x, const pa_tensor *w, const pa_tensor *bias, const pa_tensor *y)
+     * }
+     */
+    public static FunctionDescriptor pa_linear$descriptor() {
+        return pa_linear.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int pa_linear(const pa_tensor *x, const pa_tensor *w, const pa_tensor *bias, const pa_tensor *y)
+     * }
+     */
+    public static MethodHandle pa_linear$handle() {
+        return pa_linear.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int pa_linear(const pa_tensor *x, const pa_tensor *w, const pa_tensor *bias, const pa_tensor *y)
+     * }
+     */
+    public static MemorySegment pa_linear$address() {
+        return pa_linear.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int pa_linear(const pa_tensor *x, const pa_tensor *w, const pa_tensor *bias, const pa_tensor *y)
+     * }
+     */
+    public static int pa_linear(MemorySegment x, MemorySegment w, MemorySegment bias, MemorySegment y) {
+        var mh$ = pa_linear.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("pa_linear", x, w, bias, y);
+            }
+            return (int)mh$.invokeExact(x, w, bias, y);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static class pa_sdpa_workspace_size {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             Panattn_h.C_INT,

@@ -21,6 +21,8 @@ import static java.lang.foreign.MemoryLayout.PathElement.*;
  *     const pa_tensor *weights;
  *     void *workspace;
  *     long long workspace_bytes;
+ *     const pa_tensor *key_padding;
+ *     long long window;
  * }
  * }
  */
@@ -36,7 +38,9 @@ public class pa_sdpa_options {
         Panattn_h.C_POINTER.withName("mask"),
         Panattn_h.C_POINTER.withName("weights"),
         Panattn_h.C_POINTER.withName("workspace"),
-        Panattn_h.C_LONG_LONG.withName("workspace_bytes")
+        Panattn_h.C_LONG_LONG.withName("workspace_bytes"),
+        Panattn_h.C_POINTER.withName("key_padding"),
+        Panattn_h.C_LONG_LONG.withName("window")
     ).withName("pa_sdpa_options");
 
     /**
@@ -308,6 +312,94 @@ public class pa_sdpa_options {
      */
     public static void workspace_bytes(MemorySegment struct, long fieldValue) {
         struct.set(workspace_bytes$LAYOUT, workspace_bytes$OFFSET, fieldValue);
+    }
+
+    private static final AddressLayout key_padding$LAYOUT = (AddressLayout)$LAYOUT.select(groupElement("key_padding"));
+
+    /**
+     * Layout for field:
+     * {@snippet lang=c :
+     * const pa_tensor *key_padding
+     * }
+     */
+    public static final AddressLayout key_padding$layout() {
+        return key_padding$LAYOUT;
+    }
+
+    private static final long key_padding$OFFSET = $LAYOUT.byteOffset(groupElement("key_padding"));
+
+    /**
+     * Offset for field:
+     * {@snippet lang=c :
+     * const pa_tensor *key_padding
+     * }
+     */
+    public static final long key_padding$offset() {
+        return key_padding$OFFSET;
+    }
+
+    /**
+     * Getter for field:
+     * {@snippet lang=c :
+     * const pa_tensor *key_padding
+     * }
+     */
+    public static MemorySegment key_padding(MemorySegment struct) {
+        return struct.get(key_padding$LAYOUT, key_padding$OFFSET);
+    }
+
+    /**
+     * Setter for field:
+     * {@snippet lang=c :
+     * const pa_tensor *key_padding
+     * }
+     */
+    public static void key_padding(MemorySegment struct, MemorySegment fieldValue) {
+        struct.set(key_padding$LAYOUT, key_padding$OFFSET, fieldValue);
+    }
+
+    private static final OfLong window$LAYOUT = (OfLong)$LAYOUT.select(groupElement("window"));
+
+    /**
+     * Layout for field:
+     * {@snippet lang=c :
+     * long long window
+     * }
+     */
+    public static final OfLong window$layout() {
+        return window$LAYOUT;
+    }
+
+    private static final long window$OFFSET = $LAYOUT.byteOffset(groupElement("window"));
+
+    /**
+     * Offset for field:
+     * {@snippet lang=c :
+     * long long window
+     * }
+     */
+    public static final long window$offset() {
+        return window$OFFSET;
+    }
+
+    /**
+     * Getter for field:
+     * {@snippet lang=c :
+     * long long window
+     * }
+     */
+    public static long window(MemorySegment struct) {
+        return struct.get(window$LAYOUT, window$OFFSET);
+    }
+
+    /**
+     * Setter for field:
+     * {@snippet lang=c :
+     * long long window
+     * }
+     */
+    public static void window(MemorySegment struct, long fieldValue) {
+        struct.set(window$LAYOUT, window$OFFSET, fieldValue);
     }
 
     /**
