@@ -75,7 +75,7 @@ public final class Attention {
         implementation(backend).sdpa(problem);
     }
 
-    private static AttentionBackend implementation(Backend backend) {
+    static AttentionBackend implementation(Backend backend) {
         return switch (backend) {
             case NATIVE -> NativeBackend.INSTANCE;
             case JAVA -> JavaBackend.INSTANCE;

@@ -15,6 +15,8 @@ public final class AttentionSpec {
 
     private final Causal causal;
     private final Mask mask;
+    private final Mask keyPadding;
+    private final long window;
     private final float scale;
     private final Tensor weights;
     private final Backend backend;
@@ -22,6 +24,8 @@ public final class AttentionSpec {
     private AttentionSpec(Builder b) {
         this.causal = b.causal;
         this.mask = b.mask;
+        this.keyPadding = b.keyPadding;
+        this.window = b.window;
         this.scale = b.scale;
         this.weights = b.weights;
         this.backend = b.backend;
@@ -36,6 +40,8 @@ public final class AttentionSpec {
         Builder b = new Builder();
         b.causal = causal;
         b.mask = mask;
+        b.keyPadding = keyPadding;
+        b.window = window;
         b.scale = scale;
         b.weights = weights;
         b.backend = backend;
@@ -49,6 +55,16 @@ public final class AttentionSpec {
     /** The mask, or null. */
     public Mask mask() {
         return mask;
+    }
+
+    /** The key-padding mask, or null. */
+    public Mask keyPadding() {
+        return keyPadding;
+    }
+
+    /** The sliding window, or 0 for none. */
+    public long window() {
+        return window;
     }
 
     /** The scale, or NaN for the default 1/sqrt(Dk). */
@@ -70,6 +86,8 @@ public final class AttentionSpec {
     public static final class Builder {
         private Causal causal = Causal.NONE;
         private Mask mask;
+        private Mask keyPadding;
+        private long window;
         private float scale = Float.NaN;
         private Tensor weights;
         private Backend backend;
@@ -89,6 +107,30 @@ public final class AttentionSpec {
         /** A mask combined with the causal rule (null for none). */
         public Builder mask(Mask mask) {
             this.mask = mask;
+            return this;
+        }
+
+        /**
+         * A second mask, applied together with {@link #mask}: typically
+         * {@link Mask#keyPadding} of shape (B, 1, 1, Lk), as PyTorch's
+         * {@code key_padding_mask} beside its {@code attn_mask} (null for none).
+         */
+        public Builder keyPadding(Mask keyPadding) {
+            this.keyPadding = keyPadding;
+            return this;
+        }
+
+        /**
+         * A sliding window of {@code window} keys (0 for none; needs a causal
+         * rule): the query at causal position p sees keys p - window &lt; j &le; p,
+         * where p = i for {@link Causal#TOP_LEFT} and i + Lk - Lq for
+         * {@link Causal#BOTTOM_RIGHT}.
+         */
+        public Builder window(long window) {
+            if (window < 0) {
+                throw new IllegalArgumentException("window must be >= 0, got " + window);
+            }
+            this.window = window;
             return this;
         }
 
@@ -114,6 +156,9 @@ public final class AttentionSpec {
         }
 
         public AttentionSpec build() {
+            if (window > 0 && causal == Causal.NONE) {
+                throw new IllegalArgumentException("window " + window + " needs a causal rule (TOP_LEFT or BOTTOM_RIGHT)");
+            }
             return new AttentionSpec(this);
         }
     }

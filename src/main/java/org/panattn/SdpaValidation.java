@@ -64,16 +64,19 @@ final class SdpaValidation {
             expect("weights", w4, rank, rank == 4 ? "(B, H, Lq, Lk)" : "(B, Lq, Lk)", b, h, lq, lk);
             contiguousRows("weights", w4);
         }
-        Mask mask = spec.mask();
-        if (mask != null) {
-            checkMask(mask, backend, b, h, lq, lk);
+        if (spec.mask() != null) {
+            checkMask("mask", spec.mask(), backend, b, h, lq, lk);
+        }
+        if (spec.keyPadding() != null) {
+            checkMask("keyPadding", spec.keyPadding(), backend, b, h, lq, lk);
         }
         float scale = Float.isNaN(spec.scale()) ? (float) (1.0 / Math.sqrt(Math.max(dk, 1))) : spec.scale();
-        return new SdpaProblem(q4, k4, v4, out4, mask, w4, scale, spec.causal());
+        return new SdpaProblem(q4, k4, v4, out4, spec.mask(), spec.keyPadding(), w4, scale, spec.causal(),
+                spec.window());
     }
 
     /** Not null, alive, accessible from this thread, and off-heap for the native backend. */
-    private static void usable(String name, Tensor t, Backend backend) {
+    static void usable(String name, Tensor t, Backend backend) {
         if (t == null) {
             throw new IllegalArgumentException(name + " must not be null");
         }
@@ -112,7 +115,7 @@ final class SdpaValidation {
         }
     }
 
-    private static void contiguousRows(String name, Tensor t4) {
+    static void contiguousRows(String name, Tensor t4) {
         long[] s = t4.shape();
         long[] st = t4.strides();
         if (s[3] > 1 && st[3] != 1) {
@@ -129,19 +132,19 @@ final class SdpaValidation {
         }
     }
 
-    private static void checkMask(Mask mask, Backend backend, long b, long h, long lq, long lk) {
-        usable("mask", mask.segment(), backend);
+    private static void checkMask(String name, Mask mask, Backend backend, long b, long h, long lq, long lk) {
+        usable(name, mask.segment(), backend);
         long[] s = mask.shape();
         long[] full = {b, h, lq};
         String[] names = {"B", "H", "Lq"};
         for (int d = 0; d < 3; d++) {
             if (s[d] != 1 && s[d] != full[d]) {
-                throw new IllegalArgumentException("mask: shape " + Shapes.format(s) + " does not broadcast to (B, H, Lq, Lk) = "
+                throw new IllegalArgumentException(name + ": shape " + Shapes.format(s) + " does not broadcast to (B, H, Lq, Lk) = "
                         + Shapes.format(b, h, lq, lk) + ": dimension " + names[d] + " must be 1 or " + full[d]);
             }
         }
         if (s[3] != lk) {
-            throw new IllegalArgumentException("mask: last dimension must be Lk = " + lk + ", got shape "
+            throw new IllegalArgumentException(name + ": last dimension must be Lk = " + lk + ", got shape "
                     + Shapes.format(s));
         }
         int elementBytes = mask.kind() == Mask.Kind.KEEP ? 1 : Float.BYTES;
@@ -150,9 +153,9 @@ final class SdpaValidation {
         for (int d = 0; d < 4; d++) {
             broadcast[d] = s[d] == 1 ? 0 : st[d];
         }
-        long need = Shapes.extent("mask", s, broadcast);
+        long need = Shapes.extent(name, s, broadcast);
         if (need > mask.segment().byteSize() / elementBytes) {
-            throw new IllegalArgumentException("mask: segment of " + mask.segment().byteSize()
+            throw new IllegalArgumentException(name + ": segment of " + mask.segment().byteSize()
                     + " bytes is too small for shape " + Shapes.format(s));
         }
     }

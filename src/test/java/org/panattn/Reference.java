@@ -15,6 +15,12 @@ final class Reference {
 
     /** Rank-4 tensors only; the mask as given to the API (4-D shape, broadcasting 1s). */
     static Result sdpa(Tensor q, Tensor k, Tensor v, Mask mask, Causal causal, double scale) {
+        return sdpa(q, k, v, mask, null, causal, 0, scale);
+    }
+
+    /** With a second (key-padding) mask and a sliding window counted back from the causal position. */
+    static Result sdpa(Tensor q, Tensor k, Tensor v, Mask mask, Mask keyPadding, Causal causal, long window,
+                       double scale) {
         long b = q.size(0), h = q.size(1), lq = q.size(2), dk = q.size(3);
         long hkv = k.size(1), lk = k.size(2), dv = v.size(3);
         double[] out = new double[(int) (b * h * lq * dv)];
@@ -32,20 +38,24 @@ final class Reference {
                             dot += (double) q.get(bi, hi, i, d) * k.get(bi, kh, j, d);
                         }
                         double x = dot * scale;
-                        boolean keep = switch (causal) {
-                            case NONE -> true;
-                            case TOP_LEFT -> j <= i;
-                            case BOTTOM_RIGHT -> j <= i + lk - lq;
+                        long position = switch (causal) {
+                            case NONE -> lk - 1;
+                            case TOP_LEFT -> i;
+                            case BOTTOM_RIGHT -> i + lk - lq;
                         };
-                        if (mask != null) {
-                            long[] ms = mask.shape();
-                            long[] st = mask.strides();
+                        boolean keep = j <= position && (window == 0 || j > position - window);
+                        for (Mask m : new Mask[] {mask, keyPadding}) {
+                            if (m == null) {
+                                continue;
+                            }
+                            long[] ms = m.shape();
+                            long[] st = m.strides();
                             long off = (ms[0] == 1 ? 0 : bi * st[0]) + (ms[1] == 1 ? 0 : hi * st[1])
                                     + (ms[2] == 1 ? 0 : i * st[2]) + j * st[3];
-                            if (mask.kind() == Mask.Kind.KEEP) {
-                                keep &= mask.segment().get(ValueLayout.JAVA_BYTE, off) != 0;
+                            if (m.kind() == Mask.Kind.KEEP) {
+                                keep &= m.segment().get(ValueLayout.JAVA_BYTE, off) != 0;
                             } else {
-                                x += mask.segment().getAtIndex(ValueLayout.JAVA_FLOAT, off);
+                                x += m.segment().getAtIndex(ValueLayout.JAVA_FLOAT, off);
                             }
                         }
                         keep &= x != Double.NEGATIVE_INFINITY;

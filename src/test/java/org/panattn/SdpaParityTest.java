@@ -27,10 +27,18 @@ class SdpaParityTest {
     record Shape(int b, int h, int hkv, int lq, int lk, int dk, int dv) {
     }
 
-    record Case(Shape s, MaskKind mask, Causal causal, boolean permuted, boolean weights) {
+    /** A second mask (key padding) and a sliding window, combined with the first mask and the causal rule. */
+    enum Extra { NONE, KEY_PADDING_BOOL, KEY_PADDING_FLOAT, WINDOW, KEY_PADDING_AND_WINDOW }
+
+    record Case(Shape s, MaskKind mask, Causal causal, boolean permuted, boolean weights, Extra extra) {
         @Override
         public String toString() {
-            return s + " " + mask + " " + causal + (permuted ? " BLHD" : "") + (weights ? " +weights" : "");
+            return s + " " + mask + " " + causal + (permuted ? " BLHD" : "") + (weights ? " +weights" : "")
+                    + (extra == Extra.NONE ? "" : " " + extra);
+        }
+
+        long window() {
+            return extra == Extra.WINDOW || extra == Extra.KEY_PADDING_AND_WINDOW ? 1 + s.lk / 3 : 0;
         }
     }
 
@@ -51,7 +59,11 @@ class SdpaParityTest {
             for (MaskKind m : MaskKind.values()) {
                 for (Causal c : Causal.values()) {
                     n++;
-                    cases.add(new Case(s, m, c, n % 2 == 0, n % 3 != 0));
+                    Extra extra = Extra.values()[n % Extra.values().length];
+                    if (c == Causal.NONE && (extra == Extra.WINDOW || extra == Extra.KEY_PADDING_AND_WINDOW)) {
+                        extra = Extra.KEY_PADDING_BOOL; // a window needs a causal rule
+                    }
+                    cases.add(new Case(s, m, c, n % 2 == 0, n % 3 != 0, extra));
                 }
             }
         }
@@ -73,12 +85,19 @@ class SdpaParityTest {
             Tensor k = tensor(arena, rnd, c.permuted, s.b, s.hkv, s.lk, s.dk);
             Tensor v = tensor(arena, rnd, c.permuted, s.b, s.hkv, s.lk, s.dv);
             Mask mask = mask(arena, rnd, c.mask, s);
-            Reference.Result ref = Reference.sdpa(q, k, v, mask, c.causal, 1.0 / Math.sqrt(s.dk));
+            Mask padding = switch (c.extra) {
+                case KEY_PADDING_BOOL, KEY_PADDING_AND_WINDOW -> mask(arena, rnd, MaskKind.KEY_PADDING, s);
+                case KEY_PADDING_FLOAT -> Mask.additive(Reference.random(arena, rnd, s.b, 1, 1, s.lk));
+                default -> null;
+            };
+            AttentionSpec spec = AttentionSpec.builder().causal(c.causal).mask(mask).keyPadding(padding)
+                    .window(c.window()).build();
+            Reference.Result ref = Reference.sdpa(q, k, v, mask, padding, c.causal, c.window(), 1.0 / Math.sqrt(s.dk));
 
-            float[] javaOut = run(arena, c, q, k, v, mask, Backend.JAVA, ref);
+            float[] javaOut = run(arena, c, q, k, v, spec, Backend.JAVA, ref);
             for (Isa isa : Isa.values()) {
                 Panattn.setMaxIsa(isa);
-                float[] nativeOut = run(arena, c, q, k, v, mask, Backend.NATIVE, ref);
+                float[] nativeOut = run(arena, c, q, k, v, spec, Backend.NATIVE, ref);
                 double vsJava = maxRelDiff(nativeOut, javaOut);
                 assertTrue(vsJava < TOLERANCE, "native (" + Panattn.isa() + ") vs Java: " + vsJava);
             }
@@ -86,13 +105,12 @@ class SdpaParityTest {
     }
 
     /** Runs one backend, checks output and weights against the reference, returns the output. */
-    private static float[] run(Arena arena, Case c, Tensor q, Tensor k, Tensor v, Mask mask, Backend backend,
+    private static float[] run(Arena arena, Case c, Tensor q, Tensor k, Tensor v, AttentionSpec spec, Backend backend,
                                Reference.Result ref) {
         Shape s = c.s;
         Tensor out = tensor(arena, null, c.permuted, s.b, s.h, s.lq, s.dv);
         Tensor w = c.weights ? Tensor.allocate(arena, s.b, s.h, s.lq, s.lk) : null;
-        AttentionSpec spec = AttentionSpec.builder().causal(c.causal).mask(mask).weights(w).backend(backend).build();
-        Attention.scaledDotProduct(q, k, v, out, spec);
+        Attention.scaledDotProduct(q, k, v, out, spec.toBuilder().weights(w).backend(backend).build());
         String who = backend + (backend == Backend.NATIVE ? " (" + Panattn.isa() + ")" : "");
         double err = Reference.relativeError(out.toArray(), ref.out());
         assertTrue(err < TOLERANCE, who + " output relative error " + err);

@@ -62,6 +62,11 @@ class ValidationTest {
             expect(IllegalArgumentException.class, "mask: shape (3, 1, 6, 5)|B must be 1 or 2",
                     () -> Attention.scaledDotProduct(q, k, v, out,
                             spec.toBuilder().mask(Mask.keep(arena, new boolean[90], 3, 6, 5)).build()));
+            expect(IllegalArgumentException.class, "keyPadding: shape (3, 1, 1, 5)|B must be 1 or 2",
+                    () -> Attention.scaledDotProduct(q, k, v, out, spec.toBuilder()
+                            .keyPadding(Mask.keyPadding(arena, new long[] {1, 2, 3}, 5)).build()));
+            expect(IllegalArgumentException.class, "window 3 needs a causal rule",
+                    () -> AttentionSpec.builder().window(3).build());
             // The failed calls above wrote nothing.
             for (float x : out.toArray()) {
                 assertEquals(0f, x);

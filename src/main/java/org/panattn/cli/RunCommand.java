@@ -17,7 +17,7 @@ import org.panattn.Tensor;
 /** {@code run}: attention on .npy files, so results can be checked against NumPy or PyTorch. */
 final class RunCommand {
     static final String USAGE = """
-            run --q Q.npy --k K.npy --v V.npy --out OUT.npy [--mask M.npy] [--causal]
+            run [--variant sdpa] --q Q.npy --k K.npy --v V.npy --out OUT.npy [--mask M.npy] [--causal]
                 [--causal-align top-left|bottom-right] [--scale S] [--backend native|java]
                 [--weights W.npy]
               Q (B,H,Lq,Dk), K (B,Hkv,Lk,Dk), V (B,Hkv,Lk,Dv), or all rank 3 (B,L,D):
@@ -28,8 +28,27 @@ final class RunCommand {
     }
 
     static void run(String[] args, PrintStream out) throws IOException {
+        String variant = variant(args);
+        switch (variant) {
+            case "sdpa" -> runSdpa(args);
+            case "mha" -> MhaRunCommand.run(args);
+            default -> throw new Options.UsageException("--variant must be sdpa or mha, got '" + variant + "'");
+        }
+    }
+
+    /** The value of --variant, "sdpa" when absent. */
+    private static String variant(String[] args) {
+        for (int i = 0; i + 1 < args.length; i++) {
+            if (args[i].equals("--variant")) {
+                return args[i + 1];
+            }
+        }
+        return "sdpa";
+    }
+
+    private static void runSdpa(String[] args) throws IOException {
         Options o = new Options(args, Set.of("--causal"),
-                Set.of("--q", "--k", "--v", "--out", "--mask", "--causal-align", "--scale", "--backend", "--weights"));
+                Set.of("--variant", "--q", "--k", "--v", "--out", "--mask", "--causal-align", "--scale", "--backend", "--weights"));
         try (Arena arena = Arena.ofConfined()) {
             Tensor q = load(arena, o.require("--q"), "--q");
             Tensor k = load(arena, o.require("--k"), "--k");
@@ -78,7 +97,7 @@ final class RunCommand {
         }
     }
 
-    private static Tensor load(Arena arena, String file, String option) throws IOException {
+    static Tensor load(Arena arena, String file, String option) throws IOException {
         Npy.Array a = Npy.read(Path.of(file));
         if (a.isBoolean()) {
             throw new Options.UsageException(option + " " + file + ": expected float32 '<f4', got bool");

@@ -46,12 +46,27 @@ public final class JavaBackend implements AttentionBackend {
         }
     }
 
+    /** A mask's view and kind, for adding it to one score. */
+    private record MaskView(View view, boolean keep) {
+        static MaskView of(Mask m) {
+            return m == null ? null : new MaskView(View.of(m), m.kind() == Mask.Kind.KEEP);
+        }
+
+        /** The score with this mask applied: -inf where a keep-mask says no, else plus the addend. */
+        float apply(float score, long b, long h, long i, long j) {
+            if (keep) {
+                return view.seg().get(ValueLayout.JAVA_BYTE, view.offset(b, h, i, j)) == 0
+                        ? Float.NEGATIVE_INFINITY : score;
+            }
+            return score + view.get(b, h, i, j);
+        }
+    }
+
     @Override
     public void sdpa(SdpaProblem p) {
         final View q = View.of(p.q()), k = View.of(p.k()), v = View.of(p.v()), out = View.of(p.out());
         final View w = p.weights() == null ? null : View.of(p.weights());
-        final View mask = p.mask() == null ? null : View.of(p.mask());
-        final boolean keepMask = p.mask() != null && p.mask().kind() == Mask.Kind.KEEP;
+        final MaskView mask = MaskView.of(p.mask()), padding = MaskView.of(p.keyPadding());
         final long lk = p.keys();
         final long dk = p.q().size(3);
         final long dv = p.v().size(3);
@@ -61,18 +76,19 @@ public final class JavaBackend implements AttentionBackend {
             for (long h = 0; h < p.heads(); h++) {
                 final long kvh = h / group;
                 for (long i = 0; i < p.queries(); i++) {
-                    final long limit = p.causalLimit(i);
+                    final int lo = (int) p.firstKey(i), hi = (int) p.endKey(i);
                     float max = Float.NEGATIVE_INFINITY;
-                    for (int j = 0; j < limit; j++) {
+                    for (int j = lo; j < hi; j++) {
                         float dot = 0f;
                         for (long d = 0; d < dk; d++) {
                             dot += q.get(b, h, i, d) * k.get(b, kvh, j, d);
                         }
                         float s = dot * p.scale();
-                        if (keepMask && mask.seg().get(ValueLayout.JAVA_BYTE, mask.offset(b, h, i, j)) == 0) {
-                            s = Float.NEGATIVE_INFINITY;
-                        } else if (mask != null && !keepMask) {
-                            s += mask.get(b, h, i, j);
+                        if (mask != null) {
+                            s = mask.apply(s, b, h, i, j);
+                        }
+                        if (padding != null) {
+                            s = padding.apply(s, b, h, i, j);
                         }
                         scores[j] = s;
                         max = Math.max(max, s);
@@ -80,22 +96,43 @@ public final class JavaBackend implements AttentionBackend {
                     // Softmax with the row max subtracted; a row with no
                     // finite score (fully masked) becomes zeros.
                     float sum = 0f;
-                    for (int j = 0; j < limit; j++) {
+                    for (int j = lo; j < hi; j++) {
                         scores[j] = max == Float.NEGATIVE_INFINITY ? 0f : (float) Math.exp(scores[j] - max);
                         sum += scores[j];
                     }
                     for (int j = 0; j < lk; j++) {
-                        scores[j] = j < limit && sum > 0f ? scores[j] / sum : 0f;
+                        scores[j] = j >= lo && j < hi && sum > 0f ? scores[j] / sum : 0f;
                         if (w != null) {
                             w.set(b, h, i, j, scores[j]);
                         }
                     }
                     for (long d = 0; d < dv; d++) {
                         float acc = 0f;
-                        for (int j = 0; j < limit; j++) {
+                        for (int j = lo; j < hi; j++) {
                             acc += scores[j] * v.get(b, kvh, j, d);
                         }
                         out.set(b, h, i, d, acc);
+                    }
+                }
+            }
+        }
+    }
+
+    @Override
+    public void linear(LinearProblem p) {
+        final View x = View.of(p.x()), w = View.of(p.w()), y = View.of(p.y());
+        final View bias = p.bias() == null ? null : View.of(p.bias());
+        final long[] shape = p.x().shape();
+        final long n = p.w().size(2);
+        for (long a = 0; a < shape[0]; a++) {
+            for (long b = 0; b < shape[1]; b++) {
+                for (long m = 0; m < shape[2]; m++) {
+                    for (long o = 0; o < n; o++) {
+                        float acc = 0f;
+                        for (long kk = 0; kk < shape[3]; kk++) {
+                            acc += x.get(a, b, m, kk) * w.get(0, 0, o, kk);
+                        }
+                        y.set(a, b, m, o, acc + (bias == null ? 0f : bias.get(0, 0, 0, o)));
                     }
                 }
             }

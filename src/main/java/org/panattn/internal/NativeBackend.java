@@ -23,7 +23,7 @@ public final class NativeBackend implements AttentionBackend {
 
     /** Descriptor memory of one thread, reused by every call it makes. */
     private static final class Scratch {
-        final MemorySegment q, k, v, out, mask, weights, options;
+        final MemorySegment q, k, v, out, mask, keyPadding, weights, options;
 
         Scratch() {
             Arena arena = Arena.ofAuto();
@@ -32,6 +32,7 @@ public final class NativeBackend implements AttentionBackend {
             v = pa_tensor.allocate(arena);
             out = pa_tensor.allocate(arena);
             mask = pa_tensor.allocate(arena);
+            keyPadding = pa_tensor.allocate(arena);
             weights = pa_tensor.allocate(arena);
             options = pa_sdpa_options.allocate(arena);
         }
@@ -52,9 +53,21 @@ public final class NativeBackend implements AttentionBackend {
         pa_sdpa_options.causal(o, causalCode(p.causal()));
         pa_sdpa_options.mask(o, p.mask() == null ? MemorySegment.NULL : describe(s.mask, p.mask()));
         pa_sdpa_options.weights(o, p.weights() == null ? MemorySegment.NULL : describe(s.weights, p.weights()));
+        pa_sdpa_options.key_padding(o,
+                p.keyPadding() == null ? MemorySegment.NULL : describe(s.keyPadding, p.keyPadding()));
+        pa_sdpa_options.window(o, p.window());
         pa_sdpa_options.workspace(o, MemorySegment.NULL);
         pa_sdpa_options.workspace_bytes(o, 0);
         check(Panattn_h.pa_sdpa(s.q, s.k, s.v, s.out, o), "pa_sdpa");
+    }
+
+    @Override
+    public void linear(LinearProblem p) {
+        NativeLoader.ensureLoaded();
+        Scratch s = SCRATCH.get();
+        MemorySegment bias = p.bias() == null ? MemorySegment.NULL : describe(s.v, p.bias());
+        check(Panattn_h.pa_linear(describe(s.q, p.x()), describe(s.k, p.w()), bias, describe(s.out, p.y())),
+                "pa_linear");
     }
 
     private static int causalCode(Causal c) {

@@ -13,12 +13,14 @@ import org.panattn.Tensor;
  * @param k       (B, Hkv, Lk, Dk)
  * @param v       (B, Hkv, Lk, Dv)
  * @param out     (B, H, Lq, Dv)
- * @param mask    null, or broadcastable to (B, H, Lq, Lk)
- * @param weights null, or (B, H, Lq, Lk)
- * @param scale   the resolved scale
+ * @param mask       null, or broadcastable to (B, H, Lq, Lk)
+ * @param keyPadding null, or a second mask with the same rules
+ * @param weights    null, or (B, H, Lq, Lk)
+ * @param scale      the resolved scale
+ * @param window     0, or the sliding window (with a causal rule)
  */
-public record SdpaProblem(Tensor q, Tensor k, Tensor v, Tensor out, Mask mask, Tensor weights,
-                          float scale, Causal causal) {
+public record SdpaProblem(Tensor q, Tensor k, Tensor v, Tensor out, Mask mask, Mask keyPadding, Tensor weights,
+                          float scale, Causal causal, long window) {
 
     public long batch() {
         return q.size(0);
@@ -40,15 +42,22 @@ public record SdpaProblem(Tensor q, Tensor k, Tensor v, Tensor out, Mask mask, T
         return k.size(2);
     }
 
-    /** Keys query i may see under the causal rule: [0, limit). */
-    public long causalLimit(long i) {
-        long lq = queries();
-        long lk = keys();
-        long limit = switch (causal) {
-            case NONE -> lk;
-            case TOP_LEFT -> i + 1;
-            case BOTTOM_RIGHT -> i + 1 + lk - lq;
+    /** Position of query i on the key axis under the causal rule (keys after it are hidden). */
+    private long position(long i) {
+        return switch (causal) {
+            case NONE -> keys() - 1;
+            case TOP_LEFT -> i;
+            case BOTTOM_RIGHT -> i + keys() - queries();
         };
-        return Math.max(0, Math.min(lk, limit));
+    }
+
+    /** First key query i may see. */
+    public long firstKey(long i) {
+        return window > 0 ? Math.max(0, Math.min(keys(), position(i) - window + 1)) : 0;
+    }
+
+    /** One past the last key query i may see. */
+    public long endKey(long i) {
+        return Math.max(0, Math.min(keys(), position(i) + 1));
     }
 }

@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""Writes the fixtures that test MultiHeadAttention against PyTorch's
+nn.MultiheadAttention (src/test/resources/mha/<case>/*.npy): inputs,
+weights in PyTorch's names, masks in both polarities, outputs and attention
+weights. Needs PyTorch (Debian: apt-get install python3-torch); run it once
+and commit the files.
+
+PyTorch's boolean masks mean True = do NOT attend; panattn's mean True =
+attend, so each boolean mask is saved as keep_* = ~mask as well."""
+import pathlib
+
+import numpy as np
+import torch
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent / "src/test/resources/mha"
+
+
+def save(case, **arrays):
+    folder = ROOT / case
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, a in arrays.items():
+        a = a.detach().numpy() if isinstance(a, torch.Tensor) else a
+        np.save(folder / f"{name}.npy", a.astype(np.bool_ if a.dtype == np.bool_ else np.float32))
+
+
+def weights_of(mha):
+    sd = {k: v for k, v in mha.state_dict().items()}
+    return {k.replace(".", "_"): v for k, v in sd.items()}
+
+
+def self_attention():
+    torch.manual_seed(1)
+    E, H, B, L = 16, 4, 2, 5
+    mha = torch.nn.MultiheadAttention(E, H, batch_first=True)
+    with torch.no_grad():  # nonzero biases, so they are tested too
+        mha.in_proj_bias.uniform_(-0.5, 0.5)
+        mha.out_proj.bias.uniform_(-0.5, 0.5)
+    mha.eval()
+    x = torch.rand(B, L, E) * 2 - 1
+    causal = torch.triu(torch.ones(L, L, dtype=torch.bool), diagonal=1)  # True = masked
+    padding = torch.tensor([[False] * L, [False] * 3 + [True] * 2])       # batch 1: 3 valid keys
+    out, avg = mha(x, x, x, attn_mask=causal, key_padding_mask=padding, need_weights=True)
+    _, per_head = mha(x, x, x, attn_mask=causal, key_padding_mask=padding, need_weights=True,
+                      average_attn_weights=False)
+    save("self", x=x, keep_attn_mask=~causal.numpy(), keep_key_padding_mask=~padding.numpy(),
+         out=out, weights_avg=avg, weights_per_head=per_head, **weights_of(mha))
+
+
+def cross_attention():
+    torch.manual_seed(2)
+    E, H, B, Lq, Lk, kdim, vdim = 16, 2, 2, 3, 7, 12, 10
+    mha = torch.nn.MultiheadAttention(E, H, kdim=kdim, vdim=vdim)  # (L, B, E) inputs
+    with torch.no_grad():
+        mha.in_proj_bias.uniform_(-0.5, 0.5)
+        mha.out_proj.bias.uniform_(-0.5, 0.5)
+    mha.eval()
+    q = torch.rand(Lq, B, E) * 2 - 1
+    k = torch.rand(Lk, B, kdim) * 2 - 1
+    v = torch.rand(Lk, B, vdim) * 2 - 1
+    attn_mask = torch.rand(Lq, Lk) - 0.5  # float: added to the scores
+    out, avg = mha(q, k, v, attn_mask=attn_mask, need_weights=True)
+    save("cross", query=q, key=k, value=v, attn_mask=attn_mask, out=out, weights_avg=avg,
+         **weights_of(mha))
+
+
+if __name__ == "__main__":
+    self_attention()
+    cross_attention()

@@ -1,0 +1,477 @@
+package org.panattn;
+
+import java.lang.foreign.Arena;
+import java.util.SplittableRandom;
+
+import org.panattn.internal.AttentionBackend;
+import org.panattn.internal.LinearProblem;
+
+/**
+ * The Transformer's multi-head attention layer, as PyTorch's
+ * {@code nn.MultiheadAttention}:
+ * <pre>
+ * MultiHead(Q, K, V) = Concat(head_1 .. head_H)·W_Oᵀ + b_O
+ * head_i = Attention(Q·W_Q,iᵀ + b_Q,i,  K·W_K,iᵀ + b_K,i,  V·W_V,iᵀ + b_V,i)
+ * </pre>
+ * with {@code Attention} the scaled dot-product attention of
+ * {@link Attention#scaledDotProduct} (scale 1/√headDim).
+ *
+ * <ul>
+ * <li>Inputs are {@code (B, L, E)} when {@code batchFirst} (the default), else
+ * {@code (L, B, E)}; query width {@code embedDim}, key width {@code kdim},
+ * value width {@code vdim}.</li>
+ * <li>Self-attention: {@code forward(arena, x, spec, need)}; cross-attention
+ * (queries from a decoder, keys and values from an encoder, Lq ≠ Lk): the
+ * same {@code forward} with distinct key and value tensors.</li>
+ * <li>{@code numKvHeads} keys/values heads serve {@code numHeads} query heads
+ * (grouped-query attention; 1 is multi-query attention).</li>
+ * <li>Projections are one sgemm over all B·L tokens (one for q, k and v
+ * together in self-attention); heads are split and merged by strides.</li>
+ * </ul>
+ *
+ * <p>Weights use PyTorch's layout: {@code in_proj_weight}
+ * {@code (E + 2·kvDim, E)} rows q, k, v (kvDim = numKvHeads·headDim; with
+ * numKvHeads = numHeads that is {@code (3E, E)}), {@code in_proj_bias},
+ * {@code out_proj.weight (E, E)}, {@code out_proj.bias}; or separate
+ * {@code q_proj_weight (E, E)}, {@code k_proj_weight (kvDim, kdim)},
+ * {@code v_proj_weight (kvDim, vdim)} when kdim or vdim differ from E.
+ *
+ * <p>A layer is immutable once its weights are loaded, and may be shared by
+ * threads; each call allocates its intermediates in the caller's arena.
+ */
+public final class MultiHeadAttention {
+    /** Which attention weights {@link #forward} returns. */
+    public enum NeedWeights {
+        /** None. */
+        NONE,
+        /** Per head, {@code (B, H, Lq, Lk)}. */
+        PER_HEAD,
+        /** Averaged over heads, {@code (B, Lq, Lk)} (PyTorch's default). */
+        AVERAGED
+    }
+
+    /** The result of {@link #forward}: the output, and the weights when asked. */
+    public record Output(Tensor output, Tensor weights) {
+    }
+
+    private final long embedDim, numHeads, numKvHeads, headDim, kdim, vdim;
+    private final boolean batchFirst;
+    /** (E + 2·kvDim, E) when kdim == vdim == E, else null; qW, kW, vW are then its row views. */
+    private final Tensor inProj;
+    private final Tensor qW, kW, vW, outW;
+    /** Null when the layer has no biases. */
+    private final Tensor inBias, qB, kB, vB, outB;
+
+    private MultiHeadAttention(Builder b, Arena arena) {
+        embedDim = b.embedDim;
+        numHeads = b.numHeads;
+        numKvHeads = b.numKvHeads;
+        headDim = embedDim / numHeads;
+        kdim = b.kdim;
+        vdim = b.vdim;
+        batchFirst = b.batchFirst;
+        long kvDim = kvDim();
+        if (isPacked()) {
+            inProj = Tensor.allocate(arena, embedDim + 2 * kvDim, embedDim);
+            qW = rows(inProj, 0, embedDim);
+            kW = rows(inProj, embedDim, kvDim);
+            vW = rows(inProj, embedDim + kvDim, kvDim);
+        } else {
+            inProj = null;
+            qW = Tensor.allocate(arena, embedDim, embedDim);
+            kW = Tensor.allocate(arena, kvDim, kdim);
+            vW = Tensor.allocate(arena, kvDim, vdim);
+        }
+        outW = Tensor.allocate(arena, embedDim, embedDim);
+        if (b.bias) {
+            inBias = Tensor.allocate(arena, embedDim + 2 * kvDim);
+            qB = slice(inBias, 0, embedDim);
+            kB = slice(inBias, embedDim, kvDim);
+            vB = slice(inBias, embedDim + kvDim, kvDim);
+            outB = Tensor.allocate(arena, embedDim);
+        } else {
+            inBias = qB = kB = vB = outB = null;
+        }
+    }
+
+    /** A builder for a layer of width {@code embedDim} with {@code numHeads} heads. */
+    public static Builder builder(long embedDim, long numHeads) {
+        return new Builder(embedDim, numHeads);
+    }
+
+    /** Builds a {@link MultiHeadAttention}. */
+    public static final class Builder {
+        private final long embedDim, numHeads;
+        private long numKvHeads, kdim, vdim;
+        private boolean bias = true;
+        private boolean batchFirst = true;
+
+        private Builder(long embedDim, long numHeads) {
+            if (embedDim <= 0 || numHeads <= 0 || embedDim % numHeads != 0) {
+                throw new IllegalArgumentException("embedDim (" + embedDim + ") must be a positive multiple of numHeads ("
+                        + numHeads + ")");
+            }
+            this.embedDim = embedDim;
+            this.numHeads = numHeads;
+            this.numKvHeads = numHeads;
+            this.kdim = embedDim;
+            this.vdim = embedDim;
+        }
+
+        /** Key/value heads (default numHeads); numHeads must be a multiple of it. */
+        public Builder kvHeads(long numKvHeads) {
+            if (numKvHeads <= 0 || numHeads % numKvHeads != 0) {
+                throw new IllegalArgumentException("numKvHeads (" + numKvHeads + ") must divide numHeads (" + numHeads + ")");
+            }
+            this.numKvHeads = numKvHeads;
+            return this;
+        }
+
+        /** Width of the key input (default embedDim). */
+        public Builder kdim(long kdim) {
+            this.kdim = positive("kdim", kdim);
+            return this;
+        }
+
+        /** Width of the value input (default embedDim). */
+        public Builder vdim(long vdim) {
+            this.vdim = positive("vdim", vdim);
+            return this;
+        }
+
+        /** Whether the projections have biases (default true). */
+        public Builder bias(boolean bias) {
+            this.bias = bias;
+            return this;
+        }
+
+        /** Inputs {@code (B, L, E)} when true (default), {@code (L, B, E)} when false. */
+        public Builder batchFirst(boolean batchFirst) {
+            this.batchFirst = batchFirst;
+            return this;
+        }
+
+        /** A layer with zero weights in {@code arena}; load or initialise them next. */
+        public MultiHeadAttention build(Arena arena) {
+            if (arena == null) {
+                throw new IllegalArgumentException("arena must not be null");
+            }
+            return new MultiHeadAttention(this, arena);
+        }
+
+        private static long positive(String name, long value) {
+            if (value <= 0) {
+                throw new IllegalArgumentException(name + " must be > 0, got " + value);
+            }
+            return value;
+        }
+    }
+
+    public long embedDim() {
+        return embedDim;
+    }
+
+    public long numHeads() {
+        return numHeads;
+    }
+
+    public long numKvHeads() {
+        return numKvHeads;
+    }
+
+    public long headDim() {
+        return headDim;
+    }
+
+    private long kvDim() {
+        return numKvHeads * headDim;
+    }
+
+    /** The query projection weight (E, E): a view of {@code in_proj_weight} when packed. */
+    public Tensor qProjWeight() {
+        return qW;
+    }
+
+    /** The key projection weight (kvDim, kdim). */
+    public Tensor kProjWeight() {
+        return kW;
+    }
+
+    /** The value projection weight (kvDim, vdim). */
+    public Tensor vProjWeight() {
+        return vW;
+    }
+
+    /** {@code in_proj_bias} (E + 2·kvDim), or null without biases. */
+    public Tensor inProjBias() {
+        return inBias;
+    }
+
+    /** {@code out_proj.weight} (E, E). */
+    public Tensor outProjWeight() {
+        return outW;
+    }
+
+    /** {@code out_proj.bias} (E), or null without biases. */
+    public Tensor outProjBias() {
+        return outB;
+    }
+
+    /** True when q, k and v projections share one {@code in_proj_weight} (kdim == vdim == embedDim). */
+    public boolean isPacked() {
+        return kdim == embedDim && vdim == embedDim;
+    }
+
+    private static Tensor rows(Tensor m, long first, long count) {
+        return Tensor.wrap(m.segment().asSlice(first * m.size(1) * Float.BYTES, count * m.size(1) * Float.BYTES),
+                count, m.size(1));
+    }
+
+    private static Tensor slice(Tensor v, long first, long count) {
+        return Tensor.wrap(v.segment().asSlice(first * Float.BYTES, count * Float.BYTES), count);
+    }
+
+    // ---- weights ----------------------------------------------------------
+
+    /**
+     * Seeded random weights as PyTorch initialises them: Xavier-uniform
+     * projections of q, k and v (jointly for a packed {@code in_proj_weight}),
+     * zero biases, and {@code out_proj.weight} uniform in ±1/√E (the default
+     * of {@code nn.Linear}).
+     */
+    public MultiHeadAttention initRandom(long seed) {
+        SplittableRandom rnd = new SplittableRandom(seed);
+        if (isPacked()) {
+            fillUniform(inProj, rnd, Math.sqrt(6.0 / (inProj.size(0) + inProj.size(1))));
+        } else {
+            for (Tensor w : new Tensor[] {qW, kW, vW}) {
+                fillUniform(w, rnd, Math.sqrt(6.0 / (w.size(0) + w.size(1))));
+            }
+        }
+        fillUniform(outW, rnd, 1.0 / Math.sqrt(embedDim));
+        if (inBias != null) {
+            inBias.copyFrom(new float[(int) inBias.size()]);
+            outB.copyFrom(new float[(int) outB.size()]);
+        }
+        return this;
+    }
+
+    private static void fillUniform(Tensor t, SplittableRandom rnd, double bound) {
+        float[] x = new float[Math.toIntExact(t.size())];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = (float) ((rnd.nextDouble() * 2 - 1) * bound);
+        }
+        t.copyFrom(x);
+    }
+
+    /** Loads PyTorch's packed {@code in_proj_weight (E + 2·kvDim, E)} and {@code in_proj_bias} (null when bias-free). */
+    public MultiHeadAttention loadInProj(float[] weight, float[] bias) {
+        if (!isPacked()) {
+            throw new IllegalStateException("kdim/vdim differ from embedDim: load q/k/v projections with loadQkv");
+        }
+        load("in_proj_weight", inProj, weight);
+        loadBias("in_proj_bias", inBias, bias);
+        return this;
+    }
+
+    /** Loads separate {@code q_proj_weight (E, E)}, {@code k_proj_weight (kvDim, kdim)}, {@code v_proj_weight (kvDim, vdim)}. */
+    public MultiHeadAttention loadQkv(float[] qWeight, float[] kWeight, float[] vWeight, float[] inProjBias) {
+        load("q_proj_weight", qW, qWeight);
+        load("k_proj_weight", kW, kWeight);
+        load("v_proj_weight", vW, vWeight);
+        loadBias("in_proj_bias", inBias, inProjBias);
+        return this;
+    }
+
+    /** Loads {@code out_proj.weight (E, E)} and {@code out_proj.bias} (null when bias-free). */
+    public MultiHeadAttention loadOutProj(float[] weight, float[] bias) {
+        load("out_proj.weight", outW, weight);
+        loadBias("out_proj.bias", outB, bias);
+        return this;
+    }
+
+    private static void load(String name, Tensor dst, float[] values) {
+        if (values == null || values.length != dst.size()) {
+            throw new IllegalArgumentException(name + ": expected " + dst.size() + " values, shape "
+                    + Shapes.format(dst.shape()) + ", got " + (values == null ? "null" : values.length));
+        }
+        dst.copyFrom(values);
+    }
+
+    private static void loadBias(String name, Tensor dst, float[] values) {
+        if (dst == null && values != null) {
+            throw new IllegalArgumentException(name + ": this layer was built without biases");
+        }
+        if (dst != null) {
+            load(name, dst, values);
+        }
+    }
+
+    // ---- forward ----------------------------------------------------------
+
+    /** Self-attention: {@code forward(arena, x, x, x, spec, need)}. */
+    public Output forward(Arena arena, Tensor x, AttentionSpec spec, NeedWeights need) {
+        return forward(arena, x, x, x, spec, need);
+    }
+
+    /**
+     * Multi-head attention of {@code query} over {@code key} and {@code value},
+     * with the spec's causal rule, masks ({@code mask}: {@code (Lq, Lk)},
+     * {@code (B, Lq, Lk)} or {@code (B, H, Lq, Lk)}; {@code keyPadding}:
+     * {@code (B, 1, 1, Lk)}), window and backend. The spec must not name a
+     * weights tensor: ask with {@code need}. Output and weights are
+     * allocated in {@code arena}.
+     */
+    public Output forward(Arena arena, Tensor query, Tensor key, Tensor value, AttentionSpec spec, NeedWeights need) {
+        if (arena == null || spec == null || need == null) {
+            throw new IllegalArgumentException("arena, spec and need must not be null");
+        }
+        if (spec.weights() != null) {
+            throw new IllegalArgumentException("spec.weights: MultiHeadAttention allocates the weights; use need");
+        }
+        checkInput("query", query, embedDim);
+        checkInput("key", key, kdim);
+        checkInput("value", value, vdim);
+        long batch = batchOf(query);
+        if (batchOf(key) != batch || batchOf(value) != batch) {
+            throw new IllegalArgumentException("key and value: batch must be " + batch + " like query, got "
+                    + batchOf(key) + " and " + batchOf(value));
+        }
+        if (lengthOf(key) != lengthOf(value)) {
+            throw new IllegalArgumentException("value: length must be " + lengthOf(key) + " like key, got "
+                    + lengthOf(value));
+        }
+        Backend backend = spec.backend() != null ? spec.backend() : Panattn.defaultBackend();
+        AttentionBackend impl = Attention.implementation(backend);
+        Heads q, k, v;
+        if (query == key && key == value && isPacked()) {
+            Tensor qkv = project(arena, impl, backend, query, inProj, inBias);
+            q = new Heads(qkv, 0, numHeads);
+            k = new Heads(qkv, embedDim, numKvHeads);
+            v = new Heads(qkv, embedDim + kvDim(), numKvHeads);
+        } else {
+            q = new Heads(project(arena, impl, backend, query, qW, qB), 0, numHeads);
+            if (key == value && isPacked()) {
+                Tensor kv = project(arena, impl, backend, key, rows(inProj, embedDim, 2 * kvDim()),
+                        inBias == null ? null : slice(inBias, embedDim, 2 * kvDim()));
+                k = new Heads(kv, 0, numKvHeads);
+                v = new Heads(kv, kvDim(), numKvHeads);
+            } else {
+                k = new Heads(project(arena, impl, backend, key, kW, kB), 0, numKvHeads);
+                v = new Heads(project(arena, impl, backend, value, vW, vB), 0, numKvHeads);
+            }
+        }
+        Tensor merged = Tensor.allocate(arena, query.shape());
+        Tensor weights = need == NeedWeights.NONE ? null
+                : Tensor.allocate(arena, batch, numHeads, lengthOf(query), lengthOf(key));
+        AttentionSpec headSpec = spec.toBuilder().weights(weights).backend(backend).build();
+        Attention.scaledDotProduct(q.view(), k.view(), v.view(), new Heads(merged, 0, numHeads).view(), headSpec);
+        Tensor out = project(arena, impl, backend, merged, outW, outB);
+        return new Output(out, need == NeedWeights.AVERAGED ? averageOverHeads(arena, weights) : weights);
+    }
+
+    /**
+     * One step of incremental self-attention decoding: projects the new
+     * tokens {@code x} ({@code (B, T, E)}, or {@code (T, B, E)}), appends their
+     * keys and values to {@code cache} ({@code (B, numKvHeads, maxLen, headDim)}),
+     * attends over everything cached (bottom-right causal) and returns the
+     * output for the new tokens. Needs packed projections.
+     */
+    public Tensor forwardCached(Arena arena, Tensor x, KvCache cache, AttentionSpec spec) {
+        if (arena == null || cache == null || spec == null) {
+            throw new IllegalArgumentException("arena, cache and spec must not be null");
+        }
+        if (!isPacked()) {
+            throw new IllegalStateException("forwardCached needs kdim == vdim == embedDim");
+        }
+        checkInput("x", x, embedDim);
+        Backend backend = spec.backend() != null ? spec.backend() : Panattn.defaultBackend();
+        AttentionBackend impl = Attention.implementation(backend);
+        Tensor qkv = project(arena, impl, backend, x, inProj, inBias);
+        cache.append(new Heads(qkv, embedDim, numKvHeads).view(), new Heads(qkv, embedDim + kvDim(), numKvHeads).view());
+        Tensor merged = Tensor.allocate(arena, x.shape());
+        cache.attend(new Heads(qkv, 0, numHeads).view(), new Heads(merged, 0, numHeads).view(),
+                spec.toBuilder().backend(backend).build());
+        return project(arena, impl, backend, merged, outW, outB);
+    }
+
+    /**
+     * A head-split view {@code (B, heads, L, headDim)} of a token-major
+     * buffer {@code (d0, d1, width)}, starting at column {@code column}.
+     */
+    private final class Heads {
+        private final Tensor buffer;
+        private final long column, heads;
+
+        Heads(Tensor buffer, long column, long heads) {
+            this.buffer = buffer;
+            this.column = column;
+            this.heads = heads;
+        }
+
+        Tensor view() {
+            long d0 = buffer.size(0), d1 = buffer.size(1), width = buffer.size(2);
+            long b = batchFirst ? d0 : d1, l = batchFirst ? d1 : d0;
+            long[] strides = batchFirst
+                    ? new long[] {d1 * width, headDim, width, 1}
+                    : new long[] {width, headDim, d1 * width, 1};
+            long offset = column * Float.BYTES;
+            return Tensor.wrap(buffer.segment().asSlice(offset, buffer.segment().byteSize() - offset),
+                    new long[] {b, heads, l, headDim}, strides);
+        }
+    }
+
+    /** y = x·Wᵀ + b over the last dimension of a rank-3 input, into a new (d0, d1, N) tensor. */
+    private static Tensor project(Arena arena, AttentionBackend impl, Backend backend, Tensor x, Tensor w, Tensor bias) {
+        Tensor y = Tensor.allocate(arena, x.size(0), x.size(1), w.size(0));
+        Tensor x4 = tokenRows(x);
+        SdpaValidation.usable("input", x, backend);
+        SdpaValidation.contiguousRows("input", x4);
+        impl.linear(new LinearProblem(x4, w.unsqueeze(0).unsqueeze(0), bias == null ? null
+                : bias.unsqueeze(0).unsqueeze(0).unsqueeze(0), tokenRows(y)));
+        return y;
+    }
+
+    /** A rank-3 tensor as rank 4: all tokens as rows of one matrix when the two leading dimensions merge, so
+     * the projection is one sgemm. */
+    private static Tensor tokenRows(Tensor t) {
+        long[] st = t.strides();
+        if (st[0] == t.size(1) * st[1]) {
+            return Tensor.wrap(t.segment(), new long[] {1, 1, t.size(0) * t.size(1), t.size(2)},
+                    new long[] {0, 0, st[1], st[2]});
+        }
+        return t.unsqueeze(0);
+    }
+
+    private void checkInput(String name, Tensor t, long width) {
+        if (t == null) {
+            throw new IllegalArgumentException(name + " must not be null");
+        }
+        if (t.rank() != 3 || t.size(2) != width) {
+            throw new IllegalArgumentException(name + ": expected shape " + (batchFirst ? "(B, L, " : "(L, B, ")
+                    + width + "), got " + Shapes.format(t.shape()));
+        }
+    }
+
+    private long batchOf(Tensor t) {
+        return t.size(batchFirst ? 0 : 1);
+    }
+
+    private long lengthOf(Tensor t) {
+        return t.size(batchFirst ? 1 : 0);
+    }
+
+    private static Tensor averageOverHeads(Arena arena, Tensor perHead) {
+        long b = perHead.size(0), h = perHead.size(1), lq = perHead.size(2), lk = perHead.size(3);
+        float[] w = perHead.toArray();
+        float[] avg = new float[Math.toIntExact(b * lq * lk)];
+        for (long bi = 0; bi < b; bi++) {
+            for (long hi = 0; hi < h; hi++) {
+                for (long i = 0; i < lq * lk; i++) {
+                    avg[(int) (bi * lq * lk + i)] += w[(int) ((bi * h + hi) * lq * lk + i)] / h;
+                }
+            }
+        }
+        return Tensor.of(arena, avg, b, lq, lk);
+    }
+}
