@@ -100,6 +100,18 @@ typedef struct pa_sdpa_options {
                                    rule): query i sees keys j with
                                    p - window < j <= p, p its causal
                                    position (i, or i + Lk - Lq) */
+    /* Positional variants, applied to the scaled scores before the masks.
+     * Query i sits at key position i (i + Lk - Lq with bottom-right causal
+     * alignment); d = key position - query position. */
+    float softcap;              /* 0, or cap: score = cap * tanh(score / cap) */
+    const pa_tensor *alibi_slopes; /* NULL, or (1, 1, 1, H) PA_F32: score
+                                   -= slope[h] * |d| (ALiBi) */
+    const pa_tensor *rel_bias;  /* NULL, or (1, 1, H, num_buckets) PA_F32: a
+                                   T5 relative-position bias table; score +=
+                                   rel_bias[h][bucket(d)] */
+    int rel_bidirectional;      /* T5 buckets: 1 both directions, 0 causal */
+    int rel_max_distance;       /* T5 buckets: distances >= this share the
+                                   last bucket (T5: 128) */
 } pa_sdpa_options;
 
 /* Version string, "MAJOR.MINOR.PATCH". Never NULL. */
@@ -144,6 +156,48 @@ PA_API const char *pa_blas_info(void);
  */
 PA_API int pa_sdpa(const pa_tensor *q, const pa_tensor *k, const pa_tensor *v,
                    const pa_tensor *out, const pa_sdpa_options *opts);
+
+/*
+ * Additive (Bahdanau) attention with projected inputs:
+ *   score(i, j) = scale * sum_a vvec[a] * tanh(qp[i][a] + kp[j][a])
+ * (scale 0 means 1), then masks, softmax and the weighted sum of values as
+ * in pa_sdpa. The caller projects once: qp = q . Wq^T, kp = k . Wk^T + b,
+ * so W_k . k is computed once per key, not per (query, key) pair.
+ * qp     (B, H,   Lq, A)   PA_F32, strides[3] == 1
+ * kp     (B, Hkv, Lk, A)   PA_F32, strides[3] == 1
+ * vvec   NULL (all ones: the "sum(tanh(Linear([q; k])))" rule), or (1, 1, 1, A)
+ * values (B, Hkv, Lk, Dv), out (B, H, Lq, Dv): as v and out of pa_sdpa.
+ */
+PA_API int pa_additive_attention(const pa_tensor *qp, const pa_tensor *kp, const pa_tensor *vvec,
+                                 const pa_tensor *values, const pa_tensor *out,
+                                 const pa_sdpa_options *opts);
+
+/*
+ * Concat-linear attention (the first rule of the seq2seq tutorials): the
+ * weights over Lv value positions come from a linear layer on [q_i; k_i]:
+ *   score(i, j) = scale * (w[j] . [q_i; k_i] + bias[j])   (scale 0 means 1)
+ * then masks, softmax and the weighted sum of values as in pa_sdpa.
+ * q      (B, H, Lq, Dq)          k (B, H, Lq, Dk): one key per query row
+ * w      (1, 1, Lv, Dq + Dk)     bias NULL or (1, 1, 1, Lv)
+ * values (B, H, Lv, Dv)          out (B, H, Lq, Dv)
+ */
+PA_API int pa_concat_attention(const pa_tensor *q, const pa_tensor *k, const pa_tensor *w,
+                               const pa_tensor *bias, const pa_tensor *values,
+                               const pa_tensor *out, const pa_sdpa_options *opts);
+
+/* Rotary position embedding layouts. */
+enum pa_rope_layout {
+    PA_ROPE_HALF = 0,           /* pairs (i, i + D/2): GPT-NeoX, LLaMA (HF) */
+    PA_ROPE_INTERLEAVED = 1     /* pairs (2i, 2i + 1): GPT-J, original RoPE */
+};
+
+/*
+ * Rotary position embedding, in place: x (B, H, L, D), D even, row l at
+ * position `position + l`. Pair k of a row rotates by
+ * angle = pos * base^(-2k / D). Apply to Q and K before attention; with a
+ * KV cache, position is the number of tokens already cached.
+ */
+PA_API int pa_rope(const pa_tensor *x, long long position, float base, int layout);
 
 /*
  * Linear layer: y = x . w^T + bias, over the last dimension.

@@ -33,6 +33,10 @@ int pa_fail(int status, const char *fmt, ...) PA_PRINTF(2, 3);
 typedef struct pa_kernels {
     int isa;
     void (*softmax_row)(float *s, long long n, const float *add, const unsigned char *keep);
+    /* Additive scores: s[j] = scale * sum_a v[a] * tanh(q[a] + k[j * ldk + a])
+     * for j in [0, n), a in [0, A); v NULL means all ones. */
+    void (*additive_row)(float *s, long long n, const float *q, const float *k, long long ldk,
+                         long long A, const float *v, float scale);
 } pa_kernels;
 
 extern const pa_kernels pa_kernels_scalar;

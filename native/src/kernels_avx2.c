@@ -127,4 +127,33 @@ static void softmax_row(float *s, long long n, const float *add, const unsigned 
     }
 }
 
-const pa_kernels pa_kernels_avx2 = { PA_ISA_AVX2, softmax_row };
+/* tanh(x) = sign(x) * (1 - e) / (1 + e), e = exp(-2|x|) <= 1. */
+static inline __m256 tanh_ps(__m256 x)
+{
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 ax = _mm256_andnot_ps(sign, x);
+    __m256 e = exp_nonpos(_mm256_mul_ps(ax, _mm256_set1_ps(-2.0f)));
+    __m256 one = _mm256_set1_ps(1.0f);
+    __m256 t = _mm256_div_ps(_mm256_sub_ps(one, e), _mm256_add_ps(one, e));
+    return _mm256_or_ps(t, _mm256_and_ps(x, sign));
+}
+
+static void additive_row(float *s, long long n, const float *q, const float *k, long long ldk,
+                         long long A, const float *v, float scale)
+{
+    for (long long j = 0; j < n; j++) {
+        const float *kj = k + j * ldk;
+        __m256 acc = _mm256_setzero_ps();
+        long long a = 0;
+        for (; a + 8 <= A; a += 8) {
+            __m256 t = tanh_ps(_mm256_add_ps(_mm256_loadu_ps(q + a), _mm256_loadu_ps(kj + a)));
+            acc = v != NULL ? _mm256_fmadd_ps(_mm256_loadu_ps(v + a), t, acc) : _mm256_add_ps(acc, t);
+        }
+        float sum = hsum(acc);
+        for (; a < A; a++)
+            sum += (v != NULL ? v[a] : 1.0f) * tanhf(q[a] + kj[a]);
+        s[j] = scale * sum;
+    }
+}
+
+const pa_kernels pa_kernels_avx2 = { PA_ISA_AVX2, softmax_row, additive_row };

@@ -95,4 +95,31 @@ static void softmax_row(float *s, long long n, const float *add, const unsigned 
     }
 }
 
-const pa_kernels PA_AVX512_TABLE = { PA_ISA_AVX512, softmax_row };
+/* tanh(x) = sign(x) * (1 - e) / (1 + e), e = exp(-2|x|) <= 1. */
+static inline __m512 tanh_ps(__m512 x)
+{
+    __m512 ax = _mm512_abs_ps(x);
+    __m512 e = exp_nonpos(_mm512_mul_ps(ax, _mm512_set1_ps(-2.0f)));
+    __m512 one = _mm512_set1_ps(1.0f);
+    __m512 t = _mm512_div_ps(_mm512_sub_ps(one, e), _mm512_add_ps(one, e));
+    mask16 negative = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ);
+    return _mm512_mask_sub_ps(t, negative, _mm512_setzero_ps(), t);
+}
+
+static void additive_row(float *s, long long n, const float *q, const float *k, long long ldk,
+                         long long A, const float *v, float scale)
+{
+    for (long long j = 0; j < n; j++) {
+        const float *kj = k + j * ldk;
+        __m512 acc = _mm512_setzero_ps();
+        for (long long a = 0; a < A; a += 16) {
+            mask16 m = lanes(a, A);
+            __m512 t = tanh_ps(_mm512_add_ps(_mm512_maskz_loadu_ps(m, q + a), _mm512_maskz_loadu_ps(m, kj + a)));
+            __m512 w = v != NULL ? _mm512_maskz_loadu_ps(m, v + a) : _mm512_maskz_mov_ps(m, _mm512_set1_ps(1.0f));
+            acc = _mm512_fmadd_ps(w, t, acc);
+        }
+        s[j] = scale * _mm512_reduce_add_ps(acc);
+    }
+}
+
+const pa_kernels PA_AVX512_TABLE = { PA_ISA_AVX512, softmax_row, additive_row };

@@ -31,4 +31,16 @@ static void softmax_row(float *s, long long n, const float *add, const unsigned 
         s[j] *= inv;
 }
 
-const pa_kernels pa_kernels_scalar = { PA_ISA_SCALAR, softmax_row };
+static void additive_row(float *s, long long n, const float *q, const float *k, long long ldk,
+                         long long A, const float *v, float scale)
+{
+    for (long long j = 0; j < n; j++) {
+        const float *kj = k + j * ldk;
+        float acc = 0.0f;
+        for (long long a = 0; a < A; a++)
+            acc += (v != NULL ? v[a] : 1.0f) * tanhf(q[a] + kj[a]);
+        s[j] = scale * acc;
+    }
+}
+
+const pa_kernels pa_kernels_scalar = { PA_ISA_SCALAR, softmax_row, additive_row };

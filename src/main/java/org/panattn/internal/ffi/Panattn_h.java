@@ -675,6 +675,218 @@ public class Panattn_h extends Panattn_h$shared {
         }
     }
 
+    private static class pa_additive_attention {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Panattn_h.C_INT,
+            Panattn_h.C_POINTER,
+            Panattn_h.C_POINTER,
+            Panattn_h.C_POINTER,
+            Panattn_h.C_POINTER,
+            Panattn_h.C_POINTER,
+            Panattn_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("pa_additive_attention");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int pa_additive_attention(const pa_tensor *qp, const pa_tensor *kp, const pa_tensor *vvec, const pa_tensor *values, const pa_tensor *out, const pa_sdpa_options *opts)
+     * }
+     */
+    public static FunctionDescriptor pa_additive_attention$descriptor() {
+        return pa_additive_attention.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int pa_additive_attention(const pa_tensor *qp, const pa_tensor *kp, const pa_tensor *vvec, const pa_tensor *values, const pa_tensor *out, const pa_sdpa_options *opts)
+     * }
+     */
+    public static MethodHandle pa_additive_attention$handle() {
+        return pa_additive_attention.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int pa_additive_attention(const pa_tensor *qp, const pa_tensor *kp, const pa_tensor *vvec, const pa_tensor *values, const pa_tensor *out, const pa_sdpa_options *opts)
+     * }
+     */
+    public static MemorySegment pa_additive_attention$address() {
+        return pa_additive_attention.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int pa_additive_attention(const pa_tensor *qp, const pa_tensor *kp, const pa_tensor *vvec, const pa_tensor *values, const pa_tensor *out, const pa_sdpa_options *opts)
+     * }
+     */
+    public static int pa_additive_attention(MemorySegment qp, MemorySegment kp, MemorySegment vvec, MemorySegment values, MemorySegment out, MemorySegment opts) {
+        var mh$ = pa_additive_attention.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("pa_additive_attention", qp, kp, vvec, values, out, opts);
+            }
+            return (int)mh$.invokeExact(qp, kp, vvec, values, out, opts);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class pa_concat_attention {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Panattn_h.C_INT,
+            Panattn_h.C_POINTER,
+            Panattn_h.C_POINTER,
+            Panattn_h.C_POINTER,
+            Panattn_h.C_POINTER,
+            Panattn_h.C_POINTER,
+            Panattn_h.C_POINTER,
+            Panattn_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("pa_concat_attention");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int pa_concat_attention(const pa_tensor *q, const pa_tensor *k, const pa_tensor *w, const pa_tensor *bias, const pa_tensor *values, const pa_tensor *out, const pa_sdpa_options *opts)
+     * }
+     */
+    public static FunctionDescriptor pa_concat_attention$descriptor() {
+        return pa_concat_attention.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int pa_concat_attention(const pa_tensor *q, const pa_tensor *k, const pa_tensor *w, const pa_tensor *bias, const pa_tensor *values, const pa_tensor *out, const pa_sdpa_options *opts)
+     * }
+     */
+    public static MethodHandle pa_concat_attention$handle() {
+        return pa_concat_attention.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int pa_concat_attention(const pa_tensor *q, const pa_tensor *k, const pa_tensor *w, const pa_tensor *bias, const pa_tensor *values, const pa_tensor *out, const pa_sdpa_options *opts)
+     * }
+     */
+    public static MemorySegment pa_concat_attention$address() {
+        return pa_concat_attention.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int pa_concat_attention(const pa_tensor *q, const pa_tensor *k, const pa_tensor *w, const pa_tensor *bias, const pa_tensor *values, const pa_tensor *out, const pa_sdpa_options *opts)
+     * }
+     */
+    public static int pa_concat_attention(MemorySegment q, MemorySegment k, MemorySegment w, MemorySegment bias, MemorySegment values, MemorySegment out, MemorySegment opts) {
+        var mh$ = pa_concat_attention.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("pa_concat_attention", q, k, w, bias, values, out, opts);
+            }
+            return (int)mh$.invokeExact(q, k, w, bias, values, out, opts);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+    private static final int PA_ROPE_HALF = (int)0L;
+    /**
+     * {@snippet lang=c :
+     * enum pa_rope_layout.PA_ROPE_HALF = 0
+     * }
+     */
+    public static int PA_ROPE_HALF() {
+        return PA_ROPE_HALF;
+    }
+    private static final int PA_ROPE_INTERLEAVED = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * enum pa_rope_layout.PA_ROPE_INTERLEAVED = 1
+     * }
+     */
+    public static int PA_ROPE_INTERLEAVED() {
+        return PA_ROPE_INTERLEAVED;
+    }
+
+    private static class pa_rope {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Panattn_h.C_INT,
+            Panattn_h.C_POINTER,
+            Panattn_h.C_LONG_LONG,
+            Panattn_h.C_FLOAT,
+            Panattn_h.C_INT
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("pa_rope");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int pa_rope(const pa_tensor *x, long long position, float base, int layout)
+     * }
+     */
+    public static FunctionDescriptor pa_rope$descriptor() {
+        return pa_rope.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int pa_rope(const pa_tensor *x, long long position, float base, int layout)
+     * }
+     */
+    public static MethodHandle pa_rope$handle() {
+        return pa_rope.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int pa_rope(const pa_tensor *x, long long position, float base, int layout)
+     * }
+     */
+    public static MemorySegment pa_rope$address() {
+        return pa_rope.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int pa_rope(const pa_tensor *x, long long position, float base, int layout)
+     * }
+     */
+    public static int pa_rope(MemorySegment x, long position, float base, int layout) {
+        var mh$ = pa_rope.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("pa_rope", x, position, base, layout);
+            }
+            return (int)mh$.invokeExact(x, position, base, layout);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static class pa_linear {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             Panattn_h.C_INT,

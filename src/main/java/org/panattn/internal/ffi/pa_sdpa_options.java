@@ -23,6 +23,11 @@ import static java.lang.foreign.MemoryLayout.PathElement.*;
  *     long long workspace_bytes;
  *     const pa_tensor *key_padding;
  *     long long window;
+ *     float softcap;
+ *     const pa_tensor *alibi_slopes;
+ *     const pa_tensor *rel_bias;
+ *     int rel_bidirectional;
+ *     int rel_max_distance;
  * }
  * }
  */
@@ -40,7 +45,13 @@ public class pa_sdpa_options {
         Panattn_h.C_POINTER.withName("workspace"),
         Panattn_h.C_LONG_LONG.withName("workspace_bytes"),
         Panattn_h.C_POINTER.withName("key_padding"),
-        Panattn_h.C_LONG_LONG.withName("window")
+        Panattn_h.C_LONG_LONG.withName("window"),
+        Panattn_h.C_FLOAT.withName("softcap"),
+        MemoryLayout.paddingLayout(4),
+        Panattn_h.C_POINTER.withName("alibi_slopes"),
+        Panattn_h.C_POINTER.withName("rel_bias"),
+        Panattn_h.C_INT.withName("rel_bidirectional"),
+        Panattn_h.C_INT.withName("rel_max_distance")
     ).withName("pa_sdpa_options");
 
     /**
@@ -400,6 +411,226 @@ public class pa_sdpa_options {
      */
     public static void window(MemorySegment struct, long fieldValue) {
         struct.set(window$LAYOUT, window$OFFSET, fieldValue);
+    }
+
+    private static final OfFloat softcap$LAYOUT = (OfFloat)$LAYOUT.select(groupElement("softcap"));
+
+    /**
+     * Layout for field:
+     * {@snippet lang=c :
+     * float softcap
+     * }
+     */
+    public static final OfFloat softcap$layout() {
+        return softcap$LAYOUT;
+    }
+
+    private static final long softcap$OFFSET = $LAYOUT.byteOffset(groupElement("softcap"));
+
+    /**
+     * Offset for field:
+     * {@snippet lang=c :
+     * float softcap
+     * }
+     */
+    public static final long softcap$offset() {
+        return softcap$OFFSET;
+    }
+
+    /**
+     * Getter for field:
+     * {@snippet lang=c :
+     * float softcap
+     * }
+     */
+    public static float softcap(MemorySegment struct) {
+        return struct.get(softcap$LAYOUT, softcap$OFFSET);
+    }
+
+    /**
+     * Setter for field:
+     * {@snippet lang=c :
+     * float softcap
+     * }
+     */
+    public static void softcap(MemorySegment struct, float fieldValue) {
+        struct.set(softcap$LAYOUT, softcap$OFFSET, fieldValue);
+    }
+
+    private static final AddressLayout alibi_slopes$LAYOUT = (AddressLayout)$LAYOUT.select(groupElement("alibi_slopes"));
+
+    /**
+     * Layout for field:
+     * {@snippet lang=c :
+     * const pa_tensor *alibi_slopes
+     * }
+     */
+    public static final AddressLayout alibi_slopes$layout() {
+        return alibi_slopes$LAYOUT;
+    }
+
+    private static final long alibi_slopes$OFFSET = $LAYOUT.byteOffset(groupElement("alibi_slopes"));
+
+    /**
+     * Offset for field:
+     * {@snippet lang=c :
+     * const pa_tensor *alibi_slopes
+     * }
+     */
+    public static final long alibi_slopes$offset() {
+        return alibi_slopes$OFFSET;
+    }
+
+    /**
+     * Getter for field:
+     * {@snippet lang=c :
+     * const pa_tensor *alibi_slopes
+     * }
+     */
+    public static MemorySegment alibi_slopes(MemorySegment struct) {
+        return struct.get(alibi_slopes$LAYOUT, alibi_slopes$OFFSET);
+    }
+
+    /**
+     * Setter for field:
+     * {@snippet lang=c :
+     * const pa_tensor *alibi_slopes
+     * }
+     */
+    public static void alibi_slopes(MemorySegment struct, MemorySegment fieldValue) {
+        struct.set(alibi_slopes$LAYOUT, alibi_slopes$OFFSET, fieldValue);
+    }
+
+    private static final AddressLayout rel_bias$LAYOUT = (AddressLayout)$LAYOUT.select(groupElement("rel_bias"));
+
+    /**
+     * Layout for field:
+     * {@snippet lang=c :
+     * const pa_tensor *rel_bias
+     * }
+     */
+    public static final AddressLayout rel_bias$layout() {
+        return rel_bias$LAYOUT;
+    }
+
+    private static final long rel_bias$OFFSET = $LAYOUT.byteOffset(groupElement("rel_bias"));
+
+    /**
+     * Offset for field:
+     * {@snippet lang=c :
+     * const pa_tensor *rel_bias
+     * }
+     */
+    public static final long rel_bias$offset() {
+        return rel_bias$OFFSET;
+    }
+
+    /**
+     * Getter for field:
+     * {@snippet lang=c :
+     * const pa_tensor *rel_bias
+     * }
+     */
+    public static MemorySegment rel_bias(MemorySegment struct) {
+        return struct.get(rel_bias$LAYOUT, rel_bias$OFFSET);
+    }
+
+    /**
+     * Setter for field:
+     * {@snippet lang=c :
+     * const pa_tensor *rel_bias
+     * }
+     */
+    public static void rel_bias(MemorySegment struct, MemorySegment fieldValue) {
+        struct.set(rel_bias$LAYOUT, rel_bias$OFFSET, fieldValue);
+    }
+
+    private static final OfInt rel_bidirectional$LAYOUT = (OfInt)$LAYOUT.select(groupElement("rel_bidirectional"));
+
+    /**
+     * Layout for field:
+     * {@snippet lang=c :
+     * int rel_bidirectional
+     * }
+     */
+    public static final OfInt rel_bidirectional$layout() {
+        return rel_bidirectional$LAYOUT;
+    }
+
+    private static final long rel_bidirectional$OFFSET = $LAYOUT.byteOffset(groupElement("rel_bidirectional"));
+
+    /**
+     * Offset for field:
+     * {@snippet lang=c :
+     * int rel_bidirectional
+     * }
+     */
+    public static final long rel_bidirectional$offset() {
+        return rel_bidirectional$OFFSET;
+    }
+
+    /**
+     * Getter for field:
+     * {@snippet lang=c :
+     * int rel_bidirectional
+     * }
+     */
+    public static int rel_bidirectional(MemorySegment struct) {
+        return struct.get(rel_bidirectional$LAYOUT, rel_bidirectional$OFFSET);
+    }
+
+    /**
+     * Setter for field:
+     * {@snippet lang=c :
+     * int rel_bidirectional
+     * }
+     */
+    public static void rel_bidirectional(MemorySegment struct, int fieldValue) {
+        struct.set(rel_bidirectional$LAYOUT, rel_bidirectional$OFFSET, fieldValue);
+    }
+
+    private static final OfInt rel_max_distance$LAYOUT = (OfInt)$LAYOUT.select(groupElement("rel_max_distance"));
+
+    /**
+     * Layout for field:
+     * {@snippet lang=c :
+     * int rel_max_distance
+     * }
+     */
+    public static final OfInt rel_max_distance$layout() {
+        return rel_max_distance$LAYOUT;
+    }
+
+    private static final long rel_max_distance$OFFSET = $LAYOUT.byteOffset(groupElement("rel_max_distance"));
+
+    /**
+     * Offset for field:
+     * {@snippet lang=c :
+     * int rel_max_distance
+     * }
+     */
+    public static final long rel_max_distance$offset() {
+        return rel_max_distance$OFFSET;
+    }
+
+    /**
+     * Getter for field:
+     * {@snippet lang=c :
+     * int rel_max_distance
+     * }
+     */
+    public static int rel_max_distance(MemorySegment struct) {
+        return struct.get(rel_max_distance$LAYOUT, rel_max_distance$OFFSET);
+    }
+
+    /**
+     * Setter for field:
+     * {@snippet lang=c :
+     * int rel_max_distance
+     * }
+     */
+    public static void rel_max_distance(MemorySegment struct, int fieldValue) {
+        struct.set(rel_max_distance$LAYOUT, rel_max_distance$OFFSET, fieldValue);
     }
 
     /**

@@ -1,0 +1,60 @@
+/* Additive (Bahdanau) attention: scores from projected queries and keys
+ * through the ISA kernel's tanh; the rest is the shared driver. */
+#include <math.h>
+#include <string.h>
+
+#include "attend.h"
+
+typedef struct additive_rule {
+    const pa_tensor *qp, *kp, *vvec;
+    long long A;
+    float scale;
+} additive_rule;
+
+static void fill(const pa_plan *p, long long b, long long h, long long kvh, long long i0,
+                 long long rows, long long c0, long long c1, float *s, int lds)
+{
+    const additive_rule *r = p->rule;
+    const float *v = r->vvec != NULL ? r->vvec->data : NULL;
+    const float *k = pa_row(r->kp, b, kvh, c0);
+    for (long long i = 0; i < rows; i++)
+        p->kernels->additive_row(s + i * lds + c0, c1 - c0, pa_row(r->qp, b, h, i0 + i), k,
+                                 r->kp->strides[2], r->A, v, r->scale);
+}
+
+int pa_additive_attention(const pa_tensor *qp, const pa_tensor *kp, const pa_tensor *vvec,
+                          const pa_tensor *values, const pa_tensor *out,
+                          const pa_sdpa_options *opts)
+{
+    static const char *FN = "pa_additive_attention";
+    static const pa_sdpa_options defaults;
+    const pa_sdpa_options *o = opts != NULL ? opts : &defaults;
+    pa_plan p;
+    additive_rule r;
+    int rc;
+    memset(&p, 0, sizeof p);
+    p.fn = FN;
+    if ((rc = pa_check_tensor(FN, "qp", qp, PA_F32, 1)) != PA_OK ||
+        (rc = pa_check_tensor(FN, "kp", kp, PA_F32, 1)) != PA_OK ||
+        (vvec != NULL && (rc = pa_check_tensor(FN, "vvec", vvec, PA_F32, 1)) != PA_OK))
+        return rc;
+    p.B = qp->shape[0]; p.H = qp->shape[1]; p.Lq = qp->shape[2];
+    p.Hkv = kp->shape[1]; p.Lk = kp->shape[2];
+    r.qp = qp;
+    r.kp = kp;
+    r.vvec = vvec;
+    r.A = qp->shape[3];
+    if ((rc = pa_expect_dim(FN, "kp", kp, 0, p.B, "B of qp")) != PA_OK ||
+        (rc = pa_expect_dim(FN, "kp", kp, 3, r.A, "A of qp")) != PA_OK)
+        return rc;
+    if (vvec != NULL && (vvec->shape[0] != 1 || vvec->shape[1] != 1 || vvec->shape[2] != 1
+                         || vvec->shape[3] != r.A))
+        return pa_fail(PA_EINVAL, "%s: vvec must be (1, 1, 1, %lld)", FN, r.A);
+    if (!isfinite(o->scale))
+        return pa_fail(PA_EINVAL, "%s: scale = %g must be finite", FN, (double)o->scale);
+    r.scale = o->scale != 0.0f ? o->scale : 1.0f;
+    p.rule = &r;
+    p.fill = fill;
+    rc = pa_plan_init(&p, "values", values, out, o);
+    return rc != PA_OK ? rc : pa_plan_run(&p, o);
+}

@@ -1,0 +1,75 @@
+/* Concat-linear attention: each query row's scores over the value
+ * positions are a linear layer of [q_i; k_i], computed as two sgemms (the
+ * q and k column blocks of w) plus the bias; the rest is the shared driver. */
+#include <math.h>
+#include <string.h>
+
+#include <cblas.h>
+
+#include "attend.h"
+
+typedef struct concat_rule {
+    const pa_tensor *q, *k, *w, *bias;
+    long long Dq, Dk;
+    float scale;
+} concat_rule;
+
+static void fill(const pa_plan *p, long long b, long long h, long long kvh, long long i0,
+                 long long rows, long long c0, long long c1, float *s, int lds)
+{
+    (void)kvh;
+    const concat_rule *r = p->rule;
+    const int n = (int)(c1 - c0), ldw = pa_ld(r->w);
+    const float *wq = pa_row(r->w, 0, 0, c0);
+    float *dst = s + c0;
+    for (long long i = 0; i < rows; i++)
+        for (long long j = c0; j < c1; j++)
+            s[i * lds + j] = r->bias != NULL ? r->scale * ((const float *)r->bias->data)[j * r->bias->strides[3]]
+                                              : 0.0f;
+    if (r->Dq > 0)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, n, (int)r->Dq, r->scale,
+                    pa_row(r->q, b, h, i0), pa_ld(r->q), wq, ldw, 1.0f, dst, lds);
+    if (r->Dk > 0)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, n, (int)r->Dk, r->scale,
+                    pa_row(r->k, b, h, i0), pa_ld(r->k), wq + r->Dq, ldw, 1.0f, dst, lds);
+}
+
+int pa_concat_attention(const pa_tensor *q, const pa_tensor *k, const pa_tensor *w,
+                        const pa_tensor *bias, const pa_tensor *values,
+                        const pa_tensor *out, const pa_sdpa_options *opts)
+{
+    static const char *FN = "pa_concat_attention";
+    static const pa_sdpa_options defaults;
+    const pa_sdpa_options *o = opts != NULL ? opts : &defaults;
+    pa_plan p;
+    concat_rule r;
+    int rc;
+    memset(&p, 0, sizeof p);
+    memset(&r, 0, sizeof r);
+    p.fn = FN;
+    if ((rc = pa_check_tensor(FN, "q", q, PA_F32, 1)) != PA_OK ||
+        (rc = pa_check_tensor(FN, "k", k, PA_F32, 1)) != PA_OK ||
+        (rc = pa_check_tensor(FN, "w", w, PA_F32, 1)) != PA_OK ||
+        (bias != NULL && (rc = pa_check_tensor(FN, "bias", bias, PA_F32, 0)) != PA_OK))
+        return rc;
+    p.B = q->shape[0]; p.H = p.Hkv = q->shape[1]; p.Lq = q->shape[2]; p.Lk = w->shape[2];
+    r.q = q; r.k = k; r.w = w; r.bias = bias;
+    r.Dq = q->shape[3]; r.Dk = k->shape[3];
+    if ((rc = pa_expect_dim(FN, "k", k, 0, p.B, "B of q")) != PA_OK ||
+        (rc = pa_expect_dim(FN, "k", k, 1, p.H, "H of q")) != PA_OK ||
+        (rc = pa_expect_dim(FN, "k", k, 2, p.Lq, "one key per query row")) != PA_OK ||
+        (rc = pa_expect_dim(FN, "w", w, 0, 1, "1")) != PA_OK ||
+        (rc = pa_expect_dim(FN, "w", w, 1, 1, "1")) != PA_OK ||
+        (rc = pa_expect_dim(FN, "w", w, 3, r.Dq + r.Dk, "Dq + Dk")) != PA_OK)
+        return rc;
+    if (bias != NULL && (bias->shape[0] != 1 || bias->shape[1] != 1 || bias->shape[2] != 1
+                         || bias->shape[3] != p.Lk))
+        return pa_fail(PA_EINVAL, "%s: bias must be (1, 1, 1, %lld)", FN, p.Lk);
+    if (!isfinite(o->scale))
+        return pa_fail(PA_EINVAL, "%s: scale = %g must be finite", FN, (double)o->scale);
+    r.scale = o->scale != 0.0f ? o->scale : 1.0f;
+    p.rule = &r;
+    p.fill = fill;
+    rc = pa_plan_init(&p, "values", values, out, o);
+    return rc != PA_OK ? rc : pa_plan_run(&p, o);
+}

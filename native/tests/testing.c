@@ -1,0 +1,97 @@
+/* Shared helpers of the C tests: counters, random data, guarded buffers. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "testing.h"
+
+int passed, failed;
+
+static unsigned long long rng = 0x9E3779B97F4A7C15ull;
+
+/* Uniform in [-1, 1), never all zeros. */
+float frand(void)
+{
+    rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
+    return (float)((double)(rng >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+}
+
+/* bhld = 0: storage (B,H,L,D); bhld = 1: storage (B,L,H,D) seen as (B,H,L,D). */
+buf make(long long B, long long H, long long L, long long D, int bhld, int random)
+{
+    buf b;
+    long long n = B * H * L * D;
+    b.base = malloc(sizeof(float) * (size_t)(n + 2 * GUARD));
+    for (long long i = 0; i < n + 2 * GUARD; i++)
+        b.base[i] = SENTINEL;
+    for (long long i = 0; i < n; i++)
+        b.base[GUARD + i] = random ? frand() : SENTINEL;
+    memset(&b.t, 0, sizeof b.t);
+    b.t.data = b.base + GUARD;
+    b.t.dtype = PA_F32;
+    long long shape[4] = { B, H, L, D };
+    memcpy(b.t.shape, shape, sizeof shape);
+    if (bhld) {
+        long long st[4] = { L * H * D, D, H * D, 1 };
+        memcpy(b.t.strides, st, sizeof st);
+    } else {
+        long long st[4] = { H * L * D, L * D, D, 1 };
+        memcpy(b.t.strides, st, sizeof st);
+    }
+    b.t.capacity = n;
+    return b;
+}
+
+int guards_intact(const buf *b)
+{
+    long long n = b->t.capacity;
+    for (int i = 0; i < GUARD; i++)
+        if (b->base[i] != SENTINEL || b->base[GUARD + n + i] != SENTINEL)
+            return 0;
+    return 1;
+}
+
+/* max |got - want| / max |want| over a tensor; got read through strides. */
+double rel_error(const pa_tensor *got, const double *want)
+{
+    double err = 0.0, scale = 1e-30;
+    long long i = 0;
+    for (long long a = 0; a < got->shape[0]; a++)
+        for (long long b = 0; b < got->shape[1]; b++)
+            for (long long c = 0; c < got->shape[2]; c++)
+                for (long long d = 0; d < got->shape[3]; d++, i++) {
+                    float g = ((float *)got->data)[a * got->strides[0] + b * got->strides[1]
+                                                   + c * got->strides[2] + d * got->strides[3]];
+                    double e = fabs((double)g - want[i]);
+                    if (!(e <= err)) /* NaN counts as the largest error */
+                        err = isnan(e) ? INFINITY : e;
+                    if (fabs(want[i]) > scale)
+                        scale = fabs(want[i]);
+                }
+    return err / scale;
+}
+
+
+void select_isa(void)
+{
+    const char *cap = getenv("PANATTN_MAX_ISA");
+    const char *how = "native";
+    if (cap != NULL && *cap != '\0') {
+        int want = strcmp(cap, "scalar") == 0 ? PA_ISA_SCALAR
+                 : strcmp(cap, "avx2") == 0 ? PA_ISA_AVX2 : PA_ISA_AVX512;
+        int expected = want < pa_isa_supported() ? want : pa_isa_supported();
+        CHECK(pa_isa() == expected, "PANATTN_MAX_ISA=%s selects %s", cap, pa_isa_name(pa_isa()));
+        if (want == PA_ISA_AVX512 && pa_isa_supported() < PA_ISA_AVX512) {
+#if defined(PANATTN_EMULATE_AVX512)
+            pa_install_kernels(&pa_kernels_avx512_emulated);
+            how = "emulated by SIMDe: this CPU lacks AVX-512";
+#else
+            CHECK(0, "this CPU lacks AVX-512 and SIMDe was not found to emulate it");
+#endif
+        }
+    }
+    printf("panattn %s, ISA %s (%s; CPU supports %s), BLAS: %s\n", pa_version(),
+           pa_isa_name(pa_isa()), how, pa_isa_name(pa_isa_supported()), pa_blas_info());
+}
