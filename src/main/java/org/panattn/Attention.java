@@ -71,8 +71,33 @@ public final class Attention {
             throw new IllegalArgumentException("spec must not be null (use AttentionSpec.DEFAULT)");
         }
         Backend backend = spec.backend() != null ? spec.backend() : Panattn.defaultBackend();
-        SdpaProblem problem = SdpaValidation.validate(q, k, v, out, spec, backend);
+        SdpaProblem problem = AttentionValidation.sdpa(q, k, v, out, spec, backend);
         implementation(backend).sdpa(problem);
+    }
+
+    /**
+     * Attention with any {@link ScoreRule}: {@code out = softmax(score(Q, K) + mask)·V}
+     * in the bmm form, q {@code (B, Lq, Dq)}, k {@code (B, Lk, Dk)}, v {@code (B, Lk, Dv)},
+     * out {@code (B, Lq, Dv)}, or rank 4 with heads (the rule's weights shared by
+     * all heads). The spec's masks, causal rule, window, positional terms and
+     * weights output apply as in {@link #scaledDotProduct}.
+     */
+    public static void attend(ScoreRule rule, Tensor q, Tensor k, Tensor v, Tensor out, AttentionSpec spec) {
+        ScoreRules.attend(rule, q, k, v, out, spec);
+    }
+
+    /**
+     * Concat-linear attention, the first rule of the seq2seq tutorials:
+     * {@code weights = softmax(Linear([q; k]))}, {@code out = weights·V} (bmm).
+     * Each query row i comes with its own key {@code k_i} (e.g. the decoder's
+     * hidden state), and the linear layer maps {@code [q_i; k_i]} to one score
+     * per value position: q {@code (B, Lq, Dq)}, k {@code (B, Lq, Dk)},
+     * v {@code (B, Lv, Dv)}, w {@code (Lv, Dq + Dk)}, bias {@code (Lv)} or null,
+     * out {@code (B, Lq, Dv)}; weights (spec) {@code (B, Lq, Lv)}.
+     */
+    public static void concatLinear(Tensor q, Tensor k, Tensor v, Tensor w, Tensor bias, Tensor out,
+                                    AttentionSpec spec) {
+        ScoreRules.concat(q, k, v, w, bias, out, spec);
     }
 
     static AttentionBackend implementation(Backend backend) {

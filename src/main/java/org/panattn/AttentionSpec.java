@@ -1,5 +1,7 @@
 package org.panattn;
 
+import java.lang.foreign.Arena;
+
 /**
  * Options of {@link Attention#scaledDotProduct}: causal rule, mask, scale,
  * where to write the attention weights, and the backend. Immutable; build
@@ -17,6 +19,9 @@ public final class AttentionSpec {
     private final Mask mask;
     private final Mask keyPadding;
     private final long window;
+    private final float softcap;
+    private final Tensor alibiSlopes;
+    private final RelativePositionBias relativeBias;
     private final float scale;
     private final Tensor weights;
     private final Backend backend;
@@ -26,6 +31,9 @@ public final class AttentionSpec {
         this.mask = b.mask;
         this.keyPadding = b.keyPadding;
         this.window = b.window;
+        this.softcap = b.softcap;
+        this.alibiSlopes = b.alibiSlopes;
+        this.relativeBias = b.relativeBias;
         this.scale = b.scale;
         this.weights = b.weights;
         this.backend = b.backend;
@@ -42,6 +50,9 @@ public final class AttentionSpec {
         b.mask = mask;
         b.keyPadding = keyPadding;
         b.window = window;
+        b.softcap = softcap;
+        b.alibiSlopes = alibiSlopes;
+        b.relativeBias = relativeBias;
         b.scale = scale;
         b.weights = weights;
         b.backend = backend;
@@ -67,6 +78,21 @@ public final class AttentionSpec {
         return window;
     }
 
+    /** The logit soft-cap, or 0 for none. */
+    public float softcap() {
+        return softcap;
+    }
+
+    /** ALiBi slopes (H), or null. */
+    public Tensor alibiSlopes() {
+        return alibiSlopes;
+    }
+
+    /** The T5 relative-position bias, or null. */
+    public RelativePositionBias relativeBias() {
+        return relativeBias;
+    }
+
     /** The scale, or NaN for the default 1/sqrt(Dk). */
     public float scale() {
         return scale;
@@ -88,6 +114,9 @@ public final class AttentionSpec {
         private Mask mask;
         private Mask keyPadding;
         private long window;
+        private float softcap;
+        private Tensor alibiSlopes;
+        private RelativePositionBias relativeBias;
         private float scale = Float.NaN;
         private Tensor weights;
         private Backend backend;
@@ -131,6 +160,35 @@ public final class AttentionSpec {
                 throw new IllegalArgumentException("window must be >= 0, got " + window);
             }
             this.window = window;
+            return this;
+        }
+
+        /**
+         * Logit soft-capping (Gemma 2, Grok): each scaled score s becomes
+         * {@code cap·tanh(s/cap)} before the masks. 0 (the default) for none.
+         */
+        public Builder softcap(float cap) {
+            if (!Float.isFinite(cap) || cap < 0f) {
+                throw new IllegalArgumentException("softcap must be finite and >= 0, got " + cap);
+            }
+            this.softcap = cap;
+            return this;
+        }
+
+        /**
+         * ALiBi: each score gets {@code −slope[h]·|j − p|}, p the query's
+         * position on the key axis (i, or i + Lk − Lq with bottom-right
+         * alignment). Slopes (H), e.g. {@link Alibi#slopes(Arena, int)};
+         * null for none.
+         */
+        public Builder alibi(Tensor slopes) {
+            this.alibiSlopes = slopes;
+            return this;
+        }
+
+        /** A T5 relative-position bias added to each score (null for none). */
+        public Builder relativeBias(RelativePositionBias bias) {
+            this.relativeBias = bias;
             return this;
         }
 

@@ -56,6 +56,9 @@ public final class MultiHeadAttention {
 
     private final long embedDim, numHeads, numKvHeads, headDim, kdim, vdim;
     private final boolean batchFirst;
+    /** Rotary embeddings of q and k after projection: base, or 0 for none. */
+    private final float ropeBase;
+    private final Rope.Layout ropeLayout;
     /** (E + 2·kvDim, E) when kdim == vdim == E, else null; qW, kW, vW are then its row views. */
     private final Tensor inProj;
     private final Tensor qW, kW, vW, outW;
@@ -70,6 +73,8 @@ public final class MultiHeadAttention {
         kdim = b.kdim;
         vdim = b.vdim;
         batchFirst = b.batchFirst;
+        ropeBase = b.ropeBase;
+        ropeLayout = b.ropeLayout;
         long kvDim = kvDim();
         if (isPacked()) {
             inProj = Tensor.allocate(arena, embedDim + 2 * kvDim, embedDim);
@@ -105,6 +110,8 @@ public final class MultiHeadAttention {
         private long numKvHeads, kdim, vdim;
         private boolean bias = true;
         private boolean batchFirst = true;
+        private float ropeBase;
+        private Rope.Layout ropeLayout = Rope.Layout.HALF;
 
         private Builder(long embedDim, long numHeads) {
             if (embedDim <= 0 || numHeads <= 0 || embedDim % numHeads != 0) {
@@ -148,6 +155,20 @@ public final class MultiHeadAttention {
         /** Inputs {@code (B, L, E)} when true (default), {@code (L, B, E)} when false. */
         public Builder batchFirst(boolean batchFirst) {
             this.batchFirst = batchFirst;
+            return this;
+        }
+
+        /**
+         * Rotary position embeddings of the projected queries and keys
+         * (positions from 0; with {@link #forwardCached}, from the cache's
+         * length). Typical base: 10000.
+         */
+        public Builder rope(float base, Rope.Layout layout) {
+            if (!(base > 1f) || !Float.isFinite(base) || layout == null) {
+                throw new IllegalArgumentException("rope needs a finite base > 1 and a layout, got " + base + ", " + layout);
+            }
+            this.ropeBase = base;
+            this.ropeLayout = layout;
             return this;
         }
 
@@ -361,6 +382,8 @@ public final class MultiHeadAttention {
                 v = new Heads(project(arena, impl, backend, value, vW, vB), 0, numKvHeads);
             }
         }
+        rotate(q, 0, backend);
+        rotate(k, 0, backend);
         Tensor merged = Tensor.allocate(arena, query.shape());
         Tensor weights = need == NeedWeights.NONE ? null
                 : Tensor.allocate(arena, batch, numHeads, lengthOf(query), lengthOf(key));
@@ -388,11 +411,20 @@ public final class MultiHeadAttention {
         Backend backend = spec.backend() != null ? spec.backend() : Panattn.defaultBackend();
         AttentionBackend impl = Attention.implementation(backend);
         Tensor qkv = project(arena, impl, backend, x, inProj, inBias);
+        rotate(new Heads(qkv, 0, numHeads), cache.length(), backend);
+        rotate(new Heads(qkv, embedDim, numKvHeads), cache.length(), backend);
         cache.append(new Heads(qkv, embedDim, numKvHeads).view(), new Heads(qkv, embedDim + kvDim(), numKvHeads).view());
         Tensor merged = Tensor.allocate(arena, x.shape());
         cache.attend(new Heads(qkv, 0, numHeads).view(), new Heads(merged, 0, numHeads).view(),
                 spec.toBuilder().backend(backend).build());
         return project(arena, impl, backend, merged, outW, outB);
+    }
+
+    /** Applies the layer's rotary embedding, if any, to projected heads at {@code position}. */
+    private void rotate(Heads heads, long position, Backend backend) {
+        if (ropeBase > 0f) {
+            Rope.apply(heads.view(), position, ropeBase, ropeLayout, backend);
+        }
     }
 
     /**
@@ -425,8 +457,8 @@ public final class MultiHeadAttention {
     private static Tensor project(Arena arena, AttentionBackend impl, Backend backend, Tensor x, Tensor w, Tensor bias) {
         Tensor y = Tensor.allocate(arena, x.size(0), x.size(1), w.size(0));
         Tensor x4 = tokenRows(x);
-        SdpaValidation.usable("input", x, backend);
-        SdpaValidation.contiguousRows("input", x4);
+        AttentionValidation.usable("input", x, backend);
+        AttentionValidation.contiguousRows("input", x4);
         impl.linear(new LinearProblem(x4, w.unsqueeze(0).unsqueeze(0), bias == null ? null
                 : bias.unsqueeze(0).unsqueeze(0).unsqueeze(0), tokenRows(y)));
         return y;

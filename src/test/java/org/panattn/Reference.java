@@ -21,8 +21,38 @@ final class Reference {
     /** With a second (key-padding) mask and a sliding window counted back from the causal position. */
     static Result sdpa(Tensor q, Tensor k, Tensor v, Mask mask, Mask keyPadding, Causal causal, long window,
                        double scale) {
-        long b = q.size(0), h = q.size(1), lq = q.size(2), dk = q.size(3);
-        long hkv = k.size(1), lk = k.size(2), dv = v.size(3);
+        return sdpa(q, k, v, mask, keyPadding, causal, window, scale, Pos.NONE);
+    }
+
+    /** ... and positional terms. */
+    static Result sdpa(Tensor q, Tensor k, Tensor v, Mask mask, Mask keyPadding, Causal causal, long window,
+                       double scale, Pos pos) {
+        long dk = q.size(3);
+        Score dot = (b, h, kh, i, j) -> {
+            double s = 0;
+            for (long d = 0; d < dk; d++) {
+                s += (double) q.get(b, h, i, d) * k.get(b, kh, j, d);
+            }
+            return s * scale;
+        };
+        return attend(dot, q.size(0), q.size(1), k.size(1), q.size(2), k.size(2), v, mask, keyPadding, causal,
+                window, pos);
+    }
+
+    /** The raw (scaled) score of query i and key j. */
+    interface Score {
+        double score(long b, long h, long kh, long i, long j);
+    }
+
+    /** Positional terms: softcap (0 none), ALiBi slopes (null none), T5 table [h][bucket] (null none). */
+    record Pos(double softcap, double[] slopes, double[][] rel, boolean bidirectional, int maxDistance) {
+        static final Pos NONE = new Pos(0, null, null, true, 128);
+    }
+
+    /** Any rule's attention in float64: positional terms, masks, causal rule, window, softmax, weighted sum. */
+    static Result attend(Score rule, long b, long h, long hkv, long lq, long lk, Tensor v, Mask mask,
+                         Mask keyPadding, Causal causal, long window, Pos pos) {
+        long dv = v.size(3);
         double[] out = new double[(int) (b * h * lq * dv)];
         double[] w = new double[(int) (b * h * lq * lk)];
         double[] s = new double[(int) lk];
@@ -31,19 +61,23 @@ final class Reference {
             for (long hi = 0; hi < h; hi++) {
                 long kh = hi / (h / hkv);
                 for (long i = 0; i < lq; i++) {
+                    long position = causal == Causal.BOTTOM_RIGHT ? i + lk - lq : i;
                     double max = Double.NEGATIVE_INFINITY;
                     for (long j = 0; j < lk; j++) {
-                        double dot = 0;
-                        for (long d = 0; d < dk; d++) {
-                            dot += (double) q.get(bi, hi, i, d) * k.get(bi, kh, j, d);
+                        double x = rule.score(bi, hi, kh, i, j);
+                        long d = j - position;
+                        if (pos.softcap() > 0) {
+                            x = pos.softcap() * Math.tanh(x / pos.softcap());
                         }
-                        double x = dot * scale;
-                        long position = switch (causal) {
-                            case NONE -> lk - 1;
-                            case TOP_LEFT -> i;
-                            case BOTTOM_RIGHT -> i + lk - lq;
-                        };
-                        boolean keep = j <= position && (window == 0 || j > position - window);
+                        if (pos.slopes() != null) {
+                            x -= pos.slopes()[(int) hi] * Math.abs(d);
+                        }
+                        if (pos.rel() != null) {
+                            x += pos.rel()[(int) hi][t5Bucket(d, pos.rel()[0].length, pos.bidirectional(),
+                                    pos.maxDistance())];
+                        }
+                        boolean keep = causal == Causal.NONE || j <= position;
+                        keep &= window == 0 || j > position - window;
                         for (Mask m : new Mask[] {mask, keyPadding}) {
                             if (m == null) {
                                 continue;
@@ -86,6 +120,26 @@ final class Reference {
             }
         }
         return new Result(out, w);
+    }
+
+    /** T5's bucket, from the T5 code (independent of the library's). */
+    static int t5Bucket(long relative, int numBuckets, boolean bidirectional, int maxDistance) {
+        int ret = 0;
+        long n = -relative;
+        if (bidirectional) {
+            numBuckets /= 2;
+            ret += n < 0 ? numBuckets : 0;
+            n = Math.abs(n);
+        } else {
+            n = Math.max(n, 0);
+        }
+        int maxExact = numBuckets / 2;
+        if (n < maxExact) {
+            return ret + (int) n;
+        }
+        int large = maxExact + (int) (Math.log(n / (double) maxExact) / Math.log(maxDistance / (double) maxExact)
+                * (numBuckets - maxExact));
+        return ret + Math.min(large, numBuckets - 1);
     }
 
     /** max |got - want| / max |want|; NaN in got counts as infinite error. */

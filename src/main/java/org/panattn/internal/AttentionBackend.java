@@ -1,10 +1,21 @@
 package org.panattn.internal;
 
-/** One implementation of the attention operations. */
+import org.panattn.Tensor;
+
+/** One implementation of the attention operations; the arguments are validated. */
 public interface AttentionBackend {
-    /** Computes {@code p.out = softmax(Q·Kᵀ·scale + mask)·V} (and the weights if asked). */
+    /** Scaled dot-product attention. */
     void sdpa(SdpaProblem p);
 
-    /** Computes {@code p.y = p.x·Wᵀ + bias}. */
+    /** Additive attention on projected queries and keys. */
+    void additive(AdditiveProblem p);
+
+    /** Concat-linear attention. */
+    void concat(ConcatProblem p);
+
+    /** {@code p.y = p.x·Wᵀ + bias}. */
     void linear(LinearProblem p);
+
+    /** Rotary position embedding of x (B, H, L, D) in place, row l at position {@code position + l}. */
+    void rope(Tensor x, long position, float base, boolean interleaved);
 }

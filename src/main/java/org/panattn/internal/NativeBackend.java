@@ -18,23 +18,33 @@ import org.panattn.internal.ffi.pa_tensor;
 public final class NativeBackend implements AttentionBackend {
     public static final NativeBackend INSTANCE = new NativeBackend();
 
+    /** Descriptor slots of one call: arguments, then the options' tensors. */
+    private static final int ARGS = 6;
+
     private NativeBackend() {
     }
 
     /** Descriptor memory of one thread, reused by every call it makes. */
     private static final class Scratch {
-        final MemorySegment q, k, v, out, mask, keyPadding, weights, options;
+        final MemorySegment[] args = new MemorySegment[ARGS];
+        final MemorySegment mask, keyPadding, weights, alibi, relBias, options;
 
         Scratch() {
             Arena arena = Arena.ofAuto();
-            q = pa_tensor.allocate(arena);
-            k = pa_tensor.allocate(arena);
-            v = pa_tensor.allocate(arena);
-            out = pa_tensor.allocate(arena);
+            for (int i = 0; i < ARGS; i++) {
+                args[i] = pa_tensor.allocate(arena);
+            }
             mask = pa_tensor.allocate(arena);
             keyPadding = pa_tensor.allocate(arena);
             weights = pa_tensor.allocate(arena);
+            alibi = pa_tensor.allocate(arena);
+            relBias = pa_tensor.allocate(arena);
             options = pa_sdpa_options.allocate(arena);
+        }
+
+        /** Descriptor slot i filled for t (NULL when t is null). */
+        MemorySegment arg(int i, Tensor t) {
+            return t == null ? MemorySegment.NULL : describe(args[i], t);
         }
     }
 
@@ -42,32 +52,81 @@ public final class NativeBackend implements AttentionBackend {
 
     @Override
     public void sdpa(SdpaProblem p) {
-        NativeLoader.ensureLoaded();
-        Scratch s = SCRATCH.get();
-        describe(s.q, p.q());
-        describe(s.k, p.k());
-        describe(s.v, p.v());
-        describe(s.out, p.out());
-        MemorySegment o = s.options;
-        pa_sdpa_options.scale(o, p.scale());
-        pa_sdpa_options.causal(o, causalCode(p.causal()));
-        pa_sdpa_options.mask(o, p.mask() == null ? MemorySegment.NULL : describe(s.mask, p.mask()));
-        pa_sdpa_options.weights(o, p.weights() == null ? MemorySegment.NULL : describe(s.weights, p.weights()));
-        pa_sdpa_options.key_padding(o,
-                p.keyPadding() == null ? MemorySegment.NULL : describe(s.keyPadding, p.keyPadding()));
-        pa_sdpa_options.window(o, p.window());
-        pa_sdpa_options.workspace(o, MemorySegment.NULL);
-        pa_sdpa_options.workspace_bytes(o, 0);
-        check(Panattn_h.pa_sdpa(s.q, s.k, s.v, s.out, o), "pa_sdpa");
+        Scratch s = begin();
+        AttendProblem c = p.common();
+        MemorySegment o = options(s, c, p.scale());
+        check(Panattn_h.pa_sdpa(s.arg(0, p.q()), s.arg(1, p.k()), s.arg(2, c.values()), s.arg(3, c.out()), o),
+                "pa_sdpa");
+    }
+
+    @Override
+    public void additive(AdditiveProblem p) {
+        Scratch s = begin();
+        AttendProblem c = p.common();
+        MemorySegment o = options(s, c, p.scale());
+        check(Panattn_h.pa_additive_attention(s.arg(0, p.qp()), s.arg(1, p.kp()), s.arg(2, as4d(p.vvec())),
+                s.arg(3, c.values()), s.arg(4, c.out()), o), "pa_additive_attention");
+    }
+
+    @Override
+    public void concat(ConcatProblem p) {
+        Scratch s = begin();
+        AttendProblem c = p.common();
+        MemorySegment o = options(s, c, p.scale());
+        check(Panattn_h.pa_concat_attention(s.arg(0, p.q()), s.arg(1, p.k()), s.arg(2, as4d(p.w())),
+                s.arg(3, as4d(p.bias())), s.arg(4, c.values()), s.arg(5, c.out()), o), "pa_concat_attention");
     }
 
     @Override
     public void linear(LinearProblem p) {
-        NativeLoader.ensureLoaded();
-        Scratch s = SCRATCH.get();
-        MemorySegment bias = p.bias() == null ? MemorySegment.NULL : describe(s.v, p.bias());
-        check(Panattn_h.pa_linear(describe(s.q, p.x()), describe(s.k, p.w()), bias, describe(s.out, p.y())),
+        Scratch s = begin();
+        check(Panattn_h.pa_linear(s.arg(0, p.x()), s.arg(1, p.w()), s.arg(2, p.bias()), s.arg(3, p.y())),
                 "pa_linear");
+    }
+
+    @Override
+    public void rope(Tensor x, long position, float base, boolean interleaved) {
+        Scratch s = begin();
+        check(Panattn_h.pa_rope(s.arg(0, x), position, base,
+                interleaved ? Panattn_h.PA_ROPE_INTERLEAVED() : Panattn_h.PA_ROPE_HALF()), "pa_rope");
+    }
+
+    private static Scratch begin() {
+        NativeLoader.ensureLoaded();
+        return SCRATCH.get();
+    }
+
+    /** The options struct for a validated problem's shared part. */
+    private static MemorySegment options(Scratch s, AttendProblem c, float scale) {
+        MemorySegment o = s.options;
+        Positional pos = c.positional();
+        pa_sdpa_options.scale(o, scale);
+        pa_sdpa_options.causal(o, causalCode(c.causal()));
+        pa_sdpa_options.mask(o, c.mask() == null ? MemorySegment.NULL : describe(s.mask, c.mask()));
+        pa_sdpa_options.key_padding(o, c.keyPadding() == null ? MemorySegment.NULL : describe(s.keyPadding, c.keyPadding()));
+        pa_sdpa_options.weights(o, c.weights() == null ? MemorySegment.NULL : describe(s.weights, c.weights()));
+        pa_sdpa_options.window(o, c.window());
+        pa_sdpa_options.workspace(o, MemorySegment.NULL);
+        pa_sdpa_options.workspace_bytes(o, 0);
+        pa_sdpa_options.softcap(o, pos.softcap());
+        pa_sdpa_options.alibi_slopes(o, pos.alibiSlopes() == null ? MemorySegment.NULL
+                : describe(s.alibi, as4d(pos.alibiSlopes())));
+        pa_sdpa_options.rel_bias(o, pos.relTable() == null ? MemorySegment.NULL
+                : describe(s.relBias, as4d(pos.relTable())));
+        pa_sdpa_options.rel_bidirectional(o, pos.relBidirectional() ? 1 : 0);
+        pa_sdpa_options.rel_max_distance(o, pos.relMaxDistance());
+        return o;
+    }
+
+    /** A rank 1 to 4 tensor with leading dimensions of 1 added, as descriptors need four. */
+    private static Tensor as4d(Tensor t) {
+        if (t == null) {
+            return null;
+        }
+        while (t.rank() < 4) {
+            t = t.unsqueeze(0);
+        }
+        return t;
     }
 
     private static int causalCode(Causal c) {

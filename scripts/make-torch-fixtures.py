@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""Writes the fixtures that test MultiHeadAttention against PyTorch's
-nn.MultiheadAttention (src/test/resources/mha/<case>/*.npy): inputs,
-weights in PyTorch's names, masks in both polarities, outputs and attention
-weights. Needs PyTorch (Debian: apt-get install python3-torch); run it once
-and commit the files.
+"""Writes the fixtures that test panattn against PyTorch: MultiHeadAttention
+against nn.MultiheadAttention (src/test/resources/mha/<case>/*.npy) and
+EncoderDecoderAttention against the seq2seq tutorial's Attn module
+(src/test/resources/attn/*.npy): inputs, weights in PyTorch's names, masks
+in both polarities, outputs and attention weights. Needs PyTorch (Debian:
+apt-get install python3-torch); run it once and commit the files.
 
 PyTorch's boolean masks mean True = do NOT attend; panattn's mean True =
 attend, so each boolean mask is saved as keep_* = ~mask as well."""
@@ -12,11 +13,11 @@ import pathlib
 import numpy as np
 import torch
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent / "src/test/resources/mha"
+RESOURCES = pathlib.Path(__file__).resolve().parent.parent / "src/test/resources"
 
 
 def save(case, **arrays):
-    folder = ROOT / case
+    folder = RESOURCES / case
     folder.mkdir(parents=True, exist_ok=True)
     for name, a in arrays.items():
         a = a.detach().numpy() if isinstance(a, torch.Tensor) else a
@@ -42,7 +43,7 @@ def self_attention():
     out, avg = mha(x, x, x, attn_mask=causal, key_padding_mask=padding, need_weights=True)
     _, per_head = mha(x, x, x, attn_mask=causal, key_padding_mask=padding, need_weights=True,
                       average_attn_weights=False)
-    save("self", x=x, keep_attn_mask=~causal.numpy(), keep_key_padding_mask=~padding.numpy(),
+    save("mha/self", x=x, keep_attn_mask=~causal.numpy(), keep_key_padding_mask=~padding.numpy(),
          out=out, weights_avg=avg, weights_per_head=per_head, **weights_of(mha))
 
 
@@ -59,10 +60,36 @@ def cross_attention():
     v = torch.rand(Lk, B, vdim) * 2 - 1
     attn_mask = torch.rand(Lq, Lk) - 0.5  # float: added to the scores
     out, avg = mha(q, k, v, attn_mask=attn_mask, need_weights=True)
-    save("cross", query=q, key=k, value=v, attn_mask=attn_mask, out=out, weights_avg=avg,
+    save("mha/cross", query=q, key=k, value=v, attn_mask=attn_mask, out=out, weights_avg=avg,
          **weights_of(mha))
+
+
+class Attn(torch.nn.Module):
+    """The seq2seq tutorial's attention step, as the seeds write it."""
+
+    def __init__(self, query_size, key_size, value_size1, value_size2, output_size):
+        super().__init__()
+        self.attn = torch.nn.Linear(query_size + key_size, value_size1)
+        self.attn_combine = torch.nn.Linear(query_size + value_size2, output_size)
+
+    def forward(self, Q, K, V):
+        attn_weights = torch.softmax(self.attn(torch.cat((Q[0], K[0]), 1)), dim=1)
+        attn_applied = torch.bmm(attn_weights.unsqueeze(0), V)
+        output = torch.cat((Q[0], attn_applied[0]), 1)
+        output = self.attn_combine(output).unsqueeze(0)
+        return output, attn_weights
+
+
+def encoder_decoder_step():
+    torch.manual_seed(3)
+    attn = Attn(32, 32, 32, 64, 64)  # the seeds' sizes
+    attn.eval()
+    Q, K, V = torch.randn(1, 1, 32), torch.randn(1, 1, 32), torch.randn(1, 32, 64)
+    output, weights = attn(Q, K, V)
+    save("attn", Q=Q, K=K, V=V, output=output, weights=weights, **weights_of(attn))
 
 
 if __name__ == "__main__":
     self_attention()
     cross_attention()
+    encoder_decoder_step()

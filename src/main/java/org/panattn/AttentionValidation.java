@@ -2,62 +2,86 @@ package org.panattn;
 
 import java.lang.foreign.MemorySegment;
 
+import org.panattn.internal.AttendProblem;
 import org.panattn.internal.NativeLoader;
+import org.panattn.internal.Positional;
 import org.panattn.internal.SdpaProblem;
 
-/** Checks the arguments of scaled dot-product attention and brings them to rank 4. */
-final class SdpaValidation {
-    private static final long ANY = -1;
+/**
+ * Checks the arguments of the attention operations and brings them to
+ * rank 4, before any native call; every failure names the argument and
+ * the expected shape.
+ */
+final class AttentionValidation {
+    static final long ANY = -1;
 
-    private SdpaValidation() {
+    private AttentionValidation() {
     }
 
-    static SdpaProblem validate(Tensor q, Tensor k, Tensor v, Tensor out, AttentionSpec spec, Backend backend) {
+    /** q (B, H, Lq, Dk), k (B, Hkv, Lk, Dk), v (B, Hkv, Lk, Dv), out (B, H, Lq, Dv), or all rank 3. */
+    static SdpaProblem sdpa(Tensor q, Tensor k, Tensor v, Tensor out, AttentionSpec spec, Backend backend) {
+        Tensor[] t = rank4(backend, new String[] {"q", "k", "v", "out"}, q, k, v, out);
+        int rank = q.rank();
+        Tensor q4 = t[0], k4 = t[1], v4 = t[2], out4 = t[3];
+        long b = q4.size(0), dk = q4.size(3);
+        String dims = rank == 4 ? "(B, Hkv, Lk, Dk)" : "(B, Lk, Dk)";
+        expect("k", k4, rank, dims, b, ANY, ANY, dk);
+        contiguousRows("q", q4);
+        contiguousRows("k", k4);
+        AttendProblem common = common(rank, q4, k4.size(1), k4.size(2), "v", v4, out4, spec, backend);
+        float scale = Float.isNaN(spec.scale()) ? (float) (1.0 / Math.sqrt(Math.max(dk, 1))) : spec.scale();
+        return new SdpaProblem(q4, k4, scale, common);
+    }
+
+    /**
+     * Checks that every tensor is usable and all have q's rank (3 or 4),
+     * and returns them as rank 4 (a rank-3 tensor gains a head dimension).
+     */
+    static Tensor[] rank4(Backend backend, String[] names, Tensor... tensors) {
         if (backend == Backend.NATIVE) {
             NativeLoader.ensureLoaded();
         }
-        usable("q", q, backend);
-        usable("k", k, backend);
-        usable("v", v, backend);
-        usable("out", out, backend);
-        int rank = q.rank();
+        for (int i = 0; i < tensors.length; i++) {
+            usable(names[i], tensors[i], backend);
+        }
+        int rank = tensors[0].rank();
         if (rank != 3 && rank != 4) {
-            throw new IllegalArgumentException("q: expected rank 4 (B, H, Lq, Dk) or rank 3 (B, Lq, Dk), got shape "
-                    + Shapes.format(q.shape()));
+            throw new IllegalArgumentException(names[0] + ": expected rank 4 (B, H, L, D) or rank 3 (B, L, D), got shape "
+                    + Shapes.format(tensors[0].shape()));
         }
-        for (String name : new String[] {"k", "v", "out"}) {
-            Tensor t = name.equals("k") ? k : name.equals("v") ? v : out;
-            if (t.rank() != rank) {
-                throw new IllegalArgumentException(name + ": expected rank " + rank + " like q, got shape "
-                        + Shapes.format(t.shape()));
+        Tensor[] out = new Tensor[tensors.length];
+        for (int i = 0; i < tensors.length; i++) {
+            if (tensors[i].rank() != rank) {
+                throw new IllegalArgumentException(names[i] + ": expected rank " + rank + " like " + names[0]
+                        + ", got shape " + Shapes.format(tensors[i].shape()));
             }
+            out[i] = rank == 3 ? tensors[i].unsqueeze(1) : tensors[i];
         }
-        Tensor q4 = rank == 3 ? q.unsqueeze(1) : q;
-        Tensor k4 = rank == 3 ? k.unsqueeze(1) : k;
-        Tensor v4 = rank == 3 ? v.unsqueeze(1) : v;
-        Tensor out4 = rank == 3 ? out.unsqueeze(1) : out;
-        long b = q4.size(0), h = q4.size(1), lq = q4.size(2), dk = q4.size(3);
-        long hkv = k4.size(1), lk = k4.size(2), dv = v4.size(3);
-        String dims = rank == 4 ? "(B, Hkv, Lk, Dk)" : "(B, Lk, Dk)";
-        expect("k", k4, rank, dims, b, ANY, ANY, dk);
-        expect("v", v4, rank, rank == 4 ? "(B, Hkv, Lk, Dv) with Hkv, Lk of k" : "(B, Lk, Dv) with Lk of k",
-                b, hkv, lk, ANY);
+        return out;
+    }
+
+    /**
+     * The part every rule shares: values (B, Hkv, Lk, Dv) and out (B, H, Lq, Dv)
+     * given the queries' (B, H, Lq) from {@code q4}; weights, masks, window
+     * and positional terms from the spec.
+     */
+    static AttendProblem common(int rank, Tensor q4, long hkv, long lk, String valuesName, Tensor v4, Tensor out4,
+                                AttentionSpec spec, Backend backend) {
+        long b = q4.size(0), h = q4.size(1), lq = q4.size(2), dv = v4.size(3);
+        expect(valuesName, v4, rank, rank == 4 ? "(B, Hkv, Lk, Dv)" : "(B, Lk, Dv)", b, hkv, lk, ANY);
         expect("out", out4, rank, rank == 4 ? "(B, H, Lq, Dv)" : "(B, Lq, Dv)", b, h, lq, dv);
         if (hkv == 0 ? h != 0 : h % hkv != 0) {
             throw new IllegalArgumentException("k: its " + hkv + " heads must divide q's " + h
                     + " heads (grouped-query attention)");
         }
-        contiguousRows("q", q4);
-        contiguousRows("k", k4);
-        contiguousRows("v", v4);
+        contiguousRows(valuesName, v4);
         contiguousRows("out", out4);
-
         Tensor w4 = null;
         if (spec.weights() != null) {
             Tensor w = spec.weights();
             usable("weights", w, backend);
             if (w.rank() != rank) {
-                throw new IllegalArgumentException("weights: expected rank " + rank + " like q, got shape "
+                throw new IllegalArgumentException("weights: expected rank " + rank + ", got shape "
                         + Shapes.format(w.shape()));
             }
             w4 = rank == 3 ? w.unsqueeze(1) : w;
@@ -70,9 +94,34 @@ final class SdpaValidation {
         if (spec.keyPadding() != null) {
             checkMask("keyPadding", spec.keyPadding(), backend, b, h, lq, lk);
         }
-        float scale = Float.isNaN(spec.scale()) ? (float) (1.0 / Math.sqrt(Math.max(dk, 1))) : spec.scale();
-        return new SdpaProblem(q4, k4, v4, out4, spec.mask(), spec.keyPadding(), w4, scale, spec.causal(),
-                spec.window());
+        return new AttendProblem(v4, out4, spec.mask(), spec.keyPadding(), w4, spec.causal(), spec.window(),
+                positional(spec, h, backend), b, h, hkv, lq, lk);
+    }
+
+    private static Positional positional(AttentionSpec spec, long heads, Backend backend) {
+        Tensor slopes = spec.alibiSlopes();
+        if (slopes != null) {
+            usable("alibiSlopes", slopes, backend);
+            if (slopes.rank() != 1 || slopes.size(0) != heads) {
+                throw new IllegalArgumentException("alibiSlopes: expected shape (H) = (" + heads + "), got "
+                        + Shapes.format(slopes.shape()));
+            }
+        }
+        RelativePositionBias rel = spec.relativeBias();
+        Tensor table = null;
+        if (rel != null) {
+            usable("relativeBias.table", rel.table(), backend);
+            if (rel.table().size(1) != heads) {
+                throw new IllegalArgumentException("relativeBias.table: expected shape (numBuckets, H = " + heads
+                        + "), got " + Shapes.format(rel.table().shape()));
+            }
+            table = rel.table().permute(1, 0);
+        }
+        if (spec.softcap() == 0f && slopes == null && table == null) {
+            return Positional.NONE;
+        }
+        return new Positional(spec.softcap(), slopes, table, rel == null || rel.bidirectional(),
+                rel == null ? 128 : rel.maxDistance());
     }
 
     /** Not null, alive, accessible from this thread, and off-heap for the native backend. */
@@ -97,7 +146,7 @@ final class SdpaValidation {
     }
 
     /** Checks a rank-4 view against expected dims (ANY = free), reporting in the caller's rank. */
-    private static void expect(String name, Tensor t4, int rank, String dims, long... want) {
+    static void expect(String name, Tensor t4, int rank, String dims, long... want) {
         for (int d = 0; d < 4; d++) {
             if (want[d] != ANY && t4.size(d) != want[d]) {
                 StringBuilder e = new StringBuilder();

@@ -1,0 +1,66 @@
+package org.panattn;
+
+import java.lang.foreign.Arena;
+import java.util.SplittableRandom;
+
+/**
+ * Attention pooling: one query vector (learned, or given) attends over a
+ * sequence and returns one vector per sequence, for classification:
+ * {@code pooled[b] = softmax(q·x[b]ᵀ/√D + padding)·x[b]}. It is scaled
+ * dot-product attention with the query broadcast over the batch (stride 0,
+ * no copies); keys and values are the sequence itself.
+ */
+public final class AttentionPooling {
+    /** The pooled vectors {@code (B, D)} and the weights {@code (B, L)}. */
+    public record Output(Tensor pooled, Tensor weights) {
+    }
+
+    private final Tensor query;
+
+    /** Pools with the given query {@code (D)}. */
+    public AttentionPooling(Tensor query) {
+        if (query == null || query.rank() != 1 || query.size(0) == 0) {
+            throw new IllegalArgumentException("query: expected shape (D), got "
+                    + (query == null ? "null" : Shapes.format(query.shape())));
+        }
+        this.query = query;
+    }
+
+    /** Pools with a seeded random query of width {@code d} (Xavier-uniform), allocated in {@code arena}. */
+    public static AttentionPooling random(Arena arena, long d, long seed) {
+        SplittableRandom rnd = new SplittableRandom(seed);
+        float[] q = new float[Math.toIntExact(d)];
+        double bound = Math.sqrt(6.0 / (d + 1));
+        for (int i = 0; i < q.length; i++) {
+            q[i] = (float) ((rnd.nextDouble() * 2 - 1) * bound);
+        }
+        return new AttentionPooling(Tensor.of(arena, q, d));
+    }
+
+    public Tensor query() {
+        return query;
+    }
+
+    /**
+     * Pools x {@code (B, L, D)}; {@code keyPadding} (e.g.
+     * {@link Mask#keyPadding}) hides padding positions, null for none.
+     */
+    public Output forward(Arena arena, Tensor x, Mask keyPadding, Backend backend) {
+        if (arena == null || x == null) {
+            throw new IllegalArgumentException("arena and x must not be null");
+        }
+        long d = query.size(0);
+        if (x.rank() != 3 || x.size(2) != d) {
+            throw new IllegalArgumentException("x: expected shape (B, L, " + d + "), got " + Shapes.format(x.shape()));
+        }
+        long b = x.size(0), l = x.size(1);
+        Tensor q = Tensor.wrap(query.segment(), new long[] {b, 1, 1, d}, new long[] {0, 0, 0, query.strides()[0]});
+        Tensor pooled = Tensor.allocate(arena, b, d);
+        Tensor weights = Tensor.allocate(arena, b, l);
+        Tensor kv = x.unsqueeze(1);
+        AttentionSpec spec = AttentionSpec.builder().keyPadding(keyPadding).backend(backend)
+                .weights(Tensor.wrap(weights.segment(), b, 1, 1, l)).build();
+        Attention.scaledDotProduct(q, kv, kv, Tensor.wrap(pooled.segment(), b, 1, 1, d), spec);
+        return new Output(pooled, weights);
+    }
+}

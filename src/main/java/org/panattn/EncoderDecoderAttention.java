@@ -1,0 +1,112 @@
+package org.panattn;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.SplittableRandom;
+
+/**
+ * The seq2seq tutorials' attention step ({@code Attn}): the concat-linear
+ * rule gives weights over the value positions, they weight the values
+ * (bmm), q is concatenated with the result, and an output linear layer
+ * combines the two:
+ * <pre>
+ * weights = softmax(attn([q; k]))            (B, Lq, Lv)
+ * applied = weights · V                       (B, Lq, Dv)
+ * output  = combine([q; applied])             (B, Lq, outputSize)
+ * </pre>
+ * with {@code attn} a linear layer {@code (Dq + Dk) → Lv} and {@code combine}
+ * {@code (Dq + Dv) → outputSize}. Query, key, value and output sizes are
+ * independent; q {@code (B, Lq, Dq)}, k {@code (B, Lq, Dk)} (one key per
+ * query, e.g. the decoder's hidden state), V {@code (B, Lv, Dv)}.
+ */
+public final class EncoderDecoderAttention {
+    /** The output and the attention weights. */
+    public record Output(Tensor output, Tensor weights) {
+    }
+
+    private final long querySize, keySize, valuePositions, valueSize, outputSize;
+    private final Tensor attnW, attnB, combineW, combineB;
+
+    /**
+     * A step with zero weights in {@code arena}, sized as the tutorial's
+     * {@code Attn(query_size, key_size, value_size1, value_size2, output_size)}.
+     */
+    public EncoderDecoderAttention(Arena arena, long querySize, long keySize, long valuePositions, long valueSize,
+                                   long outputSize) {
+        for (long n : new long[] {querySize, keySize, valuePositions, valueSize, outputSize}) {
+            if (n <= 0) {
+                throw new IllegalArgumentException("sizes must be > 0, got querySize " + querySize + ", keySize "
+                        + keySize + ", valuePositions " + valuePositions + ", valueSize " + valueSize
+                        + ", outputSize " + outputSize);
+            }
+        }
+        this.querySize = querySize;
+        this.keySize = keySize;
+        this.valuePositions = valuePositions;
+        this.valueSize = valueSize;
+        this.outputSize = outputSize;
+        attnW = Tensor.allocate(arena, valuePositions, querySize + keySize);
+        attnB = Tensor.allocate(arena, valuePositions);
+        combineW = Tensor.allocate(arena, outputSize, querySize + valueSize);
+        combineB = Tensor.allocate(arena, outputSize);
+    }
+
+    /** Seeded weights as PyTorch's nn.Linear initialises them: uniform in ±1/√fan_in. */
+    public EncoderDecoderAttention initRandom(long seed) {
+        SplittableRandom rnd = new SplittableRandom(seed);
+        for (Tensor[] layer : new Tensor[][] {{attnW, attnB}, {combineW, combineB}}) {
+            double bound = 1.0 / Math.sqrt(layer[0].size(1));
+            for (Tensor t : layer) {
+                float[] x = new float[Math.toIntExact(t.size())];
+                for (int i = 0; i < x.length; i++) {
+                    x[i] = (float) ((rnd.nextDouble() * 2 - 1) * bound);
+                }
+                t.copyFrom(x);
+            }
+        }
+        return this;
+    }
+
+    /** Loads PyTorch's {@code attn.weight (Lv, Dq + Dk)}, {@code attn.bias}, {@code attn_combine.weight}, {@code attn_combine.bias}. */
+    public EncoderDecoderAttention load(float[] attnWeight, float[] attnBias, float[] combineWeight, float[] combineBias) {
+        copy("attn.weight", attnW, attnWeight);
+        copy("attn.bias", attnB, attnBias);
+        copy("attn_combine.weight", combineW, combineWeight);
+        copy("attn_combine.bias", combineB, combineBias);
+        return this;
+    }
+
+    private static void copy(String name, Tensor dst, float[] values) {
+        if (values == null || values.length != dst.size()) {
+            throw new IllegalArgumentException(name + ": expected " + dst.size() + " values, shape "
+                    + Shapes.format(dst.shape()) + ", got " + (values == null ? "null" : values.length));
+        }
+        dst.copyFrom(values);
+    }
+
+    /** One step; the spec's masks, backend and options apply to the attention. */
+    public Output forward(Arena arena, Tensor q, Tensor k, Tensor v, AttentionSpec spec) {
+        if (arena == null || spec == null || q == null || v == null) {
+            throw new IllegalArgumentException("arena, q, v and spec must not be null");
+        }
+        if (q.rank() != 3 || q.size(2) != querySize || v.rank() != 3 || v.size(1) != valuePositions
+                || v.size(2) != valueSize) {
+            throw new IllegalArgumentException("q, v: expected shapes (B, Lq, " + querySize + ") and (B, "
+                    + valuePositions + ", " + valueSize + "), got " + Shapes.format(q.shape()) + " and "
+                    + Shapes.format(v.shape()));
+        }
+        long b = q.size(0), lq = q.size(1);
+        Backend backend = spec.backend() != null ? spec.backend() : Panattn.defaultBackend();
+        // [q; applied] in one buffer: attention writes `applied` into its right-hand columns.
+        Tensor cat = Tensor.allocate(arena, b, lq, querySize + valueSize);
+        MemorySegment seg = cat.segment();
+        long[] rowStrides = {lq * (querySize + valueSize), querySize + valueSize, 1};
+        Tensor qPart = Tensor.wrap(seg, new long[] {b, lq, querySize}, rowStrides);
+        Tensor applied = Tensor.wrap(seg.asSlice(querySize * Float.BYTES), new long[] {b, lq, valueSize}, rowStrides);
+        qPart.copyFrom(q.toArray());
+        Tensor weights = Tensor.allocate(arena, b, lq, valuePositions);
+        Attention.concatLinear(q, k, v, attnW, attnB, applied, spec.toBuilder().weights(weights).backend(backend).build());
+        Tensor out = ScoreRules.project(arena, backend, "[q; applied]", cat.unsqueeze(1), combineW, combineB);
+        return new Output(Tensor.wrap(out.segment(), b, lq, outputSize), weights);
+    }
+}

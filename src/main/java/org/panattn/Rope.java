@@ -1,0 +1,48 @@
+package org.panattn;
+
+/**
+ * Rotary position embeddings (RoPE, Su et al.), applied to queries or keys
+ * in place before attention: each pair of features of the token at
+ * position p rotates by {@code p·base^(−2k/D)}, k the pair's index. With a
+ * {@link KvCache}, rotate the new tokens at {@code position = cache.length()}
+ * before appending their keys.
+ */
+public final class Rope {
+    /** Which features form a pair. */
+    public enum Layout {
+        /** (k, k + D/2): GPT-NeoX, Hugging Face LLaMA. */
+        HALF,
+        /** (2k, 2k + 1): GPT-J, the original RoFormer. */
+        INTERLEAVED
+    }
+
+    private Rope() {
+    }
+
+    /** {@link #apply(Tensor, long, float, Layout, Backend)} with the default backend. */
+    public static void apply(Tensor x, long position, float base, Layout layout) {
+        apply(x, position, base, layout, Panattn.defaultBackend());
+    }
+
+    /**
+     * Rotates x {@code (B, H, L, D)} (or {@code (B, L, D)}), D even, in place;
+     * row l is at position {@code position + l}. Typical base: 10000.
+     */
+    public static void apply(Tensor x, long position, float base, Layout layout, Backend backend) {
+        if (layout == null || backend == null) {
+            throw new IllegalArgumentException("layout and backend must not be null");
+        }
+        Tensor x4 = AttentionValidation.rank4(backend, new String[] {"x"}, x)[0];
+        AttentionValidation.contiguousRows("x", x4);
+        if (x4.size(3) % 2 != 0) {
+            throw new IllegalArgumentException("x: last dimension must be even, got shape " + Shapes.format(x.shape()));
+        }
+        if (!(base > 1f) || !Float.isFinite(base)) {
+            throw new IllegalArgumentException("base must be finite and > 1, got " + base);
+        }
+        if (position < 0) {
+            throw new IllegalArgumentException("position must be >= 0, got " + position);
+        }
+        Attention.implementation(backend).rope(x4, position, base, layout == Layout.INTERLEAVED);
+    }
+}

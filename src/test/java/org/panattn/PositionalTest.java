@@ -1,0 +1,185 @@
+package org.panattn;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.lang.foreign.Arena;
+import java.util.SplittableRandom;
+import java.util.stream.Stream;
+
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/** Soft-capping, ALiBi, T5 relative bias and RoPE: native (each ISA cap) and Java against float64 references. */
+class PositionalTest {
+    private static final double TOLERANCE = 1e-5;
+
+    record Case(String name, Causal causal, float softcap, boolean alibi, boolean rel, boolean bidirectional,
+                int lq, int lk) {
+        @Override
+        public String toString() {
+            return name;
+        }
+    }
+
+    static Stream<Case> cases() {
+        return Stream.of(
+                new Case("softcap", Causal.NONE, 3f, false, false, true, 9, 9),
+                new Case("ALiBi + causal", Causal.TOP_LEFT, 0f, true, false, true, 17, 17),
+                new Case("ALiBi + causal decode (Lq < Lk)", Causal.BOTTOM_RIGHT, 0f, true, false, true, 3, 40),
+                new Case("T5 bidirectional", Causal.NONE, 0f, false, true, true, 31, 200),
+                new Case("T5 causal buckets + causal", Causal.TOP_LEFT, 0f, false, true, false, 150, 150),
+                new Case("all three + causal", Causal.BOTTOM_RIGHT, 2f, true, true, false, 7, 64));
+    }
+
+    @AfterAll
+    static void restoreIsa() {
+        Panattn.setMaxIsa(Isa.AVX512);
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("cases")
+    void positionalTermsMatchReference(Case c) {
+        try (Arena arena = Arena.ofConfined()) {
+            SplittableRandom rnd = new SplittableRandom(c.name.hashCode());
+            int b = 2, h = 6, d = 8;
+            Tensor q = Reference.random(arena, rnd, b, h, c.lq, d);
+            Tensor k = Reference.random(arena, rnd, b, h, c.lk, d);
+            Tensor v = Reference.random(arena, rnd, b, h, c.lk, d);
+            float[] qv = q.toArray();
+            for (int i = 0; i < qv.length; i++) {
+                qv[i] *= 6; // large logits, so the cap matters
+            }
+            q.copyFrom(qv);
+            AttentionSpec.Builder spec = AttentionSpec.builder().causal(c.causal).softcap(c.softcap);
+            double[] slopes = null;
+            double[][] rel = null;
+            if (c.alibi) {
+                spec.alibi(Alibi.slopes(arena, h));
+                float[] f = Alibi.slopes(h);
+                slopes = new double[h];
+                for (int i = 0; i < h; i++) {
+                    slopes[i] = f[i];
+                }
+            }
+            if (c.rel) {
+                Tensor table = Reference.random(arena, rnd, 32, h);
+                spec.relativeBias(new RelativePositionBias(table, c.bidirectional, 64));
+                rel = new double[h][32];
+                for (int x = 0; x < 32; x++) {
+                    for (int y = 0; y < h; y++) {
+                        rel[y][x] = table.get(x, y);
+                    }
+                }
+            }
+            Reference.Result ref = Reference.sdpa(q, k, v, null, null, c.causal, 0, 1 / Math.sqrt(d),
+                    new Reference.Pos(c.softcap, slopes, rel, c.bidirectional, 64));
+            for (Backend backend : Backend.values()) {
+                for (Isa isa : backend == Backend.JAVA ? new Isa[] {Isa.AVX512} : Isa.values()) {
+                    if (backend == Backend.NATIVE) {
+                        Panattn.setMaxIsa(isa);
+                    }
+                    Tensor out = Tensor.allocate(arena, b, h, c.lq, d);
+                    Attention.scaledDotProduct(q, k, v, out, spec.backend(backend).build());
+                    double err = Reference.relativeError(out.toArray(), ref.out());
+                    assertTrue(err < TOLERANCE, backend + " " + isa + ": relative error " + err);
+                }
+            }
+        }
+    }
+
+    @Test
+    void alibiSlopesFollowThePaper() {
+        float[] eight = Alibi.slopes(8);
+        for (int i = 0; i < 8; i++) {
+            assertEquals(Math.pow(2, -(i + 1)), eight[i], 1e-9);
+        }
+        // 6 heads: the 4-head slopes 2^-2, 2^-4, 2^-6, 2^-8, then 2^-1, 2^-3 from the 8-head ones.
+        assertArrayEquals(new float[] {0.25f, 0.0625f, 0.015625f, 0.00390625f, 0.5f, 0.125f}, Alibi.slopes(6));
+    }
+
+    @Test
+    void t5BucketsMatchKnownValues() {
+        // T5 defaults: 32 buckets, max distance 128.
+        Tensor table;
+        try (Arena arena = Arena.ofConfined()) {
+            table = Tensor.allocate(arena, 32, 1);
+            RelativePositionBias bi = new RelativePositionBias(table, true, 128);
+            assertEquals(0, bi.bucket(0));
+            assertEquals(1, bi.bucket(-1));      // key one step back
+            assertEquals(17, bi.bucket(1));      // key one step ahead: the second half
+            assertEquals(7, bi.bucket(-7));      // exact up to 8
+            assertEquals(8, bi.bucket(-8));      // first logarithmic bucket
+            assertEquals(15, bi.bucket(-1000));  // far back: the last bucket of its half
+            RelativePositionBias causal = new RelativePositionBias(table, false, 128);
+            assertEquals(0, causal.bucket(5));   // the future all in bucket 0
+            assertEquals(31, causal.bucket(-1000));
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(Rope.Layout.class)
+    void ropeMatchesReferenceOnBothBackends(Rope.Layout layout) {
+        try (Arena arena = Arena.ofConfined()) {
+            SplittableRandom rnd = new SplittableRandom(layout.ordinal());
+            Tensor x = Reference.random(arena, rnd, 2, 3, 11, 12);
+            float[] original = x.toArray();
+            double[] ref = new double[original.length];
+            int idx = 0;
+            for (int b = 0; b < 2; b++) {
+                for (int h = 0; h < 3; h++) {
+                    for (int l = 0; l < 11; l++) {
+                        for (int d = 0; d < 12; d++, idx++) {
+                            int pair = layout == Rope.Layout.HALF ? d % 6 : d / 2;
+                            boolean first = layout == Rope.Layout.HALF ? d < 6 : d % 2 == 0;
+                            int partner = layout == Rope.Layout.HALF ? (first ? d + 6 : d - 6) : (first ? d + 1 : d - 1);
+                            double angle = (500 + l) * Math.pow(10000, -2.0 * pair / 12);
+                            double self = x.get(b, h, l, d), other = x.get(b, h, l, partner);
+                            ref[idx] = first ? self * Math.cos(angle) - other * Math.sin(angle)
+                                    : other * Math.sin(angle) + self * Math.cos(angle);
+                        }
+                    }
+                }
+            }
+            for (Backend backend : Backend.values()) {
+                x.copyFrom(original);
+                Rope.apply(x, 500, 10000f, layout, backend);
+                double err = Reference.relativeError(x.toArray(), ref);
+                assertTrue(err < TOLERANCE, backend + ": " + err);
+            }
+        }
+    }
+
+    /** RoPE with the KV cache at an offset: decoding token by token equals the whole causal sequence. */
+    @ParameterizedTest
+    @EnumSource(Backend.class)
+    void ropeWithKvCacheEqualsWholeSequence(Backend backend) {
+        try (Arena arena = Arena.ofConfined()) {
+            SplittableRandom rnd = new SplittableRandom(31);
+            MultiHeadAttention mha = MultiHeadAttention.builder(16, 4).kvHeads(2).rope(10000f, Rope.Layout.HALF)
+                    .build(arena).initRandom(8);
+            Tensor x = Reference.random(arena, rnd, 1, 7, 16);
+            Tensor alibi = Alibi.slopes(arena, 4);
+            AttentionSpec spec = AttentionSpec.builder().backend(backend).alibi(alibi).build();
+            float[] whole = mha.forward(arena, x, spec.toBuilder().causal(Causal.TOP_LEFT).build(),
+                    MultiHeadAttention.NeedWeights.NONE).output().toArray();
+            KvCache cache = KvCache.allocate(arena, 1, 2, 7, 4);
+            float[] stepped = new float[7 * 16];
+            Tensor prefix = Tensor.wrap(x.segment(), 1, 3, 16);
+            System.arraycopy(mha.forwardCached(arena, prefix, cache, spec).toArray(), 0, stepped, 0, 3 * 16);
+            for (int t = 3; t < 7; t++) {
+                Tensor xt = Tensor.wrap(x.segment().asSlice(t * 16L * Float.BYTES, 16L * Float.BYTES), 1, 1, 16);
+                System.arraycopy(mha.forwardCached(arena, xt, cache, spec).toArray(), 0, stepped, t * 16, 16);
+            }
+            double[] w = new double[whole.length];
+            for (int i = 0; i < w.length; i++) {
+                w[i] = whole[i];
+            }
+            assertTrue(Reference.relativeError(stepped, w) < TOLERANCE, "RoPE + ALiBi + cache vs whole sequence");
+        }
+    }
+}
