@@ -11,7 +11,8 @@ public final class Main {
             usage: panattn <command> [options]
               info    version, platform, native library, ISA level, BLAS
               demo    attention on sample data, native vs Java: time, speed-up, difference
-              """ + RunCommand.USAGE.indent(2) + MhaRunCommand.USAGE.indent(2);
+              """ + RunCommand.USAGE.indent(2) + MhaRunCommand.USAGE.indent(2)
+            + RuleRunCommand.USAGE.indent(2);
 
     private Main() {
     }

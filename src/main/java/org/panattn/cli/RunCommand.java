@@ -7,11 +7,15 @@ import java.nio.file.Path;
 import java.util.Locale;
 import java.util.Set;
 
+import org.panattn.Alibi;
 import org.panattn.Attention;
 import org.panattn.AttentionSpec;
 import org.panattn.Backend;
 import org.panattn.Causal;
 import org.panattn.Mask;
+import org.panattn.Panattn;
+import org.panattn.RelativePositionBias;
+import org.panattn.Rope;
 import org.panattn.Tensor;
 
 /** {@code run}: attention on .npy files, so results can be checked against NumPy or PyTorch. */
@@ -19,10 +23,12 @@ final class RunCommand {
     static final String USAGE = """
             run [--variant sdpa] --q Q.npy --k K.npy --v V.npy --out OUT.npy [--mask M.npy] [--causal]
                 [--causal-align top-left|bottom-right] [--scale S] [--backend native|java]
-                [--weights W.npy]
+                [--weights W.npy] [--softcap S] [--alibi] [--rel-bias TABLE.npy
+                [--rel-max-distance N] [--rel-unidirectional]] [--rope-base B [--rope-layout half|interleaved]]
               Q (B,H,Lq,Dk), K (B,Hkv,Lk,Dk), V (B,Hkv,Lk,Dv), or all rank 3 (B,L,D):
               float32 '<f4' in C order. The mask is (Lq,Lk), (B,Lq,Lk) or (B,H,Lq,Lk):
-              bool '|b1' (true = attend) or float32 '<f4' (added to the scores).""";
+              bool '|b1' (true = attend) or float32 '<f4' (added to the scores). TABLE is T5's
+              (numBuckets, H) relative_attention_bias; --alibi uses the paper's slopes.""";
 
     private RunCommand() {
     }
@@ -32,7 +38,8 @@ final class RunCommand {
         switch (variant) {
             case "sdpa" -> runSdpa(args);
             case "mha" -> MhaRunCommand.run(args);
-            default -> throw new Options.UsageException("--variant must be sdpa or mha, got '" + variant + "'");
+            case "general", "additive", "concat", "concat-tanh", "pooling" -> RuleRunCommand.run(variant, args);
+            default -> throw new Options.UsageException("--variant must be sdpa, mha, general, additive, concat, concat-tanh or pooling, got '" + variant + "'");
         }
     }
 
@@ -47,8 +54,9 @@ final class RunCommand {
     }
 
     private static void runSdpa(String[] args) throws IOException {
-        Options o = new Options(args, Set.of("--causal"),
-                Set.of("--variant", "--q", "--k", "--v", "--out", "--mask", "--causal-align", "--scale", "--backend", "--weights"));
+        Options o = new Options(args, Set.of("--causal", "--alibi", "--rel-unidirectional"),
+                Set.of("--variant", "--q", "--k", "--v", "--out", "--mask", "--causal-align", "--scale", "--backend",
+                        "--weights", "--softcap", "--rel-bias", "--rel-max-distance", "--rope-base", "--rope-layout"));
         try (Arena arena = Arena.ofConfined()) {
             Tensor q = load(arena, o.require("--q"), "--q");
             Tensor k = load(arena, o.require("--k"), "--k");
@@ -71,6 +79,8 @@ final class RunCommand {
             if (o.get("--mask") != null) {
                 spec.mask(loadMask(arena, o.get("--mask")));
             }
+            positional(arena, o, spec, q, k, o.get("--backend") == null ? Panattn.defaultBackend()
+                    : parseBackend(o.get("--backend")));
             long[] outShape = q.shape();
             outShape[outShape.length - 1] = v.size(v.rank() - 1);
             Tensor result = Tensor.allocate(arena, outShape);
@@ -86,6 +96,36 @@ final class RunCommand {
             if (weights != null) {
                 Npy.write(Path.of(o.get("--weights")), weights.toArray(), weights.shape());
             }
+        }
+    }
+
+    /** --softcap, --alibi, --rel-bias and --rope-base: positional variants of scaled dot-product attention. */
+    private static void positional(Arena arena, Options o, AttentionSpec.Builder spec, Tensor q, Tensor k,
+                                   Backend backend) throws IOException {
+        int heads = q.rank() == 4 ? (int) q.size(1) : 1;
+        if (o.get("--softcap") != null) {
+            spec.softcap(Float.parseFloat(o.get("--softcap")));
+        }
+        if (o.flag("--alibi")) {
+            spec.alibi(Alibi.slopes(arena, heads));
+        }
+        if (o.get("--rel-bias") != null) {
+            Tensor table = RuleRunCommand.matrix(arena, o.get("--rel-bias"), "--rel-bias");
+            int maxDistance = o.get("--rel-max-distance") == null ? 128 : Integer.parseInt(o.get("--rel-max-distance"));
+            spec.relativeBias(new RelativePositionBias(table, !o.flag("--rel-unidirectional"), maxDistance));
+        }
+        if (o.get("--rope-base") != null) {
+            float base = Float.parseFloat(o.get("--rope-base"));
+            Rope.Layout layout = switch (o.get("--rope-layout") == null ? "half" : o.get("--rope-layout")) {
+                case "half" -> Rope.Layout.HALF;
+                case "interleaved" -> Rope.Layout.INTERLEAVED;
+                default -> throw new Options.UsageException("--rope-layout must be half or interleaved");
+            };
+            // Queries sit at the end of the keys' positions when aligned bottom-right (decoding).
+            long lq = q.size(q.rank() - 2), lk = k.size(k.rank() - 2);
+            long queryStart = "bottom-right".equals(o.get("--causal-align")) ? lk - lq : 0;
+            Rope.apply(q, queryStart, base, layout, backend);
+            Rope.apply(k, 0, base, layout, backend);
         }
     }
 
@@ -109,7 +149,7 @@ final class RunCommand {
         return Tensor.of(arena, a.floats(), a.shape());
     }
 
-    private static Mask loadMask(Arena arena, String file) throws IOException {
+    static Mask loadMask(Arena arena, String file) throws IOException {
         Npy.Array a = Npy.read(Path.of(file));
         return a.isBoolean() ? Mask.keep(arena, a.booleans(), a.shape())
                 : Mask.additive(Tensor.of(arena, a.floats(), a.shape()));
