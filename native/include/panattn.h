@@ -139,6 +139,13 @@ PA_API int pa_set_max_isa(int level);
 /* Name of an ISA level: "scalar", "avx2", "avx512". */
 PA_API const char *pa_isa_name(int level);
 
+/* Threads of panattn's pool (the BLAS runs single-threaded inside it).
+ * 0 means one per CPU, the default. Set while no other thread computes. */
+PA_API int pa_set_num_threads(int threads);
+
+/* Threads the pool uses. */
+PA_API int pa_num_threads(void);
+
 /* Describes the BLAS linked in (vendor, version, build options). */
 PA_API const char *pa_blas_info(void);
 

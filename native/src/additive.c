@@ -11,14 +11,14 @@ typedef struct additive_rule {
     float scale;
 } additive_rule;
 
-static void fill(const pa_plan *p, long long b, long long h, long long kvh, long long i0,
-                 long long rows, long long c0, long long c1, float *s, int lds)
+static void fill(const pa_plan *p, const pa_rows *rows, long long c0, long long c1, float *s, int lds)
 {
     const additive_rule *r = p->rule;
     const float *v = r->vvec != NULL ? r->vvec->data : NULL;
-    const float *k = pa_row(r->kp, b, kvh, c0);
-    for (long long i = 0; i < rows; i++)
-        p->kernels->additive_row(s + i * lds + c0, c1 - c0, pa_row(r->qp, b, h, i0 + i), k,
+    const float *k = pa_row(r->kp, rows->b, rows->kvh, c0);
+    for (long long i = 0; i < rows->count; i++)
+        p->kernels->additive_row(s + i * lds, c1 - c0,
+                                 pa_row(r->qp, rows->b, pa_rows_h(rows, i), pa_rows_i(rows, i)), k,
                                  r->kp->strides[2], r->A, v, r->scale);
 }
 
@@ -55,6 +55,7 @@ int pa_additive_attention(const pa_tensor *qp, const pa_tensor *kp, const pa_ten
     r.scale = o->scale != 0.0f ? o->scale : 1.0f;
     p.rule = &r;
     p.fill = fill;
+    p.queries = qp;
     rc = pa_plan_init(&p, "values", values, out, o);
     return rc != PA_OK ? rc : pa_plan_run(&p, o);
 }

@@ -124,7 +124,6 @@ int pa_plan_init(pa_plan *p, const char *values_name, const pa_tensor *values,
             (rc = pa_expect_dim(fn, "weights", w, 3, p->Lk, "Lk")) != PA_OK)
             return rc;
     }
-    p->tiles = (p->Lq + PA_TILE_ROWS - 1) / PA_TILE_ROWS;
     return PA_OK;
 }
 
@@ -133,20 +132,6 @@ static int merges_masks(const pa_plan *p)
 {
     return p->masks[0].t != NULL && p->masks[1].t != NULL
         && p->masks[0].t->dtype == p->masks[1].t->dtype;
-}
-
-/* Workspace floats: the score tile (unless written into the weights
- * output), then a row for merging two masks. */
-static long long tile_floats(const pa_plan *p)
-{
-    if (p->weights != NULL || p->Lq == 0)
-        return 0;
-    return (p->Lq < PA_TILE_ROWS ? p->Lq : PA_TILE_ROWS) * p->Lk;
-}
-
-long long pa_plan_workspace_bytes(const pa_plan *p)
-{
-    return (tile_floats(p) + (merges_masks(p) ? p->Lk : 0)) * (long long)sizeof(float);
 }
 
 /* The keys query row i may see: [lo, hi). The window counts back from the
@@ -159,7 +144,9 @@ static void key_range(const pa_plan *p, long long i, long long *lo, long long *h
     *hi = h < 0 ? 0 : h > p->Lk ? p->Lk : h;
 }
 
-/* Row i's masks as one additive and one keep row (either may be NULL). */
+/* Row i's masks over keys [lo, hi) as one additive and one keep row,
+ * either NULL, each pointing at key lo: merged into `merge` when both masks
+ * have one dtype. */
 static void mask_row(const pa_plan *p, long long b, long long h, long long i, float *merge,
                      long long lo, long long hi, const float **add, const unsigned char **keep)
 {
@@ -170,7 +157,7 @@ static void mask_row(const pa_plan *p, long long b, long long h, long long i, fl
         const pa_mask_plan *mp = &p->masks[m];
         if (mp->t == NULL)
             continue;
-        long long off = b * mp->strides[0] + h * mp->strides[1] + i * mp->strides[2];
+        long long off = b * mp->strides[0] + h * mp->strides[1] + i * mp->strides[2] + lo;
         if (mp->t->dtype == PA_BOOL) {
             rows[m] = (const unsigned char *)mp->t->data + off;
             *keep = rows[m];
@@ -184,12 +171,12 @@ static void mask_row(const pa_plan *p, long long b, long long h, long long i, fl
     if (p->masks[0].t->dtype == PA_BOOL) {
         unsigned char *k = (unsigned char *)merge;
         const unsigned char *a = rows[0], *c = rows[1];
-        for (long long j = lo; j < hi; j++)
+        for (long long j = 0; j < hi - lo; j++)
             k[j] = a[j] != 0 && c[j] != 0;
         *keep = k;
     } else {
         const float *a = rows[0], *c = rows[1];
-        for (long long j = lo; j < hi; j++)
+        for (long long j = 0; j < hi - lo; j++)
             merge[j] = a[j] + c[j];
         *add = merge;
     }
@@ -216,7 +203,8 @@ static long long t5_bucket(long long d, long long buckets, int bidirectional, in
     return bucket + (large < buckets - 1 ? large : buckets - 1);
 }
 
-/* Softcap, ALiBi and relative-position bias for one row's [lo, hi). */
+/* Softcap, ALiBi and relative-position bias for keys [lo, hi) of query i;
+ * s points at key lo. */
 static void positional_row(const pa_plan *p, long long h, long long i, float *s, long long lo,
                            long long hi)
 {
@@ -225,7 +213,7 @@ static void positional_row(const pa_plan *p, long long h, long long i, float *s,
     const float slope = p->alibi != NULL ? ((const float *)p->alibi->data)[h * p->alibi->strides[3]] : 0.0f;
     const float *table = p->rel_bias != NULL ? (const float *)p->rel_bias->data + h * p->rel_bias->strides[2] : NULL;
     for (long long j = lo; j < hi; j++) {
-        float x = s[j];
+        float x = s[j - lo];
         if (cap > 0.0f)
             x = cap * tanhf(x / cap);
         long long d = j - qpos;
@@ -234,7 +222,7 @@ static void positional_row(const pa_plan *p, long long h, long long i, float *s,
         if (table != NULL)
             x += table[t5_bucket(d, p->rel_bias->shape[3], p->rel_bidirectional, p->rel_max_distance)
                        * p->rel_bias->strides[3]];
-        s[j] = x;
+        s[j - lo] = x;
     }
 }
 
@@ -244,55 +232,270 @@ static void zero(float *s, long long from, long long to)
         s[j] = 0.0f;
 }
 
-/* One (batch, head, query tile): scores, masked softmax, times V. Only the
- * key columns some row of the tile may see are computed. */
-static void run_tile(const pa_plan *p, long long b, long long h, long long tile, float *scratch)
+/* ---- scheduling --------------------------------------------------------- */
+
+/* How a call is cut into work items: row blocks, times key chunks. */
+typedef struct schedule {
+    int by_head;                /* row blocks are heads of a group (decoding) */
+    long long block_rows;       /* rows per block, at most */
+    long long blocks_per_bh;    /* row blocks per (b, h) or per (b, kvh) */
+    long long blocks;           /* row blocks in all */
+    long long chunks;           /* key chunks per row block (1: no split) */
+    long long chunk_cols;       /* keys per chunk */
+    long long scratch_floats;   /* per thread */
+    long long partial_floats;   /* per (block, chunk) item, when chunks > 1 */
+} schedule;
+
+/* One query per head with grouped heads: a block is the group, so K and V
+ * are read once for all its heads. */
+static int groups_heads(const pa_plan *p)
 {
-    const long long kvh = h / (p->H / p->Hkv);
-    const long long i0 = tile * PA_TILE_ROWS;
-    const long long rows = p->Lq - i0 < PA_TILE_ROWS ? p->Lq - i0 : PA_TILE_ROWS;
-    long long c0, c1, unused;
-    key_range(p, i0, &c0, &unused);
-    key_range(p, i0 + rows - 1, &unused, &c1);
-    const long long cols = c1 > c0 ? c1 - c0 : 0;
-    float *merge = scratch + tile_floats(p);
-    float *s = p->weights != NULL ? pa_row(p->weights, b, h, i0) : scratch;
-    const int lds = p->weights != NULL ? pa_ld(p->weights) : (int)(p->Lk > 0 ? p->Lk : 1);
-    /* Columns that must hold zeros outside each row's range: the whole
-     * weights row, or just the tile's columns. */
-    const long long z0 = p->weights != NULL ? 0 : c0, z1 = p->weights != NULL ? p->Lk : c1;
-    const int positional = p->softcap > 0.0f || p->alibi != NULL || p->rel_bias != NULL;
+    const long long g = p->Hkv > 0 ? p->H / p->Hkv : 1;
+    return p->weights == NULL && p->Lq == 1 && g > 1 && p->queries != NULL
+        && p->queries->strides[1] >= p->queries->shape[3] && p->out->strides[1] >= p->Dv;
+}
 
-    if (cols > 0)
-        p->fill(p, b, h, kvh, i0, rows, c0, c1, s, lds);
-
-    for (long long r = 0; r < rows; r++) {
-        long long lo, hi;
-        key_range(p, i0 + r, &lo, &hi);
-        float *row = s + r * lds;
-        if (hi <= lo) {
-            zero(row, z0, z1);
-            continue;
-        }
-        if (positional)
-            positional_row(p, h, i0 + r, row, lo, hi);
-        const float *add;
-        const unsigned char *keep;
-        mask_row(p, b, h, i0 + r, merge, lo, hi, &add, &keep);
-        p->kernels->softmax_row(row + lo, hi - lo, add != NULL ? add + lo : NULL,
-                                keep != NULL ? keep + lo : NULL);
-        zero(row, z0, lo);
-        zero(row, hi, z1);
+static schedule make_schedule(const pa_plan *p, int threads)
+{
+    schedule s = { 0 };
+    s.by_head = groups_heads(p);
+    if (s.by_head) {
+        s.block_rows = p->H / p->Hkv;
+        s.blocks_per_bh = 1;
+        s.blocks = p->B * p->Hkv;
+    } else {
+        s.block_rows = p->Lq < PA_TILE_ROWS ? p->Lq : PA_TILE_ROWS;
+        s.blocks_per_bh = (p->Lq + PA_TILE_ROWS - 1) / PA_TILE_ROWS;
+        s.blocks = p->B * p->H * s.blocks_per_bh;
     }
+    s.chunks = 1;
+    s.chunk_cols = p->Lk;
+    /* Too few blocks for the threads (decoding): split the keys too, and
+     * merge the chunks' partial softmax sums and outputs at the end. */
+    if (p->weights == NULL && s.blocks < threads && p->Lk >= 2 * PA_BLOCK_COLS) {
+        long long want = (2 * threads + s.blocks - 1) / s.blocks;
+        long long most = (p->Lk + PA_BLOCK_COLS - 1) / PA_BLOCK_COLS;
+        s.chunks = want < most ? want : most;
+        s.chunk_cols = (p->Lk + s.chunks - 1) / s.chunks;
+        s.partial_floats = s.block_rows * (p->Dv + 2);
+    }
+    long long cols = p->weights != NULL ? 0 : PA_BLOCK_COLS;  /* weights path: rows go to weights */
+    long long merge = merges_masks(p) ? (p->weights != NULL ? p->Lk : PA_BLOCK_COLS) : 0;
+    s.scratch_floats = s.block_rows * cols + merge + 2 * s.block_rows;
+    return s;
+}
 
-    float *op = pa_row(p->out, b, h, i0);
+/* Below this many multiply-adds a call runs on its caller, with its
+ * workspace on the stack when it fits: no allocation, no thread wake-up. */
+#define PA_SMALL_WORK (1LL << 20)
+#define PA_STACK_FLOATS 4096
+
+static int threads_for(const pa_plan *p)
+{
+    const long long work = p->B * p->H * p->Lq * (p->Lk + 1) * (p->Dv + 16);
+    return work < PA_SMALL_WORK ? 1 : pa_num_threads();
+}
+
+long long pa_plan_workspace_bytes(const pa_plan *p)
+{
+    int threads = threads_for(p);
+    schedule s = make_schedule(p, threads);
+    return (s.scratch_floats * threads + s.partial_floats * s.blocks * s.chunks) * (long long)sizeof(float);
+}
+
+static pa_rows block_rows(const pa_plan *p, const schedule *s, long long block)
+{
+    pa_rows r;
+    r.by_head = s->by_head;
+    if (s->by_head) {
+        r.b = block / p->Hkv;
+        r.kvh = block % p->Hkv;
+        r.h0 = r.kvh * (p->H / p->Hkv);
+        r.i0 = 0;
+        r.count = s->block_rows;
+    } else {
+        long long bh = block / s->blocks_per_bh, tile = block % s->blocks_per_bh;
+        r.b = bh / p->H;
+        r.h0 = bh % p->H;
+        r.kvh = r.h0 / (p->H / p->Hkv);
+        r.i0 = tile * PA_TILE_ROWS;
+        r.count = p->Lq - r.i0 < PA_TILE_ROWS ? p->Lq - r.i0 : PA_TILE_ROWS;
+    }
+    return r;
+}
+
+/* ---- the two ways through a block --------------------------------------- */
+
+/* Weights requested: each row's full softmax goes into the weights output,
+ * then out = weights . V. Only columns some row may see are computed. */
+static void run_with_weights(const pa_plan *p, const pa_rows *r, float *merge)
+{
+    long long c0, c1, unused;
+    key_range(p, r->i0, &c0, &unused);
+    key_range(p, r->i0 + r->count - 1, &unused, &c1);
+    const long long cols = c1 > c0 ? c1 - c0 : 0;
+    float *s = pa_row(p->weights, r->b, r->h0, r->i0);
+    const int lds = pa_ld(p->weights);
+    if (cols > 0)
+        p->fill(p, r, c0, c1, s + c0, lds);
+    for (long long k = 0; k < r->count; k++) {
+        const long long i = r->i0 + k;
+        long long lo, hi;
+        key_range(p, i, &lo, &hi);
+        float *row = s + k * lds;
+        if (hi > lo) {
+            if (p->softcap > 0.0f || p->alibi != NULL || p->rel_bias != NULL)
+                positional_row(p, r->h0, i, row + lo, lo, hi);
+            const float *add;
+            const unsigned char *keep;
+            mask_row(p, r->b, r->h0, i, merge, lo, hi, &add, &keep);
+            p->kernels->softmax_row(row + lo, hi - lo, add, keep);
+        } else {
+            lo = hi = 0;
+        }
+        zero(row, 0, lo);
+        zero(row, hi, p->Lk);
+    }
+    float *op = pa_row(p->out, r->b, r->h0, r->i0);
     if (cols > 0 && p->Dv > 0)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)p->Dv, (int)cols,
-                    1.0f, s + c0, lds, pa_row(p->values, b, kvh, c0), pa_ld(p->values), 0.0f,
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)r->count, (int)p->Dv, (int)cols,
+                    1.0f, s + c0, lds, pa_row(p->values, r->b, r->kvh, c0), pa_ld(p->values), 0.0f,
                     op, pa_ld(p->out));
     else
-        for (long long r = 0; r < rows; r++)
-            zero(op + r * p->out->strides[2], 0, p->Dv);
+        for (long long k = 0; k < r->count; k++)
+            zero(op + k * p->out->strides[2], 0, p->Dv);
+}
+
+/*
+ * Online softmax (flash attention) over keys [k0, k1): score blocks of
+ * PA_BLOCK_COLS columns, running max m and sum l per row, and the
+ * unnormalised output o (rows of ldo floats) rescaled whenever a row's max
+ * grows. No Lq x Lk matrix exists; memory is one score block per thread.
+ */
+static void run_online(const pa_plan *p, const pa_rows *r, long long k0, long long k1, float *s,
+                       float *merge, float *m, float *l, float *o, long long ldo)
+{
+    for (long long k = 0; k < r->count; k++) {
+        m[k] = -INFINITY;
+        l[k] = 0.0f;
+        zero(o + k * ldo, 0, p->Dv);
+    }
+    /* Keys some row of the block may see, within [k0, k1). */
+    long long c0, c1, unused;
+    key_range(p, pa_rows_i(r, 0), &c0, &unused);
+    key_range(p, pa_rows_i(r, r->count - 1), &unused, &c1);
+    c0 = c0 > k0 ? c0 : k0;
+    c1 = c1 < k1 ? c1 : k1;
+    const int positional = p->softcap > 0.0f || p->alibi != NULL || p->rel_bias != NULL;
+    for (long long j0 = c0; j0 < c1; j0 += PA_BLOCK_COLS) {
+        const long long j1 = j0 + PA_BLOCK_COLS < c1 ? j0 + PA_BLOCK_COLS : c1;
+        const long long n = j1 - j0;
+        p->fill(p, r, j0, j1, s, PA_BLOCK_COLS);
+        for (long long k = 0; k < r->count; k++) {
+            const long long h = pa_rows_h(r, k), i = pa_rows_i(r, k);
+            float *row = s + k * PA_BLOCK_COLS; /* key j at row[j - j0] */
+            long long lo, hi;
+            key_range(p, i, &lo, &hi);
+            lo = lo > j0 ? lo : j0;
+            hi = hi < j1 ? hi : j1;
+            if (hi <= lo) {
+                zero(row, 0, n);
+                continue;
+            }
+            if (positional)
+                positional_row(p, h, i, row + (lo - j0), lo, hi);
+            const float *add;
+            const unsigned char *keep;
+            mask_row(p, r->b, h, i, merge, lo, hi, &add, &keep);
+            float corr = p->kernels->online_row(row + (lo - j0), hi - lo, add, keep, &m[k], &l[k]);
+            zero(row, 0, lo - j0);
+            zero(row, hi - j0, n);
+            if (corr != 1.0f)
+                for (long long d = 0; d < p->Dv; d++)
+                    o[k * ldo + d] *= corr;
+        }
+        if (p->Dv > 0)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)r->count, (int)p->Dv, (int)n,
+                        1.0f, s, PA_BLOCK_COLS, pa_row(p->values, r->b, r->kvh, j0), pa_ld(p->values),
+                        1.0f, o, (int)ldo);
+    }
+}
+
+/* ---- the parallel loop -------------------------------------------------- */
+
+typedef struct job {
+    const pa_plan *p;
+    schedule s;
+    float *scratch;             /* s.scratch_floats per thread */
+    float *partials;            /* s.partial_floats per item, when s.chunks > 1 */
+} job;
+
+static void run_item(void *ctx, long long item, int thread)
+{
+    const job *jb = ctx;
+    const pa_plan *p = jb->p;
+    const schedule *s = &jb->s;
+    float *scratch = jb->scratch + (long long)thread * s->scratch_floats;
+    const long long cols = p->weights != NULL ? 0 : PA_BLOCK_COLS;
+    float *blk = scratch, *m = scratch + s->block_rows * cols, *l = m + s->block_rows;
+    float *merge = l + s->block_rows;
+    pa_rows r = block_rows(p, s, item / s->chunks);
+    if (p->weights != NULL) {
+        run_with_weights(p, &r, merge);
+        return;
+    }
+    if (s->chunks == 1) {
+        float *o = pa_row(p->out, r.b, r.h0, r.i0);
+        run_online(p, &r, 0, p->Lk, blk, merge, m, l, o, pa_rows_stride(&r, p->out));
+        for (long long k = 0; k < r.count; k++) {
+            float inv = l[k] > 0.0f ? 1.0f / l[k] : 0.0f;
+            float *row = o + k * pa_rows_stride(&r, p->out);
+            for (long long d = 0; d < p->Dv; d++)
+                row[d] *= inv;
+        }
+        return;
+    }
+    /* One key chunk: its m, l and unnormalised output go to the partials. */
+    const long long chunk = item % s->chunks;
+    float *part = jb->partials + item * s->partial_floats;
+    float *pm = part + r.count * p->Dv, *pl = pm + r.count;
+    const long long k0 = chunk * s->chunk_cols;
+    const long long k1 = k0 + s->chunk_cols < p->Lk ? k0 + s->chunk_cols : p->Lk;
+    run_online(p, &r, k0, k1, blk, merge, pm, pl, part, p->Dv);
+}
+
+/* Combines the chunks of one row block: out = sum_c e^(m_c - M) o_c / sum_c e^(m_c - M) l_c. */
+static void merge_block(void *ctx, long long block, int thread)
+{
+    (void)thread;
+    const job *jb = ctx;
+    const pa_plan *p = jb->p;
+    const schedule *s = &jb->s;
+    pa_rows r = block_rows(p, s, block);
+    for (long long k = 0; k < r.count; k++) {
+        float max = -INFINITY;
+        for (long long c = 0; c < s->chunks; c++) {
+            const float *part = jb->partials + (block * s->chunks + c) * s->partial_floats;
+            float mc = part[r.count * p->Dv + k];
+            max = mc > max ? mc : max;
+        }
+        float *row = pa_row(p->out, r.b, r.h0, r.i0) + k * pa_rows_stride(&r, p->out);
+        zero(row, 0, p->Dv);
+        float total = 0.0f;
+        for (long long c = 0; c < s->chunks && max != -INFINITY; c++) {
+            const float *part = jb->partials + (block * s->chunks + c) * s->partial_floats;
+            float mc = part[r.count * p->Dv + k], lc = part[r.count * p->Dv + r.count + k];
+            if (mc == -INFINITY)
+                continue;
+            float w = expf(mc - max);
+            total += w * lc;
+            for (long long d = 0; d < p->Dv; d++)
+                row[d] += w * part[k * p->Dv + d];
+        }
+        float inv = total > 0.0f ? 1.0f / total : 0.0f;
+        for (long long d = 0; d < p->Dv; d++)
+            row[d] *= inv;
+    }
 }
 
 int pa_plan_run(pa_plan *p, const pa_sdpa_options *o)
@@ -300,23 +503,36 @@ int pa_plan_run(pa_plan *p, const pa_sdpa_options *o)
     if (p->B == 0 || p->H == 0 || p->Lq == 0 || (p->Dv == 0 && p->weights == NULL))
         return PA_OK;
     p->kernels = pa_active_kernels();
-    long long need = pa_plan_workspace_bytes(p);
-    float *scratch = NULL;
+    const int threads = threads_for(p);
+    job jb = { p, make_schedule(p, threads), NULL, NULL };
+    const long long need = jb.s.scratch_floats * threads + jb.s.partial_floats * jb.s.blocks * jb.s.chunks;
+    float stack[PA_STACK_FLOATS];
     void *owned = NULL;
-    if (need > 0 && o->workspace != NULL) {
-        if (o->workspace_bytes < need)
+    if (o->workspace != NULL && need > 0) {
+        if (o->workspace_bytes < need * (long long)sizeof(float))
             return pa_fail(PA_EINVAL, "%s: workspace_bytes = %lld, need %lld (see "
-                           "pa_sdpa_workspace_size)", p->fn, o->workspace_bytes, need);
-        scratch = o->workspace;
-    } else if (need > 0) {
-        scratch = owned = malloc((size_t)need);
+                           "pa_sdpa_workspace_size)", p->fn, o->workspace_bytes,
+                           need * (long long)sizeof(float));
+        jb.scratch = o->workspace;
+    } else if (need <= PA_STACK_FLOATS) {
+        jb.scratch = stack;
+    } else {
+        jb.scratch = owned = malloc((size_t)need * sizeof(float));
         if (owned == NULL)
-            return pa_fail(PA_ENOMEM, "%s: cannot allocate %lld bytes of workspace", p->fn, need);
+            return pa_fail(PA_ENOMEM, "%s: cannot allocate %lld bytes of workspace", p->fn,
+                           need * (long long)sizeof(float));
     }
-    for (long long b = 0; b < p->B; b++)
-        for (long long h = 0; h < p->H; h++)
-            for (long long t = 0; t < p->tiles; t++)
-                run_tile(p, b, h, t, scratch);
+    jb.partials = jb.scratch + jb.s.scratch_floats * threads;
+    if (threads == 1) {
+        for (long long item = 0; item < jb.s.blocks * jb.s.chunks; item++)
+            run_item(&jb, item, 0);
+        for (long long b = 0; jb.s.chunks > 1 && b < jb.s.blocks; b++)
+            merge_block(&jb, b, 0);
+    } else {
+        pa_parallel_for(jb.s.blocks * jb.s.chunks, run_item, &jb);
+        if (jb.s.chunks > 1)
+            pa_parallel_for(jb.s.blocks, merge_block, &jb);
+    }
     free(owned);
     return PA_OK;
 }

@@ -9,8 +9,10 @@
 
 #include "internal.h"
 
-/* Query rows per tile: bounds the score tile at PA_TILE_ROWS x Lk floats. */
-#define PA_TILE_ROWS 256
+/* Query rows per tile, and key columns per block of the online softmax:
+ * a thread's score block is PA_TILE_ROWS x PA_BLOCK_COLS floats. */
+#define PA_TILE_ROWS 64
+#define PA_BLOCK_COLS 512
 
 typedef struct pa_mask_plan {
     const pa_tensor *t;         /* NULL when absent */
@@ -19,10 +21,36 @@ typedef struct pa_mask_plan {
 
 typedef struct pa_plan pa_plan;
 
-/* Writes the scaled raw scores of query rows [i0, i0 + rows) and key
- * columns [c0, c1) of (b, h) into s[r * lds + c]; kvh is h's key head. */
-typedef void (*pa_fill_fn)(const pa_plan *p, long long b, long long h, long long kvh,
-                           long long i0, long long rows, long long c0, long long c1,
+/*
+ * A block of query rows that share one key head kvh: query rows
+ * i0 .. i0 + count - 1 of head h0, or (by_head, when decoding one query
+ * with grouped heads) row i0 of heads h0 .. h0 + count - 1, so one pass
+ * over K and V serves the whole group.
+ */
+typedef struct pa_rows {
+    long long b, kvh, h0, i0, count;
+    int by_head;
+} pa_rows;
+
+static inline long long pa_rows_h(const pa_rows *r, long long k) { return r->by_head ? r->h0 + k : r->h0; }
+static inline long long pa_rows_i(const pa_rows *r, long long k) { return r->by_head ? r->i0 : r->i0 + k; }
+
+/* Stride, in elements, between consecutive rows of the block in t. */
+static inline long long pa_rows_stride(const pa_rows *r, const pa_tensor *t)
+{
+    return r->by_head ? t->strides[1] : t->strides[2];
+}
+
+/* Row stride for cblas: at least the row length and at least 1. */
+static inline int pa_rows_ld(const pa_rows *r, const pa_tensor *t)
+{
+    long long s = pa_rows_stride(r, t);
+    return (int)(r->count <= 1 || s < t->shape[3] ? (t->shape[3] > 0 ? t->shape[3] : 1) : s);
+}
+
+/* Writes the scaled raw scores of the block's rows and key columns
+ * [c0, c1) into s[r * lds + (c - c0)]. */
+typedef void (*pa_fill_fn)(const pa_plan *p, const pa_rows *rows, long long c0, long long c1,
                            float *s, int lds);
 
 struct pa_plan {
@@ -36,9 +64,9 @@ struct pa_plan {
     float softcap;
     const pa_tensor *alibi, *rel_bias;
     int rel_bidirectional, rel_max_distance;
-    long long tiles;
     pa_fill_fn fill;
     const void *rule;           /* the rule's own arguments, for fill */
+    const pa_tensor *queries;   /* the rule's per-row input, for by_head strides */
     const pa_kernels *kernels;
 };
 
@@ -51,7 +79,7 @@ int pa_expect_dim(const char *fn, const char *name, const pa_tensor *t, int dim,
 int pa_plan_init(pa_plan *p, const char *values_name, const pa_tensor *values,
                  const pa_tensor *out, const pa_sdpa_options *o);
 
-/* Workspace bytes pa_plan_run needs. */
+/* Workspace bytes pa_plan_run needs (with the current thread count). */
 long long pa_plan_workspace_bytes(const pa_plan *p);
 
 /* Runs every tile, with the caller's workspace or an allocated one. */

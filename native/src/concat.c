@@ -14,24 +14,22 @@ typedef struct concat_rule {
     float scale;
 } concat_rule;
 
-static void fill(const pa_plan *p, long long b, long long h, long long kvh, long long i0,
-                 long long rows, long long c0, long long c1, float *s, int lds)
+static void fill(const pa_plan *p, const pa_rows *rows, long long c0, long long c1, float *s, int lds)
 {
-    (void)kvh;
     const concat_rule *r = p->rule;
     const int n = (int)(c1 - c0), ldw = pa_ld(r->w);
     const float *wq = pa_row(r->w, 0, 0, c0);
-    float *dst = s + c0;
-    for (long long i = 0; i < rows; i++)
+    for (long long i = 0; i < rows->count; i++)
         for (long long j = c0; j < c1; j++)
-            s[i * lds + j] = r->bias != NULL ? r->scale * ((const float *)r->bias->data)[j * r->bias->strides[3]]
-                                              : 0.0f;
+            s[i * lds + (j - c0)] = r->bias != NULL
+                ? r->scale * ((const float *)r->bias->data)[j * r->bias->strides[3]] : 0.0f;
     if (r->Dq > 0)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, n, (int)r->Dq, r->scale,
-                    pa_row(r->q, b, h, i0), pa_ld(r->q), wq, ldw, 1.0f, dst, lds);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows->count, n, (int)r->Dq, r->scale,
+                    pa_row(r->q, rows->b, rows->h0, rows->i0), pa_rows_ld(rows, r->q), wq, ldw, 1.0f, s, lds);
     if (r->Dk > 0)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, n, (int)r->Dk, r->scale,
-                    pa_row(r->k, b, h, i0), pa_ld(r->k), wq + r->Dq, ldw, 1.0f, dst, lds);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows->count, n, (int)r->Dk, r->scale,
+                    pa_row(r->k, rows->b, rows->h0, rows->i0), pa_rows_ld(rows, r->k), wq + r->Dq, ldw, 1.0f,
+                    s, lds);
 }
 
 int pa_concat_attention(const pa_tensor *q, const pa_tensor *k, const pa_tensor *w,

@@ -33,6 +33,14 @@ int pa_fail(int status, const char *fmt, ...) PA_PRINTF(2, 3);
 typedef struct pa_kernels {
     int isa;
     void (*softmax_row)(float *s, long long n, const float *add, const unsigned char *keep);
+    /* One block of an online softmax (flash attention): applies add/keep
+     * as softmax_row does, raises the running max *m, writes
+     * p[j] = exp(x[j] - *m) into s (0 where dropped), adds them to the
+     * running sum *l (after rescaling it), and returns exp(old max - new
+     * max): the factor for sums and outputs accumulated so far. A block
+     * with nothing kept changes nothing and returns 1. */
+    float (*online_row)(float *s, long long n, const float *add, const unsigned char *keep,
+                        float *m, float *l);
     /* Additive scores: s[j] = scale * sum_a v[a] * tanh(q[a] + k[j * ldk + a])
      * for j in [0, n), a in [0, A); v NULL means all ones. */
     void (*additive_row)(float *s, long long n, const float *q, const float *k, long long ldk,
@@ -63,6 +71,12 @@ int pa_check_tensor(const char *fn, const char *name, const pa_tensor *t,
 
 /* Number of elements of a validated tensor's shape (fits in long long). */
 long long pa_numel(const pa_tensor *t);
+
+/* Runs fn(ctx, item, thread) for item in [0, count) on the pool; thread
+ * is in [0, pa_num_threads()), distinct among concurrent calls of one loop
+ * (for per-thread scratch). Runs on the caller alone when the pool is busy
+ * with another loop. */
+void pa_parallel_for(long long count, void (*fn)(void *ctx, long long item, int thread), void *ctx);
 
 /* The BLAS must run single-threaded: panattn owns the threading. */
 void pa_blas_init(void);

@@ -94,10 +94,11 @@ static float hsum(__m256 v)
     return _mm_cvtss_f32(s);
 }
 
-static void softmax_row(float *s, long long n, const float *add, const unsigned char *keep)
+static float online_row(float *s, long long n, const float *add, const unsigned char *keep,
+                        float *m, float *l)
 {
     const __m256 neg_inf = _mm256_set1_ps(-INFINITY);
-    __m256 vmax = neg_inf;
+    __m256 vmax = _mm256_set1_ps(*m);
     block b;
     for (long long j = 0; j < n; j += 8) {
         __m256 x = load(&b, s, j, n, -INFINITY);
@@ -109,9 +110,9 @@ static void softmax_row(float *s, long long n, const float *add, const unsigned 
         vmax = _mm256_max_ps(vmax, x);
     }
     float max = hmax(vmax);
-    if (max == -INFINITY) { /* fully masked: zeros, not NaN */
+    if (max == -INFINITY) { /* nothing kept yet: no change */
         memset(s, 0, sizeof(float) * (size_t)n);
-        return;
+        return 1.0f;
     }
     __m256 vsum = _mm256_setzero_ps();
     const __m256 vmaxb = _mm256_set1_ps(max);
@@ -120,7 +121,18 @@ static void softmax_row(float *s, long long n, const float *add, const unsigned 
         store(&b, e);
         vsum = _mm256_add_ps(vsum, e);
     }
-    const __m256 inv = _mm256_set1_ps(1.0f / hsum(vsum));
+    float corr = *m == -INFINITY ? 0.0f : expf(*m - max);
+    *l = *l * corr + hsum(vsum);
+    *m = max;
+    return corr;
+}
+
+static void softmax_row(float *s, long long n, const float *add, const unsigned char *keep)
+{
+    float m = -INFINITY, l = 0.0f;
+    online_row(s, n, add, keep, &m, &l);
+    const __m256 inv = _mm256_set1_ps(l > 0.0f ? 1.0f / l : 0.0f);
+    block b;
     for (long long j = 0; j < n; j += 8) {
         __m256 x = load(&b, s, j, n, 0.0f);
         store(&b, _mm256_mul_ps(x, inv));
@@ -156,4 +168,4 @@ static void additive_row(float *s, long long n, const float *q, const float *k, 
     }
 }
 
-const pa_kernels pa_kernels_avx2 = { PA_ISA_AVX2, softmax_row, additive_row };
+const pa_kernels pa_kernels_avx2 = { PA_ISA_AVX2, softmax_row, online_row, additive_row };

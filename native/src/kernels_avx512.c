@@ -60,38 +60,49 @@ static inline mask16 dropped(const unsigned char *keep, mask16 valid)
     return (mask16)bits;
 }
 
-static void softmax_row(float *s, long long n, const float *add, const unsigned char *keep)
+static float online_row(float *s, long long n, const float *add, const unsigned char *keep,
+                        float *m, float *l)
 {
     const __m512 neg_inf = _mm512_set1_ps(-INFINITY);
-    __m512 vmax = neg_inf;
+    __m512 vmax = _mm512_set1_ps(*m);
     for (long long j = 0; j < n; j += 16) {
-        mask16 m = lanes(j, n);
-        __m512 x = _mm512_maskz_loadu_ps(m, s + j);
+        mask16 k = lanes(j, n);
+        __m512 x = _mm512_maskz_loadu_ps(k, s + j);
         if (add != NULL)
-            x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, add + j));
+            x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(k, add + j));
         if (keep != NULL)
-            x = _mm512_mask_mov_ps(x, dropped(keep + j, m), neg_inf);
-        _mm512_mask_storeu_ps(s + j, m, x);
-        vmax = _mm512_mask_max_ps(vmax, m, vmax, x);
+            x = _mm512_mask_mov_ps(x, dropped(keep + j, k), neg_inf);
+        _mm512_mask_storeu_ps(s + j, k, x);
+        vmax = _mm512_mask_max_ps(vmax, k, vmax, x);
     }
     float max = _mm512_reduce_max_ps(vmax);
-    if (max == -INFINITY) { /* fully masked: zeros, not NaN */
+    if (max == -INFINITY) { /* nothing kept yet: no change */
         for (long long j = 0; j < n; j += 16)
             _mm512_mask_storeu_ps(s + j, lanes(j, n), _mm512_setzero_ps());
-        return;
+        return 1.0f;
     }
     __m512 vsum = _mm512_setzero_ps();
     const __m512 vmaxb = _mm512_set1_ps(max);
     for (long long j = 0; j < n; j += 16) {
-        mask16 m = lanes(j, n);
-        __m512 e = exp_nonpos(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, s + j), vmaxb));
-        _mm512_mask_storeu_ps(s + j, m, e);
-        vsum = _mm512_mask_add_ps(vsum, m, vsum, e);
+        mask16 k = lanes(j, n);
+        __m512 e = exp_nonpos(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, s + j), vmaxb));
+        _mm512_mask_storeu_ps(s + j, k, e);
+        vsum = _mm512_mask_add_ps(vsum, k, vsum, e);
     }
-    const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(vsum));
+    float corr = *m == -INFINITY ? 0.0f : expf(*m - max);
+    *l = *l * corr + _mm512_reduce_add_ps(vsum);
+    *m = max;
+    return corr;
+}
+
+static void softmax_row(float *s, long long n, const float *add, const unsigned char *keep)
+{
+    float m = -INFINITY, l = 0.0f;
+    online_row(s, n, add, keep, &m, &l);
+    const __m512 inv = _mm512_set1_ps(l > 0.0f ? 1.0f / l : 0.0f);
     for (long long j = 0; j < n; j += 16) {
-        mask16 m = lanes(j, n);
-        _mm512_mask_storeu_ps(s + j, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, s + j), inv));
+        mask16 k = lanes(j, n);
+        _mm512_mask_storeu_ps(s + j, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, s + j), inv));
     }
 }
 
@@ -122,4 +133,4 @@ static void additive_row(float *s, long long n, const float *q, const float *k, 
     }
 }
 
-const pa_kernels PA_AVX512_TABLE = { PA_ISA_AVX512, softmax_row, additive_row };
+const pa_kernels PA_AVX512_TABLE = { PA_ISA_AVX512, softmax_row, online_row, additive_row };

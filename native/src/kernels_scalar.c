@@ -3,9 +3,10 @@
 
 #include "internal.h"
 
-static void softmax_row(float *s, long long n, const float *add, const unsigned char *keep)
+static float online_row(float *s, long long n, const float *add, const unsigned char *keep,
+                        float *m, float *l)
 {
-    float max = -INFINITY;
+    float max = *m;
     for (long long j = 0; j < n; j++) {
         float x = s[j];
         if (add != NULL)
@@ -16,17 +17,27 @@ static void softmax_row(float *s, long long n, const float *add, const unsigned 
         if (x > max)
             max = x;
     }
-    if (max == -INFINITY) {
+    if (max == -INFINITY) { /* nothing kept yet: no change */
         for (long long j = 0; j < n; j++)
             s[j] = 0.0f;
-        return;
+        return 1.0f;
     }
     float sum = 0.0f;
     for (long long j = 0; j < n; j++) {
         s[j] = expf(s[j] - max);
         sum += s[j];
     }
-    float inv = 1.0f / sum;
+    float corr = *m == -INFINITY ? 0.0f : expf(*m - max);
+    *l = *l * corr + sum;
+    *m = max;
+    return corr;
+}
+
+static void softmax_row(float *s, long long n, const float *add, const unsigned char *keep)
+{
+    float m = -INFINITY, l = 0.0f;
+    online_row(s, n, add, keep, &m, &l);
+    float inv = l > 0.0f ? 1.0f / l : 0.0f;
     for (long long j = 0; j < n; j++)
         s[j] *= inv;
 }
@@ -43,4 +54,4 @@ static void additive_row(float *s, long long n, const float *q, const float *k, 
     }
 }
 
-const pa_kernels pa_kernels_scalar = { PA_ISA_SCALAR, softmax_row, additive_row };
+const pa_kernels pa_kernels_scalar = { PA_ISA_SCALAR, softmax_row, online_row, additive_row };

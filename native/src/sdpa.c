@@ -13,18 +13,17 @@ typedef struct sdpa_rule {
     float scale;
 } sdpa_rule;
 
-static void fill(const pa_plan *p, long long b, long long h, long long kvh, long long i0,
-                 long long rows, long long c0, long long c1, float *s, int lds)
+static void fill(const pa_plan *p, const pa_rows *rows, long long c0, long long c1, float *s, int lds)
 {
     const sdpa_rule *r = p->rule;
     if (r->Dk == 0) {
-        for (long long i = 0; i < rows; i++)
-            memset(s + i * lds + c0, 0, sizeof(float) * (size_t)(c1 - c0));
+        for (long long i = 0; i < rows->count; i++)
+            memset(s + i * lds, 0, sizeof(float) * (size_t)(c1 - c0));
         return;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)(c1 - c0), (int)r->Dk,
-                r->scale, pa_row(r->q, b, h, i0), pa_ld(r->q), pa_row(r->k, b, kvh, c0), pa_ld(r->k),
-                0.0f, s + c0, lds);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows->count, (int)(c1 - c0), (int)r->Dk,
+                r->scale, pa_row(r->q, rows->b, rows->h0, rows->i0), pa_rows_ld(rows, r->q),
+                pa_row(r->k, rows->b, rows->kvh, c0), pa_ld(r->k), 0.0f, s, lds);
 }
 
 static const pa_sdpa_options defaults;
@@ -53,6 +52,7 @@ static int make_plan(pa_plan *p, sdpa_rule *r, const pa_tensor *q, const pa_tens
     r->scale = o->scale != 0.0f ? o->scale : r->Dk > 0 ? (float)(1.0 / sqrt((double)r->Dk)) : 1.0f;
     p->rule = r;
     p->fill = fill;
+    p->queries = q;
     return pa_plan_init(p, "v", v, out, o);
 }
 

@@ -81,6 +81,27 @@ public final class Panattn {
         NativeInfo.setMaxIsa(cap.ordinal());
     }
 
+    /**
+     * Threads the native library computes with: one pool owned by panattn,
+     * splitting work over batch, heads, query tiles and (when decoding) key
+     * chunks, with a single-threaded BLAS inside. Default: one per CPU.
+     */
+    public static int threads() {
+        return NativeInfo.threads();
+    }
+
+    /**
+     * Sets the native thread count (0 restores one per CPU); also settable
+     * at start with {@code -Dpanattn.threads}. Call it while no attention is
+     * being computed.
+     */
+    public static void setThreads(int threads) {
+        if (threads < 0) {
+            throw new IllegalArgumentException("threads must be >= 0 (0 = one per CPU), got " + threads);
+        }
+        NativeInfo.setThreads(threads);
+    }
+
     /** The BLAS the native library uses (vendor, version, build options). */
     public static String blasInfo() {
         return NativeInfo.blas();
@@ -125,6 +146,8 @@ public final class Panattn {
             sb.append("isa:       ").append(isa().id()).append(" (CPU supports ").append(supportedIsa().id())
                     .append(")\n");
             sb.append("blas:      ").append(blasInfo()).append('\n');
+            sb.append("threads:   ").append(threads()).append(" (of ").append(Runtime.getRuntime().availableProcessors())
+                    .append(" processors; BLAS single-threaded)\n");
         } else {
             sb.append("library:   unavailable\n").append(unavailabilityCause().orElseThrow().getMessage())
                     .append('\n');

@@ -38,8 +38,9 @@ final class DemoCommand {
             out.println(Panattn.unavailabilityCause().orElseThrow().getMessage());
             return;
         }
-        out.printf("panattn %s: native (%s, %s) vs plain Java, float32, medians%n", Panattn.version(),
-                Panattn.isa().id(), Panattn.blasInfo().split(" ")[0] + " " + Panattn.blasInfo().split(" ")[1]);
+        out.printf("panattn %s: native (%s, %s, %d threads) vs plain Java (1 thread), float32, medians%n",
+                Panattn.version(), Panattn.isa().id(),
+                Panattn.blasInfo().split(" ")[0] + " " + Panattn.blasInfo().split(" ")[1], Panattn.threads());
         out.printf("%-11s %-36s %8s %12s %11s %9s %13s%n", "case", "shape", "causal", "native ms", "java ms",
                 "speed-up", "max |diff|");
         for (Case c : CASES) {

@@ -27,6 +27,16 @@ public final class NativeInfo {
         NativeBackend.check(Panattn_h.pa_set_max_isa(level), "pa_set_max_isa");
     }
 
+    public static int threads() {
+        NativeLoader.ensureLoaded();
+        return Panattn_h.pa_num_threads();
+    }
+
+    public static void setThreads(int threads) {
+        NativeLoader.ensureLoaded();
+        NativeBackend.check(Panattn_h.pa_set_num_threads(threads), "pa_set_num_threads");
+    }
+
     public static String blas() {
         NativeLoader.ensureLoaded();
         return NativeBackend.cString(Panattn_h.pa_blas_info());

@@ -127,6 +127,11 @@ public final class NativeLoader {
 
     private static State loaded(String path) {
         LOG.log(Level.DEBUG, "loaded libpanattn from {0}", path);
+        String threads = System.getProperty("panattn.threads");
+        if (threads != null && !threads.isBlank()) {
+            NativeBackend.check(org.panattn.internal.ffi.Panattn_h.pa_set_num_threads(Integer.parseInt(threads.trim())),
+                    "-Dpanattn.threads=" + threads);
+        }
         return new State(path, null);
     }
 

@@ -553,6 +553,124 @@ public class Panattn_h extends Panattn_h$shared {
         }
     }
 
+    private static class pa_set_num_threads {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Panattn_h.C_INT,
+            Panattn_h.C_INT
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("pa_set_num_threads");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int pa_set_num_threads(int threads)
+     * }
+     */
+    public static FunctionDescriptor pa_set_num_threads$descriptor() {
+        return pa_set_num_threads.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int pa_set_num_threads(int threads)
+     * }
+     */
+    public static MethodHandle pa_set_num_threads$handle() {
+        return pa_set_num_threads.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int pa_set_num_threads(int threads)
+     * }
+     */
+    public static MemorySegment pa_set_num_threads$address() {
+        return pa_set_num_threads.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int pa_set_num_threads(int threads)
+     * }
+     */
+    public static int pa_set_num_threads(int threads) {
+        var mh$ = pa_set_num_threads.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("pa_set_num_threads", threads);
+            }
+            return (int)mh$.invokeExact(threads);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class pa_num_threads {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Panattn_h.C_INT    );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("pa_num_threads");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int pa_num_threads()
+     * }
+     */
+    public static FunctionDescriptor pa_num_threads$descriptor() {
+        return pa_num_threads.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int pa_num_threads()
+     * }
+     */
+    public static MethodHandle pa_num_threads$handle() {
+        return pa_num_threads.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int pa_num_threads()
+     * }
+     */
+    public static MemorySegment pa_num_threads$address() {
+        return pa_num_threads.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int pa_num_threads()
+     * }
+     */
+    public static int pa_num_threads() {
+        var mh$ = pa_num_threads.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("pa_num_threads");
+            }
+            return (int)mh$.invokeExact();
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static class pa_blas_info {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             Panattn_h.C_POINTER    );

@@ -1,0 +1,133 @@
+/*
+ * One persistent pool of worker threads, owned by panattn: parallel loops
+ * hand out items through an atomic counter, the calling thread works too.
+ * A loop that finds the pool busy (another thread's call) runs on its
+ * caller alone rather than wait. The BLAS stays single-threaded (blas.c),
+ * so there is no oversubscription.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define MAX_THREADS 256
+
+typedef struct loop {
+    void (*fn)(void *ctx, long long item, int thread);
+    void *ctx;
+    long long count;
+    atomic_llong next;
+} loop;
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;   /* guards the fields below */
+static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;     /* a new loop, or a resize */
+static pthread_cond_t done = PTHREAD_COND_INITIALIZER;     /* a worker finished its part */
+static pthread_mutex_t busy = PTHREAD_MUTEX_INITIALIZER;   /* held while a loop runs */
+static pthread_t workers[MAX_THREADS];
+static int started;            /* workers running */
+static int wanted;             /* threads in total (workers + caller); 0 until set */
+static unsigned long generation;
+static int pending;            /* workers still inside the current loop */
+static loop *current;
+
+static int cpu_count(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (int)n;
+}
+
+static void drain(loop *l, int thread)
+{
+    for (;;) {
+        long long item = atomic_fetch_add(&l->next, 1);
+        if (item >= l->count)
+            return;
+        l->fn(l->ctx, item, thread);
+    }
+}
+
+static void *worker(void *arg)
+{
+    int id = (int)(long)arg;
+    unsigned long seen = 0;
+    pthread_mutex_lock(&lock);
+    for (;;) {
+        while (generation == seen && id < started)
+            pthread_cond_wait(&wake, &lock);
+        if (id >= started)
+            break;             /* the pool shrank */
+        seen = generation;
+        loop *l = current;
+        pthread_mutex_unlock(&lock);
+        drain(l, id + 1);
+        pthread_mutex_lock(&lock);
+        if (--pending == 0)
+            pthread_cond_signal(&done);
+    }
+    pthread_mutex_unlock(&lock);
+    return NULL;
+}
+
+int pa_num_threads(void)
+{
+    pthread_mutex_lock(&lock);
+    int n = wanted > 0 ? wanted : cpu_count();
+    pthread_mutex_unlock(&lock);
+    return n;
+}
+
+int pa_set_num_threads(int n)
+{
+    if (n < 0 || n > MAX_THREADS)
+        return pa_fail(PA_EINVAL, "pa_set_num_threads: %d is not in 0..%d (0 = one per CPU)", n,
+                       MAX_THREADS);
+    pthread_mutex_lock(&busy); /* no loop runs while the pool changes */
+    pthread_mutex_lock(&lock);
+    wanted = n == 0 ? cpu_count() : n;
+    int keep = started < wanted - 1 ? started : wanted - 1;
+    int stopping = started;
+    started = keep;            /* workers with id >= keep exit */
+    pthread_cond_broadcast(&wake);
+    pthread_mutex_unlock(&lock);
+    for (int i = keep; i < stopping; i++)
+        pthread_join(workers[i], NULL);
+    pthread_mutex_unlock(&busy);
+    return PA_OK;
+}
+
+/* Starts workers up to wanted - 1; called with lock held. */
+static void grow(void)
+{
+    if (wanted == 0)
+        wanted = cpu_count();
+    while (started < wanted - 1) {
+        if (pthread_create(&workers[started], NULL, worker, (void *)(long)started) != 0)
+            break;             /* fewer threads: still correct */
+        started++;
+    }
+}
+
+void pa_parallel_for(long long count, void (*fn)(void *ctx, long long item, int thread), void *ctx)
+{
+    loop l = { fn, ctx, count, 0 };
+    if (count <= 1 || pa_num_threads() <= 1 || pthread_mutex_trylock(&busy) != 0) {
+        drain(&l, 0);          /* serial: tiny work, one thread, or the pool is busy */
+        return;
+    }
+    pthread_mutex_lock(&lock);
+    grow();
+    current = &l;
+    pending = started;
+    generation++;
+    pthread_cond_broadcast(&wake);
+    pthread_mutex_unlock(&lock);
+    drain(&l, 0);
+    pthread_mutex_lock(&lock);
+    while (pending > 0)
+        pthread_cond_wait(&done, &lock);
+    current = NULL;
+    pthread_mutex_unlock(&lock);
+    pthread_mutex_unlock(&busy);
+}
