@@ -5,4 +5,6 @@
  */
 module org.panattn {
     exports org.panattn;
+    // Backend.JAVA_VECTOR only; the JVM needs --add-modules jdk.incubator.vector for it.
+    requires static jdk.incubator.vector;
 }

@@ -104,6 +104,19 @@ public final class Attention {
         return switch (backend) {
             case NATIVE -> NativeBackend.INSTANCE;
             case JAVA -> JavaBackend.INSTANCE;
+            case JAVA_VECTOR -> VectorHolder.instance();
         };
+    }
+
+    /** Loads the Vector API backend on first use, so the rest works without the incubator module. */
+    private static final class VectorHolder {
+        static AttentionBackend instance() {
+            try {
+                return org.panattn.internal.VectorBackend.INSTANCE;
+            } catch (LinkageError e) {
+                throw new IllegalStateException("Backend.JAVA_VECTOR needs the incubating Vector API: run java with "
+                        + "--add-modules jdk.incubator.vector", e);
+            }
+        }
     }
 }

@@ -5,5 +5,11 @@ public enum Backend {
     /** The native library: OpenBLAS GEMM plus AVX-512/AVX2/scalar kernels. */
     NATIVE,
     /** Plain Java loops: the reference, and the baseline of comparisons. */
-    JAVA
+    JAVA,
+    /**
+     * Pure Java with the Vector API, on as many threads as the native pool:
+     * the fair pure-Java competitor. The Vector API is still incubating, so
+     * the JVM needs {@code --add-modules jdk.incubator.vector}.
+     */
+    JAVA_VECTOR
 }

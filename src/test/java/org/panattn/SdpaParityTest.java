@@ -169,6 +169,27 @@ class SdpaParityTest {
         return err / scale;
     }
 
+    /** Shared memory lets the Java backends use their threads: the split must not change results. */
+    @Test
+    void sharedArenasRunInParallelWithTheSameResults() {
+        try (Arena arena = Arena.ofShared()) {
+            SplittableRandom rnd = new SplittableRandom(77);
+            Tensor q = Reference.random(arena, rnd, 2, 4, 67, 24);
+            Tensor k = Reference.random(arena, rnd, 2, 2, 130, 24);
+            Tensor v = Reference.random(arena, rnd, 2, 2, 130, 9);
+            Mask padding = Mask.keyPadding(arena, new long[] {130, 57}, 130);
+            Reference.Result ref = Reference.sdpa(q, k, v, null, padding, Causal.BOTTOM_RIGHT, 0, 1 / Math.sqrt(24));
+            for (Backend backend : Backend.values()) {
+                Tensor out = Tensor.allocate(arena, 2, 4, 67, 9);
+                Tensor w = Tensor.allocate(arena, 2, 4, 67, 130);
+                Attention.scaledDotProduct(q, k, v, out, AttentionSpec.builder().keyPadding(padding)
+                        .causal(Causal.BOTTOM_RIGHT).weights(w).backend(backend).build());
+                assertTrue(Reference.relativeError(out.toArray(), ref.out()) < TOLERANCE, backend + " output");
+                assertTrue(Reference.relativeError(w.toArray(), ref.weights()) < TOLERANCE, backend + " weights");
+            }
+        }
+    }
+
     @Test
     void fullyMaskedRowsAreZeroNotNaN() {
         try (Arena arena = Arena.ofConfined()) {

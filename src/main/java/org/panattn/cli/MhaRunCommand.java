@@ -18,7 +18,7 @@ final class MhaRunCommand {
                 (--in-proj-weight W.npy | --q-proj-weight W.npy --k-proj-weight W.npy --v-proj-weight W.npy)
                 [--in-proj-bias B.npy] --out-proj-weight W.npy [--out-proj-bias B.npy]
                 [--causal] [--key-padding-mask M.npy] [--attn-mask M.npy] [--window W]
-                [--seq-first] [--backend native|java] --out OUT.npy [--weights W.npy [--average-weights]]
+                [--seq-first] [--backend native|java|vector] --out OUT.npy [--weights W.npy [--average-weights]]
               Inputs (B, L, E), or (L, B, E) with --seq-first (PyTorch's default layout);
               key and value default to the query (self-attention). Weights use the names
               and shapes of PyTorch's nn.MultiheadAttention state_dict. Boolean masks mean

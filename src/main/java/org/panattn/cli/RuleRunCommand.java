@@ -25,7 +25,7 @@ final class RuleRunCommand {
                                       V (B, Lv, Dv); W (Lv, Dq+Dk): softmax(W [q; k] + b))
             run --variant pooling     --x X --query QV [--key-padding-mask M]   (X (B, L, D), QV (D), M (B, L) bool)
               Q (B, Lq, Dq), K (B, Lk, Dk), V (B, Lk, Dv); all take [--mask M] [--causal]
-              [--backend native|java] --out OUT.npy [--weights W.npy].""";
+              [--backend native|java|vector] --out OUT.npy [--weights W.npy].""";
 
     private RuleRunCommand() {
     }

@@ -22,7 +22,7 @@ import org.panattn.Tensor;
 final class RunCommand {
     static final String USAGE = """
             run [--variant sdpa] --q Q.npy --k K.npy --v V.npy --out OUT.npy [--mask M.npy] [--causal]
-                [--causal-align top-left|bottom-right] [--scale S] [--backend native|java]
+                [--causal-align top-left|bottom-right] [--scale S] [--backend native|java|vector]
                 [--weights W.npy] [--softcap S] [--alibi] [--rel-bias TABLE.npy
                 [--rel-max-distance N] [--rel-unidirectional]] [--rope-base B [--rope-layout half|interleaved]]
               Q (B,H,Lq,Dk), K (B,Hkv,Lk,Dk), V (B,Hkv,Lk,Dv), or all rank 3 (B,L,D):
@@ -130,11 +130,12 @@ final class RunCommand {
     }
 
     static Backend parseBackend(String name) {
-        try {
-            return Backend.valueOf(name.toUpperCase(Locale.ROOT));
-        } catch (IllegalArgumentException e) {
-            throw new Options.UsageException("--backend must be native or java, got '" + name + "'");
-        }
+        return switch (name.toLowerCase(Locale.ROOT)) {
+            case "native" -> Backend.NATIVE;
+            case "java" -> Backend.JAVA;
+            case "vector" -> Backend.JAVA_VECTOR;
+            default -> throw new Options.UsageException("--backend must be native, java or vector, got '" + name + "'");
+        };
     }
 
     static Tensor load(Arena arena, String file, String option) throws IOException {

@@ -87,6 +87,10 @@ class MhaPyTorchTest {
         }
     }
 
+    private static String cliName(Backend backend) {
+        return backend == Backend.JAVA_VECTOR ? "vector" : backend.name().toLowerCase();
+    }
+
     private static Tensor tensor(Arena arena, Npy.Array a) {
         return Tensor.of(arena, a.floats(), a.shape());
     }
@@ -139,7 +143,7 @@ class MhaPyTorchTest {
                 "--heads", "4", "--in-proj-weight", fixture("self", "in_proj_weight"),
                 "--in-proj-bias", fixture("self", "in_proj_bias"), "--out-proj-weight", fixture("self", "out_proj_weight"),
                 "--out-proj-bias", fixture("self", "out_proj_bias"), "--attn-mask", fixture("self", "keep_attn_mask"),
-                "--key-padding-mask", fixture("self", "keep_key_padding_mask"), "--backend", backend.name().toLowerCase(),
+                "--key-padding-mask", fixture("self", "keep_key_padding_mask"), "--backend", cliName(backend),
                 "--out", out.toString(), "--weights", w.toString(), "--average-weights"));
         ByteArrayOutputStream err = new ByteArrayOutputStream();
         int code = Main.run(args.toArray(String[]::new), new PrintStream(new ByteArrayOutputStream()), new PrintStream(err));
@@ -153,7 +157,7 @@ class MhaPyTorchTest {
             "--q-proj-weight", fixture("cross", "q_proj_weight"), "--k-proj-weight", fixture("cross", "k_proj_weight"),
             "--v-proj-weight", fixture("cross", "v_proj_weight"), "--in-proj-bias", fixture("cross", "in_proj_bias"),
             "--out-proj-weight", fixture("cross", "out_proj_weight"), "--out-proj-bias", fixture("cross", "out_proj_bias"),
-            "--attn-mask", fixture("cross", "attn_mask"), "--backend", backend.name().toLowerCase(),
+            "--attn-mask", fixture("cross", "attn_mask"), "--backend", cliName(backend),
             "--out", out2.toString()}, new PrintStream(new ByteArrayOutputStream()), new PrintStream(err));
         assertEquals(0, code, err.toString());
         assertClose(Npy.read(out2).floats(), npy("cross", "out"), "run cross output");
