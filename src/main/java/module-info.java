@@ -7,4 +7,6 @@ module org.panattn {
     exports org.panattn;
     // Backend.JAVA_VECTOR only; the JVM needs --add-modules jdk.incubator.vector for it.
     requires static jdk.incubator.vector;
+    // The command line's bench --chart only.
+    requires static java.desktop;
 }

@@ -12,7 +12,7 @@ public final class Main {
               info    version, platform, native library, ISA level, BLAS
               demo    attention on sample data, native vs Java: time, speed-up, difference
               """ + RunCommand.USAGE.indent(2) + MhaRunCommand.USAGE.indent(2)
-            + RuleRunCommand.USAGE.indent(2);
+            + RuleRunCommand.USAGE.indent(2) + BenchCommand.USAGE.indent(2);
 
     private Main() {
     }
@@ -33,6 +33,7 @@ public final class Main {
                 case "info" -> out.print(Panattn.info());
                 case "demo" -> DemoCommand.run(out);
                 case "run" -> RunCommand.run(rest, out);
+                case "bench" -> BenchCommand.run(rest, out);
                 default -> throw new Options.UsageException("unknown command '" + args[0] + "'");
             }
             return 0;

@@ -1,0 +1,218 @@
+package org.panattn.cli;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.lang.foreign.Arena;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.Set;
+import java.util.SplittableRandom;
+
+import org.panattn.Attention;
+import org.panattn.AttentionSpec;
+import org.panattn.Backend;
+import org.panattn.Causal;
+import org.panattn.MultiHeadAttention;
+import org.panattn.Panattn;
+import org.panattn.Tensor;
+
+/**
+ * {@code bench}: times a named workload or an explicit shape on chosen
+ * backends and prints a table, or JSON lines, and optionally a chart.
+ * Medians of wall time per call after warm-up; the machine should be idle.
+ */
+final class BenchCommand {
+    static final String USAGE = """
+            bench [--workload W1|W2|W3|W4] [--b B] [--h H] [--hkv HKV] [--lq LQ] [--lk LK] [--d D] [--causal]
+                  [--e E] [--backend native|java|vector|all] [--threads N] [--iterations N]
+                  [--max-seconds S] [--json] [--chart FILE.png]
+              W1 prefill B=1 H=12 L=512 D=64; W2 decode B=1 H=32 Lq=1 Lk=4096 D=128;
+              W3 tiny B=1 H=1 L=16 D=64; W4 multi-head layer E=768 H=12 B=1 L=128 (projections
+              included). Options override a workload's shape; without --workload they describe
+              scaled dot-product attention. --max-seconds (default 20) caps each case's timing.""";
+
+    /** A benchmark case: scaled dot-product attention, or a whole multi-head layer (mha). */
+    record Shape(String workload, boolean mha, long b, long h, long hkv, long lq, long lk, long d, long e,
+                 boolean causal) {
+        double flops() {
+            double attention = 2.0 * b * h * lq * lk * 2 * d * (causal && lq == lk ? 0.5 : 1.0);
+            return mha ? attention + 2.0 * b * lq * e * 3 * e + 2.0 * b * lq * e * e : attention;
+        }
+
+        double bytes() {
+            double io = 4.0 * b * (h * lq * d * 2 + hkv * lk * d * 2);
+            return mha ? io + 4.0 * 4 * e * e : io;
+        }
+
+        String describe() {
+            return mha ? "B=" + b + " L=" + lq + " E=" + e + " H=" + h
+                    : "B=" + b + " H=" + h + (hkv != h ? " Hkv=" + hkv : "") + " Lq=" + lq + " Lk=" + lk + " D=" + d
+                    + (causal ? " causal" : "");
+        }
+    }
+
+    /** One measured case. */
+    record Result(Shape shape, Backend backend, int threads, long medianNs, long p10Ns, long p90Ns, int samples) {
+        double gflops() {
+            return shape.flops() / medianNs;
+        }
+
+        double gbps() {
+            return shape.bytes() / medianNs;
+        }
+    }
+
+    private BenchCommand() {
+    }
+
+    static void run(String[] args, PrintStream out) throws IOException {
+        Options o = new Options(args, Set.of("--causal", "--json"), Set.of("--workload", "--b", "--h", "--hkv", "--lq",
+                "--lk", "--d", "--e", "--backend", "--threads", "--iterations", "--max-seconds", "--chart"));
+        List<Shape> shapes = new ArrayList<>();
+        String w = o.get("--workload");
+        for (String name : w == null ? new String[] {null} : w.split(",")) {
+            shapes.add(shape(name, o));
+        }
+        if (o.get("--threads") != null) {
+            Panattn.setThreads(Integer.parseInt(o.get("--threads")));
+        }
+        int threads = Panattn.isNativeAvailable() ? Panattn.threads() : Runtime.getRuntime().availableProcessors();
+        int iterations = o.get("--iterations") == null ? 50 : Integer.parseInt(o.get("--iterations"));
+        double maxSeconds = o.get("--max-seconds") == null ? 20 : Double.parseDouble(o.get("--max-seconds"));
+        List<Backend> backends = backends(o.get("--backend"));
+        List<Result> results = new ArrayList<>();
+        if (!o.flag("--json")) {
+            out.printf(Locale.ROOT, "%-4s %-38s %-12s %7s %12s %12s %12s %9s %8s%n", "", "shape", "backend", "threads",
+                    "median", "p10", "p90", "GFLOP/s", "GB/s");
+        }
+        for (Shape s : shapes) {
+            for (Backend backend : backends) {
+                Result r = measure(s, backend, backend == Backend.JAVA ? 1 : threads, iterations, maxSeconds);
+                results.add(r);
+                print(out, r, o.flag("--json"));
+            }
+        }
+        if (o.get("--chart") != null) {
+            Chart.write(Path.of(o.get("--chart")), results);
+        }
+    }
+
+    static Shape shape(String workload, Options o) {
+        String name = workload == null ? null : workload.trim().toUpperCase(Locale.ROOT);
+        long[] d = switch (name == null ? "" : name) {  // b, h, hkv, lq, lk, d, e
+            case "W1" -> new long[] {1, 12, 12, 512, 512, 64, 0};
+            case "W2" -> new long[] {1, 32, 32, 1, 4096, 128, 0};
+            case "W3" -> new long[] {1, 1, 1, 16, 16, 64, 0};
+            case "W4" -> new long[] {1, 12, 12, 128, 128, 64, 768};
+            case "" -> new long[] {1, 8, -1, 128, -1, 64, 0};
+            default -> throw new Options.UsageException("--workload must be W1, W2, W3 or W4, got '" + workload + "'");
+        };
+        boolean mha = "W4".equals(name);
+        long b = value(o, "--b", d[0]), h = value(o, "--h", d[1]), lq = value(o, "--lq", d[3]);
+        long hkv = value(o, "--hkv", d[2] < 0 ? h : d[2]), lk = value(o, "--lk", d[4] < 0 ? lq : d[4]);
+        long e = value(o, "--e", d[6]), dim = mha ? e / h : value(o, "--d", d[5]);
+        if (mha && lk != lq) {
+            throw new Options.UsageException("W4 is self-attention: --lk must equal --lq");
+        }
+        return new Shape(name == null ? "sdpa" : name, mha, b, h, hkv, lq, lk, dim, e, o.flag("--causal"));
+    }
+
+    private static long value(Options o, String name, long fallback) {
+        return o.get(name) == null ? fallback : Long.parseLong(o.get(name));
+    }
+
+    static List<Backend> backends(String option) {
+        if (option == null || option.equals("all")) {
+            return List.of(Backend.NATIVE, Backend.JAVA_VECTOR, Backend.JAVA);
+        }
+        List<Backend> list = new ArrayList<>();
+        for (String name : option.split(",")) {
+            list.add(RunCommand.parseBackend(name.trim()));
+        }
+        return list;
+    }
+
+    /**
+     * Times one case: warm-up (at least 3 calls, and up to 1000 calls or a
+     * second, within a quarter of the budget), then up to {@code iterations}
+     * calls or {@code maxSeconds}.
+     */
+    static Result measure(Shape s, Backend backend, int threads, int iterations, double maxSeconds) {
+        try (Arena arena = Arena.ofShared()) {
+            Runnable call = call(arena, s, backend);
+            long warmStart = System.nanoTime();
+            double warmNs = Math.min(1e9, maxSeconds * 0.25e9);
+            for (int i = 0; i < 3 || (i < 1000 && System.nanoTime() - warmStart < warmNs); i++) {
+                call.run();
+            }
+            long[] ns = new long[Math.max(1, iterations)];
+            int n = 0;
+            long start = System.nanoTime();
+            while (n < ns.length && (n < 3 || System.nanoTime() - start < maxSeconds * 1e9)) {
+                long t0 = System.nanoTime();
+                call.run();
+                ns[n++] = System.nanoTime() - t0;
+            }
+            long[] sorted = Arrays.copyOf(ns, n);
+            Arrays.sort(sorted);
+            return new Result(s, backend, threads, sorted[n / 2], sorted[(int) (n * 0.1)],
+                    sorted[Math.min(n - 1, (int) (n * 0.9))], n);
+        }
+    }
+
+    /** The call to time, with its inputs and output allocated once. */
+    private static Runnable call(Arena arena, Shape s, Backend backend) {
+        SplittableRandom rnd = new SplittableRandom(1);
+        AttentionSpec spec = AttentionSpec.builder().backend(backend).causal(s.causal ? Causal.TOP_LEFT : Causal.NONE)
+                .build();
+        if (s.mha) {
+            MultiHeadAttention layer = MultiHeadAttention.builder(s.e, s.h).kvHeads(s.hkv).build(arena).initRandom(1);
+            Tensor x = DemoCommand.random(arena, rnd, s.b, s.lq, s.e);
+            try (Arena scratch = Arena.ofConfined()) {
+                layer.forward(scratch, x, spec, MultiHeadAttention.NeedWeights.NONE); // fail early on bad shapes
+            }
+            return () -> {
+                try (Arena scratch = Arena.ofConfined()) {
+                    layer.forward(scratch, x, spec, MultiHeadAttention.NeedWeights.NONE);
+                }
+            };
+        }
+        Tensor q = DemoCommand.random(arena, rnd, s.b, s.h, s.lq, s.d);
+        Tensor k = DemoCommand.random(arena, rnd, s.b, s.hkv, s.lk, s.d);
+        Tensor v = DemoCommand.random(arena, rnd, s.b, s.hkv, s.lk, s.d);
+        Tensor o = Tensor.allocate(arena, s.b, s.h, s.lq, s.d);
+        return () -> Attention.scaledDotProduct(q, k, v, o, spec);
+    }
+
+    private static String backendName(Backend b) {
+        return switch (b) {
+            case NATIVE -> "native";
+            case JAVA -> "java";
+            case JAVA_VECTOR -> "vector";
+        };
+    }
+
+    static String time(long ns) {
+        return ns >= 10_000_000 ? String.format(Locale.ROOT, "%.1f ms", ns / 1e6)
+                : ns >= 10_000 ? String.format(Locale.ROOT, "%.3f ms", ns / 1e6)
+                : String.format(Locale.ROOT, "%.2f µs", ns / 1e3);
+    }
+
+    private static void print(PrintStream out, Result r, boolean json) {
+        Shape s = r.shape();
+        if (json) {
+            out.printf(Locale.ROOT, "{\"workload\":\"%s\",\"b\":%d,\"h\":%d,\"hkv\":%d,\"lq\":%d,\"lk\":%d,\"d\":%d,"
+                    + "\"e\":%d,\"causal\":%b,\"backend\":\"%s\",\"threads\":%d,\"samples\":%d,\"median_ns\":%d,"
+                    + "\"p10_ns\":%d,\"p90_ns\":%d,\"gflops\":%.3f,\"gbps\":%.3f}%n", s.workload(), s.b(), s.h(), s.hkv(),
+                    s.lq(), s.lk(), s.d(), s.e(), s.causal(), backendName(r.backend()), r.threads(), r.samples(),
+                    r.medianNs(), r.p10Ns(), r.p90Ns(), r.gflops(), r.gbps());
+        } else {
+            out.printf(Locale.ROOT, "%-4s %-38s %-12s %7d %12s %12s %12s %9.1f %8.2f%n", s.workload().length() <= 4
+                    ? s.workload() : "", s.describe(), backendName(r.backend()), r.threads(), time(r.medianNs()),
+                    time(r.p10Ns()), time(r.p90Ns()), r.gflops(), r.gbps());
+        }
+    }
+}
