@@ -112,7 +112,8 @@ final class BenchCommand {
         };
         boolean mha = "W4".equals(name);
         long b = value(o, "--b", d[0]), h = value(o, "--h", d[1]), lq = value(o, "--lq", d[3]);
-        long hkv = value(o, "--hkv", d[2] < 0 ? h : d[2]), lk = value(o, "--lk", d[4] < 0 ? lq : d[4]);
+        long hkv = value(o, "--hkv", d[2] < 0 || mha ? h : d[2]);
+        long lk = value(o, "--lk", d[4] < 0 || mha ? lq : d[4]);
         long e = value(o, "--e", d[6]), dim = mha ? e / h : value(o, "--d", d[5]);
         if (mha && lk != lq) {
             throw new Options.UsageException("W4 is self-attention: --lk must equal --lq");

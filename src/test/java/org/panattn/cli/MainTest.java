@@ -88,6 +88,28 @@ class MainTest {
     }
 
     @Test
+    void benchPrintsJsonLinesForEveryBackendAndDrawsAChart() throws IOException {
+        Path chart = tmp.resolve("chart.png");
+        Outcome o = main("bench", "--b", "1", "--h", "2", "--lq", "9", "--d", "8", "--backend", "all", "--iterations",
+                "3", "--max-seconds", "1", "--json", "--chart", chart.toString());
+        assertEquals(0, o.code, o.err);
+        String[] lines = o.out.strip().split("\n");
+        assertEquals(3, lines.length, o.out);
+        for (String backend : new String[] {"native", "vector", "java"}) {
+            assertTrue(o.out.contains("\"backend\":\"" + backend + "\""), o.out);
+        }
+        for (String key : new String[] {"workload", "lq", "backend", "threads", "median_ns", "p10_ns", "p90_ns",
+            "gflops", "gbps"}) {
+            assertTrue(lines[0].contains("\"" + key + "\":"), key + " in " + lines[0]);
+        }
+        assertTrue(java.nio.file.Files.size(chart) > 1000, "chart written");
+        Outcome w4 = main("bench", "--workload", "W4", "--e", "64", "--h", "4", "--lq", "8", "--backend", "native",
+                "--iterations", "2", "--max-seconds", "1");
+        assertEquals(0, w4.code, w4.err);
+        assertTrue(w4.out.contains("W4") && w4.out.contains("E=64"), w4.out);
+    }
+
+    @Test
     void infoAndDemoPrintTheirReports() {
         Outcome info = main("info");
         assertEquals(0, info.code, info.err);
