@@ -49,10 +49,13 @@ ensure_packages() {
 BUILD_PACKAGES=(cmake make gcc maven libopenblas-dev)
 TEST_PACKAGES=(libsimde-dev)
 
-# Maven under the JDK found, without its own startup noise.
+# Maven under the JDK found, without its own startup noise; the project's
+# pom unless the arguments name another with -f.
 mvn_quiet() {
+  local pom=(-f "$PANATTN_ROOT/pom.xml")
+  [[ " $* " == *" -f "* ]] && pom=()
   MAVEN_OPTS="${MAVEN_OPTS:-} --sun-misc-unsafe-memory-access=allow" \
-    mvn -B -ntp -f "$PANATTN_ROOT/pom.xml" "$@"
+    mvn -B -ntp "${pom[@]}" "$@"
 }
 
 # Path of the built jar.
