@@ -218,6 +218,16 @@ PA_API int pa_rope(const pa_tensor *x, long long position, float base, int layou
 PA_API int pa_linear(const pa_tensor *x, const pa_tensor *w, const pa_tensor *bias,
                      const pa_tensor *y);
 
+/*
+ * pa_sdpa on dense row-major arrays: q (B, H, Lq, Dk), k (B, Hkv, Lk, Dk),
+ * v (B, Hkv, Lk, Dv), out (B, H, Lq, Dv), each exactly that size; scale
+ * and causal as in pa_sdpa_options. The smallest call, for managed
+ * callers that pass heap arrays directly (the Java binding's
+ * Linker.Option.critical path); small problems allocate nothing.
+ */
+PA_API int pa_sdpa_dense(const float *q, const float *k, const float *v, float *out, int B, int H,
+                         int Hkv, int Lq, int Lk, int Dk, int Dv, float scale, int causal);
+
 /* Bytes of workspace pa_sdpa needs for these arguments (0 when none). */
 PA_API int pa_sdpa_workspace_size(const pa_tensor *q, const pa_tensor *k,
                                   const pa_tensor *v, const pa_tensor *out,

@@ -238,6 +238,7 @@ static void zero(float *s, long long from, long long to)
 typedef struct schedule {
     int by_head;                /* row blocks are heads of a group (decoding) */
     long long block_rows;       /* rows per block, at most */
+    long long block_cols;       /* keys per score block: PA_BLOCK_COLS, or Lk when smaller */
     long long blocks_per_bh;    /* row blocks per (b, h) or per (b, kvh) */
     long long blocks;           /* row blocks in all */
     long long chunks;           /* key chunks per row block (1: no split) */
@@ -279,8 +280,9 @@ static schedule make_schedule(const pa_plan *p, int threads)
         s.chunk_cols = (p->Lk + s.chunks - 1) / s.chunks;
         s.partial_floats = s.block_rows * (p->Dv + 2);
     }
-    long long cols = p->weights != NULL ? 0 : PA_BLOCK_COLS;  /* weights path: rows go to weights */
-    long long merge = merges_masks(p) ? (p->weights != NULL ? p->Lk : PA_BLOCK_COLS) : 0;
+    s.block_cols = p->Lk < PA_BLOCK_COLS ? (p->Lk > 0 ? p->Lk : 1) : PA_BLOCK_COLS;
+    long long cols = p->weights != NULL ? 0 : s.block_cols;  /* weights path: rows go to weights */
+    long long merge = merges_masks(p) ? (p->weights != NULL ? p->Lk : s.block_cols) : 0;
     s.scratch_floats = s.block_rows * cols + merge + 2 * s.block_rows;
     return s;
 }
@@ -368,12 +370,12 @@ static void run_with_weights(const pa_plan *p, const pa_rows *r, float *merge)
 
 /*
  * Online softmax (flash attention) over keys [k0, k1): score blocks of
- * PA_BLOCK_COLS columns, running max m and sum l per row, and the
+ * `cols` columns, running max m and sum l per row, and the
  * unnormalised output o (rows of ldo floats) rescaled whenever a row's max
  * grows. No Lq x Lk matrix exists; memory is one score block per thread.
  */
 static void run_online(const pa_plan *p, const pa_rows *r, long long k0, long long k1, float *s,
-                       float *merge, float *m, float *l, float *o, long long ldo)
+                       long long cols, float *merge, float *m, float *l, float *o, long long ldo)
 {
     for (long long k = 0; k < r->count; k++) {
         m[k] = -INFINITY;
@@ -387,13 +389,13 @@ static void run_online(const pa_plan *p, const pa_rows *r, long long k0, long lo
     c0 = c0 > k0 ? c0 : k0;
     c1 = c1 < k1 ? c1 : k1;
     const int positional = p->softcap > 0.0f || p->alibi != NULL || p->rel_bias != NULL;
-    for (long long j0 = c0; j0 < c1; j0 += PA_BLOCK_COLS) {
-        const long long j1 = j0 + PA_BLOCK_COLS < c1 ? j0 + PA_BLOCK_COLS : c1;
+    for (long long j0 = c0; j0 < c1; j0 += cols) {
+        const long long j1 = j0 + cols < c1 ? j0 + cols : c1;
         const long long n = j1 - j0;
-        p->fill(p, r, j0, j1, s, PA_BLOCK_COLS);
+        p->fill(p, r, j0, j1, s, (int)cols);
         for (long long k = 0; k < r->count; k++) {
             const long long h = pa_rows_h(r, k), i = pa_rows_i(r, k);
-            float *row = s + k * PA_BLOCK_COLS; /* key j at row[j - j0] */
+            float *row = s + k * cols; /* key j at row[j - j0] */
             long long lo, hi;
             key_range(p, i, &lo, &hi);
             lo = lo > j0 ? lo : j0;
@@ -416,7 +418,7 @@ static void run_online(const pa_plan *p, const pa_rows *r, long long k0, long lo
         }
         if (p->Dv > 0)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)r->count, (int)p->Dv, (int)n,
-                        1.0f, s, PA_BLOCK_COLS, pa_row(p->values, r->b, r->kvh, j0), pa_ld(p->values),
+                        1.0f, s, (int)cols, pa_row(p->values, r->b, r->kvh, j0), pa_ld(p->values),
                         1.0f, o, (int)ldo);
     }
 }
@@ -436,7 +438,7 @@ static void run_item(void *ctx, long long item, int thread)
     const pa_plan *p = jb->p;
     const schedule *s = &jb->s;
     float *scratch = jb->scratch + (long long)thread * s->scratch_floats;
-    const long long cols = p->weights != NULL ? 0 : PA_BLOCK_COLS;
+    const long long cols = p->weights != NULL ? 0 : s->block_cols;
     float *blk = scratch, *m = scratch + s->block_rows * cols, *l = m + s->block_rows;
     float *merge = l + s->block_rows;
     pa_rows r = block_rows(p, s, item / s->chunks);
@@ -446,7 +448,7 @@ static void run_item(void *ctx, long long item, int thread)
     }
     if (s->chunks == 1) {
         float *o = pa_row(p->out, r.b, r.h0, r.i0);
-        run_online(p, &r, 0, p->Lk, blk, merge, m, l, o, pa_rows_stride(&r, p->out));
+        run_online(p, &r, 0, p->Lk, blk, s->block_cols, merge, m, l, o, pa_rows_stride(&r, p->out));
         for (long long k = 0; k < r.count; k++) {
             float inv = l[k] > 0.0f ? 1.0f / l[k] : 0.0f;
             float *row = o + k * pa_rows_stride(&r, p->out);
@@ -461,7 +463,7 @@ static void run_item(void *ctx, long long item, int thread)
     float *pm = part + r.count * p->Dv, *pl = pm + r.count;
     const long long k0 = chunk * s->chunk_cols;
     const long long k1 = k0 + s->chunk_cols < p->Lk ? k0 + s->chunk_cols : p->Lk;
-    run_online(p, &r, k0, k1, blk, merge, pm, pl, part, p->Dv);
+    run_online(p, &r, k0, k1, blk, s->block_cols, merge, pm, pl, part, p->Dv);
 }
 
 /* Combines the chunks of one row block: out = sum_c e^(m_c - M) o_c / sum_c e^(m_c - M) l_c. */

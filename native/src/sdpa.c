@@ -79,3 +79,35 @@ int pa_sdpa(const pa_tensor *q, const pa_tensor *k, const pa_tensor *v,
     int rc = make_plan(&p, &r, q, k, v, out, o);
     return rc != PA_OK ? rc : pa_plan_run(&p, o);
 }
+
+int pa_sdpa_dense(const float *q, const float *k, const float *v, float *out, int B, int H, int Hkv,
+                  int Lq, int Lk, int Dk, int Dv, float scale, int causal)
+{
+    static const char *FN = "pa_sdpa_dense";
+    const int dims[7] = { B, H, Hkv, Lq, Lk, Dk, Dv };
+    for (int i = 0; i < 7; i++)
+        if (dims[i] < 0)
+            return pa_fail(PA_EINVAL, "%s: sizes must be >= 0, got B=%d H=%d Hkv=%d Lq=%d Lk=%d Dk=%d Dv=%d",
+                           FN, B, H, Hkv, Lq, Lk, Dk, Dv);
+    /* Dense (B, H, L, D) descriptors over the arrays, each exactly its size. */
+    const long long shapes[4][4] = { { B, H, Lq, Dk }, { B, Hkv, Lk, Dk }, { B, Hkv, Lk, Dv }, { B, H, Lq, Dv } };
+    const float *data[4] = { q, k, v, out };
+    pa_tensor t[4];
+    for (int i = 0; i < 4; i++) {
+        memset(&t[i], 0, sizeof t[i]);
+        t[i].data = (void *)data[i];
+        t[i].dtype = PA_F32;
+        long long stride = 1;
+        for (int d = 3; d >= 0; d--) {
+            t[i].shape[d] = shapes[i][d];
+            t[i].strides[d] = stride;
+            stride *= shapes[i][d] > 0 ? shapes[i][d] : 1;
+        }
+        t[i].capacity = shapes[i][0] * shapes[i][1] * shapes[i][2] * shapes[i][3];
+    }
+    pa_sdpa_options o;
+    memset(&o, 0, sizeof o);
+    o.scale = scale;
+    o.causal = causal;
+    return pa_sdpa(&t[0], &t[1], &t[2], &t[3], &o);
+}

@@ -300,6 +300,24 @@ static void test_bad_arguments(void)
     free(w.base);
 }
 
+static void test_dense(void)
+{
+    buf q = make(2, 4, 7, 5, 0, 1), k = make(2, 2, 9, 5, 0, 1), v = make(2, 2, 9, 3, 0, 1);
+    buf out = make(2, 4, 7, 3, 0, 0);
+    pa_sdpa_options o = { .causal = PA_CAUSAL_BOTTOM_RIGHT, .scale = 0.3f };
+    double ref[2 * 4 * 7 * 3];
+    ref_sdpa(&q.t, &k.t, &v.t, &o, ref, NULL);
+    int rc = pa_sdpa_dense(q.t.data, k.t.data, v.t.data, out.t.data, 2, 4, 2, 7, 9, 5, 3, 0.3f,
+                           PA_CAUSAL_BOTTOM_RIGHT);
+    CHECK(rc == PA_OK && rel_error(&out.t, ref) < 1e-5, "pa_sdpa_dense: %s", pa_last_error());
+    CHECK(guards_intact(&out), "pa_sdpa_dense wrote outside out");
+    CHECK(pa_sdpa_dense(q.t.data, k.t.data, v.t.data, out.t.data, 2, 4, 3, 7, 9, 5, 3, 0.0f, 0) == PA_EINVAL,
+          "pa_sdpa_dense: heads not a multiple refused");
+    CHECK(pa_sdpa_dense(q.t.data, k.t.data, v.t.data, out.t.data, -1, 4, 2, 7, 9, 5, 3, 0.0f, 0) == PA_EINVAL
+          && strstr(pa_last_error(), ">= 0"), "pa_sdpa_dense: negative size refused");
+    free(q.base); free(k.base); free(v.base); free(out.base);
+}
+
 static void test_linear(void)
 {
     /* x (2, 3, 5, 7) with padded rows, w (1, 1, 4, 7), bias (1, 1, 1, 4). */
@@ -332,6 +350,7 @@ int main(void)
     test_caller_workspace();
     test_bad_arguments();
     test_linear();
+    test_dense();
     printf("%d passed, %d failed\n", passed, failed);
     return failed == 0 ? 0 : 1;
 }

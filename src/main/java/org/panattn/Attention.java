@@ -3,6 +3,7 @@ package org.panattn;
 import java.lang.foreign.Arena;
 
 import org.panattn.internal.AttentionBackend;
+import org.panattn.internal.CriticalCalls;
 import org.panattn.internal.JavaBackend;
 import org.panattn.internal.NativeBackend;
 import org.panattn.internal.SdpaProblem;
@@ -98,6 +99,73 @@ public final class Attention {
     public static void concatLinear(Tensor q, Tensor k, Tensor v, Tensor w, Tensor bias, Tensor out,
                                     AttentionSpec spec) {
         ScoreRules.concat(q, k, v, w, bias, out, spec);
+    }
+
+    /**
+     * The sizes of a dense scaled dot-product attention call on arrays:
+     * q {@code (b, h, lq, dk)}, k {@code (b, hkv, lk, dk)}, v {@code (b, hkv, lk, dv)},
+     * out {@code (b, h, lq, dv)}, row-major.
+     */
+    public record Dims(int b, int h, int hkv, int lq, int lk, int dk, int dv) {
+        public Dims {
+            if (b < 0 || h < 0 || hkv < 0 || lq < 0 || lk < 0 || dk < 0 || dv < 0) {
+                throw new IllegalArgumentException("dims must be >= 0, got " + this);
+            }
+            if (hkv == 0 ? h != 0 : h % hkv != 0) {
+                throw new IllegalArgumentException("dims: hkv (" + hkv + ") must divide h (" + h + ")");
+            }
+        }
+
+        /** Dims of self-attention shapes: one head count, one length, one width. */
+        public static Dims of(int b, int h, int l, int d) {
+            return new Dims(b, h, h, l, l, d, d);
+        }
+    }
+
+    /**
+     * Scaled dot-product attention on Java arrays, the smallest call: the
+     * native backend reads and writes the arrays in place through a critical
+     * downcall (no copy, no allocation for small sizes), the Java backends
+     * wrap them. Masks, weights and positional options need tensors; here
+     * only the spec's causal rule, scale and backend apply.
+     */
+    public static void scaledDotProduct(float[] q, float[] k, float[] v, float[] out, Dims dims, AttentionSpec spec) {
+        if (dims == null || spec == null) {
+            throw new IllegalArgumentException("dims and spec must not be null");
+        }
+        if (spec.mask() != null || spec.keyPadding() != null || spec.weights() != null || spec.window() != 0
+                || spec.softcap() != 0f || spec.alibiSlopes() != null || spec.relativeBias() != null) {
+            throw new IllegalArgumentException("spec: arrays take only causal, scale and backend; use tensors for "
+                    + "masks, weights, windows and positional terms");
+        }
+        long[] sizes = {(long) dims.b() * dims.h() * dims.lq() * dims.dk(), (long) dims.b() * dims.hkv() * dims.lk() * dims.dk(),
+            (long) dims.b() * dims.hkv() * dims.lk() * dims.dv(), (long) dims.b() * dims.h() * dims.lq() * dims.dv()};
+        float[][] arrays = {q, k, v, out};
+        String[] names = {"q", "k", "v", "out"};
+        for (int i = 0; i < 4; i++) {
+            if (arrays[i] == null || arrays[i].length != sizes[i]) {
+                throw new IllegalArgumentException(names[i] + ": expected " + sizes[i] + " floats for " + dims + ", got "
+                        + (arrays[i] == null ? "null" : arrays[i].length));
+            }
+        }
+        Backend backend = spec.backend() != null ? spec.backend() : Panattn.defaultBackend();
+        float scale = Float.isNaN(spec.scale()) ? (float) (1.0 / Math.sqrt(Math.max(dims.dk(), 1))) : spec.scale();
+        if (backend == Backend.NATIVE) {
+            CriticalCalls.sdpaDense(q, k, v, out, new int[] {dims.b(), dims.h(), dims.hkv(), dims.lq(), dims.lk(),
+                dims.dk(), dims.dv()}, scale, switch (spec.causal()) {
+                    case NONE -> 0;
+                    case TOP_LEFT -> 1;
+                    case BOTTOM_RIGHT -> 2;
+                });
+            return;
+        }
+        scaledDotProduct(heap(q, dims.b(), dims.h(), dims.lq(), dims.dk()), heap(k, dims.b(), dims.hkv(), dims.lk(), dims.dk()),
+                heap(v, dims.b(), dims.hkv(), dims.lk(), dims.dv()), heap(out, dims.b(), dims.h(), dims.lq(), dims.dv()),
+                spec.toBuilder().scale(scale).build());
+    }
+
+    private static Tensor heap(float[] a, long... shape) {
+        return Tensor.wrap(java.lang.foreign.MemorySegment.ofArray(a), shape);
     }
 
     static AttentionBackend implementation(Backend backend) {

@@ -1068,6 +1068,78 @@ public class Panattn_h extends Panattn_h$shared {
         }
     }
 
+    private static class pa_sdpa_dense {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Panattn_h.C_INT,
+            Panattn_h.C_POINTER,
+            Panattn_h.C_POINTER,
+            Panattn_h.C_POINTER,
+            Panattn_h.C_POINTER,
+            Panattn_h.C_INT,
+            Panattn_h.C_INT,
+            Panattn_h.C_INT,
+            Panattn_h.C_INT,
+            Panattn_h.C_INT,
+            Panattn_h.C_INT,
+            Panattn_h.C_INT,
+            Panattn_h.C_FLOAT,
+            Panattn_h.C_INT
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("pa_sdpa_dense");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int pa_sdpa_dense(const float *q, const float *k, const float *v, float *out, int B, int H, int Hkv, int Lq, int Lk, int Dk, int Dv, float scale, int causal)
+     * }
+     */
+    public static FunctionDescriptor pa_sdpa_dense$descriptor() {
+        return pa_sdpa_dense.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int pa_sdpa_dense(const float *q, const float *k, const float *v, float *out, int B, int H, int Hkv, int Lq, int Lk, int Dk, int Dv, float scale, int causal)
+     * }
+     */
+    public static MethodHandle pa_sdpa_dense$handle() {
+        return pa_sdpa_dense.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int pa_sdpa_dense(const float *q, const float *k, const float *v, float *out, int B, int H, int Hkv, int Lq, int Lk, int Dk, int Dv, float scale, int causal)
+     * }
+     */
+    public static MemorySegment pa_sdpa_dense$address() {
+        return pa_sdpa_dense.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int pa_sdpa_dense(const float *q, const float *k, const float *v, float *out, int B, int H, int Hkv, int Lq, int Lk, int Dk, int Dv, float scale, int causal)
+     * }
+     */
+    public static int pa_sdpa_dense(MemorySegment q, MemorySegment k, MemorySegment v, MemorySegment out, int B, int H, int Hkv, int Lq, int Lk, int Dk, int Dv, float scale, int causal) {
+        var mh$ = pa_sdpa_dense.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("pa_sdpa_dense", q, k, v, out, B, H, Hkv, Lq, Lk, Dk, Dv, scale, causal);
+            }
+            return (int)mh$.invokeExact(q, k, v, out, B, H, Hkv, Lq, Lk, Dk, Dv, scale, causal);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static class pa_sdpa_workspace_size {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             Panattn_h.C_INT,
