@@ -10,8 +10,16 @@
 # Sets PANATTN_BLAS_LIBRARIES, PANATTN_BLAS_INCLUDE_DIRS and
 # PANATTN_BLAS_DEFINITIONS.
 
-option(PANATTN_SYSTEM_BLAS "Link the system BLAS dynamically instead of OpenBLAS statically" OFF)
-set(PANATTN_BLAS_VENDOR "" CACHE STRING
+# Both options default to environment variables of the same names, so a
+# build through Maven can set them (CI does on macOS).
+if("$ENV{PANATTN_SYSTEM_BLAS}")
+  set(_panattn_system_blas_default ON)
+else()
+  set(_panattn_system_blas_default OFF)
+endif()
+option(PANATTN_SYSTEM_BLAS "Link the system BLAS dynamically instead of OpenBLAS statically"
+       ${_panattn_system_blas_default})
+set(PANATTN_BLAS_VENDOR "$ENV{PANATTN_BLAS_VENDOR}" CACHE STRING
     "With PANATTN_SYSTEM_BLAS=ON, the BLAS to find (FindBLAS's BLA_VENDOR: OpenBLAS, Apple, Intel10_64lp_seq, ...)")
 
 # sdpa.c includes <cblas.h>; for vendors whose header has another name, a

@@ -27,7 +27,14 @@ public final class Attention {
     private Attention() {
     }
 
-    /** {@link #scaledDotProduct(Tensor, Tensor, Tensor, AttentionSpec)} with the default spec. */
+    /**
+     * {@link #scaledDotProduct(Tensor, Tensor, Tensor, AttentionSpec)} with the default spec.
+     *
+     * @param q queries {@code (B, H, Lq, Dk)}
+     * @param k keys {@code (B, Hkv, Lk, Dk)}
+     * @param v values {@code (B, Hkv, Lk, Dv)}
+     * @return the output {@code (B, H, Lq, Dv)}
+     */
     public static Tensor scaledDotProduct(Tensor q, Tensor k, Tensor v) {
         return scaledDotProduct(q, k, v, AttentionSpec.DEFAULT);
     }
@@ -36,6 +43,12 @@ public final class Attention {
      * Scaled dot-product attention into a new tensor, allocated in an
      * automatic (garbage-collected) arena. Low-latency callers use the
      * overload that takes {@code out}.
+     *
+     * @param q queries {@code (B, H, Lq, Dk)}
+     * @param k keys {@code (B, Hkv, Lk, Dk)}
+     * @param v values {@code (B, Hkv, Lk, Dv)}
+     * @param spec causal rule, mask, scale, weights output and backend
+     * @return the output {@code (B, H, Lq, Dv)}
      */
     public static Tensor scaledDotProduct(Tensor q, Tensor k, Tensor v, AttentionSpec spec) {
         if (q == null || v == null) {
@@ -65,6 +78,12 @@ public final class Attention {
      * <li>The mask and the causal rule combine; a query whose keys are all masked gets
      * zeros (and zero weights), never NaN.</li>
      * </ul>
+     *
+     * @param q queries {@code (B, H, Lq, Dk)}
+     * @param k keys {@code (B, Hkv, Lk, Dk)}
+     * @param v values {@code (B, Hkv, Lk, Dv)}
+     * @param out where the result {@code (B, H, Lq, Dv)} is written
+     * @param spec causal rule, mask, scale, weights output and backend
      */
     public static void scaledDotProduct(Tensor q, Tensor k, Tensor v, Tensor out, AttentionSpec spec) {
         if (spec == null) {

@@ -27,11 +27,12 @@ public final class AttentionSpec {
         this.backend = b.backend;
     }
 
+    /** {@return a builder starting from the defaults: no causal rule, no mask, default scale and backend} */
     public static Builder builder() {
         return new Builder();
     }
 
-    /** A builder starting from this spec's values. */
+    /** {@return a builder starting from this spec's values} */
     public Builder toBuilder() {
         Builder b = new Builder();
         b.causal = causal;
@@ -42,26 +43,27 @@ public final class AttentionSpec {
         return b;
     }
 
+    /** {@return the causal rule} */
     public Causal causal() {
         return causal;
     }
 
-    /** The mask, or null. */
+    /** {@return the mask, or null} */
     public Mask mask() {
         return mask;
     }
 
-    /** The scale, or NaN for the default 1/sqrt(Dk). */
+    /** {@return the scale, or NaN for the default 1/sqrt(Dk)} */
     public float scale() {
         return scale;
     }
 
-    /** Where the attention weights (B, H, Lq, Lk) are written, or null. */
+    /** {@return where the attention weights (B, H, Lq, Lk) are written, or null} */
     public Tensor weights() {
         return weights;
     }
 
-    /** The backend, or null for {@link Panattn#defaultBackend()}. */
+    /** {@return the backend, or null for {@link Panattn#defaultBackend()}} */
     public Backend backend() {
         return backend;
     }
@@ -77,7 +79,12 @@ public final class AttentionSpec {
         private Builder() {
         }
 
-        /** The causal rule (default {@link Causal#NONE}). */
+        /**
+         * The causal rule (default {@link Causal#NONE}).
+         *
+         * @param causal the rule
+         * @return this builder
+         */
         public Builder causal(Causal causal) {
             if (causal == null) {
                 throw new IllegalArgumentException("causal must not be null (use Causal.NONE)");
@@ -86,13 +93,23 @@ public final class AttentionSpec {
             return this;
         }
 
-        /** A mask combined with the causal rule (null for none). */
+        /**
+         * A mask combined with the causal rule (null for none).
+         *
+         * @param mask the mask, or null
+         * @return this builder
+         */
         public Builder mask(Mask mask) {
             this.mask = mask;
             return this;
         }
 
-        /** The factor applied to Q·Kᵀ; finite and nonzero. Default 1/sqrt(Dk). */
+        /**
+         * The factor applied to Q·Kᵀ; finite and nonzero. Default 1/sqrt(Dk).
+         *
+         * @param scale the factor
+         * @return this builder
+         */
         public Builder scale(float scale) {
             if (!Float.isFinite(scale) || scale == 0f) {
                 throw new IllegalArgumentException("scale must be finite and nonzero, got " + scale);
@@ -101,18 +118,29 @@ public final class AttentionSpec {
             return this;
         }
 
-        /** Also writes the attention weights into {@code weights}, shaped (B, H, Lq, Lk) (null for none). */
+        /**
+         * Also writes the attention weights into {@code weights}, shaped (B, H, Lq, Lk) (null for none).
+         *
+         * @param weights the output tensor, or null
+         * @return this builder
+         */
         public Builder weights(Tensor weights) {
             this.weights = weights;
             return this;
         }
 
-        /** The backend for calls with this spec (null: {@link Panattn#defaultBackend()}). */
+        /**
+         * The backend for calls with this spec (null: {@link Panattn#defaultBackend()}).
+         *
+         * @param backend the backend, or null
+         * @return this builder
+         */
         public Builder backend(Backend backend) {
             this.backend = backend;
             return this;
         }
 
+        /** {@return the spec} */
         public AttentionSpec build() {
             return new AttentionSpec(this);
         }
