@@ -8,6 +8,11 @@ elseif(WIN32)
   # PA_API's __declspec(dllexport) already limits the exports. The file is
   # panattn.dll, the name System.mapLibraryName gives, also with MinGW.
   set_target_properties(panattn PROPERTIES PREFIX "")
+  if(MINGW)
+    # _Thread_local needs libgcc's emulated TLS: link it in rather than
+    # depend on libgcc_s_seh-1.dll.
+    target_link_options(panattn PRIVATE -static-libgcc)
+  endif()
 elseif(UNIX)
   # --no-undefined: a symbol the static BLAS misses (say, from libgfortran)
   # fails the link instead of the load.

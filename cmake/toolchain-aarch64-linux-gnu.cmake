@@ -4,7 +4,11 @@
 # qemu-aarch64 (qemu-user). scripts/cross-test.sh installs them all.
 set(CMAKE_SYSTEM_NAME Linux)
 set(CMAKE_SYSTEM_PROCESSOR aarch64)
-set(CMAKE_C_COMPILER aarch64-linux-gnu-gcc)
+# GCC by default; -DCMAKE_C_COMPILER=clang cross-compiles with clang instead.
+if(NOT CMAKE_C_COMPILER)
+  set(CMAKE_C_COMPILER aarch64-linux-gnu-gcc)
+endif()
+set(CMAKE_C_COMPILER_TARGET aarch64-linux-gnu)
 # find_library/find_path use the aarch64 multiarch folders
 # (/usr/lib/aarch64-linux-gnu, /usr/include/aarch64-linux-gnu) instead of
 # the host's x86-64 ones.
