@@ -67,7 +67,7 @@ build_if_stale() {
   local jar newer
   jar=$(panattn_jar)
   if [ -f "$jar" ]; then
-    newer=$(cd "$PANATTN_ROOT" && find pom.xml CMakeLists.txt native src/main -newer "$jar" -type f 2>/dev/null | head -1)
+    newer=$(cd "$PANATTN_ROOT" && find pom.xml CMakeLists.txt cmake native src/main -newer "$jar" -type f 2>/dev/null | head -1)
     [ -z "$newer" ] && return 0
   fi
   local log="$PANATTN_ROOT/build/build.log"

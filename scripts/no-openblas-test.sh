@@ -41,7 +41,7 @@ if unshare --mount --propagation private true 2>/dev/null; then
   how="with $(wc -l < "$work/blas-files") BLAS libraries hidden in a private mount namespace"
   unshare --mount --propagation private bash "$work/hidden.sh" || die "the jar failed with OpenBLAS hidden"
 else
-  how="by the loader's trace (mount namespaces not permitted here)"
+  how="opening no shared BLAS (by the dynamic loader's trace: mount namespaces are not permitted here)"
   LD_DEBUG=libs "$JAVA" --enable-native-access=ALL-UNNAMED -jar "$jar" info > "$work/info.txt" 2> "$work/trace.txt"
   LD_DEBUG=libs "$JAVA" --enable-native-access=ALL-UNNAMED -jar "$jar" demo > "$work/demo.txt" 2>> "$work/trace.txt"
   grep -q 'libpanattn' "$work/trace.txt" || die "the loader trace shows no libpanattn: was it loaded?"
@@ -52,5 +52,5 @@ fi
 grep -q '^library:   .*libpanattn' "$work/info.txt" || die "native library not loaded: $(cat "$work/info.txt")"
 grep -q '^blas:      OpenBLAS' "$work/info.txt" || die "no statically linked OpenBLAS: $(cat "$work/info.txt")"
 grep -q '^decode GQA' "$work/demo.txt" || die "the demo did not run natively: $(cat "$work/demo.txt")"
-echo "panattn: the jar ran info and demo natively $how"
+echo "panattn: the jar ran info and demo natively, $how"
 sed -n 's/^\(isa\|blas\):  */  \1: /p' "$work/info.txt"
