@@ -2,6 +2,7 @@
 # statically linked BLAS cannot clash with another copy in the process.
 # Included by CMakeLists.txt after the panattn target.
 if(APPLE)
+  # An exported-symbols list (ld64 takes wildcards; the header has only pa_*).
   target_link_options(panattn PRIVATE
     "LINKER:-exported_symbols_list,${CMAKE_CURRENT_SOURCE_DIR}/cmake/exports-macos.txt")
 elseif(WIN32)
