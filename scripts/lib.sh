@@ -70,11 +70,48 @@ build_if_stale() {
   local jar newer
   jar=$(panattn_jar)
   if [ -f "$jar" ]; then
-    newer=$(cd "$PANATTN_ROOT" && find pom.xml CMakeLists.txt native src/main -newer "$jar" -type f 2>/dev/null | head -1)
+    newer=$(cd "$PANATTN_ROOT" && find pom.xml CMakeLists.txt cmake native src/main -newer "$jar" -type f 2>/dev/null | head -1)
     [ -z "$newer" ] && return 0
   fi
   local log="$PANATTN_ROOT/build/build.log"
   mkdir -p "$PANATTN_ROOT/build"
   echo "panattn: building (log: $log)" >&2
   mvn_quiet -DskipTests package >"$log" 2>&1 || { tail -40 "$log" >&2; die "build failed (log: $log)"; }
+}
+
+# Cross-building on an x86-64 host (scripts/cross-test.sh; with them, the
+# Maven build also packs the aarch64 library): aarch64 GCC and arm64
+# OpenBLAS (Debian multiarch), qemu to run aarch64 tests, MinGW-w64 for
+# Windows, and clang.
+CROSS_PACKAGES=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross libopenblas-dev:arm64 qemu-user
+                gcc-mingw-w64-x86-64 binutils-mingw-w64-x86-64 clang)
+
+# Lets apt install arm64 packages beside the host's (as root).
+enable_arm64_packages() {
+  dpkg --print-foreign-architectures | grep -qx arm64 && return 0
+  [ "$(id -u)" = 0 ] || die "arm64 packages are not enabled. Enable them with: sudo dpkg --add-architecture arm64"
+  echo "panattn: enabling arm64 packages (dpkg --add-architecture arm64)" >&2
+  dpkg --add-architecture arm64
+  # Ubuntu serves arm64 from ports.ubuntu.com, not from its x86-64 mirrors:
+  # pin those to the host's architecture and add ports for arm64.
+  if grep -qx 'ID=ubuntu' /etc/os-release 2>/dev/null; then
+    local codename host f
+    codename=$(sed -n 's/^VERSION_CODENAME=//p' /etc/os-release)
+    host=$(dpkg --print-architecture)
+    for f in /etc/apt/sources.list.d/*.sources; do
+      [ -f "$f" ] && ! grep -q '^Architectures:' "$f" && sed -i "/^Types:/a Architectures: $host" "$f"
+    done
+    [ -f /etc/apt/sources.list ] && sed -i -E "s/^deb (http|mirror)/deb [arch=$host] \1/" /etc/apt/sources.list
+    printf 'Types: deb\nURIs: http://ports.ubuntu.com/ubuntu-ports\nSuites: %s %s-updates %s-security\nComponents: main universe\nArchitectures: arm64\n' \
+      "$codename" "$codename" "$codename" > /etc/apt/sources.list.d/panattn-arm64-ports.sources
+  fi
+  apt-get update -qq >/dev/null 2>&1 || true  # ensure_packages updates again and reports failures
+}
+
+ensure_cross_packages() {
+  command -v dpkg >/dev/null 2>&1 || die "cross-building needs a Debian or Ubuntu host (apt, multiarch)"
+  [ "$(dpkg --print-architecture)" = amd64 ] || die "cross-building needs an x86-64 host, not $(dpkg --print-architecture)"
+  dpkg-query -W -f='${Status}' libopenblas-dev:arm64 2>/dev/null | grep -q "install ok installed" \
+    || enable_arm64_packages
+  ensure_packages "${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}" "${CROSS_PACKAGES[@]}"
 }

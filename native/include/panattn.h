@@ -49,11 +49,17 @@ enum pa_dtype {
     PA_BOOL = 1             /* unsigned char, 1 byte, nonzero = true */
 };
 
-/* Instruction-set levels of the softmax/masking kernels, lowest first. */
+/*
+ * Instruction-set levels of the softmax/masking kernels. Scalar exists
+ * everywhere; the others belong to one architecture each, and within an
+ * architecture a higher value is a higher level:
+ * x86-64 scalar < avx2 < avx512; aarch64 scalar < neon.
+ */
 enum pa_isa {
     PA_ISA_SCALAR = 0,
-    PA_ISA_AVX2 = 1,        /* AVX2 + FMA */
-    PA_ISA_AVX512 = 2       /* AVX-512 F */
+    PA_ISA_AVX2 = 1,        /* x86-64: AVX2 + FMA */
+    PA_ISA_AVX512 = 2,      /* x86-64: AVX-512 F */
+    PA_ISA_NEON = 3         /* aarch64: Advanced SIMD (NEON) */
 };
 
 /* Causal alignment when Lq != Lk. */
@@ -124,19 +130,20 @@ PA_API const char *pa_last_error(void);
 PA_API const char *pa_status_name(int status);
 
 /* The ISA level the kernels use now: the best the CPU supports, capped by
- * the environment variable PANATTN_MAX_ISA=scalar|avx2|avx512 (read once)
- * and by pa_set_max_isa(). */
+ * the environment variable PANATTN_MAX_ISA=scalar|avx2|avx512|neon (read
+ * once; a level of another architecture is no cap) and by pa_set_max_isa(). */
 PA_API int pa_isa(void);
 
 /* The best ISA level this CPU and build support, ignoring any cap. */
 PA_API int pa_isa_supported(void);
 
 /* Caps the ISA level (enum pa_isa) for all threads; a cap above what the
- * CPU supports selects the best supported level. For tests and
+ * CPU supports selects the best supported level. A level of another
+ * architecture returns PA_EUNSUPPORTED and changes nothing. For tests and
  * comparisons: call it while no other thread computes. */
 PA_API int pa_set_max_isa(int level);
 
-/* Name of an ISA level: "scalar", "avx2", "avx512". */
+/* Name of an ISA level: "scalar", "avx2", "avx512", "neon". */
 PA_API const char *pa_isa_name(int level);
 
 /* Threads of panattn's pool (the BLAS runs single-threaded inside it).
@@ -148,6 +155,10 @@ PA_API int pa_num_threads(void);
 
 /* Describes the BLAS linked in (vendor, version, build options). */
 PA_API const char *pa_blas_info(void);
+
+/* Threads one BLAS call uses (panattn asks OpenBLAS for 1: it owns the
+ * threading), or 0 when the BLAS cannot tell. */
+PA_API int pa_blas_threads(void);
 
 /*
  * Scaled dot-product attention:

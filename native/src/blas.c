@@ -4,6 +4,7 @@
 #if defined(PANATTN_OPENBLAS)
 char *openblas_get_config(void);
 void openblas_set_num_threads(int num_threads);
+int openblas_get_num_threads(void);
 #endif
 
 void pa_blas_init(void)
@@ -21,5 +22,15 @@ const char *pa_blas_info(void)
     return PANATTN_BLAS_NAME;
 #else
     return "unknown BLAS";
+#endif
+}
+
+int pa_blas_threads(void)
+{
+#if defined(PANATTN_OPENBLAS)
+    pa_active_kernels();  /* the first call sets OpenBLAS to one thread */
+    return openblas_get_num_threads();
+#else
+    return 0;
 #endif
 }

@@ -52,8 +52,14 @@ extern const pa_kernels pa_kernels_scalar;
 extern const pa_kernels pa_kernels_avx2;
 extern const pa_kernels pa_kernels_avx512;
 #endif
+#if defined(PANATTN_AARCH64)
+extern const pa_kernels pa_kernels_neon;
+#endif
 #if defined(PANATTN_EMULATE_AVX512)
 extern const pa_kernels pa_kernels_avx512_emulated;
+#endif
+#if defined(PANATTN_EMULATE_NEON)
+extern const pa_kernels pa_kernels_neon_emulated;
 #endif
 
 /* The kernel table in force (see pa_isa / pa_set_max_isa). */

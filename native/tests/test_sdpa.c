@@ -296,6 +296,7 @@ static void test_bad_arguments(void)
     EXPECT_EINVAL(pa_sdpa(&q.t, &k.t, &v.t, &out.t, &o), "weights.shape[3]");
     CHECK(guards_intact(&out) && ((float *)out.t.data)[0] == SENTINEL, "failed calls wrote output");
     CHECK(pa_set_max_isa(7) == PA_EINVAL, "pa_set_max_isa(7) refused");
+    CHECK(pa_set_max_isa(-1) == PA_EINVAL, "pa_set_max_isa(-1) refused");
     free(q.base); free(k.base); free(v.base); free(out.base); free(k3.base); free(v3.base);
     free(w.base);
 }
@@ -339,6 +340,15 @@ static void test_linear(void)
     free(x.base); free(w.base); free(bias.base); free(y.base);
 }
 
+/* panattn owns the threading: OpenBLAS runs one thread per call, and a
+ * BLAS that cannot tell reports 0. */
+static void test_blas_threads(void)
+{
+    int expected = strncmp(pa_blas_info(), "OpenBLAS", 8) == 0 ? 1 : 0;
+    CHECK(pa_blas_threads() == expected, "pa_blas_threads() = %d with %s", pa_blas_threads(),
+          pa_blas_info());
+}
+
 int main(void)
 {
     select_isa();
@@ -351,6 +361,7 @@ int main(void)
     test_bad_arguments();
     test_linear();
     test_dense();
+    test_blas_threads();
     printf("%d passed, %d failed\n", passed, failed);
     return failed == 0 ? 0 : 1;
 }

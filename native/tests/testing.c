@@ -74,24 +74,73 @@ double rel_error(const pa_tensor *got, const double *want)
 }
 
 
-void select_isa(void)
+/* Whether level is one of this architecture's (the library's own list is
+ * in isa.c; this one states what the tests expect). */
+static int level_of_this_arch(int level)
+{
+#if defined(PANATTN_X86)
+    return level == PA_ISA_SCALAR || level == PA_ISA_AVX2 || level == PA_ISA_AVX512;
+#elif defined(PANATTN_AARCH64)
+    return level == PA_ISA_SCALAR || level == PA_ISA_NEON;
+#else
+    return level == PA_ISA_SCALAR;
+#endif
+}
+
+/* The kernels of a level this CPU cannot run, on SIMDe's portable
+ * intrinsics when the tests were built with them; else NULL. */
+static const pa_kernels *emulated(int level)
+{
+#if defined(PANATTN_EMULATE_AVX512)
+    if (level == PA_ISA_AVX512)
+        return &pa_kernels_avx512_emulated;
+#endif
+#if defined(PANATTN_EMULATE_NEON)
+    if (level == PA_ISA_NEON)
+        return &pa_kernels_neon_emulated;
+#endif
+    (void)level;
+    return NULL;
+}
+
+/* Applies PANATTN_MAX_ISA (which the library read at its first call) and
+ * checks that the library obeyed it; says how the level runs. */
+static const char *select_level(void)
 {
     const char *cap = getenv("PANATTN_MAX_ISA");
-    const char *how = "native";
-    if (cap != NULL && *cap != '\0') {
-        int want = strcmp(cap, "scalar") == 0 ? PA_ISA_SCALAR
-                 : strcmp(cap, "avx2") == 0 ? PA_ISA_AVX2 : PA_ISA_AVX512;
-        int expected = want < pa_isa_supported() ? want : pa_isa_supported();
+    if (cap == NULL || *cap == '\0')
+        return "native";
+    int want = -1;
+    for (int level = PA_ISA_SCALAR; level <= PA_ISA_NEON; level++)
+        if (strcmp(cap, pa_isa_name(level)) == 0)
+            want = level;
+    CHECK(want >= 0, "PANATTN_MAX_ISA=%s names no level", cap);
+    const int supported = pa_isa_supported();
+    if (level_of_this_arch(want)) {
+        int expected = want < supported ? want : supported;
         CHECK(pa_isa() == expected, "PANATTN_MAX_ISA=%s selects %s", cap, pa_isa_name(pa_isa()));
-        if (want == PA_ISA_AVX512 && pa_isa_supported() < PA_ISA_AVX512) {
-#if defined(PANATTN_EMULATE_AVX512)
-            pa_install_kernels(&pa_kernels_avx512_emulated);
-            how = "emulated by SIMDe: this CPU lacks AVX-512";
-#else
-            CHECK(0, "this CPU lacks AVX-512 and SIMDe was not found to emulate it");
-#endif
-        }
+        if (want <= supported)
+            return "native";
+    } else if (want >= 0) {
+        CHECK(pa_isa() == supported, "PANATTN_MAX_ISA=%s (another architecture's) is no cap, "
+              "yet %s runs", cap, pa_isa_name(pa_isa()));
+        int rc = pa_set_max_isa(want);
+        CHECK(rc == PA_EUNSUPPORTED && strstr(pa_last_error(), cap) != NULL,
+              "pa_set_max_isa(%s) refused: status %d, '%s'", cap, rc, pa_last_error());
+        CHECK(pa_isa() == supported, "a refused cap changed the level to %s", pa_isa_name(pa_isa()));
     }
-    printf("panattn %s, ISA %s (%s; CPU supports %s), BLAS: %s\n", pa_version(),
-           pa_isa_name(pa_isa()), how, pa_isa_name(pa_isa_supported()), pa_blas_info());
+    const pa_kernels *table = emulated(want);
+    CHECK(table != NULL, "this CPU cannot run %s and SIMDe was not found to emulate it", cap);
+    if (table == NULL)
+        return "missing";
+    pa_install_kernels(table);
+    return "emulated by SIMDe: this CPU lacks it";
+}
+
+void select_isa(void)
+{
+    const char *how = select_level();
+    printf("panattn %s, ISA %s (%s; CPU supports %s), BLAS: %s (%d BLAS thread)\n", pa_version(),
+           pa_isa_name(pa_isa()), how, pa_isa_name(pa_isa_supported()), pa_blas_info(),
+           pa_blas_threads());
 }

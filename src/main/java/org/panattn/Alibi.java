@@ -12,7 +12,12 @@ public final class Alibi {
     private Alibi() {
     }
 
-    /** The slopes of {@code heads} heads. */
+    /**
+     * The slopes of {@code heads} heads.
+     *
+     * @param heads the number of heads
+     * @return the slopes
+     */
     public static float[] slopes(int heads) {
         if (heads <= 0) {
             throw new IllegalArgumentException("heads must be > 0, got " + heads);
@@ -30,7 +35,13 @@ public final class Alibi {
         return out;
     }
 
-    /** The slopes as a tensor (H) in {@code arena}, for {@link AttentionSpec.Builder#alibi}. */
+    /**
+     * The slopes as a tensor (H) in {@code arena}, for {@link AttentionSpec.Builder#alibi}.
+     *
+     * @param arena the arena to allocate in
+     * @param heads the number of heads
+     * @return the slopes
+     */
     public static Tensor slopes(Arena arena, int heads) {
         return Tensor.of(arena, slopes(heads), heads);
     }

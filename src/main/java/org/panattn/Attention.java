@@ -28,7 +28,14 @@ public final class Attention {
     private Attention() {
     }
 
-    /** {@link #scaledDotProduct(Tensor, Tensor, Tensor, AttentionSpec)} with the default spec. */
+    /**
+     * {@link #scaledDotProduct(Tensor, Tensor, Tensor, AttentionSpec)} with the default spec.
+     *
+     * @param q queries {@code (B, H, Lq, Dk)}
+     * @param k keys {@code (B, Hkv, Lk, Dk)}
+     * @param v values {@code (B, Hkv, Lk, Dv)}
+     * @return the output {@code (B, H, Lq, Dv)}
+     */
     public static Tensor scaledDotProduct(Tensor q, Tensor k, Tensor v) {
         return scaledDotProduct(q, k, v, AttentionSpec.DEFAULT);
     }
@@ -37,6 +44,12 @@ public final class Attention {
      * Scaled dot-product attention into a new tensor, allocated in an
      * automatic (garbage-collected) arena. Low-latency callers use the
      * overload that takes {@code out}.
+     *
+     * @param q queries {@code (B, H, Lq, Dk)}
+     * @param k keys {@code (B, Hkv, Lk, Dk)}
+     * @param v values {@code (B, Hkv, Lk, Dv)}
+     * @param spec causal rule, mask, scale, weights output and backend
+     * @return the output {@code (B, H, Lq, Dv)}
      */
     public static Tensor scaledDotProduct(Tensor q, Tensor k, Tensor v, AttentionSpec spec) {
         if (q == null || v == null) {
@@ -66,6 +79,12 @@ public final class Attention {
      * <li>The mask and the causal rule combine; a query whose keys are all masked gets
      * zeros (and zero weights), never NaN.</li>
      * </ul>
+     *
+     * @param q queries {@code (B, H, Lq, Dk)}
+     * @param k keys {@code (B, Hkv, Lk, Dk)}
+     * @param v values {@code (B, Hkv, Lk, Dv)}
+     * @param out where the result {@code (B, H, Lq, Dv)} is written
+     * @param spec causal rule, mask, scale, weights output and backend
      */
     public static void scaledDotProduct(Tensor q, Tensor k, Tensor v, Tensor out, AttentionSpec spec) {
         if (spec == null) {
@@ -82,6 +101,13 @@ public final class Attention {
      * out {@code (B, Lq, Dv)}, or rank 4 with heads (the rule's weights shared by
      * all heads). The spec's masks, causal rule, window, positional terms and
      * weights output apply as in {@link #scaledDotProduct}.
+     *
+     * @param rule the score rule
+     * @param q the queries
+     * @param k the keys
+     * @param v the values
+     * @param out where the output is written
+     * @param spec the masks, causal rule, scale, positional terms and backend
      */
     public static void attend(ScoreRule rule, Tensor q, Tensor k, Tensor v, Tensor out, AttentionSpec spec) {
         ScoreRules.attend(rule, q, k, v, out, spec);
@@ -95,6 +121,14 @@ public final class Attention {
      * per value position: q {@code (B, Lq, Dq)}, k {@code (B, Lq, Dk)},
      * v {@code (B, Lv, Dv)}, w {@code (Lv, Dq + Dk)}, bias {@code (Lv)} or null,
      * out {@code (B, Lq, Dv)}; weights (spec) {@code (B, Lq, Lv)}.
+     *
+     * @param q the queries
+     * @param k the keys
+     * @param v the values
+     * @param w the weight
+     * @param bias the bias, or null
+     * @param out where the output is written
+     * @param spec the masks, causal rule, scale, positional terms and backend
      */
     public static void concatLinear(Tensor q, Tensor k, Tensor v, Tensor w, Tensor bias, Tensor out,
                                     AttentionSpec spec) {
@@ -105,8 +139,17 @@ public final class Attention {
      * The sizes of a dense scaled dot-product attention call on arrays:
      * q {@code (b, h, lq, dk)}, k {@code (b, hkv, lk, dk)}, v {@code (b, hkv, lk, dv)},
      * out {@code (b, h, lq, dv)}, row-major.
+     *
+     * @param b the batch size
+     * @param h the heads
+     * @param hkv the key/value heads
+     * @param lq the queries per head
+     * @param lk the keys per head
+     * @param dk the width of queries and keys
+     * @param dv the width of values
      */
     public record Dims(int b, int h, int hkv, int lq, int lk, int dk, int dv) {
+        /** Checks the sizes: all &ge; 0, and hkv divides h. */
         public Dims {
             if (b < 0 || h < 0 || hkv < 0 || lq < 0 || lk < 0 || dk < 0 || dv < 0) {
                 throw new IllegalArgumentException("dims must be >= 0, got " + this);
@@ -116,7 +159,15 @@ public final class Attention {
             }
         }
 
-        /** Dims of self-attention shapes: one head count, one length, one width. */
+        /**
+         * Dims of self-attention shapes: one head count, one length, one width.
+         *
+         * @param b the batch size
+         * @param h the heads
+         * @param l the length
+         * @param d the width
+         * @return the sizes
+         */
         public static Dims of(int b, int h, int l, int d) {
             return new Dims(b, h, h, l, l, d, d);
         }
@@ -128,6 +179,13 @@ public final class Attention {
      * downcall (no copy, no allocation for small sizes), the Java backends
      * wrap them. Masks, weights and positional options need tensors; here
      * only the spec's causal rule, scale and backend apply.
+     *
+     * @param q the queries
+     * @param k the keys
+     * @param v the values
+     * @param out where the output is written
+     * @param dims the sizes
+     * @param spec the masks, causal rule, scale, positional terms and backend
      */
     public static void scaledDotProduct(float[] q, float[] k, float[] v, float[] out, Dims dims, AttentionSpec spec) {
         if (dims == null || spec == null) {

@@ -11,13 +11,22 @@ import java.util.SplittableRandom;
  * no copies); keys and values are the sequence itself.
  */
 public final class AttentionPooling {
-    /** The pooled vectors {@code (B, D)} and the weights {@code (B, L)}. */
+    /**
+     * The pooled vectors {@code (B, D)} and the weights {@code (B, L)}.
+     *
+     * @param pooled the pooled
+     * @param weights where the weights go, or null
+     */
     public record Output(Tensor pooled, Tensor weights) {
     }
 
     private final Tensor query;
 
-    /** Pools with the given query {@code (D)}. */
+    /**
+     * Pools with the given query {@code (D)}.
+     *
+     * @param query the queries
+     */
     public AttentionPooling(Tensor query) {
         if (query == null || query.rank() != 1 || query.size(0) == 0) {
             throw new IllegalArgumentException("query: expected shape (D), got "
@@ -26,7 +35,14 @@ public final class AttentionPooling {
         this.query = query;
     }
 
-    /** Pools with a seeded random query of width {@code d} (Xavier-uniform), allocated in {@code arena}. */
+    /**
+     * Pools with a seeded random query of width {@code d} (Xavier-uniform), allocated in {@code arena}.
+     *
+     * @param arena the arena to allocate in
+     * @param d the width
+     * @param seed the seed of the random numbers
+     * @return the pooling
+     */
     public static AttentionPooling random(Arena arena, long d, long seed) {
         SplittableRandom rnd = new SplittableRandom(seed);
         float[] q = new float[Math.toIntExact(d)];
@@ -37,6 +53,7 @@ public final class AttentionPooling {
         return new AttentionPooling(Tensor.of(arena, q, d));
     }
 
+    /** {@return the query vector (D)} */
     public Tensor query() {
         return query;
     }
@@ -44,6 +61,12 @@ public final class AttentionPooling {
     /**
      * Pools x {@code (B, L, D)}; {@code keyPadding} (e.g.
      * {@link Mask#keyPadding}) hides padding positions, null for none.
+     *
+     * @param arena the arena to allocate in
+     * @param x the input
+     * @param keyPadding the key-padding mask, or null
+     * @param backend the backend to compute with
+     * @return the output and the attention weights (null when not asked for)
      */
     public Output forward(Arena arena, Tensor x, Mask keyPadding, Backend backend) {
         if (arena == null || x == null) {

@@ -39,11 +39,12 @@ public final class AttentionSpec {
         this.backend = b.backend;
     }
 
+    /** {@return a builder starting from the defaults: no causal rule, no mask, default scale and backend} */
     public static Builder builder() {
         return new Builder();
     }
 
-    /** A builder starting from this spec's values. */
+    /** {@return a builder starting from this spec's values} */
     public Builder toBuilder() {
         Builder b = new Builder();
         b.causal = causal;
@@ -59,51 +60,72 @@ public final class AttentionSpec {
         return b;
     }
 
+    /** {@return the causal rule} */
     public Causal causal() {
         return causal;
     }
 
-    /** The mask, or null. */
+    /** {@return the mask, or null} */
     public Mask mask() {
         return mask;
     }
 
-    /** The key-padding mask, or null. */
+    /**
+     * The key-padding mask, or null.
+     *
+     * @return the key padding
+     */
     public Mask keyPadding() {
         return keyPadding;
     }
 
-    /** The sliding window, or 0 for none. */
+    /**
+     * The sliding window, or 0 for none.
+     *
+     * @return the window
+     */
     public long window() {
         return window;
     }
 
-    /** The logit soft-cap, or 0 for none. */
+    /**
+     * The logit soft-cap, or 0 for none.
+     *
+     * @return the softcap
+     */
     public float softcap() {
         return softcap;
     }
 
-    /** ALiBi slopes (H), or null. */
+    /**
+     * ALiBi slopes (H), or null.
+     *
+     * @return the alibi slopes
+     */
     public Tensor alibiSlopes() {
         return alibiSlopes;
     }
 
-    /** The T5 relative-position bias, or null. */
+    /**
+     * The T5 relative-position bias, or null.
+     *
+     * @return the relative bias
+     */
     public RelativePositionBias relativeBias() {
         return relativeBias;
     }
 
-    /** The scale, or NaN for the default 1/sqrt(Dk). */
+    /** {@return the scale, or NaN for the default 1/sqrt(Dk)} */
     public float scale() {
         return scale;
     }
 
-    /** Where the attention weights (B, H, Lq, Lk) are written, or null. */
+    /** {@return where the attention weights (B, H, Lq, Lk) are written, or null} */
     public Tensor weights() {
         return weights;
     }
 
-    /** The backend, or null for {@link Panattn#defaultBackend()}. */
+    /** {@return the backend, or null for {@link Panattn#defaultBackend()}} */
     public Backend backend() {
         return backend;
     }
@@ -124,7 +146,12 @@ public final class AttentionSpec {
         private Builder() {
         }
 
-        /** The causal rule (default {@link Causal#NONE}). */
+        /**
+         * The causal rule (default {@link Causal#NONE}).
+         *
+         * @param causal the rule
+         * @return this builder
+         */
         public Builder causal(Causal causal) {
             if (causal == null) {
                 throw new IllegalArgumentException("causal must not be null (use Causal.NONE)");
@@ -133,7 +160,12 @@ public final class AttentionSpec {
             return this;
         }
 
-        /** A mask combined with the causal rule (null for none). */
+        /**
+         * A mask combined with the causal rule (null for none).
+         *
+         * @param mask the mask, or null
+         * @return this builder
+         */
         public Builder mask(Mask mask) {
             this.mask = mask;
             return this;
@@ -143,6 +175,9 @@ public final class AttentionSpec {
          * A second mask, applied together with {@link #mask}: typically
          * {@link Mask#keyPadding} of shape (B, 1, 1, Lk), as PyTorch's
          * {@code key_padding_mask} beside its {@code attn_mask} (null for none).
+         *
+         * @param keyPadding the key-padding mask, or null
+         * @return this builder
          */
         public Builder keyPadding(Mask keyPadding) {
             this.keyPadding = keyPadding;
@@ -154,6 +189,9 @@ public final class AttentionSpec {
          * rule): the query at causal position p sees keys p - window &lt; j &le; p,
          * where p = i for {@link Causal#TOP_LEFT} and i + Lk - Lq for
          * {@link Causal#BOTTOM_RIGHT}.
+         *
+         * @param window the window, in keys
+         * @return this builder
          */
         public Builder window(long window) {
             if (window < 0) {
@@ -166,6 +204,9 @@ public final class AttentionSpec {
         /**
          * Logit soft-capping (Gemma 2, Grok): each scaled score s becomes
          * {@code cap·tanh(s/cap)} before the masks. 0 (the default) for none.
+         *
+         * @param cap the cap
+         * @return this builder
          */
         public Builder softcap(float cap) {
             if (!Float.isFinite(cap) || cap < 0f) {
@@ -180,19 +221,32 @@ public final class AttentionSpec {
          * position on the key axis (i, or i + Lk − Lq with bottom-right
          * alignment). Slopes (H), e.g. {@link Alibi#slopes(Arena, int)};
          * null for none.
+         *
+         * @param slopes the slopes (H)
+         * @return this builder
          */
         public Builder alibi(Tensor slopes) {
             this.alibiSlopes = slopes;
             return this;
         }
 
-        /** A T5 relative-position bias added to each score (null for none). */
+        /**
+         * A T5 relative-position bias added to each score (null for none).
+         *
+         * @param bias the bias, or null
+         * @return this builder
+         */
         public Builder relativeBias(RelativePositionBias bias) {
             this.relativeBias = bias;
             return this;
         }
 
-        /** The factor applied to Q·Kᵀ; finite and nonzero. Default 1/sqrt(Dk). */
+        /**
+         * The factor applied to Q·Kᵀ; finite and nonzero. Default 1/sqrt(Dk).
+         *
+         * @param scale the factor
+         * @return this builder
+         */
         public Builder scale(float scale) {
             if (!Float.isFinite(scale) || scale == 0f) {
                 throw new IllegalArgumentException("scale must be finite and nonzero, got " + scale);
@@ -201,18 +255,29 @@ public final class AttentionSpec {
             return this;
         }
 
-        /** Also writes the attention weights into {@code weights}, shaped (B, H, Lq, Lk) (null for none). */
+        /**
+         * Also writes the attention weights into {@code weights}, shaped (B, H, Lq, Lk) (null for none).
+         *
+         * @param weights the output tensor, or null
+         * @return this builder
+         */
         public Builder weights(Tensor weights) {
             this.weights = weights;
             return this;
         }
 
-        /** The backend for calls with this spec (null: {@link Panattn#defaultBackend()}). */
+        /**
+         * The backend for calls with this spec (null: {@link Panattn#defaultBackend()}).
+         *
+         * @param backend the backend, or null
+         * @return this builder
+         */
         public Builder backend(Backend backend) {
             this.backend = backend;
             return this;
         }
 
+        /** {@return the spec} */
         public AttentionSpec build() {
             if (window > 0 && causal == Causal.NONE) {
                 throw new IllegalArgumentException("window " + window + " needs a causal rule (TOP_LEFT or BOTTOM_RIGHT)");

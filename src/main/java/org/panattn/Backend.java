@@ -2,7 +2,7 @@ package org.panattn;
 
 /** Where attention is computed. Every backend gives the same results within float32 rounding. */
 public enum Backend {
-    /** The native library: OpenBLAS GEMM plus AVX-512/AVX2/scalar kernels. */
+    /** The native library: BLAS GEMM plus AVX-512/AVX2/NEON/scalar kernels. */
     NATIVE,
     /** Plain Java loops: the reference, and the baseline of comparisons. */
     JAVA,

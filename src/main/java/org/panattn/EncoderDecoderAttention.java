@@ -20,7 +20,12 @@ import java.util.SplittableRandom;
  * query, e.g. the decoder's hidden state), V {@code (B, Lv, Dv)}.
  */
 public final class EncoderDecoderAttention {
-    /** The output and the attention weights. */
+    /**
+     * The output and the attention weights.
+     *
+     * @param output the output
+     * @param weights where the weights go, or null
+     */
     public record Output(Tensor output, Tensor weights) {
     }
 
@@ -30,6 +35,13 @@ public final class EncoderDecoderAttention {
     /**
      * A step with zero weights in {@code arena}, sized as the tutorial's
      * {@code Attn(query_size, key_size, value_size1, value_size2, output_size)}.
+     *
+     * @param arena the arena to allocate in
+     * @param querySize Dq, the query width
+     * @param keySize Dk, the key width
+     * @param valuePositions Lv, the value positions
+     * @param valueSize Dv, the value width
+     * @param outputSize the output width
      */
     public EncoderDecoderAttention(Arena arena, long querySize, long keySize, long valuePositions, long valueSize,
                                    long outputSize) {
@@ -51,7 +63,12 @@ public final class EncoderDecoderAttention {
         combineB = Tensor.allocate(arena, outputSize);
     }
 
-    /** Seeded weights as PyTorch's nn.Linear initialises them: uniform in ±1/√fan_in. */
+    /**
+     * Seeded weights as PyTorch's nn.Linear initialises them: uniform in ±1/√fan_in.
+     *
+     * @param seed the seed of the random numbers
+     * @return this layer
+     */
     public EncoderDecoderAttention initRandom(long seed) {
         SplittableRandom rnd = new SplittableRandom(seed);
         for (Tensor[] layer : new Tensor[][] {{attnW, attnB}, {combineW, combineB}}) {
@@ -67,7 +84,15 @@ public final class EncoderDecoderAttention {
         return this;
     }
 
-    /** Loads PyTorch's {@code attn.weight (Lv, Dq + Dk)}, {@code attn.bias}, {@code attn_combine.weight}, {@code attn_combine.bias}. */
+    /**
+     * Loads PyTorch's {@code attn.weight (Lv, Dq + Dk)}, {@code attn.bias}, {@code attn_combine.weight}, {@code attn_combine.bias}.
+     *
+     * @param attnWeight attn.weight (Lv, Dq + Dk)
+     * @param attnBias attn.bias (Lv)
+     * @param combineWeight attn_combine.weight (out, Dq + Dv)
+     * @param combineBias attn_combine.bias (out)
+     * @return this step
+     */
     public EncoderDecoderAttention load(float[] attnWeight, float[] attnBias, float[] combineWeight, float[] combineBias) {
         copy("attn.weight", attnW, attnWeight);
         copy("attn.bias", attnB, attnBias);
@@ -84,7 +109,16 @@ public final class EncoderDecoderAttention {
         dst.copyFrom(values);
     }
 
-    /** One step; the spec's masks, backend and options apply to the attention. */
+    /**
+     * One step; the spec's masks, backend and options apply to the attention.
+     *
+     * @param arena the arena to allocate in
+     * @param q the queries
+     * @param k the keys
+     * @param v the values
+     * @param spec the masks, causal rule, scale, positional terms and backend
+     * @return the output and the attention weights (null when not asked for)
+     */
     public Output forward(Arena arena, Tensor q, Tensor k, Tensor v, AttentionSpec spec) {
         if (arena == null || spec == null || q == null || v == null) {
             throw new IllegalArgumentException("arena, q, v and spec must not be null");

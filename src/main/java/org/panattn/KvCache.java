@@ -28,23 +28,50 @@ public final class KvCache {
         this.values = values;
     }
 
-    /** A cache for {@code maxLen} tokens, with keys and values of width {@code headDim}. */
+    /**
+     * A cache for {@code maxLen} tokens, with keys and values of width {@code headDim}.
+     *
+     * @param arena the arena to allocate in
+     * @param batch the batch size
+     * @param kvHeads the key/value heads
+     * @param maxLen the tokens it can hold
+     * @param headDim the width of keys and values
+     * @return a new zero-filled tensor
+     */
     public static KvCache allocate(Arena arena, long batch, long kvHeads, long maxLen, long headDim) {
         return allocate(arena, batch, kvHeads, maxLen, headDim, headDim);
     }
 
-    /** A cache for {@code maxLen} tokens, with keys of width {@code keyDim} and values of width {@code valueDim}. */
+    /**
+     * A cache for {@code maxLen} tokens, with keys of width {@code keyDim} and values of width {@code valueDim}.
+     *
+     * @param arena the arena to allocate in
+     * @param batch the batch size
+     * @param kvHeads the key/value heads
+     * @param maxLen the tokens it can hold
+     * @param keyDim the width of the keys
+     * @param valueDim the width of the values
+     * @return a new zero-filled tensor
+     */
     public static KvCache allocate(Arena arena, long batch, long kvHeads, long maxLen, long keyDim, long valueDim) {
         return new KvCache(Tensor.allocate(arena, batch, kvHeads, maxLen, keyDim),
                 Tensor.allocate(arena, batch, kvHeads, maxLen, valueDim));
     }
 
-    /** Tokens held. */
+    /**
+     * Tokens held.
+     *
+     * @return the tokens held
+     */
     public long length() {
         return length;
     }
 
-    /** Tokens it can hold. */
+    /**
+     * Tokens it can hold.
+     *
+     * @return the tokens it can hold
+     */
     public long capacity() {
         return keys.size(2);
     }
@@ -54,12 +81,20 @@ public final class KvCache {
         length = 0;
     }
 
-    /** The filled keys, {@code (B, Hkv, length, Dk)}: a view, valid until the next append or reset. */
+    /**
+     * The filled keys, {@code (B, Hkv, length, Dk)}: a view, valid until the next append or reset.
+     *
+     * @return the filled keys
+     */
     public Tensor keys() {
         return filled(keys);
     }
 
-    /** The filled values, {@code (B, Hkv, length, Dv)}: a view, valid until the next append or reset. */
+    /**
+     * The filled values, {@code (B, Hkv, length, Dv)}: a view, valid until the next append or reset.
+     *
+     * @return the filled values
+     */
     public Tensor values() {
         return filled(values);
     }
@@ -73,6 +108,9 @@ public final class KvCache {
     /**
      * Appends T new tokens: {@code k (B, Hkv, T, Dk)}, {@code v (B, Hkv, T, Dv)},
      * any strides. Refused, with nothing written, when they do not fit.
+     *
+     * @param k the keys
+     * @param v the values
      */
     public void append(Tensor k, Tensor v) {
         if (k == null || v == null) {
@@ -134,6 +172,10 @@ public final class KvCache {
      * {@code out (B, H, T, Dv)}. The causal rule is bottom-right aligned,
      * so query t sees the tokens up to its own position; the spec's mask,
      * window, scale and backend apply.
+     *
+     * @param q the queries
+     * @param out where the output is written
+     * @param spec the masks, causal rule, scale, positional terms and backend
      */
     public void attend(Tensor q, Tensor out, AttentionSpec spec) {
         if (spec == null) {

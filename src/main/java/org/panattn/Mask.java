@@ -37,7 +37,14 @@ public final class Mask {
         this.strides = strides;
     }
 
-    /** A keep-mask in {@code arena} from booleans in row-major order (true = attend). */
+    /**
+     * A keep-mask in {@code arena} from booleans in row-major order (true = attend).
+     *
+     * @param arena where the mask's bytes live
+     * @param values one per element of the shape
+     * @param shape {@code (Lq, Lk)}, {@code (B, Lq, Lk)} or {@code (B, H, Lq, Lk)}
+     * @return the mask
+     */
     public static Mask keep(Arena arena, boolean[] values, long... shape) {
         if (arena == null || values == null) {
             throw new IllegalArgumentException("arena and values must not be null");
@@ -55,7 +62,13 @@ public final class Mask {
         return new Mask(Kind.KEEP, seg, s, Shapes.contiguousStrides(s));
     }
 
-    /** A keep-mask over contiguous bytes (nonzero = attend) in row-major order. */
+    /**
+     * A keep-mask over contiguous bytes (nonzero = attend) in row-major order.
+     *
+     * @param bytes at least one byte per element of the shape
+     * @param shape {@code (Lq, Lk)}, {@code (B, Lq, Lk)} or {@code (B, H, Lq, Lk)}
+     * @return the mask, a view of {@code bytes}
+     */
     public static Mask keep(MemorySegment bytes, long... shape) {
         if (bytes == null) {
             throw new IllegalArgumentException("bytes must not be null");
@@ -72,6 +85,9 @@ public final class Mask {
     /**
      * An additive float mask: {@code (Lq, Lk)}, {@code (B, Lq, Lk)} or
      * {@code (B, H, Lq, Lk)}, with a contiguous last dimension.
+     *
+     * @param values the terms added to the scaled scores ({@code -Infinity} = never attend)
+     * @return the mask, a view of {@code values}
      */
     public static Mask additive(Tensor values) {
         if (values == null) {
@@ -90,6 +106,11 @@ public final class Mask {
     /**
      * A key-padding keep-mask {@code (B, 1, 1, Lk)}: batch b attends to its
      * first {@code validLengths[b]} keys only.
+     *
+     * @param arena where the mask's bytes live
+     * @param validLengths one per batch, each 0 to {@code lk}
+     * @param lk the number of keys
+     * @return the mask
      */
     public static Mask keyPadding(Arena arena, long[] validLengths, long lk) {
         if (validLengths == null) {
@@ -120,21 +141,22 @@ public final class Mask {
         return shape.length == 3 ? new long[] {shape[0], 1, shape[1], shape[2]} : Shapes.pad4(shape, 1);
     }
 
+    /** {@return whether this is a keep-mask or an additive mask} */
     public Kind kind() {
         return kind;
     }
 
-    /** The storage: bytes for {@link Kind#KEEP}, floats for {@link Kind#ADDITIVE}. */
+    /** {@return the storage: bytes for {@link Kind#KEEP}, floats for {@link Kind#ADDITIVE}} */
     public MemorySegment segment() {
         return segment;
     }
 
-    /** The 4-D shape {@code (B|1, H|1, Lq|1, Lk)}. */
+    /** {@return the 4-D shape {@code (B|1, H|1, Lq|1, Lk)}} */
     public long[] shape() {
         return shape.clone();
     }
 
-    /** The 4-D strides, in elements. */
+    /** {@return the 4-D strides, in elements} */
     public long[] strides() {
         return strides.clone();
     }

@@ -50,7 +50,12 @@ public final class MultiHeadAttention {
         AVERAGED
     }
 
-    /** The result of {@link #forward}: the output, and the weights when asked. */
+    /**
+     * The result of {@link #forward}: the output, and the weights when asked.
+     *
+     * @param output the output
+     * @param weights where the weights go, or null
+     */
     public record Output(Tensor output, Tensor weights) {
     }
 
@@ -99,7 +104,13 @@ public final class MultiHeadAttention {
         }
     }
 
-    /** A builder for a layer of width {@code embedDim} with {@code numHeads} heads. */
+    /**
+     * A builder for a layer of width {@code embedDim} with {@code numHeads} heads.
+     *
+     * @param embedDim the width E of the layer
+     * @param numHeads the number of heads
+     * @return this builder
+     */
     public static Builder builder(long embedDim, long numHeads) {
         return new Builder(embedDim, numHeads);
     }
@@ -125,7 +136,12 @@ public final class MultiHeadAttention {
             this.vdim = embedDim;
         }
 
-        /** Key/value heads (default numHeads); numHeads must be a multiple of it. */
+        /**
+         * Key/value heads (default numHeads); numHeads must be a multiple of it.
+         *
+         * @param numKvHeads the number of key/value heads
+         * @return this builder
+         */
         public Builder kvHeads(long numKvHeads) {
             if (numKvHeads <= 0 || numHeads % numKvHeads != 0) {
                 throw new IllegalArgumentException("numKvHeads (" + numKvHeads + ") must divide numHeads (" + numHeads + ")");
@@ -134,25 +150,45 @@ public final class MultiHeadAttention {
             return this;
         }
 
-        /** Width of the key input (default embedDim). */
+        /**
+         * Width of the key input (default embedDim).
+         *
+         * @param kdim the width of the key input
+         * @return this builder
+         */
         public Builder kdim(long kdim) {
             this.kdim = positive("kdim", kdim);
             return this;
         }
 
-        /** Width of the value input (default embedDim). */
+        /**
+         * Width of the value input (default embedDim).
+         *
+         * @param vdim the width of the value input
+         * @return this builder
+         */
         public Builder vdim(long vdim) {
             this.vdim = positive("vdim", vdim);
             return this;
         }
 
-        /** Whether the projections have biases (default true). */
+        /**
+         * Whether the projections have biases (default true).
+         *
+         * @param bias the bias, or null
+         * @return this builder
+         */
         public Builder bias(boolean bias) {
             this.bias = bias;
             return this;
         }
 
-        /** Inputs {@code (B, L, E)} when true (default), {@code (L, B, E)} when false. */
+        /**
+         * Inputs {@code (B, L, E)} when true (default), {@code (L, B, E)} when false.
+         *
+         * @param batchFirst true for (B, L, E) inputs
+         * @return this builder
+         */
         public Builder batchFirst(boolean batchFirst) {
             this.batchFirst = batchFirst;
             return this;
@@ -162,6 +198,10 @@ public final class MultiHeadAttention {
          * Rotary position embeddings of the projected queries and keys
          * (positions from 0; with {@link #forwardCached}, from the cache's
          * length). Typical base: 10000.
+         *
+         * @param base the rotation base (10000 in most models)
+         * @param layout which features form a pair
+         * @return this builder
          */
         public Builder rope(float base, Rope.Layout layout) {
             if (!(base > 1f) || !Float.isFinite(base) || layout == null) {
@@ -172,7 +212,12 @@ public final class MultiHeadAttention {
             return this;
         }
 
-        /** A layer with zero weights in {@code arena}; load or initialise them next. */
+        /**
+         * A layer with zero weights in {@code arena}; load or initialise them next.
+         *
+         * @param arena the arena to allocate in
+         * @return the built object
+         */
         public MultiHeadAttention build(Arena arena) {
             if (arena == null) {
                 throw new IllegalArgumentException("arena must not be null");
@@ -188,18 +233,22 @@ public final class MultiHeadAttention {
         }
     }
 
+    /** {@return the width E} */
     public long embedDim() {
         return embedDim;
     }
 
+    /** {@return the number of query heads} */
     public long numHeads() {
         return numHeads;
     }
 
+    /** {@return the number of key/value heads} */
     public long numKvHeads() {
         return numKvHeads;
     }
 
+    /** {@return the width of one head, E / numHeads} */
     public long headDim() {
         return headDim;
     }
@@ -208,37 +257,65 @@ public final class MultiHeadAttention {
         return numKvHeads * headDim;
     }
 
-    /** The query projection weight (E, E): a view of {@code in_proj_weight} when packed. */
+    /**
+     * The query projection weight (E, E): a view of {@code in_proj_weight} when packed.
+     *
+     * @return the q proj weight
+     */
     public Tensor qProjWeight() {
         return qW;
     }
 
-    /** The key projection weight (kvDim, kdim). */
+    /**
+     * The key projection weight (kvDim, kdim).
+     *
+     * @return the k proj weight
+     */
     public Tensor kProjWeight() {
         return kW;
     }
 
-    /** The value projection weight (kvDim, vdim). */
+    /**
+     * The value projection weight (kvDim, vdim).
+     *
+     * @return the v proj weight
+     */
     public Tensor vProjWeight() {
         return vW;
     }
 
-    /** {@code in_proj_bias} (E + 2·kvDim), or null without biases. */
+    /**
+     * {@code in_proj_bias} (E + 2·kvDim), or null without biases.
+     *
+     * @return the in proj bias
+     */
     public Tensor inProjBias() {
         return inBias;
     }
 
-    /** {@code out_proj.weight} (E, E). */
+    /**
+     * {@code out_proj.weight} (E, E).
+     *
+     * @return the out proj weight
+     */
     public Tensor outProjWeight() {
         return outW;
     }
 
-    /** {@code out_proj.bias} (E), or null without biases. */
+    /**
+     * {@code out_proj.bias} (E), or null without biases.
+     *
+     * @return the out proj bias
+     */
     public Tensor outProjBias() {
         return outB;
     }
 
-    /** True when q, k and v projections share one {@code in_proj_weight} (kdim == vdim == embedDim). */
+    /**
+     * True when q, k and v projections share one {@code in_proj_weight} (kdim == vdim == embedDim).
+     *
+     * @return whether the projections are packed
+     */
     public boolean isPacked() {
         return kdim == embedDim && vdim == embedDim;
     }
@@ -259,6 +336,9 @@ public final class MultiHeadAttention {
      * projections of q, k and v (jointly for a packed {@code in_proj_weight}),
      * zero biases, and {@code out_proj.weight} uniform in ±1/√E (the default
      * of {@code nn.Linear}).
+     *
+     * @param seed the seed of the random numbers
+     * @return this layer
      */
     public MultiHeadAttention initRandom(long seed) {
         SplittableRandom rnd = new SplittableRandom(seed);
@@ -285,7 +365,13 @@ public final class MultiHeadAttention {
         t.copyFrom(x);
     }
 
-    /** Loads PyTorch's packed {@code in_proj_weight (E + 2·kvDim, E)} and {@code in_proj_bias} (null when bias-free). */
+    /**
+     * Loads PyTorch's packed {@code in_proj_weight (E + 2·kvDim, E)} and {@code in_proj_bias} (null when bias-free).
+     *
+     * @param weight the weight, PyTorch layout
+     * @param bias the bias, or null
+     * @return this layer
+     */
     public MultiHeadAttention loadInProj(float[] weight, float[] bias) {
         if (!isPacked()) {
             throw new IllegalStateException("kdim/vdim differ from embedDim: load q/k/v projections with loadQkv");
@@ -295,7 +381,15 @@ public final class MultiHeadAttention {
         return this;
     }
 
-    /** Loads separate {@code q_proj_weight (E, E)}, {@code k_proj_weight (kvDim, kdim)}, {@code v_proj_weight (kvDim, vdim)}. */
+    /**
+     * Loads separate {@code q_proj_weight (E, E)}, {@code k_proj_weight (kvDim, kdim)}, {@code v_proj_weight (kvDim, vdim)}.
+     *
+     * @param qWeight q_proj_weight (E, E)
+     * @param kWeight k_proj_weight (kvDim, kdim)
+     * @param vWeight v_proj_weight (kvDim, vdim)
+     * @param inProjBias in_proj_bias (E + 2·kvDim), or null
+     * @return this layer
+     */
     public MultiHeadAttention loadQkv(float[] qWeight, float[] kWeight, float[] vWeight, float[] inProjBias) {
         load("q_proj_weight", qW, qWeight);
         load("k_proj_weight", kW, kWeight);
@@ -304,7 +398,13 @@ public final class MultiHeadAttention {
         return this;
     }
 
-    /** Loads {@code out_proj.weight (E, E)} and {@code out_proj.bias} (null when bias-free). */
+    /**
+     * Loads {@code out_proj.weight (E, E)} and {@code out_proj.bias} (null when bias-free).
+     *
+     * @param weight the weight, PyTorch layout
+     * @param bias the bias, or null
+     * @return this layer
+     */
     public MultiHeadAttention loadOutProj(float[] weight, float[] bias) {
         load("out_proj.weight", outW, weight);
         loadBias("out_proj.bias", outB, bias);
@@ -330,7 +430,15 @@ public final class MultiHeadAttention {
 
     // ---- forward ----------------------------------------------------------
 
-    /** Self-attention: {@code forward(arena, x, x, x, spec, need)}. */
+    /**
+     * Self-attention: {@code forward(arena, x, x, x, spec, need)}.
+     *
+     * @param arena the arena to allocate in
+     * @param x the input
+     * @param spec the masks, causal rule, scale, positional terms and backend
+     * @param need which attention weights to return
+     * @return the output and the attention weights (null when not asked for)
+     */
     public Output forward(Arena arena, Tensor x, AttentionSpec spec, NeedWeights need) {
         return forward(arena, x, x, x, spec, need);
     }
@@ -342,6 +450,14 @@ public final class MultiHeadAttention {
      * {@code (B, 1, 1, Lk)}), window and backend. The spec must not name a
      * weights tensor: ask with {@code need}. Output and weights are
      * allocated in {@code arena}.
+     *
+     * @param arena the arena to allocate in
+     * @param query the queries
+     * @param key the keys
+     * @param value the values
+     * @param spec the masks, causal rule, scale, positional terms and backend
+     * @param need which attention weights to return
+     * @return the output and the attention weights (null when not asked for)
      */
     public Output forward(Arena arena, Tensor query, Tensor key, Tensor value, AttentionSpec spec, NeedWeights need) {
         if (arena == null || spec == null || need == null) {
@@ -399,6 +515,12 @@ public final class MultiHeadAttention {
      * keys and values to {@code cache} ({@code (B, numKvHeads, maxLen, headDim)}),
      * attends over everything cached (bottom-right causal) and returns the
      * output for the new tokens. Needs packed projections.
+     *
+     * @param arena the arena to allocate in
+     * @param x the input
+     * @param cache the KV cache
+     * @param spec the masks, causal rule, scale, positional terms and backend
+     * @return the output for the new tokens
      */
     public Tensor forwardCached(Arena arena, Tensor x, KvCache cache, AttentionSpec spec) {
         if (arena == null || cache == null || spec == null) {

@@ -2,6 +2,9 @@ package org.panattn;
 
 import java.io.IOException;
 import java.io.InputStream;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
 import java.util.Optional;
 import java.util.Properties;
 
@@ -24,7 +27,7 @@ public final class Panattn {
     private Panattn() {
     }
 
-    /** The library's version, e.g. {@code 0.1.0}. */
+    /** {@return the library's version, e.g. {@code 0.1.0}} */
     public static String version() {
         try (InputStream in = Panattn.class.getResourceAsStream("version.properties")) {
             Properties p = new Properties();
@@ -37,12 +40,12 @@ public final class Panattn {
         }
     }
 
-    /** True when the native library is loaded (loading it on first call). */
+    /** {@return true when the native library is loaded (loading it on first call)} */
     public static boolean isNativeAvailable() {
         return NativeLoader.isLoaded();
     }
 
-    /** Why the native library is unavailable: every place tried, and why each failed. */
+    /** {@return why the native library is unavailable: every place tried, and why each failed} */
     public static Optional<NativeUnavailableException> unavailabilityCause() {
         return Optional.ofNullable(NativeLoader.failure());
     }
@@ -52,31 +55,49 @@ public final class Panattn {
         NativeLoader.ensureLoaded();
     }
 
-    /** Where the native library was loaded from. */
+    /** {@return where the native library was loaded from} */
     public static String nativeLibraryPath() {
         return NativeLoader.libraryPath();
     }
 
-    /** The ISA level the native kernels use now. */
+    /** {@return the ISA level the native kernels use now} */
     public static Isa isa() {
         return Isa.ofCode(NativeInfo.isa());
     }
 
-    /** The best ISA level this CPU supports. */
+    /** {@return the best ISA level this CPU supports} */
     public static Isa supportedIsa() {
         return Isa.ofCode(NativeInfo.supportedIsa());
+    }
+
+    /**
+     * The ISA levels of this machine's architecture, lowest first: the caps
+     * {@link #setMaxIsa} accepts here (some may be above {@link #supportedIsa()}).
+     *
+     * @return {@code [SCALAR, AVX2, AVX512]} on x86-64, {@code [SCALAR, NEON]} on aarch64
+     */
+    public static List<Isa> isaLevels() {
+        String arch = architecture();
+        return Arrays.stream(Isa.values()).filter(isa -> isa.existsOn(arch)).toList();
     }
 
     /**
      * Caps the native kernels' ISA level for the whole process (a cap above
      * {@link #supportedIsa()} selects the supported level). Meant for tests
      * and comparisons: call it while no attention is being computed. The
-     * environment variable {@code PANATTN_MAX_ISA=scalar|avx2|avx512} sets
-     * the initial cap.
+     * environment variable {@code PANATTN_MAX_ISA=scalar|avx2|avx512|neon}
+     * sets the initial cap.
+     *
+     * @param cap one of {@link #isaLevels()}
+     * @throws IllegalArgumentException if {@code cap} is null or a level of another architecture
      */
     public static void setMaxIsa(Isa cap) {
         if (cap == null) {
             throw new IllegalArgumentException("cap must not be null");
+        }
+        if (!isaLevels().contains(cap)) {
+            throw new IllegalArgumentException("cap " + cap.id() + " is not a level of " + architecture()
+                    + "; the levels here are " + isaLevels());
         }
         NativeInfo.setMaxIsa(cap.ordinal());
     }
@@ -85,6 +106,8 @@ public final class Panattn {
      * Threads the native library computes with: one pool owned by panattn,
      * splitting work over batch, heads, query tiles and (when decoding) key
      * chunks, with a single-threaded BLAS inside. Default: one per CPU.
+     *
+     * @return the pool's thread count
      */
     public static int threads() {
         return NativeInfo.threads();
@@ -94,6 +117,8 @@ public final class Panattn {
      * Sets the native thread count (0 restores one per CPU); also settable
      * at start with {@code -Dpanattn.threads}. Call it while no attention is
      * being computed.
+     *
+     * @param threads the thread count, or 0 for one per CPU
      */
     public static void setThreads(int threads) {
         if (threads < 0) {
@@ -102,9 +127,19 @@ public final class Panattn {
         NativeInfo.setThreads(threads);
     }
 
-    /** The BLAS the native library uses (vendor, version, build options). */
+    /** {@return the BLAS the native library uses (vendor, version, build options)} */
     public static String blasInfo() {
         return NativeInfo.blas();
+    }
+
+    /**
+     * Threads one BLAS call uses: 1 with OpenBLAS, which panattn keeps
+     * single-threaded because it owns the threading; 0 when the BLAS cannot tell.
+     *
+     * @return the BLAS's threads per call, or 0
+     */
+    public static int blasThreads() {
+        return NativeInfo.blasThreads();
     }
 
     /**
@@ -112,6 +147,8 @@ public final class Panattn {
      * {@link #setDefaultBackend}, else the {@code panattn.backend} system
      * property ({@code native} or {@code java}), else {@link Backend#NATIVE}
      * when the library loads and {@link Backend#JAVA} when it does not.
+     *
+     * @return the default backend
      */
     public static Backend defaultBackend() {
         Backend b = defaultBackend;
@@ -121,7 +158,7 @@ public final class Panattn {
         String prop = System.getProperty("panattn.backend");
         if (prop != null && !prop.isBlank()) {
             try {
-                return Backend.valueOf(prop.trim().toUpperCase(java.util.Locale.ROOT));
+                return Backend.valueOf(prop.trim().toUpperCase(Locale.ROOT));
             } catch (IllegalArgumentException e) {
                 throw new IllegalArgumentException("-Dpanattn.backend=" + prop + ": expected native or java", e);
             }
@@ -129,30 +166,50 @@ public final class Panattn {
         return isNativeAvailable() ? Backend.NATIVE : Backend.JAVA;
     }
 
-    /** Sets the default backend for the process (null restores the automatic choice). */
+    /**
+     * Sets the default backend for the process.
+     *
+     * @param backend the backend, or null to restore the automatic choice
+     */
     public static void setDefaultBackend(Backend backend) {
         defaultBackend = backend;
     }
 
-    /** A multi-line description: version, platform, library, ISA, BLAS. */
+    /**
+     * A multi-line description for bug reports: version, operating system and
+     * architecture, the library loaded and from where, ISA level, BLAS vendor
+     * and version, and threads; or why the library did not load.
+     *
+     * @return lines of {@code name: value}
+     */
     public static String info() {
         StringBuilder sb = new StringBuilder();
         sb.append("panattn ").append(version()).append('\n');
-        sb.append("platform:  ").append(NativeLoader.platform()).append(", Java ")
-                .append(Runtime.version()).append('\n');
+        sb.append("platform:  ").append(NativeLoader.platform()).append(" (").append(System.getProperty("os.name"))
+                .append(' ').append(System.getProperty("os.version")).append(", ")
+                .append(System.getProperty("os.arch")).append("), Java ").append(Runtime.version()).append('\n');
         if (isNativeAvailable()) {
             sb.append("library:   ").append(nativeLibraryPath()).append(" (native ")
                     .append(NativeInfo.version()).append(")\n");
             sb.append("isa:       ").append(isa().id()).append(" (CPU supports ").append(supportedIsa().id())
+                    .append("; levels here: ").append(String.join(", ", isaLevels().stream().map(Isa::id).toList()))
                     .append(")\n");
             sb.append("blas:      ").append(blasInfo()).append('\n');
-            sb.append("threads:   ").append(threads()).append(" (of ").append(Runtime.getRuntime().availableProcessors())
-                    .append(" processors; BLAS single-threaded)\n");
+            int blasThreads = blasThreads();
+            sb.append("threads:   ").append(threads()).append(" in panattn's pool (")
+                    .append(Runtime.getRuntime().availableProcessors()).append(" available processors); BLAS ")
+                    .append(blasThreads > 0 ? blasThreads + " per call" : "threads unknown").append('\n');
         } else {
             sb.append("library:   unavailable\n").append(unavailabilityCause().orElseThrow().getMessage())
                     .append('\n');
         }
-        sb.append("backend:   ").append(defaultBackend().name().toLowerCase(java.util.Locale.ROOT)).append('\n');
+        sb.append("backend:   ").append(defaultBackend().name().toLowerCase(Locale.ROOT)).append('\n');
         return sb.toString();
+    }
+
+    /** This machine's architecture as the jar names its folders, e.g. {@code x86_64}. */
+    private static String architecture() {
+        String platform = NativeLoader.platform();
+        return platform.substring(platform.indexOf('-') + 1);
     }
 }

@@ -14,6 +14,7 @@ package org.panattn;
  * @param maxDistance   distances from here on share the last bucket (T5: 128)
  */
 public record RelativePositionBias(Tensor table, boolean bidirectional, int maxDistance) {
+    /** Checks the table's shape and the distance. */
     public RelativePositionBias {
         if (table == null || table.rank() != 2 || table.size(0) < 2) {
             throw new IllegalArgumentException("table: expected shape (numBuckets >= 2, H), got "
@@ -24,7 +25,12 @@ public record RelativePositionBias(Tensor table, boolean bidirectional, int maxD
         }
     }
 
-    /** The bucket of relative position {@code d = key position − query position}, as T5 computes it. */
+    /**
+     * The bucket of relative position {@code d = key position − query position}, as T5 computes it.
+     *
+     * @param d the width
+     * @return the bucket index
+     */
     public int bucket(long d) {
         return org.panattn.internal.Positional.bucket(d, (int) table.size(0), bidirectional, maxDistance);
     }

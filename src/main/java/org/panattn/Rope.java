@@ -19,7 +19,14 @@ public final class Rope {
     private Rope() {
     }
 
-    /** {@link #apply(Tensor, long, float, Layout, Backend)} with the default backend. */
+    /**
+     * {@link #apply(Tensor, long, float, Layout, Backend)} with the default backend.
+     *
+     * @param x the input
+     * @param position the position of the first row
+     * @param base the rotation base (10000 in most models)
+     * @param layout which features form a pair
+     */
     public static void apply(Tensor x, long position, float base, Layout layout) {
         apply(x, position, base, layout, Panattn.defaultBackend());
     }
@@ -27,6 +34,12 @@ public final class Rope {
     /**
      * Rotates x {@code (B, H, L, D)} (or {@code (B, L, D)}), D even, in place;
      * row l is at position {@code position + l}. Typical base: 10000.
+     *
+     * @param x the input
+     * @param position the position of the first row
+     * @param base the rotation base (10000 in most models)
+     * @param layout which features form a pair
+     * @param backend the backend to compute with
      */
     public static void apply(Tensor x, long position, float base, Layout layout, Backend backend) {
         if (layout == null || backend == null) {

@@ -19,12 +19,20 @@ import java.lang.foreign.Arena;
  * are immutable.
  */
 public sealed interface ScoreRule {
-    /** {@code score = q·k}. */
+    /**
+     * {@code score = q·k}.
+     *
+     * @return the rule
+     */
     static ScoreRule dot() {
         return new Dot(false);
     }
 
-    /** {@code score = q·k/√Dk}, the Transformer's rule. */
+    /**
+     * {@code score = q·k/√Dk}, the Transformer's rule.
+     *
+     * @return the rule
+     */
     static ScoreRule scaledDot() {
         return new Dot(true);
     }
@@ -33,6 +41,9 @@ public sealed interface ScoreRule {
      * Luong's general rule, {@code score = qᵀ·W·k}, W {@code (Dq, Dk)}. It runs as
      * dot-product attention of {@code q·W} with k, so W is copied transposed
      * once, here, into an automatic arena.
+     *
+     * @param w the weight
+     * @return the rule
      */
     static ScoreRule general(Tensor w) {
         if (w == null || w.rank() != 2) {
@@ -46,6 +57,12 @@ public sealed interface ScoreRule {
      * Bahdanau's additive rule, {@code score = vᵀ·tanh(W_q·q + W_k·k + b)}:
      * wq {@code (A, Dq)}, wk {@code (A, Dk)}, bias {@code (A)} or null, v {@code (A)}.
      * W_k·k is computed once per key, not per query-key pair.
+     *
+     * @param wq the query projection (A, Dq)
+     * @param wk the key projection (A, Dk)
+     * @param bias the bias, or null
+     * @param v the values
+     * @return the rule
      */
     static ScoreRule additive(Tensor wq, Tensor wk, Tensor bias, Tensor v) {
         Additive rule = new Additive(wq, wk, bias, v);
@@ -59,6 +76,11 @@ public sealed interface ScoreRule {
     /**
      * The rule {@code score = sum(tanh(Linear([q; k])))}: w {@code (A, Dq + Dk)},
      * bias {@code (A)} or null, with {@code dq} = Dq telling where q's columns end.
+     *
+     * @param w the weight
+     * @param bias the bias, or null
+     * @param dq Dq, the query width
+     * @return the rule
      */
     static ScoreRule concatTanhSum(Tensor w, Tensor bias, long dq) {
         if (w == null || w.rank() != 2 || dq <= 0 || dq >= w.size(1)) {
@@ -72,16 +94,33 @@ public sealed interface ScoreRule {
         return new Additive(wq, wk, bias, null);
     }
 
-    /** Dot product, scaled by 1/√Dk or not. */
+    /**
+     * Dot product, scaled by 1/√Dk or not.
+     *
+     * @param scaled the scaled
+     */
     record Dot(boolean scaled) implements ScoreRule {
     }
 
-    /** Luong's general rule; {@code wT} is W transposed, contiguous. */
+    /**
+     * Luong's general rule; {@code wT} is W transposed, contiguous.
+     *
+     * @param w the weight
+     * @param wT the w t
+     */
     record General(Tensor w, Tensor wT) implements ScoreRule {
     }
 
-    /** Additive rule; v null means all ones. */
+    /**
+     * Additive rule; v null means all ones.
+     *
+     * @param wq the query projection (A, Dq)
+     * @param wk the key projection (A, Dk)
+     * @param bias the bias, or null
+     * @param v the values
+     */
     record Additive(Tensor wq, Tensor wk, Tensor bias, Tensor v) implements ScoreRule {
+        /** Checks that the shapes agree. */
         public Additive {
             if (wq == null || wq.rank() != 2 || wk == null || wk.rank() != 2 || wq.size(0) != wk.size(0)) {
                 throw new IllegalArgumentException("wq, wk: expected shapes (A, Dq) and (A, Dk), got "

@@ -31,7 +31,13 @@ public final class Tensor {
         this.strides = strides;
     }
 
-    /** A new zero-filled contiguous tensor in {@code arena}. */
+    /**
+     * A new zero-filled contiguous tensor in {@code arena}.
+     *
+     * @param arena where the elements live (and when they are freed)
+     * @param shape 1 to 4 sizes, each &ge; 0
+     * @return a new zero-filled tensor
+     */
     public static Tensor allocate(Arena arena, long... shape) {
         if (arena == null) {
             throw new IllegalArgumentException("arena must not be null");
@@ -42,7 +48,14 @@ public final class Tensor {
         return new Tensor(seg, s, Shapes.contiguousStrides(s));
     }
 
-    /** A new contiguous tensor in {@code arena} holding {@code values} in row-major order. */
+    /**
+     * A new contiguous tensor in {@code arena} holding {@code values} in row-major order.
+     *
+     * @param arena where the elements live (and when they are freed)
+     * @param values as many elements as the shape has
+     * @param shape 1 to 4 sizes, each &ge; 0
+     * @return the tensor
+     */
     public static Tensor of(Arena arena, float[] values, long... shape) {
         if (values == null) {
             throw new IllegalArgumentException("values must not be null");
@@ -56,7 +69,13 @@ public final class Tensor {
         return t;
     }
 
-    /** A contiguous row-major view of {@code segment}, which must hold at least the shape's elements. */
+    /**
+     * A contiguous row-major view of {@code segment}, which must hold at least the shape's elements.
+     *
+     * @param segment the floats, element 0 at offset 0
+     * @param shape 1 to 4 sizes, each &ge; 0
+     * @return the view
+     */
     public static Tensor wrap(MemorySegment segment, long... shape) {
         long[] s = checkShape("shape", shape);
         return wrap(segment, s, Shapes.contiguousStrides(s));
@@ -66,6 +85,11 @@ public final class Tensor {
      * A strided view of {@code segment}: element offsets are
      * {@code sum(index[d] * strides[d])}, in floats. Strides are &ge; 0; every
      * element the shape and strides reach must lie inside the segment.
+     *
+     * @param segment the floats, element 0 at offset 0
+     * @param shape 1 to 4 sizes, each &ge; 0
+     * @param strides one per dimension, in elements
+     * @return the view
      */
     public static Tensor wrap(MemorySegment segment, long[] shape, long[] strides) {
         if (segment == null) {
@@ -112,31 +136,36 @@ public final class Tensor {
         return shape.clone();
     }
 
-    /** The segment holding the elements (element 0 at offset 0). */
+    /** {@return the segment holding the elements (element 0 at offset 0)} */
     public MemorySegment segment() {
         return segment;
     }
 
+    /** {@return the number of dimensions, 1 to 4} */
     public int rank() {
         return shape.length;
     }
 
-    /** Size of dimension {@code d}. */
+    /**
+     * {@return the size of dimension {@code d}}
+     *
+     * @param d a dimension, 0 to {@code rank() - 1}
+     */
     public long size(int d) {
         return shape[d];
     }
 
-    /** A copy of the shape. */
+    /** {@return a copy of the shape} */
     public long[] shape() {
         return shape.clone();
     }
 
-    /** A copy of the strides, in elements. */
+    /** {@return a copy of the strides, in elements} */
     public long[] strides() {
         return strides.clone();
     }
 
-    /** Number of elements. */
+    /** {@return the number of elements} */
     public long size() {
         long n = 1;
         for (long s : shape) {
@@ -145,7 +174,7 @@ public final class Tensor {
         return n;
     }
 
-    /** True when the elements are dense and in row-major order. */
+    /** {@return true when the elements are dense and in row-major order} */
     public boolean isContiguous() {
         return Arrays.equals(strides, Shapes.contiguousStrides(shape)) || size() <= 1;
     }
@@ -153,6 +182,9 @@ public final class Tensor {
     /**
      * A view with the dimensions reordered: dimension {@code d} of the result
      * is dimension {@code order[d]} of this tensor. No data is copied.
+     *
+     * @param order a permutation of {@code 0 .. rank() - 1}
+     * @return the view
      */
     public Tensor permute(int... order) {
         if (order == null || order.length != shape.length) {
@@ -175,7 +207,12 @@ public final class Tensor {
         return new Tensor(segment, s, st);
     }
 
-    /** A view with a dimension of size 1 inserted at {@code dim}. */
+    /**
+     * A view with a dimension of size 1 inserted at {@code dim}.
+     *
+     * @param dim where the new dimension goes, 0 to {@code rank()}
+     * @return the view, one rank higher
+     */
     public Tensor unsqueeze(int dim) {
         if (dim < 0 || dim > shape.length || shape.length == 4) {
             throw new IllegalArgumentException("cannot insert dimension " + dim + " into shape "
@@ -195,17 +232,31 @@ public final class Tensor {
         return new Tensor(segment, s, st);
     }
 
-    /** A contiguous copy in {@code arena}. */
+    /**
+     * A contiguous copy in {@code arena}.
+     *
+     * @param arena where the copy lives
+     * @return the copy
+     */
     public Tensor contiguous(Arena arena) {
         return of(arena, toArray(), shape);
     }
 
-    /** The element at {@code index}. */
+    /**
+     * {@return the element at {@code index}}
+     *
+     * @param index one coordinate per dimension
+     */
     public float get(long... index) {
         return segment.getAtIndex(FLOAT, offset(index));
     }
 
-    /** Sets the element at {@code index}. */
+    /**
+     * Sets the element at {@code index}.
+     *
+     * @param value the new element
+     * @param index one coordinate per dimension
+     */
     public void set(float value, long... index) {
         segment.setAtIndex(FLOAT, offset(index), value);
     }
@@ -226,7 +277,7 @@ public final class Tensor {
         return off;
     }
 
-    /** The elements in row-major order of the shape (not of the storage). */
+    /** {@return the elements in row-major order of the shape (not of the storage)} */
     public float[] toArray() {
         long n = size();
         if (n > Integer.MAX_VALUE - 8) {
@@ -241,7 +292,12 @@ public final class Tensor {
         return out;
     }
 
-    /** Copies {@code values} (row-major order of the shape) into this tensor. */
+    /**
+     * Copies {@code values} (row-major order of the shape) into this tensor.
+     *
+     * @param values as many elements as the tensor has
+     * @return this tensor
+     */
     public Tensor copyFrom(float[] values) {
         if (values == null || values.length != size()) {
             throw new IllegalArgumentException("values must have " + size() + " elements, got "

@@ -1,6 +1,7 @@
 package org.panattn;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
@@ -12,6 +13,7 @@ import java.util.List;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.panattn.internal.NativeLoader;
 
 /** Loading, in child JVMs so each starts with nothing loaded. */
 class NativeLoaderTest {
@@ -34,17 +36,49 @@ class NativeLoaderTest {
         return out;
     }
 
+    /** This platform's library in the build's class folder, as the jar carries it. */
+    private static final String PACKED = "native/" + NativeLoader.platform() + "/" + System.mapLibraryName("panattn");
+
     @Test
     void loadsTheCopyOnTheClassPath() {
         assertTrue(Panattn.isNativeAvailable(), () -> Panattn.unavailabilityCause().orElseThrow().getMessage());
-        assertTrue(Panattn.nativeLibraryPath().contains("native/linux-x86_64/libpanattn.so")
-                || !System.getProperty("os.name").startsWith("Linux"), Panattn.nativeLibraryPath());
+        assertTrue(Panattn.nativeLibraryPath().replace('\\', '/').contains(PACKED), Panattn.nativeLibraryPath());
         assertEquals(System.getProperty("panattn.project.version", Panattn.version()), Panattn.version());
     }
 
     @Test
+    void infoReportsWhatABugReportNeeds() {
+        String info = Panattn.info();
+        for (String line : new String[] {"panattn " + Panattn.version(), "platform:  " + NativeLoader.platform(),
+            "library:   ", "isa:       " + Panattn.isa().id(), "blas:      " + Panattn.blasInfo(),
+            "threads:   " + Panattn.threads() + " in panattn's pool (" + Runtime.getRuntime().availableProcessors()
+                    + " available processors)"}) {
+            assertTrue(info.contains(line), () -> "no '" + line + "' in:\n" + info);
+        }
+        if (Panattn.blasInfo().startsWith("OpenBLAS")) {
+            assertEquals(1, Panattn.blasThreads(), "panattn keeps OpenBLAS single-threaded");
+            assertTrue(info.contains("BLAS 1 per call"), info);
+        }
+    }
+
+    @Test
+    void isaCapsAreThisArchitecturesLevels() {
+        List<Isa> levels = Panattn.isaLevels();
+        Isa before = Panattn.isa();
+        assertEquals(Isa.SCALAR, levels.get(0));
+        assertTrue(levels.contains(Panattn.supportedIsa()), levels + " lacks " + Panattn.supportedIsa());
+        for (Isa isa : Isa.values()) {
+            if (!levels.contains(isa)) {
+                IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Panattn.setMaxIsa(isa));
+                assertTrue(e.getMessage().contains(isa.id()), e.getMessage());
+            }
+        }
+        assertEquals(before, Panattn.isa(), "a refused cap changed the level");
+    }
+
+    @Test
     void explicitPathComesFirst() throws Exception {
-        Path lib = Path.of("target/classes/native/linux-x86_64/libpanattn.so").toAbsolutePath();
+        Path lib = Path.of("target/classes", PACKED).toAbsolutePath();
         String out = info("-Dpanattn.library.path=" + lib);
         assertTrue(out.contains("library:   " + lib), out);
     }

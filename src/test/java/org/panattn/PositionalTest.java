@@ -38,7 +38,7 @@ class PositionalTest {
 
     @AfterAll
     static void restoreIsa() {
-        Panattn.setMaxIsa(Isa.AVX512);
+        Panattn.setMaxIsa(Panattn.supportedIsa());
     }
 
     @ParameterizedTest(name = "{0}")
@@ -79,7 +79,7 @@ class PositionalTest {
             Reference.Result ref = Reference.sdpa(q, k, v, null, null, c.causal, 0, 1 / Math.sqrt(d),
                     new Reference.Pos(c.softcap, slopes, rel, c.bidirectional, 64));
             for (Backend backend : Backend.values()) {
-                for (Isa isa : backend == Backend.JAVA ? new Isa[] {Isa.AVX512} : Isa.values()) {
+                for (Isa isa : backend != Backend.NATIVE ? new Isa[] {null} : Panattn.isaLevels().toArray(Isa[]::new)) {
                     if (backend == Backend.NATIVE) {
                         Panattn.setMaxIsa(isa);
                     }

@@ -41,7 +41,7 @@ class ScoreRulesTest {
 
     @AfterAll
     static void restoreIsa() {
-        Panattn.setMaxIsa(Isa.AVX512);
+        Panattn.setMaxIsa(Panattn.supportedIsa());
     }
 
     @ParameterizedTest(name = "{0}")
@@ -87,7 +87,7 @@ class ScoreRulesTest {
             };
             float[] javaOut = null;
             for (Backend backend : Backend.values()) {
-                for (Isa isa : backend == Backend.JAVA ? new Isa[] {Isa.AVX512} : Isa.values()) {
+                for (Isa isa : backend != Backend.NATIVE ? new Isa[] {null} : Panattn.isaLevels().toArray(Isa[]::new)) {
                     if (backend == Backend.NATIVE) {
                         Panattn.setMaxIsa(isa);
                     }

@@ -33,9 +33,10 @@ final class DemoCommand {
     }
 
     static void run(PrintStream out) {
+        out.print(Panattn.info());
+        out.println();
         if (!Panattn.isNativeAvailable()) {
-            out.println("native library unavailable; only the Java backend can run:");
-            out.println(Panattn.unavailabilityCause().orElseThrow().getMessage());
+            out.println("native library unavailable (see above); only the Java backend can run");
             return;
         }
         out.printf("panattn %s: native (%s, %s, %d threads) vs plain Java (1 thread), float32, medians%n",

@@ -9,7 +9,7 @@ import org.panattn.Panattn;
 public final class Main {
     private static final String USAGE = """
             usage: panattn <command> [options]
-              info    version, platform, native library, ISA level, BLAS
+              info    version, platform, native library, ISA level, BLAS, threads
               demo    attention on sample data, native vs Java: time, speed-up, difference
               """ + RunCommand.USAGE.indent(2) + MhaRunCommand.USAGE.indent(2)
             + RuleRunCommand.USAGE.indent(2) + BenchCommand.USAGE.indent(2);

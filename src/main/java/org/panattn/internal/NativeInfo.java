@@ -41,4 +41,10 @@ public final class NativeInfo {
         NativeLoader.ensureLoaded();
         return NativeBackend.cString(Panattn_h.pa_blas_info());
     }
+
+    /** Threads one BLAS call uses, or 0 when the BLAS cannot tell. */
+    public static int blasThreads() {
+        NativeLoader.ensureLoaded();
+        return Panattn_h.pa_blas_threads();
+    }
 }

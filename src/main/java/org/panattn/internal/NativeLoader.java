@@ -82,6 +82,11 @@ public final class NativeLoader {
         return osId + "-" + archId;
     }
 
+    /**
+     * Tries each place in turn. Every problem (including a malformed path
+     * property) ends up in the returned failure, which the bindings throw
+     * when used, and is logged once.
+     */
     private static State load() {
         List<String> tried = new ArrayList<>();
         Throwable cause = null;
@@ -94,7 +99,7 @@ public final class NativeLoader {
                 }
                 System.load(file.toString());
                 return loaded(file.toString());
-            } catch (IOException | UnsatisfiedLinkError | SecurityException e) {
+            } catch (IOException | UnsatisfiedLinkError | RuntimeException e) {
                 tried.add("-D" + LIBRARY_PATH_PROPERTY + "=" + explicit + ": " + e.getMessage());
                 cause = e;
             }
@@ -112,7 +117,7 @@ public final class NativeLoader {
                 System.load(file.toString());
                 deleteExtracted(file);
                 return loaded(url + " (extracted to " + file + ")");
-            } catch (IOException | UnsatisfiedLinkError | SecurityException e) {
+            } catch (IOException | UnsatisfiedLinkError | RuntimeException e) {
                 tried.add("resource " + url + ": " + e.getMessage()
                         + " (if the temporary folder is mounted noexec, set -D" + EXTRACT_DIR_PROPERTY
                         + " to a folder that allows executables)");

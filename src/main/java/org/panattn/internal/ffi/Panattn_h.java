@@ -113,6 +113,15 @@ public class Panattn_h extends Panattn_h$shared {
     public static int PA_ISA_AVX512() {
         return PA_ISA_AVX512;
     }
+    private static final int PA_ISA_NEON = (int)3L;
+    /**
+     * {@snippet lang=c :
+     * enum pa_isa.PA_ISA_NEON = 3
+     * }
+     */
+    public static int PA_ISA_NEON() {
+        return PA_ISA_NEON;
+    }
     private static final int PA_CAUSAL_NONE = (int)0L;
     /**
      * {@snippet lang=c :
@@ -722,6 +731,64 @@ public class Panattn_h extends Panattn_h$shared {
                 traceDowncall("pa_blas_info");
             }
             return (MemorySegment)mh$.invokeExact();
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class pa_blas_threads {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Panattn_h.C_INT    );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("pa_blas_threads");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int pa_blas_threads()
+     * }
+     */
+    public static FunctionDescriptor pa_blas_threads$descriptor() {
+        return pa_blas_threads.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int pa_blas_threads()
+     * }
+     */
+    public static MethodHandle pa_blas_threads$handle() {
+        return pa_blas_threads.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int pa_blas_threads()
+     * }
+     */
+    public static MemorySegment pa_blas_threads$address() {
+        return pa_blas_threads.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int pa_blas_threads()
+     * }
+     */
+    public static int pa_blas_threads() {
+        var mh$ = pa_blas_threads.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("pa_blas_threads");
+            }
+            return (int)mh$.invokeExact();
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {

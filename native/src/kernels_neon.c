@@ -1,0 +1,168 @@
+/* NEON (Advanced SIMD) row kernels for aarch64, where every CPU has NEON
+ * (isa.c). The C tests also build this file against SIMDe's portable NEON
+ * (PANATTN_EMULATE_NEON), so its logic is tested on x86-64 too. */
+#if defined(PANATTN_EMULATE_NEON)
+#  define SIMDE_ENABLE_NATIVE_ALIASES
+#  include <simde/arm/neon.h>
+#  define PA_NEON_TABLE pa_kernels_neon_emulated
+#else
+#  include <arm_neon.h>
+#  define PA_NEON_TABLE pa_kernels_neon
+#endif
+#include <math.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* e^x for x <= 0 (Cephes polynomial, ~2 ulp); 0 below -87.3, NaN stays
+ * NaN. Softmax only exponentiates x - max <= 0. The same steps as the AVX
+ * kernels; vfmaq_f32(a, b, c) is a + b * c. */
+static inline float32x4_t exp_nonpos(float32x4_t x)
+{
+    const float32x4_t lo = vdupq_n_f32(-87.33654f);
+    uint32x4_t tiny = vcltq_f32(x, lo);
+    x = vmaxq_f32(lo, x);
+    float32x4_t fx = vrndnq_f32(vmulq_f32(x, vdupq_n_f32(1.44269504088896341f)));
+    float32x4_t r = vfmaq_f32(x, fx, vdupq_n_f32(-0.693359375f));
+    r = vfmaq_f32(r, fx, vdupq_n_f32(2.12194440e-4f));
+    float32x4_t p = vdupq_n_f32(1.9875691500e-4f);
+    p = vfmaq_f32(vdupq_n_f32(1.3981999507e-3f), p, r);
+    p = vfmaq_f32(vdupq_n_f32(8.3334519073e-3f), p, r);
+    p = vfmaq_f32(vdupq_n_f32(4.1665795894e-2f), p, r);
+    p = vfmaq_f32(vdupq_n_f32(1.6666665459e-1f), p, r);
+    p = vfmaq_f32(vdupq_n_f32(5.0000001201e-1f), p, r);
+    float32x4_t y = vfmaq_f32(vaddq_f32(r, vdupq_n_f32(1.0f)), p, vmulq_f32(r, r));
+    int32x4_t pow2 = vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(fx), vdupq_n_s32(127)), 23);
+    y = vmulq_f32(y, vreinterpretq_f32_s32(pow2));
+    return vbslq_f32(tiny, vdupq_n_f32(0.0f), y);
+}
+
+/* A block of 4 lanes; a tail block is copied into it so that no load or
+ * store reaches past the row. */
+typedef struct block {
+    float *dst;
+    int count;
+    float x[4];
+} block;
+
+static inline float32x4_t load(block *b, float *s, long long j, long long end, float pad)
+{
+    long long left = end - j;
+    b->dst = s + j;
+    b->count = left >= 4 ? 4 : (int)left;
+    if (b->count == 4)
+        return vld1q_f32(s + j);
+    for (int i = 0; i < 4; i++)
+        b->x[i] = i < b->count ? s[j + i] : pad;
+    return vld1q_f32(b->x);
+}
+
+static inline void store(block *b, float32x4_t v)
+{
+    if (b->count == 4) {
+        vst1q_f32(b->dst, v);
+        return;
+    }
+    vst1q_f32(b->x, v);
+    memcpy(b->dst, b->x, sizeof(float) * (size_t)b->count);
+}
+
+static inline float32x4_t addend(const float *add, long long j, int count)
+{
+    if (count == 4)
+        return vld1q_f32(add + j);
+    float x[4] = {0};
+    memcpy(x, add + j, sizeof(float) * (size_t)count);
+    return vld1q_f32(x);
+}
+
+/* All-ones lanes where the keep byte is zero. */
+static inline uint32x4_t dropped(const unsigned char *keep, int count)
+{
+    unsigned char bytes[4] = {1, 1, 1, 1};
+    memcpy(bytes, keep, (size_t)count);
+    const uint32_t k[4] = {bytes[0], bytes[1], bytes[2], bytes[3]};
+    return vceqq_u32(vld1q_u32(k), vdupq_n_u32(0));
+}
+
+static float hmax(float32x4_t v) { return vmaxvq_f32(v); }
+static float hsum(float32x4_t v) { return vaddvq_f32(v); }
+
+static float online_row(float *s, long long n, const float *add, const unsigned char *keep,
+                        float *m, float *l)
+{
+    const float32x4_t neg_inf = vdupq_n_f32(-INFINITY);
+    float32x4_t vmax = vdupq_n_f32(*m);
+    block b;
+    for (long long j = 0; j < n; j += 4) {
+        float32x4_t x = load(&b, s, j, n, -INFINITY);
+        if (add != NULL)
+            x = vaddq_f32(x, addend(add, j, b.count));
+        if (keep != NULL)
+            x = vbslq_f32(dropped(keep + j, b.count), neg_inf, x);
+        store(&b, x);
+        vmax = vmaxq_f32(vmax, x);
+    }
+    float max = hmax(vmax);
+    if (max == -INFINITY) { /* nothing kept yet: no change */
+        memset(s, 0, sizeof(float) * (size_t)n);
+        return 1.0f;
+    }
+    float32x4_t vsum = vdupq_n_f32(0.0f);
+    const float32x4_t vmaxb = vdupq_n_f32(max);
+    for (long long j = 0; j < n; j += 4) {
+        float32x4_t e = exp_nonpos(vsubq_f32(load(&b, s, j, n, -INFINITY), vmaxb));
+        store(&b, e);
+        vsum = vaddq_f32(vsum, e);
+    }
+    float corr = *m == -INFINITY ? 0.0f : expf(*m - max);
+    *l = *l * corr + hsum(vsum);
+    *m = max;
+    return corr;
+}
+
+static void softmax_row(float *s, long long n, const float *add, const unsigned char *keep)
+{
+    float m = -INFINITY, l = 0.0f;
+    online_row(s, n, add, keep, &m, &l);
+    const float32x4_t inv = vdupq_n_f32(l > 0.0f ? 1.0f / l : 0.0f);
+    block b;
+    for (long long j = 0; j < n; j += 4) {
+        float32x4_t x = load(&b, s, j, n, 0.0f);
+        store(&b, vmulq_f32(x, inv));
+    }
+}
+
+/* tanh(x) = sign(x) * (1 - e) / (1 + e), e = exp(-2|x|) <= 1. */
+static inline float32x4_t tanh_f32(float32x4_t x)
+{
+    float32x4_t e = exp_nonpos(vmulq_f32(vabsq_f32(x), vdupq_n_f32(-2.0f)));
+    float32x4_t one = vdupq_n_f32(1.0f);
+    /* 1 / (1 + e) by the reciprocal estimate and two Newton steps (float
+     * precision); vdivq_f32 is aarch64-only and SIMDe 0.7 lacks it. */
+    float32x4_t d = vaddq_f32(one, e), r = vrecpeq_f32(d);
+    r = vmulq_f32(r, vrecpsq_f32(d, r));
+    r = vmulq_f32(r, vrecpsq_f32(d, r));
+    float32x4_t t = vmulq_f32(vsubq_f32(one, e), r);
+    return vbslq_f32(vcltq_f32(x, vdupq_n_f32(0.0f)), vnegq_f32(t), t);
+}
+
+static void additive_row(float *s, long long n, const float *q, const float *k, long long ldk,
+                         long long A, const float *v, float scale)
+{
+    for (long long j = 0; j < n; j++) {
+        const float *kj = k + j * ldk;
+        float32x4_t acc = vdupq_n_f32(0.0f);
+        long long a = 0;
+        for (; a + 4 <= A; a += 4) {
+            float32x4_t t = tanh_f32(vaddq_f32(vld1q_f32(q + a), vld1q_f32(kj + a)));
+            acc = v != NULL ? vfmaq_f32(acc, vld1q_f32(v + a), t) : vaddq_f32(acc, t);
+        }
+        float sum = hsum(acc);
+        for (; a < A; a++)
+            sum += (v != NULL ? v[a] : 1.0f) * tanhf(q[a] + kj[a]);
+        s[j] = scale * sum;
+    }
+}
+
+const pa_kernels PA_NEON_TABLE = { PA_ISA_NEON, softmax_row, online_row, additive_row };

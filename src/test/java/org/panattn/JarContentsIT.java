@@ -1,0 +1,116 @@
+package org.panattn;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.lang.module.ModuleDescriptor;
+import java.lang.module.ModuleFinder;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.jar.Attributes;
+import java.util.jar.JarFile;
+import java.util.stream.Collectors;
+
+import org.junit.jupiter.api.Test;
+import org.panattn.internal.NativeLoader;
+
+/**
+ * The jars {@code mvn package} built (run by Failsafe after packaging): the
+ * library jar holds only the main sources' classes, the native libraries
+ * and the version resource (nothing from tests or benchmarks), its module
+ * exports only org.panattn and needs only java.base, and the sources and
+ * Javadoc jars exist beside it.
+ */
+class JarContentsIT {
+    private static final Path JAR = Path.of(System.getProperty("panattn.jar", "target/panattn.jar"));
+    private static final Path MAIN_SOURCES = Path.of("src/main/java");
+
+    private static Set<String> entries(Path jar) throws IOException {
+        assertTrue(Files.isRegularFile(jar), "missing " + jar);
+        try (JarFile f = new JarFile(jar.toFile())) {
+            return f.stream().filter(e -> !e.isDirectory()).map(e -> e.getName())
+                    .collect(Collectors.toCollection(TreeSet::new));
+        }
+    }
+
+    private static Path sibling(String classifier) {
+        return JAR.resolveSibling(JAR.getFileName().toString().replace(".jar", "-" + classifier + ".jar"));
+    }
+
+    /** A class entry comes from src/main/java when its top-level class has a source file there. */
+    private static boolean fromMainSources(String entry) {
+        String topLevel = entry.replaceFirst("\\.class$", "").replaceFirst("\\$.*", "");
+        return Files.isRegularFile(MAIN_SOURCES.resolve(topLevel + ".java"));
+    }
+
+    @Test
+    void libraryJarHoldsOnlyTheLibrary() throws IOException {
+        Set<String> stray = new TreeSet<>();
+        for (String e : entries(JAR)) {
+            boolean ok = e.equals("META-INF/MANIFEST.MF") || e.startsWith("META-INF/maven/org.panattn/panattn/")
+                    || e.equals("org/panattn/version.properties")
+                    || e.endsWith(".class") && fromMainSources(e)
+                    || e.matches("native/[a-z]+-[a-z0-9_]+/" + "(libpanattn\\.so|libpanattn\\.dylib|panattn\\.dll)");
+            if (!ok) {
+                stray.add(e);
+            }
+        }
+        assertTrue(stray.isEmpty(), "entries that do not belong in the library jar: " + stray);
+    }
+
+    @Test
+    void libraryJarCarriesEveryPlatformBuilt() throws IOException {
+        Set<String> natives = entries(JAR).stream().filter(e -> e.startsWith("native/"))
+                .map(e -> e.split("/")[1]).collect(Collectors.toCollection(TreeSet::new));
+        Set<String> expected = new TreeSet<>(List.of(NativeLoader.platform()));
+        for (String p : System.getProperty("panattn.packed.extra", "").split(",")) {
+            if (!p.isBlank()) {
+                expected.add(p.trim());
+            }
+        }
+        assertEquals(expected, natives, "native libraries in " + JAR);
+    }
+
+    @Test
+    void moduleExportsOnlyTheApiAndNeedsOnlyTheJdk() {
+        ModuleDescriptor m = ModuleFinder.of(JAR).find("org.panattn").orElseThrow().descriptor();
+        assertEquals(Set.of("org.panattn"),
+                m.exports().stream().map(ModuleDescriptor.Exports::source).collect(Collectors.toSet()));
+        assertTrue(m.exports().stream().noneMatch(ModuleDescriptor.Exports::isQualified), m.exports().toString());
+        // Only the JDK: java.base, plus optional (static) modules for Backend.JAVA_VECTOR and bench --chart.
+        assertEquals(Set.of("java.base"), m.requires().stream()
+                .filter(r -> !r.modifiers().contains(ModuleDescriptor.Requires.Modifier.STATIC))
+                .map(ModuleDescriptor.Requires::name).collect(Collectors.toSet()));
+        assertEquals(Set.of("jdk.incubator.vector", "java.desktop"), m.requires().stream()
+                .filter(r -> r.modifiers().contains(ModuleDescriptor.Requires.Modifier.STATIC))
+                .map(ModuleDescriptor.Requires::name).collect(Collectors.toSet()));
+    }
+
+    @Test
+    void manifestRunsTheCommandLine() throws IOException {
+        try (JarFile f = new JarFile(JAR.toFile())) {
+            Attributes a = f.getManifest().getMainAttributes();
+            assertEquals("org.panattn.cli.Main", a.getValue("Main-Class"));
+            assertEquals("ALL-UNNAMED", a.getValue("Enable-Native-Access"));
+            assertEquals(Panattn.version(), a.getValue("Implementation-Version"));
+        }
+    }
+
+    @Test
+    void sourcesAndJavadocJarsAccompanyIt() throws IOException {
+        Set<String> sources = entries(sibling("sources"));
+        assertTrue(sources.contains("org/panattn/Attention.java") && sources.contains("module-info.java"),
+                "sources jar: " + sources);
+        assertTrue(sources.stream().noneMatch(e -> e.endsWith("Test.java") || e.endsWith("IT.java")),
+                "test sources in the sources jar");
+        Set<String> javadoc = entries(sibling("javadoc"));
+        assertTrue(javadoc.stream().anyMatch(e -> e.endsWith("org/panattn/Attention.html")), "javadoc jar: "
+                + javadoc.stream().limit(20).toList());
+        assertTrue(javadoc.stream().noneMatch(e -> e.contains("/internal/") || e.contains("/cli/")),
+                "the Javadoc documents more than the exported API");
+    }
+}

@@ -1,0 +1,134 @@
+package org.panattn;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.condition.EnabledOnOs;
+import org.junit.jupiter.api.condition.OS;
+import org.panattn.internal.NativeLoader;
+
+/**
+ * The Linux libraries packed for the jar (target/classes/native/linux-*)
+ * are self-contained: they need nothing beyond the C runtime (OpenBLAS is
+ * linked in statically) and export exactly the header's functions. Checked
+ * with binutils' readelf, which reads ELF files of every architecture, so
+ * the cross-built aarch64 library is checked here too.
+ */
+@EnabledOnOs(OS.LINUX)
+class PackedLibraryTest {
+    private static final Path PACKED = Path.of(System.getProperty("panattn.packed.dir", "target/classes/native"));
+
+    /** The C runtime's shared objects: every Linux machine has them. */
+    private static final Pattern C_RUNTIME = Pattern.compile(
+            "libc\\.so\\.6|libm\\.so\\.6|libpthread\\.so\\.0|libdl\\.so\\.2|libgcc_s\\.so\\.1"
+                    + "|ld-linux-x86-64\\.so\\.2|ld-linux-aarch64\\.so\\.1");
+
+    private static final Pattern NEEDED = Pattern.compile("\\(NEEDED\\)\\s+Shared library: \\[([^]]+)]");
+
+    /** readelf --dyn-syms: Num: Value Size Type Bind Vis Ndx Name. */
+    private static final Pattern DYN_SYM = Pattern.compile(
+            "^\\s*\\d+:\\s+\\S+\\s+\\d+\\s+(\\w+)\\s+(\\w+)\\s+(\\w+)\\s+(\\w+)\\s+(\\S+)");
+
+    private static final Pattern HEADER_FUNCTION = Pattern.compile("PA_API\\s+[^;(]*?\\b(pa_\\w+)\\s*\\(");
+
+    /** This machine's platform, plus what the build says it cross-built (Maven's panattn.packed.extra). */
+    private static Set<String> expectedPlatforms() {
+        Set<String> platforms = new TreeSet<>();
+        platforms.add(NativeLoader.platform());
+        for (String p : System.getProperty("panattn.packed.extra", "").split(",")) {
+            if (!p.isBlank()) {
+                platforms.add(p.trim());
+            }
+        }
+        return platforms;
+    }
+
+    private static String readelf(String option, Path lib) throws IOException, InterruptedException {
+        Process p = new ProcessBuilder("readelf", option, "-W", lib.toString()).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertEquals(0, p.waitFor(), "readelf " + option + " " + lib + ":\n" + out);
+        return out;
+    }
+
+    private static List<String> matches(Pattern pattern, String text) {
+        List<String> found = new ArrayList<>();
+        Matcher m = pattern.matcher(text);
+        while (m.find()) {
+            found.add(m.group(1));
+        }
+        return found;
+    }
+
+    @Test
+    void theBuildPackedExactlyTheExpectedPlatforms() throws IOException {
+        Set<String> packed = new TreeSet<>();
+        try (Stream<Path> dirs = Files.list(PACKED)) {
+            dirs.filter(Files::isDirectory).forEach(d -> packed.add(d.getFileName().toString()));
+        }
+        assertEquals(expectedPlatforms(), packed, "platform folders in " + PACKED + " (stale? run mvn clean)");
+        for (String platform : packed) {
+            Path lib = PACKED.resolve(platform).resolve(System.mapLibraryName("panattn"));
+            assertTrue(Files.isRegularFile(lib), "missing " + lib);
+        }
+    }
+
+    @Test
+    void linuxLibrariesAreBuiltForTheirFolder() throws Exception {
+        for (String platform : expectedPlatforms()) {
+            String machine = switch (platform) {
+                case "linux-x86_64" -> "Advanced Micro Devices X86-64";
+                case "linux-aarch64" -> "AArch64";
+                default -> throw new AssertionError("no ELF machine known for " + platform);
+            };
+            String header = readelf("-h", library(platform));
+            assertTrue(header.contains("Machine:") && header.lines().anyMatch(
+                    l -> l.trim().startsWith("Machine:") && l.trim().endsWith(machine)), platform + ":\n" + header);
+        }
+    }
+
+    @Test
+    void linuxLibrariesNeedOnlyTheCRuntime() throws Exception {
+        for (String platform : expectedPlatforms()) {
+            List<String> needed = matches(NEEDED, readelf("-d", library(platform)));
+            assertTrue(needed.contains("libc.so.6"), platform + ": no libc.so.6 among " + needed);
+            List<String> stray = needed.stream().filter(n -> !C_RUNTIME.matcher(n).matches()).toList();
+            assertTrue(stray.isEmpty(), platform + " needs more than the C runtime: " + stray + " (all: " + needed
+                    + "); is OpenBLAS linked statically?");
+        }
+    }
+
+    @Test
+    void linuxLibrariesExportExactlyTheHeadersFunctions() throws Exception {
+        Set<String> api = new TreeSet<>(matches(HEADER_FUNCTION,
+                Files.readString(Path.of(System.getProperty("panattn.header", "native/include/panattn.h")))));
+        assertTrue(api.contains("pa_sdpa"), "header functions: " + api);
+        for (String platform : expectedPlatforms()) {
+            Set<String> exported = new TreeSet<>();
+            for (String line : readelf("--dyn-syms", library(platform)).lines().toList()) {
+                Matcher m = DYN_SYM.matcher(line);
+                boolean defined = m.find() && !m.group(4).equals("UND");
+                if (defined && !m.group(2).equals("LOCAL") && !m.group(1).equals("SECTION")) {
+                    exported.add(m.group(5).replaceFirst("@.*", ""));
+                }
+            }
+            assertEquals(api, exported, platform + ": exported symbols vs the header's functions");
+        }
+    }
+
+    private static Path library(String platform) {
+        return PACKED.resolve(platform).resolve("libpanattn.so");
+    }
+}
