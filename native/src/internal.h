@@ -28,7 +28,10 @@ int pa_fail(int status, const char *fmt, ...) PA_PRINTF(2, 3);
  * entries j < limit get s[j] + add[j] (add may be NULL) and are dropped
  * when keep is non-NULL and keep[j] == 0; the kept entries are
  * softmax-normalised (max-subtracted); every other entry becomes 0, and a
- * row with no kept finite entry becomes all zeros.
+ * row whose kept entries are all -INFINITY (or that keeps none) becomes all
+ * zeros. Otherwise a NaN or +INFINITY among the kept entries makes entries
+ * [0, limit) NaN (entries from limit on stay 0), identically at every ISA
+ * level.
  */
 typedef struct pa_kernels {
     int isa;
@@ -60,6 +63,29 @@ int pa_check_tensor(const char *fn, const char *name, const pa_tensor *t,
 
 /* Number of elements of a validated tensor's shape (fits in long long). */
 long long pa_numel(const pa_tensor *t);
+
+/* Copies *t into *copy and validates the copy like pa_check_tensor, so a
+ * descriptor changed by another thread during the call cannot slip past
+ * the checks; then zeroes the strides the computation never steps along
+ * (dimensions of size <= 1, every dimension of an empty tensor), so no
+ * offset arithmetic can overflow on an unused stride. Entry points work on
+ * such copies only. */
+int pa_load_tensor(const char *fn, const char *name, const pa_tensor *t, pa_tensor *copy,
+                   int dtype, int unit_last);
+
+/* Fails unless no two elements of a loaded tensor share memory: an output
+ * with a broadcast (stride 0) or interleaved dimension would be written
+ * several times, a silently wrong result. */
+int pa_check_distinct_elements(const char *fn, const char *name, const pa_tensor *t);
+
+/* Fails when the bytes two loaded tensors reach (from their first to their
+ * last element) overlap; an empty tensor overlaps nothing. An output must
+ * not share memory with an input or another output. */
+int pa_check_disjoint(const char *fn, const char *name, const pa_tensor *t,
+                      const char *other_name, const pa_tensor *other);
+
+/* Bytes of one element of a dtype (pa_check_tensor has validated it). */
+int pa_dtype_size(int dtype);
 
 /* The BLAS must run single-threaded: panattn owns the threading. */
 void pa_blas_init(void);

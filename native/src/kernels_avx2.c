@@ -99,6 +99,7 @@ static void softmax_row(float *s, long long n, long long limit,
 {
     const __m256 neg_inf = _mm256_set1_ps(-INFINITY);
     __m256 vmax = neg_inf;
+    __m256 vnan = _mm256_setzero_ps();
     block b;
     for (long long j = 0; j < limit; j += 8) {
         __m256 x = load(&b, s, j, limit, -INFINITY);
@@ -108,8 +109,10 @@ static void softmax_row(float *s, long long n, long long limit,
             x = _mm256_blendv_ps(x, neg_inf, dropped(keep + j, b.count));
         store(&b, x);
         vmax = _mm256_max_ps(vmax, x);
+        vnan = _mm256_or_ps(vnan, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
     }
-    float max = hmax(vmax);
+    /* A NaN score poisons every kept weight: the row is NaN. */
+    float max = _mm256_movemask_ps(vnan) ? NAN : hmax(vmax);
     if (max == -INFINITY)
         limit = 0;
     __m256 vsum = _mm256_setzero_ps();

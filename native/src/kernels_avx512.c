@@ -65,6 +65,7 @@ static void softmax_row(float *s, long long n, long long limit,
 {
     const __m512 neg_inf = _mm512_set1_ps(-INFINITY);
     __m512 vmax = neg_inf;
+    mask16 nan = 0;
     for (long long j = 0; j < limit; j += 16) {
         mask16 m = lanes(j, limit);
         __m512 x = _mm512_maskz_loadu_ps(m, s + j);
@@ -74,8 +75,10 @@ static void softmax_row(float *s, long long n, long long limit,
             x = _mm512_mask_mov_ps(x, dropped(keep + j, m), neg_inf);
         _mm512_mask_storeu_ps(s + j, m, x);
         vmax = _mm512_mask_max_ps(vmax, m, vmax, x);
+        nan |= _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q) & m;
     }
-    float max = _mm512_reduce_max_ps(vmax);
+    /* A NaN score poisons every kept weight: the row is NaN. */
+    float max = nan ? NAN : _mm512_reduce_max_ps(vmax);
     if (max == -INFINITY)
         limit = 0;
     __m512 vsum = _mm512_setzero_ps();

@@ -7,6 +7,7 @@ static void softmax_row(float *s, long long n, long long limit,
                         const float *add, const unsigned char *keep)
 {
     float max = -INFINITY;
+    int nan = 0;
     for (long long j = 0; j < limit; j++) {
         float x = s[j];
         if (add != NULL)
@@ -14,9 +15,12 @@ static void softmax_row(float *s, long long n, long long limit,
         if (keep != NULL && keep[j] == 0)
             x = -INFINITY;
         s[j] = x;
+        nan |= isnan(x);
         if (x > max)
             max = x;
     }
+    if (nan)
+        max = NAN;  /* poisons every kept weight: the row is NaN */
     if (max == -INFINITY) {
         for (long long j = 0; j < n; j++)
             s[j] = 0.0f;
