@@ -39,6 +39,12 @@ void ref_sdpa(const pa_tensor *q, const pa_tensor *k, const pa_tensor *v,
             long long kh = h / (H / Hkv);
             for (long long i = 0; i < Lq; i++) {
                 double max = -INFINITY;
+                int poisoned = 0;   /* a kept NaN or +Inf score: the row is NaN */
+                long long shown = Lk; /* keys the causal rule shows */
+                if (opts->causal == PA_CAUSAL_TOP_LEFT)
+                    shown = i + 1;
+                if (opts->causal == PA_CAUSAL_BOTTOM_RIGHT)
+                    shown = i + 1 + Lk - Lq;
                 for (long long j = 0; j < Lk; j++) {
                     double dot = 0.0;
                     for (long long d = 0; d < Dk; d++)
@@ -53,20 +59,25 @@ void ref_sdpa(const pa_tensor *q, const pa_tensor *k, const pa_tensor *v,
                         kept[j] = 0;
                     if (s[j] == -INFINITY)
                         kept[j] = 0;
+                    if (kept[j] && (isnan(s[j]) || s[j] == INFINITY))
+                        poisoned = 1;
                     if (kept[j] && s[j] > max)
                         max = s[j];
                 }
+                int empty = max == -INFINITY && !poisoned;
                 double sum = 0.0;
                 for (long long j = 0; j < Lk; j++) {
-                    s[j] = kept[j] ? exp(s[j] - max) : 0.0;
+                    s[j] = kept[j] && !poisoned ? exp(s[j] - max) : 0.0;
                     sum += s[j];
                 }
                 for (long long j = 0; j < Lk; j++) {
-                    s[j] = sum > 0.0 ? s[j] / sum : 0.0;
+                    s[j] = poisoned ? (j < shown ? NAN : 0.0) : sum > 0.0 ? s[j] / sum : 0.0;
                     if (weights != NULL)
                         weights[((b * H + h) * Lq + i) * Lk + j] = s[j];
                 }
-                for (long long d = 0; d < Dv; d++) {
+                for (long long d = 0; d < Dv && empty; d++)
+                    out[((b * H + h) * Lq + i) * Dv + d] = 0.0;
+                for (long long d = 0; d < Dv && !empty; d++) {
                     double acc = 0.0;
                     for (long long j = 0; j < Lk; j++)
                         acc += s[j] * at(v, b, kh, j, d);
