@@ -48,6 +48,10 @@ ensure_packages() {
 # Packages a build needs; the C tests also want SIMDe (AVX-512 emulation).
 BUILD_PACKAGES=(cmake make gcc maven libopenblas-dev)
 TEST_PACKAGES=(libsimde-dev)
+# scripts/sanitize.sh (valgrind) and scripts/fuzz.sh (clang's libFuzzer and
+# sanitizer runtimes).
+SANITIZE_PACKAGES=(valgrind)
+FUZZ_PACKAGES=(clang libclang-rt-14-dev)
 
 # Maven under the JDK found, without its own startup noise.
 mvn_quiet() {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every test: the C tests (CTest, at each ISA level) and the Java tests
-# (JUnit), through one Maven build. Prints the counts; on failure, the end
+# (JUnit), through one Maven build; then the C tests under sanitizers and
+# valgrind, and a bounded fuzzing run (scripts/sanitize.sh, scripts/fuzz.sh). Prints the counts; on failure, the end
 # of the log.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -24,4 +25,10 @@ if [ "$status" -ne 0 ]; then
   echo "panattn: tests FAILED"
   exit "$status"
 fi
+
+# Sanitizers, valgrind and a bounded fuzzing run over the C library (they
+# reuse the C tests Maven just built in target/native).
+echo "panattn: sanitizers, valgrind and fuzzing (logs under build/)"
+"$PANATTN_ROOT/scripts/sanitize.sh" "$PANATTN_ROOT/target/native" || { echo "panattn: tests FAILED"; exit 1; }
+"$PANATTN_ROOT/scripts/fuzz.sh" || { echo "panattn: tests FAILED"; exit 1; }
 echo "panattn: all tests passed"

@@ -61,7 +61,7 @@ void pa_install_kernels(const pa_kernels *table);
 int pa_check_tensor(const char *fn, const char *name, const pa_tensor *t,
                     int dtype, int unit_last);
 
-/* Number of elements of a validated tensor's shape (fits in long long). */
+/* Number of elements of a validated tensor (0 when any size is 0). */
 long long pa_numel(const pa_tensor *t);
 
 /* Copies *t into *copy and validates the copy like pa_check_tensor, so a

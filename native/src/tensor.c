@@ -6,6 +6,11 @@
 
 long long pa_numel(const pa_tensor *t)
 {
+    /* A zero first: the other sizes of an empty tensor may multiply past
+     * 64 bits (a valid non-empty tensor's product fits). */
+    for (int i = 0; i < 4; i++)
+        if (t->shape[i] == 0)
+            return 0;
     long long n = 1;
     for (int i = 0; i < 4; i++)
         n *= t->shape[i];

@@ -31,7 +31,7 @@ void ref_sdpa(const pa_tensor *q, const pa_tensor *k, const pa_tensor *v,
 {
     const long long B = q->shape[0], H = q->shape[1], Lq = q->shape[2], Dk = q->shape[3];
     const long long Hkv = k->shape[1], Lk = k->shape[2], Dv = v->shape[3];
-    const double scale = opts->scale != 0.0f ? opts->scale : 1.0 / sqrt((double)Dk);
+    const double scale = opts->scale != 0.0f ? opts->scale : Dk > 0 ? 1.0 / sqrt((double)Dk) : 1.0;
     double *s = malloc(sizeof(double) * (size_t)(Lk > 0 ? Lk : 1));
     int *kept = malloc(sizeof(int) * (size_t)(Lk > 0 ? Lk : 1));
     for (long long b = 0; b < B; b++)
