@@ -1,6 +1,9 @@
 package org.panattn;
 
 import java.lang.foreign.MemorySegment;
+import java.util.Optional;
+
+import org.panattn.OutputChecks.Region;
 
 import org.panattn.internal.NativeLoader;
 import org.panattn.internal.SdpaProblem;
@@ -68,8 +71,31 @@ final class SdpaValidation {
         if (mask != null) {
             checkMask(mask, backend, b, h, lq, lk);
         }
+        checkOutputs(q4, k4, v4, out4, mask, w4);
         float scale = Float.isNaN(spec.scale()) ? (float) (1.0 / Math.sqrt(Math.max(dk, 1))) : spec.scale();
         return new SdpaProblem(q4, k4, v4, out4, mask, w4, scale, spec.causal());
+    }
+
+    /** Outputs writable, one place per element, sharing no memory with inputs or each other. */
+    private static void checkOutputs(Tensor q, Tensor k, Tensor v, Tensor out, Mask mask, Tensor w) {
+        OutputChecks.writable("out", out);
+        OutputChecks.distinctElements("out", out);
+        Optional<Region> maskRegion = Optional.ofNullable(mask).map(Region::of);
+        Region o = Region.of(out);
+        OutputChecks.disjoint("out", o, "q", Optional.of(Region.of(q)));
+        OutputChecks.disjoint("out", o, "k", Optional.of(Region.of(k)));
+        OutputChecks.disjoint("out", o, "v", Optional.of(Region.of(v)));
+        OutputChecks.disjoint("out", o, "mask", maskRegion);
+        if (w != null) {
+            OutputChecks.writable("weights", w);
+            OutputChecks.distinctElements("weights", w);
+            Region r = Region.of(w);
+            OutputChecks.disjoint("weights", r, "out", Optional.of(o));
+            OutputChecks.disjoint("weights", r, "q", Optional.of(Region.of(q)));
+            OutputChecks.disjoint("weights", r, "k", Optional.of(Region.of(k)));
+            OutputChecks.disjoint("weights", r, "v", Optional.of(Region.of(v)));
+            OutputChecks.disjoint("weights", r, "mask", maskRegion);
+        }
     }
 
     /** Not null, alive, accessible from this thread, and off-heap for the native backend. */

@@ -55,6 +55,9 @@ public final class JavaBackend implements AttentionBackend {
         final long lk = p.keys();
         final long dk = p.q().size(3);
         final long dv = p.v().size(3);
+        if (p.out().size() == 0 && (w == null || p.weights().size() == 0)) {
+            return; // nothing to write (the library does the same)
+        }
         final long group = p.heads() / p.kvHeads();
         final float[] scores = new float[Math.toIntExact(lk)];
         for (long b = 0; b < p.batch(); b++) {
@@ -63,6 +66,7 @@ public final class JavaBackend implements AttentionBackend {
                 for (long i = 0; i < p.queries(); i++) {
                     final long limit = p.causalLimit(i);
                     float max = Float.NEGATIVE_INFINITY;
+                    boolean poisoned = false; // a NaN or +Inf score among the kept keys
                     for (int j = 0; j < limit; j++) {
                         float dot = 0f;
                         for (long d = 0; d < dk; d++) {
@@ -75,25 +79,28 @@ public final class JavaBackend implements AttentionBackend {
                             s += mask.get(b, h, i, j);
                         }
                         scores[j] = s;
+                        poisoned |= Float.isNaN(s) || s == Float.POSITIVE_INFINITY;
                         max = Math.max(max, s);
                     }
-                    // Softmax with the row max subtracted; a row with no
-                    // finite score (fully masked) becomes zeros.
+                    // No kept finite score: zeros. A NaN or +Inf score: NaN for
+                    // every key the causal rule shows. Else softmax with the
+                    // row max subtracted.
+                    final boolean empty = !poisoned && max == Float.NEGATIVE_INFINITY;
                     float sum = 0f;
                     for (int j = 0; j < limit; j++) {
-                        scores[j] = max == Float.NEGATIVE_INFINITY ? 0f : (float) Math.exp(scores[j] - max);
+                        scores[j] = empty ? 0f : poisoned ? Float.NaN : (float) Math.exp(scores[j] - max);
                         sum += scores[j];
                     }
                     for (int j = 0; j < lk; j++) {
-                        scores[j] = j < limit && sum > 0f ? scores[j] / sum : 0f;
+                        scores[j] = j < limit && !empty ? scores[j] / sum : 0f;
                         if (w != null) {
                             w.set(b, h, i, j, scores[j]);
                         }
                     }
                     for (long d = 0; d < dv; d++) {
                         float acc = 0f;
-                        for (int j = 0; j < limit; j++) {
-                            acc += scores[j] * v.get(b, kvh, j, d);
+                        for (int j = 0; j < limit && !empty; j++) {
+                            acc += scores[j] * v.get(b, kvh, j, d); // 0 * NaN in V is NaN, as in sgemm
                         }
                         out.set(b, h, i, d, acc);
                     }

@@ -14,6 +14,15 @@ import org.panattn.internal.ffi.pa_tensor;
 /**
  * Calls libpanattn through the generated bindings. Descriptors are written
  * into a per-thread scratch segment, so a call allocates nothing.
+ *
+ * <p>Memory safety across threads: the data segments are passed to
+ * {@code pa_sdpa_buffers} as arguments of their own, not only as addresses
+ * inside the descriptors. The FFM {@link java.lang.foreign.Linker} keeps
+ * the arena of every segment argument alive until the native call returns:
+ * closing a shared arena meanwhile throws {@link IllegalStateException}
+ * ("Session is acquired"), and an automatic arena's memory stays reachable.
+ * An address stored inside a descriptor would protect nothing, so a close
+ * racing the computation could free the memory under it.
  */
 public final class NativeBackend implements AttentionBackend {
     public static final NativeBackend INSTANCE = new NativeBackend();
@@ -54,7 +63,10 @@ public final class NativeBackend implements AttentionBackend {
         pa_sdpa_options.weights(o, p.weights() == null ? MemorySegment.NULL : describe(s.weights, p.weights()));
         pa_sdpa_options.workspace(o, MemorySegment.NULL);
         pa_sdpa_options.workspace_bytes(o, 0);
-        check(Panattn_h.pa_sdpa(s.q, s.k, s.v, s.out, o), "pa_sdpa");
+        // The buffers travel as arguments: the Linker keeps their arenas open for the call.
+        check(Panattn_h.pa_sdpa_buffers(s.q, s.k, s.v, s.out, o, p.q().segment(), p.k().segment(),
+                p.v().segment(), p.out().segment(), p.mask() == null ? MemorySegment.NULL : p.mask().segment(),
+                p.weights() == null ? MemorySegment.NULL : p.weights().segment()), "pa_sdpa_buffers");
     }
 
     private static int causalCode(Causal c) {
@@ -77,7 +89,7 @@ public final class NativeBackend implements AttentionBackend {
 
     private static MemorySegment describe(MemorySegment d, MemorySegment data, int dtype, long[] shape,
                                           long[] strides, int elementBytes) {
-        pa_tensor.data(d, data);
+        pa_tensor.data(d, MemorySegment.NULL); // pa_sdpa_buffers takes the data as arguments
         pa_tensor.dtype(d, dtype);
         pa_tensor.reserved(d, 0);
         for (int i = 0; i < 4; i++) {
