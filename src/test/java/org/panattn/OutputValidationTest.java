@@ -84,6 +84,20 @@ class OutputValidationTest {
         assertTrue(elsewhere.get(0, 0, 0, 0) == 0 && data[32] == 0, "q is zeros, so the outputs are zeros");
     }
 
+    @ParameterizedTest
+    @EnumSource(Backend.class)
+    void emptyTensorsOfHugeSizesAreLegal(Backend backend) {
+        try (Arena arena = Arena.ofConfined()) {
+            long huge = 1L << 62;
+            Tensor q = Tensor.allocate(arena, huge, huge, 0, 4); // 0 elements: no overflow
+            assertEquals(0, q.size());
+            Tensor kv = Tensor.allocate(arena, huge, 1, 0, 4);
+            Tensor out = Tensor.allocate(arena, huge, huge, 0, 4);
+            Attention.scaledDotProduct(q, kv, kv, out, AttentionSpec.builder().backend(backend).build());
+            expect("overflows 64 bits", () -> Tensor.allocate(arena, huge, huge, 1, 4));
+        }
+    }
+
     @Test
     void keyPaddingAndMaskBuildersCheckTheirSizes() {
         try (Arena arena = Arena.ofConfined()) {
