@@ -94,9 +94,10 @@ public final class Attention {
      * backend computes, the arenas of all its tensors are held open: closing a shared arena
      * from another thread then throws {@link IllegalStateException} instead of freeing
      * memory in use (the tensors' segments are arguments of the native call, and the FFM
-     * Linker keeps the arena of every segment argument alive until the call returns). A
-     * closed arena is refused before the call with an {@link IllegalStateException} naming
-     * the tensor.
+     * Linker keeps the arena of every segment argument alive until the call returns). On
+     * the Java backend the close succeeds and the computation stops with an
+     * {@link IllegalStateException} at its next access. A closed arena is refused before
+     * the call with an {@link IllegalStateException} naming the tensor.
      */
     public static void scaledDotProduct(Tensor q, Tensor k, Tensor v, Tensor out, AttentionSpec spec) {
         if (spec == null) {

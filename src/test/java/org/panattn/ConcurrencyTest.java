@@ -164,4 +164,29 @@ class ConcurrencyTest {
         System.out.println("ConcurrencyTest: " + refused + " closes refused during " + calls.get()
                 + " native calls; after the close a call fails with: " + e.getMessage());
     }
+
+    @Test
+    void closingASharedArenaDuringAJavaComputationStopsItCleanly() throws Exception {
+        Arena shared = Arena.ofShared();
+        SplittableRandom rnd = new SplittableRandom(6);
+        Tensor q = Reference.random(shared, rnd, 1, 2, 300, 32);
+        Tensor out = Tensor.allocate(shared, 1, 2, 300, 32);
+        AttentionSpec spec = AttentionSpec.builder().backend(Backend.JAVA).build();
+        CountDownLatch started = new CountDownLatch(1);
+        CompletableFuture<Throwable> worker = CompletableFuture.supplyAsync(() -> {
+            try {
+                while (true) {
+                    started.countDown();
+                    Attention.scaledDotProduct(q, q, q, out, spec);
+                }
+            } catch (Throwable e) {
+                return e;
+            }
+        });
+        started.await();
+        Thread.sleep(20);
+        shared.close(); // plain Java accesses: the close wins, the accesses fail from then on
+        Throwable e = worker.get(60, TimeUnit.SECONDS);
+        assertTrue(e instanceof IllegalStateException && e.getMessage().contains("closed"), String.valueOf(e));
+    }
 }
