@@ -52,7 +52,7 @@ for run in test_robustness:scalar test_robustness:avx2 test_robustness:avx512 te
   PANATTN_MAX_ISA=$isa valgrind -q --error-exitcode=1 --leak-check=full \
     --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect \
     "$normal_build/$test" >>"$vlog" 2>&1 \
-    || { tail -40 "$vlog"; die "valgrind: $test at ${isa:-the CPU's level} reported errors or leaks (log: $vlog)"; }
+    || { tail -40 "$vlog"; die "valgrind: $test at ISA ${isa:-default} reported errors or leaks (log: $vlog)"; }
   runs=$((runs + 1))
 done
 echo "  valgrind memcheck: $runs runs (test_robustness at 3 ISA levels, test_sdpa), 0 errors, 0 leaks"
