@@ -52,8 +52,8 @@ static void trap_if(int bad) { if (bad) __builtin_trap(); }
 
 static int elem_size(int dtype) { return dtype == PA_BOOL ? 1 : 4; }
 
-/* 1 + the largest offset a shape and strides reach, or -1 when that is
- * negative, overflows or exceeds MAX_ELEMENTS; 0 when empty. */
+/* 1 + the largest offset a shape and strides reach, or -1 when a size or
+ * stride is negative or the reach exceeds MAX_ELEMENTS; 0 when empty. */
 static long long extent(const long long shape[4], const long long strides[4])
 {
     for (int d = 0; d < 4; d++)
@@ -61,6 +61,8 @@ static long long extent(const long long shape[4], const long long strides[4])
             return 0;
     long long last = 0;
     for (int d = 0; d < 4; d++) {
+        if (shape[d] == 1)
+            continue;               /* never stepped: any stride is fine */
         if (shape[d] < 0 || strides[d] < 0 || shape[d] > MAX_ELEMENTS || strides[d] > MAX_ELEMENTS)
             return -1;
         last += (shape[d] - 1) * strides[d];
