@@ -9,6 +9,8 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 ensure_packages "${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}" "${FUZZ_PACKAGES[@]}"
+# The runtimes of the installed clang's own version (Debian: libclang-rt-14-dev for clang 14).
+ensure_packages "libclang-rt-$(clang -dumpversion | cut -d. -f1)-dev"
 build="$PANATTN_ROOT/build/fuzz"
 seconds=${PANATTN_FUZZ_SECONDS:-60}
 log="$build/fuzz.log"
