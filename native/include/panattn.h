@@ -92,6 +92,8 @@ enum pa_causal {
  * elements. Shapes and strides are >= 0; a stride of 0 broadcasts.
  * capacity is the number of elements addressable from data: every element
  * the shape and strides reach must lie below it, which the library checks.
+ * data must be aligned to the element size. A tensor with a size of 0 is
+ * empty: nothing is read or written, and data may be NULL.
  */
 typedef struct pa_tensor {
     void *data;
