@@ -48,6 +48,10 @@ ensure_packages() {
 # Packages a build needs; the C tests also want SIMDe (AVX-512 emulation).
 BUILD_PACKAGES=(cmake make gcc maven libopenblas-dev)
 TEST_PACKAGES=(libsimde-dev)
+# scripts/sanitize.sh (valgrind) and scripts/fuzz.sh (clang; its libFuzzer
+# and sanitizer runtimes come from libclang-rt-<major>-dev, see fuzz.sh).
+SANITIZE_PACKAGES=(valgrind)
+FUZZ_PACKAGES=(clang)
 
 # Maven under the JDK found, without its own startup noise; the project's
 # pom unless the arguments name another with -f.

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Every test: the C tests (CTest, at each ISA level) and the Java tests
-# (JUnit, then the jar checks), through one Maven build. Prints the counts;
-# on failure, the end of the log. On Linux, the jar then runs with OpenBLAS
-# hidden (no-openblas-test.sh); on an x86-64 Debian/Ubuntu host the build
-# also packs the aarch64 library, and cross-test.sh checks the aarch64,
-# Windows and clang builds (about two minutes).
+# (JUnit, then the jar checks), through one Maven build; then the C tests
+# under sanitizers and valgrind and a bounded fuzzing run (sanitize.sh,
+# fuzz.sh). On Linux, the jar then runs with OpenBLAS hidden
+# (no-openblas-test.sh); on an x86-64 Debian/Ubuntu host the build also
+# packs the aarch64 library, and cross-test.sh checks the aarch64, Windows
+# and clang builds. Prints the counts; on failure, the end of the log.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -34,6 +35,11 @@ if [ "$status" -ne 0 ]; then
   exit "$status"
 fi
 
+# Sanitizers, valgrind and a bounded fuzzing run over the C library (they
+# reuse the C tests Maven just built in target/native).
+echo "panattn: sanitizers, valgrind and fuzzing (logs under build/)"
+"$PANATTN_ROOT/scripts/sanitize.sh" "$PANATTN_ROOT/target/native" || { echo "panattn: tests FAILED"; exit 1; }
+"$PANATTN_ROOT/scripts/fuzz.sh" || { echo "panattn: tests FAILED"; exit 1; }
 if [ "$(uname -s)" = Linux ]; then
   "$PANATTN_ROOT/scripts/no-openblas-test.sh"
 fi

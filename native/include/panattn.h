@@ -16,6 +16,29 @@
  *    a float mask is added to the scaled scores (-INFINITY = never attend).
  *  - A query row whose keys are all masked yields zeros (output and
  *    weights), never NaN.
+ *  - Arguments are checked before anything is written: a failed call
+ *    leaves every output untouched. The library reads each descriptor and
+ *    the options once, into its own copy, and checks that copy.
+ *  - Outputs (out, weights, a caller's workspace) must give every element
+ *    its own memory (no stride-0 or interleaved dimension) and must not
+ *    overlap any input or each other; data pointers must be aligned to
+ *    their element size. Either mistake is PA_EINVAL, not a wrong result.
+ *
+ * Non-finite numbers. For each query row, the score of key j is
+ * (q.k_j) * scale + mask[j] (additive mask), in float. A key the causal
+ * rule or the keep-mask hides is left out whatever its score. Among the
+ * keys left:
+ *  - a score of -INFINITY gets weight 0 (that is how a float mask masks);
+ *  - if every score is -INFINITY (or no key is left) the row is zeros;
+ *  - otherwise, if any score is NaN or +INFINITY, the row's weights (for
+ *    the keys its causal rule shows) and its output are NaN;
+ *  - otherwise softmax subtracts the row's max first, so finite scores of
+ *    any size (1e30 and beyond) never overflow.
+ * A NaN or infinity in V reaches, through the matrix product, the matching
+ * output column of every row that gives its key a nonzero weight; rows of
+ * the same head that give it weight 0 may get NaN there too (0 * Inf is
+ * NaN), except rows that see no key at all, which stay zeros. Every ISA
+ * level follows these rules identically.
  */
 #ifndef PANATTN_H
 #define PANATTN_H
@@ -75,6 +98,8 @@ enum pa_causal {
  * elements. Shapes and strides are >= 0; a stride of 0 broadcasts.
  * capacity is the number of elements addressable from data: every element
  * the shape and strides reach must lie below it, which the library checks.
+ * data must be aligned to the element size. A tensor with a size of 0 is
+ * empty: nothing is read or written, and data may be NULL.
  */
 typedef struct pa_tensor {
     void *data;
@@ -238,6 +263,24 @@ PA_API int pa_linear(const pa_tensor *x, const pa_tensor *w, const pa_tensor *bi
  */
 PA_API int pa_sdpa_dense(const float *q, const float *k, const float *v, float *out, int B, int H,
                          int Hkv, int Lq, int Lk, int Dk, int Dv, float scale, int causal);
+
+/*
+ * pa_sdpa with the main tensors' data pointers passed as arguments of their
+ * own: the call reads q_data where pa_sdpa reads q->data, and likewise for
+ * k, v, out, the mask and the weights (mask_data and weights_data are
+ * ignored when opts has no mask or no weights); those descriptors' data
+ * fields are ignored. The options' other tensors (key_padding,
+ * alibi_slopes, rel_bias) are read through their descriptors. Everything
+ * else is as pa_sdpa.
+ * For managed runtimes: one that keeps a buffer alive while it is an
+ * argument of a native call (Java's FFM Linker does, for memory segments
+ * passed as pointers) can so guarantee that no buffer is freed while the
+ * library computes, which a pointer stored inside a descriptor cannot.
+ */
+PA_API int pa_sdpa_buffers(const pa_tensor *q, const pa_tensor *k, const pa_tensor *v,
+                           const pa_tensor *out, const pa_sdpa_options *opts,
+                           const void *q_data, const void *k_data, const void *v_data,
+                           void *out_data, const void *mask_data, void *weights_data);
 
 /* Bytes of workspace pa_sdpa needs for these arguments (0 when none). */
 PA_API int pa_sdpa_workspace_size(const pa_tensor *q, const pa_tensor *k,

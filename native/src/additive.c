@@ -6,6 +6,7 @@
 #include "attend.h"
 
 typedef struct additive_rule {
+    pa_tensor qp_copy, kp_copy, vvec_copy;  /* checked copies */
     const pa_tensor *qp, *kp, *vvec;
     long long A;
     float scale;
@@ -28,16 +29,21 @@ int pa_additive_attention(const pa_tensor *qp, const pa_tensor *kp, const pa_ten
 {
     static const char *FN = "pa_additive_attention";
     static const pa_sdpa_options defaults;
-    const pa_sdpa_options *o = opts != NULL ? opts : &defaults;
+    const pa_sdpa_options options = opts != NULL ? *opts : defaults;
+    const pa_sdpa_options *o = &options;
     pa_plan p;
     additive_rule r;
     int rc;
     memset(&p, 0, sizeof p);
+    memset(&r, 0, sizeof r);
     p.fn = FN;
-    if ((rc = pa_check_tensor(FN, "qp", qp, PA_F32, 1)) != PA_OK ||
-        (rc = pa_check_tensor(FN, "kp", kp, PA_F32, 1)) != PA_OK ||
-        (vvec != NULL && (rc = pa_check_tensor(FN, "vvec", vvec, PA_F32, 1)) != PA_OK))
+    if ((rc = pa_load_tensor(FN, "qp", qp, &r.qp_copy, PA_F32, 1)) != PA_OK ||
+        (rc = pa_load_tensor(FN, "kp", kp, &r.kp_copy, PA_F32, 1)) != PA_OK ||
+        (vvec != NULL && (rc = pa_load_tensor(FN, "vvec", vvec, &r.vvec_copy, PA_F32, 1)) != PA_OK))
         return rc;
+    qp = &r.qp_copy;
+    kp = &r.kp_copy;
+    vvec = vvec != NULL ? &r.vvec_copy : NULL;
     p.B = qp->shape[0]; p.H = qp->shape[1]; p.Lq = qp->shape[2];
     p.Hkv = kp->shape[1]; p.Lk = kp->shape[2];
     r.qp = qp;
@@ -56,6 +62,8 @@ int pa_additive_attention(const pa_tensor *qp, const pa_tensor *kp, const pa_ten
     p.rule = &r;
     p.fill = fill;
     p.queries = qp;
-    rc = pa_plan_init(&p, "values", values, out, o);
+    const pa_tensor *inputs[] = { qp, kp, vvec };
+    const char *names[] = { "qp", "kp", "vvec" };
+    rc = pa_plan_init(&p, "values", values, out, o, inputs, names, vvec != NULL ? 3 : 2);
     return rc != PA_OK ? rc : pa_plan_run(&p, o);
 }

@@ -1,5 +1,6 @@
 /* The shared attention driver: see attend.h. */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,11 +28,15 @@ int pa_ld(const pa_tensor *t)
 }
 
 /* Mask dims 0..2 are 1 (broadcast) or the full size; dim 3 is Lk. */
-static int check_mask(const pa_plan *p, const char *name, const pa_tensor *m, pa_mask_plan *out)
+static int check_mask(const pa_plan *p, const char *name, const pa_tensor *given, pa_tensor *m,
+                      pa_mask_plan *out)
 {
-    if (m == NULL)
+    if (given == NULL)
         return PA_OK;
-    int rc = pa_check_tensor(p->fn, name, m, m->dtype == PA_BOOL ? PA_BOOL : PA_F32, 0);
+    if (given->dtype != PA_BOOL && given->dtype != PA_F32)
+        return pa_fail(PA_EINVAL, "%s: %s has dtype %d, expected PA_BOOL (keep-mask) or PA_F32 "
+                       "(additive mask)", p->fn, name, given->dtype);
+    int rc = pa_load_tensor(p->fn, name, given, m, given->dtype, 0);
     if (rc != PA_OK)
         return rc;
     const long long full[3] = { p->B, p->H, p->Lq };
@@ -56,8 +61,8 @@ static int check_positional(pa_plan *p, const pa_sdpa_options *o)
         return pa_fail(PA_EINVAL, "%s: softcap = %g must be finite and >= 0", p->fn, (double)o->softcap);
     p->softcap = o->softcap;
     if (o->alibi_slopes != NULL) {
-        p->alibi = o->alibi_slopes;
-        if ((rc = pa_check_tensor(p->fn, "alibi_slopes", p->alibi, PA_F32, 0)) != PA_OK ||
+        p->alibi = &p->alibi_copy;
+        if ((rc = pa_load_tensor(p->fn, "alibi_slopes", o->alibi_slopes, &p->alibi_copy, PA_F32, 0)) != PA_OK ||
             (rc = pa_expect_dim(p->fn, "alibi_slopes", p->alibi, 0, 1, "1")) != PA_OK ||
             (rc = pa_expect_dim(p->fn, "alibi_slopes", p->alibi, 1, 1, "1")) != PA_OK ||
             (rc = pa_expect_dim(p->fn, "alibi_slopes", p->alibi, 2, 1, "1")) != PA_OK ||
@@ -65,8 +70,8 @@ static int check_positional(pa_plan *p, const pa_sdpa_options *o)
             return rc;
     }
     if (o->rel_bias != NULL) {
-        p->rel_bias = o->rel_bias;
-        if ((rc = pa_check_tensor(p->fn, "rel_bias", p->rel_bias, PA_F32, 0)) != PA_OK ||
+        p->rel_bias = &p->rel_copy;
+        if ((rc = pa_load_tensor(p->fn, "rel_bias", o->rel_bias, &p->rel_copy, PA_F32, 0)) != PA_OK ||
             (rc = pa_expect_dim(p->fn, "rel_bias", p->rel_bias, 2, p->H, "H")) != PA_OK)
             return rc;
         if (p->rel_bias->shape[0] != 1 || p->rel_bias->shape[1] != 1 || p->rel_bias->shape[3] < 2)
@@ -80,16 +85,53 @@ static int check_positional(pa_plan *p, const pa_sdpa_options *o)
     return PA_OK;
 }
 
+/* Outputs get a place of their own per element and share memory with no
+ * input and with each other. */
+static int check_outputs(const pa_plan *p, const pa_tensor *const *inputs,
+                         const char *const *names, int n)
+{
+    const pa_tensor *in[PA_MAX_RULE_INPUTS + 6];
+    const char *in_names[PA_MAX_RULE_INPUTS + 6];
+    int count = 0;
+    for (int i = 0; i < n; i++) {
+        in[count] = inputs[i];
+        in_names[count++] = names[i];
+    }
+    const pa_tensor *shared[] = { p->values, p->masks[0].t, p->masks[1].t, p->alibi, p->rel_bias };
+    const char *shared_names[] = { "values", "mask", "key_padding", "alibi_slopes", "rel_bias" };
+    for (int i = 0; i < 5; i++)
+        if (shared[i] != NULL) {
+            in[count] = shared[i];
+            in_names[count++] = shared_names[i];
+        }
+    const pa_tensor *outs[] = { p->out, p->weights };
+    const char *out_names[] = { "out", "weights" };
+    int rc;
+    for (int o = 0; o < 2; o++) {
+        if (outs[o] == NULL)
+            continue;
+        if ((rc = pa_check_distinct_elements(p->fn, out_names[o], outs[o])) != PA_OK)
+            return rc;
+        for (int i = 0; i < count; i++)
+            if (in[i] != NULL && (rc = pa_check_disjoint(p->fn, out_names[o], outs[o], in_names[i], in[i])) != PA_OK)
+                return rc;
+    }
+    if (p->weights != NULL)
+        return pa_check_disjoint(p->fn, "weights", p->weights, "out", p->out);
+    return PA_OK;
+}
+
 int pa_plan_init(pa_plan *p, const char *values_name, const pa_tensor *values,
-                 const pa_tensor *out, const pa_sdpa_options *o)
+                 const pa_tensor *out, const pa_sdpa_options *o,
+                 const pa_tensor *const *inputs, const char *const *names, int n)
 {
     int rc;
     const char *fn = p->fn;
-    if ((rc = pa_check_tensor(fn, values_name, values, PA_F32, 1)) != PA_OK ||
-        (rc = pa_check_tensor(fn, "out", out, PA_F32, 1)) != PA_OK)
+    if ((rc = pa_load_tensor(fn, values_name, values, &p->values_copy, PA_F32, 1)) != PA_OK ||
+        (rc = pa_load_tensor(fn, "out", out, &p->out_copy, PA_F32, 1)) != PA_OK)
         return rc;
-    p->values = values;
-    p->out = out;
+    values = p->values = &p->values_copy;
+    out = p->out = &p->out_copy;
     p->Dv = values->shape[3];
     if ((rc = pa_expect_dim(fn, values_name, values, 0, p->B, "B")) != PA_OK ||
         (rc = pa_expect_dim(fn, values_name, values, 1, p->Hkv, "Hkv")) != PA_OK ||
@@ -110,21 +152,20 @@ int pa_plan_init(pa_plan *p, const char *values_name, const pa_tensor *values,
     p->causal = o->causal;
     p->window = o->window;
     p->query_offset = o->causal == PA_CAUSAL_BOTTOM_RIGHT ? p->Lk - p->Lq : 0;
-    if ((rc = check_mask(p, "mask", o->mask, &p->masks[0])) != PA_OK ||
-        (rc = check_mask(p, "key_padding", o->key_padding, &p->masks[1])) != PA_OK ||
+    if ((rc = check_mask(p, "mask", o->mask, &p->mask_copy[0], &p->masks[0])) != PA_OK ||
+        (rc = check_mask(p, "key_padding", o->key_padding, &p->mask_copy[1], &p->masks[1])) != PA_OK ||
         (rc = check_positional(p, o)) != PA_OK)
         return rc;
     if (o->weights != NULL) {
-        const pa_tensor *w = o->weights;
-        p->weights = w;
-        if ((rc = pa_check_tensor(fn, "weights", w, PA_F32, 1)) != PA_OK ||
+        const pa_tensor *w = p->weights = &p->weights_copy;
+        if ((rc = pa_load_tensor(fn, "weights", o->weights, &p->weights_copy, PA_F32, 1)) != PA_OK ||
             (rc = pa_expect_dim(fn, "weights", w, 0, p->B, "B")) != PA_OK ||
             (rc = pa_expect_dim(fn, "weights", w, 1, p->H, "H")) != PA_OK ||
             (rc = pa_expect_dim(fn, "weights", w, 2, p->Lq, "Lq")) != PA_OK ||
             (rc = pa_expect_dim(fn, "weights", w, 3, p->Lk, "Lk")) != PA_OK)
             return rc;
     }
-    return PA_OK;
+    return check_outputs(p, inputs, names, n);
 }
 
 /* Two masks of one dtype are merged row by row into a scratch row. */
@@ -338,6 +379,7 @@ static void run_with_weights(const pa_plan *p, const pa_rows *r, float *merge)
     const long long cols = c1 > c0 ? c1 - c0 : 0;
     float *s = pa_row(p->weights, r->b, r->h0, r->i0);
     const int lds = pa_ld(p->weights);
+    unsigned char empty[PA_TILE_ROWS];  /* rows that see no key */
     if (cols > 0)
         p->fill(p, r, c0, c1, s + c0, lds);
     for (long long k = 0; k < r->count; k++) {
@@ -352,8 +394,12 @@ static void run_with_weights(const pa_plan *p, const pa_rows *r, float *merge)
             const unsigned char *keep;
             mask_row(p, r->b, r->h0, i, merge, lo, hi, &add, &keep);
             p->kernels->softmax_row(row + lo, hi - lo, add, keep);
+            empty[k] = 1;
+            for (long long j = lo; j < hi && empty[k]; j++)
+                empty[k] = row[j] == 0.0f;
         } else {
             lo = hi = 0;
+            empty[k] = 1;
         }
         zero(row, 0, lo);
         zero(row, hi, p->Lk);
@@ -363,8 +409,10 @@ static void run_with_weights(const pa_plan *p, const pa_rows *r, float *merge)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)r->count, (int)p->Dv, (int)cols,
                     1.0f, s + c0, lds, pa_row(p->values, r->b, r->kvh, c0), pa_ld(p->values), 0.0f,
                     op, pa_ld(p->out));
-    else
-        for (long long k = 0; k < r->count; k++)
+    /* A query that sees no key gets zeros even when V holds NaN or
+     * infinities (0 * Inf would be NaN in the product). */
+    for (long long k = 0; k < r->count; k++)
+        if (cols == 0 || empty[k])
             zero(op + k * p->out->strides[2], 0, p->Dv);
 }
 
@@ -448,10 +496,15 @@ static void run_item(void *ctx, long long item, int thread)
     }
     if (s->chunks == 1) {
         float *o = pa_row(p->out, r.b, r.h0, r.i0);
-        run_online(p, &r, 0, p->Lk, blk, s->block_cols, merge, m, l, o, pa_rows_stride(&r, p->out));
+        const long long ldo = pa_rows_ld(&r, p->out); /* a one-row block's stride may be 0 */
+        run_online(p, &r, 0, p->Lk, blk, s->block_cols, merge, m, l, o, ldo);
         for (long long k = 0; k < r.count; k++) {
-            float inv = l[k] > 0.0f ? 1.0f / l[k] : 0.0f;
-            float *row = o + k * pa_rows_stride(&r, p->out);
+            float *row = o + k * ldo;
+            if (l[k] == 0.0f) {     /* sees no key: zeros, even if V holds NaN */
+                zero(row, 0, p->Dv);
+                continue;
+            }
+            float inv = 1.0f / l[k];
             for (long long d = 0; d < p->Dv; d++)
                 row[d] *= inv;
         }
@@ -494,7 +547,11 @@ static void merge_block(void *ctx, long long block, int thread)
             for (long long d = 0; d < p->Dv; d++)
                 row[d] += w * part[k * p->Dv + d];
         }
-        float inv = total > 0.0f ? 1.0f / total : 0.0f;
+        if (total == 0.0f) {
+            zero(row, 0, p->Dv);
+            continue;
+        }
+        float inv = 1.0f / total;
         for (long long d = 0; d < p->Dv; d++)
             row[d] *= inv;
     }
@@ -515,6 +572,17 @@ int pa_plan_run(pa_plan *p, const pa_sdpa_options *o)
             return pa_fail(PA_EINVAL, "%s: workspace_bytes = %lld, need %lld (see "
                            "pa_sdpa_workspace_size)", p->fn, o->workspace_bytes,
                            need * (long long)sizeof(float));
+        if ((uintptr_t)o->workspace % sizeof(float) != 0)
+            return pa_fail(PA_EINVAL, "%s: workspace = %p is not aligned to 4 bytes", p->fn, o->workspace);
+        /* The workspace must not overlap any tensor of the call. */
+        pa_tensor ws = { o->workspace, PA_BOOL, 0, { 1, 1, 1, need * 4 }, { 0, 0, 0, 1 }, need * 4 };
+        const pa_tensor *all[] = { p->values, p->out, p->weights, p->masks[0].t, p->masks[1].t, p->queries };
+        const char *names[] = { "values", "out", "weights", "mask", "key_padding", "queries" };
+        for (int i = 0; i < 6; i++) {
+            int rc = all[i] != NULL ? pa_check_disjoint(p->fn, "workspace", &ws, names[i], all[i]) : PA_OK;
+            if (rc != PA_OK)
+                return rc;
+        }
         jb.scratch = o->workspace;
     } else if (need <= PA_STACK_FLOATS) {
         jb.scratch = stack;

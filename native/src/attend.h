@@ -53,8 +53,15 @@ static inline int pa_rows_ld(const pa_rows *r, const pa_tensor *t)
 typedef void (*pa_fill_fn)(const pa_plan *p, const pa_rows *rows, long long c0, long long c1,
                            float *s, int lds);
 
+/* At most this many rule inputs are checked against the outputs. */
+#define PA_MAX_RULE_INPUTS 4
+
 struct pa_plan {
     const char *fn;             /* public function name, for messages */
+    /* Checked copies of the caller's descriptors (pa_load_tensor): the
+     * pointers below point here, so nothing the caller changes during the
+     * call can invalidate the checks. */
+    pa_tensor values_copy, out_copy, weights_copy, mask_copy[2], alibi_copy, rel_copy;
     long long B, H, Hkv, Lq, Lk, Dv;
     const pa_tensor *values, *out, *weights;
     pa_mask_plan masks[2];      /* mask, key_padding */
@@ -74,10 +81,14 @@ struct pa_plan {
 int pa_expect_dim(const char *fn, const char *name, const pa_tensor *t, int dim,
                   long long want, const char *what);
 
-/* Fills the shared part of a plan from values, out and the options, once
- * the rule has set fn, B, H, Hkv, Lq and Lk. */
+/* Fills the shared part of a plan from values, out and the options (a
+ * copy the caller made), once the rule has set fn, B, H, Hkv, Lq and Lk and
+ * loaded its own inputs; the outputs are checked to have a place of their
+ * own per element and to overlap none of the inputs (the rule's, listed in
+ * inputs/names, n at most PA_MAX_RULE_INPUTS), nor each other. */
 int pa_plan_init(pa_plan *p, const char *values_name, const pa_tensor *values,
-                 const pa_tensor *out, const pa_sdpa_options *o);
+                 const pa_tensor *out, const pa_sdpa_options *o,
+                 const pa_tensor *const *inputs, const char *const *names, int n);
 
 /* Workspace bytes pa_plan_run needs (with the current thread count). */
 long long pa_plan_workspace_bytes(const pa_plan *p);

@@ -9,6 +9,7 @@
 #include "attend.h"
 
 typedef struct concat_rule {
+    pa_tensor q_copy, k_copy, w_copy, bias_copy;  /* checked copies */
     const pa_tensor *q, *k, *w, *bias;
     long long Dq, Dk;
     float scale;
@@ -38,18 +39,23 @@ int pa_concat_attention(const pa_tensor *q, const pa_tensor *k, const pa_tensor 
 {
     static const char *FN = "pa_concat_attention";
     static const pa_sdpa_options defaults;
-    const pa_sdpa_options *o = opts != NULL ? opts : &defaults;
+    const pa_sdpa_options options = opts != NULL ? *opts : defaults;
+    const pa_sdpa_options *o = &options;
     pa_plan p;
     concat_rule r;
     int rc;
     memset(&p, 0, sizeof p);
     memset(&r, 0, sizeof r);
     p.fn = FN;
-    if ((rc = pa_check_tensor(FN, "q", q, PA_F32, 1)) != PA_OK ||
-        (rc = pa_check_tensor(FN, "k", k, PA_F32, 1)) != PA_OK ||
-        (rc = pa_check_tensor(FN, "w", w, PA_F32, 1)) != PA_OK ||
-        (bias != NULL && (rc = pa_check_tensor(FN, "bias", bias, PA_F32, 0)) != PA_OK))
+    if ((rc = pa_load_tensor(FN, "q", q, &r.q_copy, PA_F32, 1)) != PA_OK ||
+        (rc = pa_load_tensor(FN, "k", k, &r.k_copy, PA_F32, 1)) != PA_OK ||
+        (rc = pa_load_tensor(FN, "w", w, &r.w_copy, PA_F32, 1)) != PA_OK ||
+        (bias != NULL && (rc = pa_load_tensor(FN, "bias", bias, &r.bias_copy, PA_F32, 0)) != PA_OK))
         return rc;
+    q = &r.q_copy;
+    k = &r.k_copy;
+    w = &r.w_copy;
+    bias = bias != NULL ? &r.bias_copy : NULL;
     p.B = q->shape[0]; p.H = p.Hkv = q->shape[1]; p.Lq = q->shape[2]; p.Lk = w->shape[2];
     r.q = q; r.k = k; r.w = w; r.bias = bias;
     r.Dq = q->shape[3]; r.Dk = k->shape[3];
@@ -68,6 +74,8 @@ int pa_concat_attention(const pa_tensor *q, const pa_tensor *k, const pa_tensor 
     r.scale = o->scale != 0.0f ? o->scale : 1.0f;
     p.rule = &r;
     p.fill = fill;
-    rc = pa_plan_init(&p, "values", values, out, o);
+    const pa_tensor *inputs[] = { q, k, w, bias };
+    const char *names[] = { "q", "k", "w", "bias" };
+    rc = pa_plan_init(&p, "values", values, out, o, inputs, names, bias != NULL ? 4 : 3);
     return rc != PA_OK ? rc : pa_plan_run(&p, o);
 }

@@ -27,8 +27,10 @@ int pa_fail(int status, const char *fmt, ...) PA_PRINTF(2, 3);
  * softmax_row turns raw scores s[0..n) into attention weights in place:
  * each entry gets s[j] + add[j] (add may be NULL) and is dropped when keep
  * is non-NULL and keep[j] == 0; the kept entries are softmax-normalised
- * (max-subtracted), dropped ones become 0, and a row with no kept finite
- * entry becomes all zeros.
+ * (max-subtracted), dropped ones become 0, and a row whose kept entries are
+ * all -INFINITY (or that keeps none) becomes all zeros. Otherwise a NaN or
+ * +INFINITY among the kept entries makes every entry NaN, identically at
+ * every ISA level (online_row likewise: the running max becomes NaN).
  */
 typedef struct pa_kernels {
     int isa;
@@ -75,7 +77,7 @@ void pa_install_kernels(const pa_kernels *table);
 int pa_check_tensor(const char *fn, const char *name, const pa_tensor *t,
                     int dtype, int unit_last);
 
-/* Number of elements of a validated tensor's shape (fits in long long). */
+/* Number of elements of a validated tensor (0 when any size is 0). */
 long long pa_numel(const pa_tensor *t);
 
 /* Runs fn(ctx, item, thread) for item in [0, count) on the pool; thread
@@ -83,6 +85,29 @@ long long pa_numel(const pa_tensor *t);
  * (for per-thread scratch). Runs on the caller alone when the pool is busy
  * with another loop. */
 void pa_parallel_for(long long count, void (*fn)(void *ctx, long long item, int thread), void *ctx);
+
+/* Copies *t into *copy and validates the copy like pa_check_tensor, so a
+ * descriptor changed by another thread during the call cannot slip past
+ * the checks; then zeroes the strides the computation never steps along
+ * (dimensions of size <= 1, every dimension of an empty tensor), so no
+ * offset arithmetic can overflow on an unused stride. Entry points work on
+ * such copies only. */
+int pa_load_tensor(const char *fn, const char *name, const pa_tensor *t, pa_tensor *copy,
+                   int dtype, int unit_last);
+
+/* Fails unless no two elements of a loaded tensor share memory: an output
+ * with a broadcast (stride 0) or interleaved dimension would be written
+ * several times, a silently wrong result. */
+int pa_check_distinct_elements(const char *fn, const char *name, const pa_tensor *t);
+
+/* Fails when the bytes two loaded tensors reach (from their first to their
+ * last element) overlap; an empty tensor overlaps nothing. An output must
+ * not share memory with an input or another output. */
+int pa_check_disjoint(const char *fn, const char *name, const pa_tensor *t,
+                      const char *other_name, const pa_tensor *other);
+
+/* Bytes of one element of a dtype (pa_check_tensor has validated it). */
+int pa_dtype_size(int dtype);
 
 /* The BLAS must run single-threaded: panattn owns the threading. */
 void pa_blas_init(void);

@@ -1,6 +1,11 @@
 /*
  * CPU feature detection and the choice of kernel table. Compiled without
  * ISA flags, so it runs on any CPU of the architecture.
+ *
+ * Global state: the CPU's level and the initial table are computed exactly
+ * once (pthread_once / InitOnceExecuteOnce), together with the BLAS setup,
+ * and never change afterwards. The only later write is pa_set_max_isa, a
+ * documented test hook, through an atomic pointer.
  */
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -9,6 +14,11 @@
 #if defined(PANATTN_X86) && defined(_MSC_VER) && !defined(__clang__)
 #  include <intrin.h>
 #  define PA_X86_CPUID_MSVC
+#endif
+#if defined(_WIN32)
+#  include <windows.h>
+#else
+#  include <pthread.h>
 #endif
 
 #include "internal.h"
@@ -106,26 +116,46 @@ static int env_cap(void)
 
 static int min_int(int a, int b) { return a < b ? a : b; }
 
-/* Written once by the first caller (every racing caller computes the same
- * table), and afterwards only by pa_set_max_isa. */
+/* Written once, inside initialise(); read-only afterwards. */
+static int supported;
+/* Set by initialise(), then only by pa_set_max_isa / pa_install_kernels. */
 static _Atomic(const pa_kernels *) active;
+
+static void initialise(void)
+{
+    pa_blas_init();
+    supported = detect_supported();
+    atomic_store_explicit(&active, table_for(min_int(supported, env_cap())),
+                          memory_order_release);
+}
+
+#if defined(_WIN32)
+static INIT_ONCE once = INIT_ONCE_STATIC_INIT;
+static BOOL CALLBACK initialise_win(PINIT_ONCE o, PVOID p, PVOID *c)
+{
+    (void)o; (void)p; (void)c;
+    initialise();
+    return TRUE;
+}
+static void ensure_initialised(void) { InitOnceExecuteOnce(&once, initialise_win, NULL, NULL); }
+#else
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static void ensure_initialised(void) { pthread_once(&once, initialise); }
+#endif
 
 const pa_kernels *pa_active_kernels(void)
 {
-    const pa_kernels *k = atomic_load_explicit(&active, memory_order_acquire);
-    if (k == NULL) {
-        pa_blas_init();
-        k = table_for(min_int(detect_supported(), env_cap()));
-        const pa_kernels *expected = NULL;
-        if (!atomic_compare_exchange_strong(&active, &expected, k))
-            k = expected;
-    }
-    return k;
+    ensure_initialised();
+    return atomic_load_explicit(&active, memory_order_acquire);
 }
 
 int pa_isa(void) { return pa_active_kernels()->isa; }
 
-int pa_isa_supported(void) { return detect_supported(); }
+int pa_isa_supported(void)
+{
+    ensure_initialised();
+    return supported;
+}
 
 int pa_set_max_isa(int level)
 {
@@ -137,13 +167,13 @@ int pa_set_max_isa(int level)
         return pa_fail(PA_EUNSUPPORTED,
                        "pa_set_max_isa: %s is not a level of %s, where this library runs",
                        pa_isa_name(level), ARCH);
-    pa_install_kernels(table_for(min_int(detect_supported(), level)));
+    pa_install_kernels(table_for(min_int(pa_isa_supported(), level)));
     return PA_OK;
 }
 
 void pa_install_kernels(const pa_kernels *table)
 {
-    pa_active_kernels();
+    ensure_initialised();
     atomic_store_explicit(&active, table, memory_order_release);
 }
 

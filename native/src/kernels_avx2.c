@@ -99,6 +99,7 @@ static float online_row(float *s, long long n, const float *add, const unsigned 
 {
     const __m256 neg_inf = _mm256_set1_ps(-INFINITY);
     __m256 vmax = _mm256_set1_ps(*m);
+    __m256 vnan = _mm256_cmp_ps(vmax, vmax, _CMP_UNORD_Q);
     block b;
     for (long long j = 0; j < n; j += 8) {
         __m256 x = load(&b, s, j, n, -INFINITY);
@@ -108,8 +109,10 @@ static float online_row(float *s, long long n, const float *add, const unsigned 
             x = _mm256_blendv_ps(x, neg_inf, dropped(keep + j, b.count));
         store(&b, x);
         vmax = _mm256_max_ps(vmax, x);
+        vnan = _mm256_or_ps(vnan, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
     }
-    float max = hmax(vmax);
+    /* A NaN score poisons every weight of the row: it is NaN. */
+    float max = _mm256_movemask_ps(vnan) ? NAN : hmax(vmax);
     if (max == -INFINITY) { /* nothing kept yet: no change */
         memset(s, 0, sizeof(float) * (size_t)n);
         return 1.0f;
@@ -131,7 +134,7 @@ static void softmax_row(float *s, long long n, const float *add, const unsigned 
 {
     float m = -INFINITY, l = 0.0f;
     online_row(s, n, add, keep, &m, &l);
-    const __m256 inv = _mm256_set1_ps(l > 0.0f ? 1.0f / l : 0.0f);
+    const __m256 inv = _mm256_set1_ps(l != 0.0f ? 1.0f / l : 0.0f);
     block b;
     for (long long j = 0; j < n; j += 8) {
         __m256 x = load(&b, s, j, n, 0.0f);

@@ -65,6 +65,7 @@ static float online_row(float *s, long long n, const float *add, const unsigned 
 {
     const __m512 neg_inf = _mm512_set1_ps(-INFINITY);
     __m512 vmax = _mm512_set1_ps(*m);
+    int nan = isnan(*m);
     for (long long j = 0; j < n; j += 16) {
         mask16 k = lanes(j, n);
         __m512 x = _mm512_maskz_loadu_ps(k, s + j);
@@ -74,8 +75,10 @@ static float online_row(float *s, long long n, const float *add, const unsigned 
             x = _mm512_mask_mov_ps(x, dropped(keep + j, k), neg_inf);
         _mm512_mask_storeu_ps(s + j, k, x);
         vmax = _mm512_mask_max_ps(vmax, k, vmax, x);
+        nan |= (_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q) & k) != 0;
     }
-    float max = _mm512_reduce_max_ps(vmax);
+    /* A NaN score poisons every weight of the row: it is NaN. */
+    float max = nan ? NAN : _mm512_reduce_max_ps(vmax);
     if (max == -INFINITY) { /* nothing kept yet: no change */
         for (long long j = 0; j < n; j += 16)
             _mm512_mask_storeu_ps(s + j, lanes(j, n), _mm512_setzero_ps());
@@ -99,7 +102,7 @@ static void softmax_row(float *s, long long n, const float *add, const unsigned 
 {
     float m = -INFINITY, l = 0.0f;
     online_row(s, n, add, keep, &m, &l);
-    const __m512 inv = _mm512_set1_ps(l > 0.0f ? 1.0f / l : 0.0f);
+    const __m512 inv = _mm512_set1_ps(l != 0.0f ? 1.0f / l : 0.0f);
     for (long long j = 0; j < n; j += 16) {
         mask16 k = lanes(j, n);
         _mm512_mask_storeu_ps(s + j, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, s + j), inv));

@@ -93,6 +93,7 @@ static float online_row(float *s, long long n, const float *add, const unsigned 
 {
     const float32x4_t neg_inf = vdupq_n_f32(-INFINITY);
     float32x4_t vmax = vdupq_n_f32(*m);
+    int nan = isnan(*m);
     block b;
     for (long long j = 0; j < n; j += 4) {
         float32x4_t x = load(&b, s, j, n, -INFINITY);
@@ -103,7 +104,10 @@ static float online_row(float *s, long long n, const float *add, const unsigned 
         store(&b, x);
         vmax = vmaxq_f32(vmax, x);
     }
-    float max = hmax(vmax);
+    for (long long j = 0; j < n && !nan; j++)
+        nan = isnan(s[j]);
+    /* A NaN score poisons every weight of the row: it is NaN. */
+    float max = nan ? NAN : hmax(vmax);
     if (max == -INFINITY) { /* nothing kept yet: no change */
         memset(s, 0, sizeof(float) * (size_t)n);
         return 1.0f;
@@ -125,7 +129,7 @@ static void softmax_row(float *s, long long n, const float *add, const unsigned 
 {
     float m = -INFINITY, l = 0.0f;
     online_row(s, n, add, keep, &m, &l);
-    const float32x4_t inv = vdupq_n_f32(l > 0.0f ? 1.0f / l : 0.0f);
+    const float32x4_t inv = vdupq_n_f32(l != 0.0f ? 1.0f / l : 0.0f);
     block b;
     for (long long j = 0; j < n; j += 4) {
         float32x4_t x = load(&b, s, j, n, 0.0f);

@@ -7,6 +7,7 @@ static float online_row(float *s, long long n, const float *add, const unsigned 
                         float *m, float *l)
 {
     float max = *m;
+    int nan = isnan(*m);
     for (long long j = 0; j < n; j++) {
         float x = s[j];
         if (add != NULL)
@@ -14,9 +15,12 @@ static float online_row(float *s, long long n, const float *add, const unsigned 
         if (keep != NULL && keep[j] == 0)
             x = -INFINITY;
         s[j] = x;
+        nan |= isnan(x);
         if (x > max)
             max = x;
     }
+    if (nan)
+        max = NAN; /* poisons every weight of the row: it is NaN */
     if (max == -INFINITY) { /* nothing kept yet: no change */
         for (long long j = 0; j < n; j++)
             s[j] = 0.0f;
@@ -37,7 +41,7 @@ static void softmax_row(float *s, long long n, const float *add, const unsigned 
 {
     float m = -INFINITY, l = 0.0f;
     online_row(s, n, add, keep, &m, &l);
-    float inv = l > 0.0f ? 1.0f / l : 0.0f;
+    float inv = l != 0.0f ? 1.0f / l : 0.0f;
     for (long long j = 0; j < n; j++)
         s[j] *= inv;
 }

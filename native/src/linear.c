@@ -13,10 +13,20 @@ static int row_ld(const pa_tensor *t)
 int pa_linear(const pa_tensor *x, const pa_tensor *w, const pa_tensor *bias, const pa_tensor *y)
 {
     int rc;
-    if ((rc = pa_check_tensor(FN, "x", x, PA_F32, 1)) != PA_OK ||
-        (rc = pa_check_tensor(FN, "w", w, PA_F32, 1)) != PA_OK ||
-        (rc = pa_check_tensor(FN, "y", y, PA_F32, 1)) != PA_OK ||
-        (bias != NULL && (rc = pa_check_tensor(FN, "bias", bias, PA_F32, 1)) != PA_OK))
+    pa_tensor xc, wc, yc, bc;  /* checked copies of the caller's descriptors */
+    if ((rc = pa_load_tensor(FN, "x", x, &xc, PA_F32, 1)) != PA_OK ||
+        (rc = pa_load_tensor(FN, "w", w, &wc, PA_F32, 1)) != PA_OK ||
+        (rc = pa_load_tensor(FN, "y", y, &yc, PA_F32, 1)) != PA_OK ||
+        (bias != NULL && (rc = pa_load_tensor(FN, "bias", bias, &bc, PA_F32, 1)) != PA_OK))
+        return rc;
+    x = &xc;
+    w = &wc;
+    y = &yc;
+    bias = bias != NULL ? &bc : NULL;
+    if ((rc = pa_check_distinct_elements(FN, "y", y)) != PA_OK ||
+        (rc = pa_check_disjoint(FN, "y", y, "x", x)) != PA_OK ||
+        (rc = pa_check_disjoint(FN, "y", y, "w", w)) != PA_OK ||
+        (bias != NULL && (rc = pa_check_disjoint(FN, "y", y, "bias", bias)) != PA_OK))
         return rc;
     const long long A = x->shape[0], B = x->shape[1], M = x->shape[2], K = x->shape[3];
     const long long N = w->shape[2];

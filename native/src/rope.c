@@ -6,9 +6,13 @@
 int pa_rope(const pa_tensor *x, long long position, float base, int layout)
 {
     static const char *FN = "pa_rope";
-    int rc = pa_check_tensor(FN, "x", x, PA_F32, 1);
+    pa_tensor copy;  /* a checked copy of the caller's descriptor */
+    int rc = pa_load_tensor(FN, "x", x, &copy, PA_F32, 1);
+    if (rc == PA_OK)
+        rc = pa_check_distinct_elements(FN, "x", &copy);
     if (rc != PA_OK)
         return rc;
+    x = &copy;
     const long long D = x->shape[3], half = D / 2;
     if (D % 2 != 0)
         return pa_fail(PA_EINVAL, "%s: x.shape[3] = %lld must be even", FN, D);

@@ -1,6 +1,7 @@
 /* Scaled dot-product attention: scores Q.K^T * scale by one sgemm per tile;
  * the rest is the shared driver (attend.c). */
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #include <cblas.h>
@@ -8,6 +9,7 @@
 #include "attend.h"
 
 typedef struct sdpa_rule {
+    pa_tensor q_copy, k_copy;   /* checked copies of the caller's descriptors */
     const pa_tensor *q, *k;
     long long Dk;
     float scale;
@@ -35,10 +37,11 @@ static int make_plan(pa_plan *p, sdpa_rule *r, const pa_tensor *q, const pa_tens
     int rc;
     memset(p, 0, sizeof *p);
     p->fn = FN;
-    if ((rc = pa_check_tensor(FN, "q", q, PA_F32, 1)) != PA_OK ||
-        (rc = pa_check_tensor(FN, "k", k, PA_F32, 1)) != PA_OK ||
-        (rc = pa_check_tensor(FN, "v", v, PA_F32, 1)) != PA_OK)
+    if ((rc = pa_load_tensor(FN, "q", q, &r->q_copy, PA_F32, 1)) != PA_OK ||
+        (rc = pa_load_tensor(FN, "k", k, &r->k_copy, PA_F32, 1)) != PA_OK)
         return rc;
+    q = &r->q_copy;
+    k = &r->k_copy;
     p->B = q->shape[0]; p->H = q->shape[1]; p->Lq = q->shape[2];
     p->Hkv = k->shape[1]; p->Lk = k->shape[2];
     if ((rc = pa_expect_dim(FN, "k", k, 0, p->B, "B of q")) != PA_OK ||
@@ -53,7 +56,9 @@ static int make_plan(pa_plan *p, sdpa_rule *r, const pa_tensor *q, const pa_tens
     p->rule = r;
     p->fill = fill;
     p->queries = q;
-    return pa_plan_init(p, "v", v, out, o);
+    const pa_tensor *inputs[] = { q, k };
+    const char *names[] = { "q", "k" };
+    return pa_plan_init(p, "v", v, out, o, inputs, names, 2);
 }
 
 int pa_sdpa_workspace_size(const pa_tensor *q, const pa_tensor *k, const pa_tensor *v,
@@ -64,7 +69,8 @@ int pa_sdpa_workspace_size(const pa_tensor *q, const pa_tensor *k, const pa_tens
     sdpa_rule r;
     if (bytes == NULL)
         return pa_fail(PA_EINVAL, "pa_sdpa_workspace_size: bytes is NULL");
-    int rc = make_plan(&p, &r, q, k, v, out, opts != NULL ? opts : &defaults);
+    const pa_sdpa_options o = opts != NULL ? *opts : defaults;
+    int rc = make_plan(&p, &r, q, k, v, out, &o);
     if (rc == PA_OK)
         *bytes = pa_plan_workspace_bytes(&p);
     return rc;
@@ -73,11 +79,35 @@ int pa_sdpa_workspace_size(const pa_tensor *q, const pa_tensor *k, const pa_tens
 int pa_sdpa(const pa_tensor *q, const pa_tensor *k, const pa_tensor *v,
             const pa_tensor *out, const pa_sdpa_options *opts)
 {
-    const pa_sdpa_options *o = opts != NULL ? opts : &defaults;
+    /* A copy: another thread changing the options cannot slip past the checks. */
+    const pa_sdpa_options o = opts != NULL ? *opts : defaults;
     pa_plan p;
     sdpa_rule r;
-    int rc = make_plan(&p, &r, q, k, v, out, o);
-    return rc != PA_OK ? rc : pa_plan_run(&p, o);
+    int rc = make_plan(&p, &r, q, k, v, out, &o);
+    return rc != PA_OK ? rc : pa_plan_run(&p, &o);
+}
+
+/* A copy of *t reading its data at `data` (NULL stays NULL). */
+static const pa_tensor *with_data(const pa_tensor *t, const void *data, pa_tensor *copy)
+{
+    if (t == NULL)
+        return NULL;
+    *copy = *t;
+    copy->data = (void *)(uintptr_t)data;
+    return copy;
+}
+
+int pa_sdpa_buffers(const pa_tensor *q, const pa_tensor *k, const pa_tensor *v,
+                    const pa_tensor *out, const pa_sdpa_options *opts,
+                    const void *q_data, const void *k_data, const void *v_data,
+                    void *out_data, const void *mask_data, void *weights_data)
+{
+    pa_tensor c[6];
+    pa_sdpa_options o = opts != NULL ? *opts : defaults;
+    o.mask = with_data(o.mask, mask_data, &c[4]);
+    o.weights = with_data(o.weights, weights_data, &c[5]);
+    return pa_sdpa(with_data(q, q_data, &c[0]), with_data(k, k_data, &c[1]), with_data(v, v_data, &c[2]),
+                   with_data(out, out_data, &c[3]), &o);
 }
 
 int pa_sdpa_dense(const float *q, const float *k, const float *v, float *out, int B, int H, int Hkv,

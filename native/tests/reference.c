@@ -53,7 +53,7 @@ static double raw_score(const ref_rule *r, long long b, long long h, long long k
         long long D = r->q->shape[3];
         for (long long d = 0; d < D; d++)
             s += at(r->q, b, h, i, d) * at(r->k, b, kh, j, d);
-        return s * (o->scale != 0.0f ? o->scale : 1.0 / sqrt((double)D));
+        return s * (o->scale != 0.0f ? o->scale : D > 0 ? 1.0 / sqrt((double)D) : 1.0);
     }
     if (r->kind == REF_ADDITIVE) {
         for (long long a = 0; a < r->q->shape[3]; a++)
@@ -84,6 +84,7 @@ void ref_attention(const ref_rule *r, const pa_tensor *v, const pa_sdpa_options 
                 /* The query's position on the key axis. */
                 long long pos = opts->causal == PA_CAUSAL_BOTTOM_RIGHT ? i + Lk - Lq : i;
                 double max = -INFINITY;
+                int poisoned = 0; /* a kept NaN or +Inf score: the row is NaN */
                 for (long long j = 0; j < Lk; j++) {
                     s[j] = raw_score(r, b, h, kh, i, j, opts);
                     long long d = j - pos;
@@ -108,16 +109,21 @@ void ref_attention(const ref_rule *r, const pa_tensor *v, const pa_sdpa_options 
                         kept[j] = 0;
                     if (s[j] == -INFINITY)
                         kept[j] = 0;
+                    if (kept[j] && (isnan(s[j]) || s[j] == INFINITY))
+                        poisoned = 1;
                     if (kept[j] && s[j] > max)
                         max = s[j];
                 }
                 double sum = 0.0;
                 for (long long j = 0; j < Lk; j++) {
-                    s[j] = kept[j] ? exp(s[j] - max) : 0.0;
+                    s[j] = kept[j] && !poisoned ? exp(s[j] - max) : 0.0;
                     sum += s[j];
                 }
                 for (long long j = 0; j < Lk; j++) {
-                    s[j] = sum > 0.0 ? s[j] / sum : 0.0;
+                    /* A poisoned row is NaN on every key its causal rule and window show. */
+                    int shown = (opts->causal == PA_CAUSAL_NONE || j <= pos)
+                             && (opts->window == 0 || j > pos - opts->window);
+                    s[j] = poisoned ? (shown ? NAN : 0.0) : sum > 0.0 ? s[j] / sum : 0.0;
                     if (weights != NULL)
                         weights[((b * H + h) * Lq + i) * Lk + j] = s[j];
                 }

@@ -121,6 +121,7 @@ static void test_random_shapes(void)
     };
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
         for (int mask = 0; mask < MASK_KINDS; mask++)
+            if (!quick_tests() || shapes[i].Lq * shapes[i].Lk <= 40000)
             for (int causal = 0; causal <= PA_CAUSAL_BOTTOM_RIGHT; causal++)
                 for (int extra = 0; extra < EXTRA_KINDS; extra++)
                     if (extra != KEY_PADDING_FLOAT_WINDOW || causal != PA_CAUSAL_NONE)
@@ -131,6 +132,8 @@ static void test_random_shapes(void)
 /* Every thread count gives the reference's result. */
 static void test_thread_counts(void)
 {
+    if (quick_tests())
+        return;
     const shape shapes[] = { { 1, 8, 2, 1, 4000, 64, 64 }, { 2, 4, 4, 200, 700, 32, 32 } };
     for (int threads = 1; threads <= 4; threads++) {
         CHECK(pa_set_num_threads(threads) == PA_OK && pa_num_threads() == threads, "%d threads", threads);

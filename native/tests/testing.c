@@ -137,6 +137,12 @@ static const char *select_level(void)
     return "emulated by SIMDe: this CPU lacks it";
 }
 
+int quick_tests(void)
+{
+    const char *q = getenv("PANATTN_TEST_QUICK");
+    return q != NULL && *q != '\0' && strcmp(q, "0") != 0;
+}
+
 void select_isa(void)
 {
     const char *how = select_level();

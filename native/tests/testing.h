@@ -43,6 +43,10 @@ int guards_intact(const buf *b);
 /* max |got - want| / max |want| over a tensor; got read through strides. */
 double rel_error(const pa_tensor *got, const double *want);
 
+/* True when PANATTN_TEST_QUICK is set (emulated runs): the tests skip
+ * their largest shapes. */
+int quick_tests(void);
+
 /* Checks that PANATTN_MAX_ISA selected its level; on a CPU without AVX-512
  * installs the SIMDe-emulated AVX-512 kernels for the avx512 level. Prints
  * the level in use. */

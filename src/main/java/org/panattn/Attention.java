@@ -78,7 +78,40 @@ public final class Attention {
      * {@code t.permute(0, 2, 1, 3)}.</li>
      * <li>The mask and the causal rule combine; a query whose keys are all masked gets
      * zeros (and zero weights), never NaN.</li>
+     * <li>{@code out} and the weights are written, nothing else: they must be writable, give
+     * every element its own memory (no stride-0 or interleaved dimension) and share no byte
+     * with an input or with each other; otherwise an {@link IllegalArgumentException} says
+     * so. A refused call writes nothing.</li>
      * </ul>
+     *
+     * <h4>Non-finite numbers</h4>
+     * For each query row the score of key j is {@code (q·kⱼ)·scale + mask[j]} (additive mask),
+     * in float. Keys the causal rule, window or keep-mask hide are left out whatever their
+     * score. Among the keys left:
+     * <ul>
+     * <li>a score of {@code -Infinity} gets weight 0 (that is how an additive mask masks);</li>
+     * <li>if every score is {@code -Infinity}, or no key is left, the row is zeros;</li>
+     * <li>otherwise, if any score is NaN or {@code +Infinity} (for instance from a NaN or an
+     * infinity in that row of q or in a key it sees), the row's output and its weights for
+     * the keys its causal rule and window show are NaN;</li>
+     * <li>otherwise softmax subtracts the row's maximum first, so finite scores of any size
+     * ({@code ±1e30}, up to {@code ±Float.MAX_VALUE}) never overflow.</li>
+     * </ul>
+     * A NaN or infinity in v reaches, through the matrix product, the same column of every
+     * output row that gives its key a nonzero weight; rows of the same head that give it
+     * weight 0 may get NaN there too ({@code 0·∞} is NaN), except rows that see no key,
+     * which stay zeros. Both backends and every native ISA level follow these rules.
+     *
+     * <h4>Arenas and threads</h4>
+     * Tensors may come from any arena the calling thread can access. Inputs may be shared
+     * by threads computing at the same time (each with its own outputs). While the native
+     * backend computes, the arenas of q, k, v, out, the mask and the weights are held open:
+     * closing a shared arena from another thread then throws {@link IllegalStateException}
+     * instead of freeing memory in use (those segments are arguments of the native call, and
+     * the FFM Linker keeps the arena of every segment argument alive until the call returns).
+     * On the Java backends the close succeeds and the computation stops with an
+     * {@link IllegalStateException} at its next access. A closed arena is refused before
+     * the call with an {@link IllegalStateException} naming the tensor.
      *
      * @param q queries {@code (B, H, Lq, Dk)}
      * @param k keys {@code (B, Hkv, Lk, Dk)}

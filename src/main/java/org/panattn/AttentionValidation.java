@@ -29,6 +29,7 @@ final class AttentionValidation {
         contiguousRows("q", q4);
         contiguousRows("k", k4);
         AttendProblem common = common(rank, q4, k4.size(1), k4.size(2), "v", v4, out4, spec, backend);
+        checkOutputs(common, new String[] {"q", "k"}, q4, k4);
         float scale = Float.isNaN(spec.scale()) ? (float) (1.0 / Math.sqrt(Math.max(dk, 1))) : spec.scale();
         return new SdpaProblem(q4, k4, scale, common);
     }
@@ -96,6 +97,39 @@ final class AttentionValidation {
         }
         return new AttendProblem(v4, out4, spec.mask(), spec.keyPadding(), w4, spec.causal(), spec.window(),
                 positional(spec, h, backend), b, h, hkv, lq, lk);
+    }
+
+    /**
+     * Outputs writable, one place per element, sharing no memory with the
+     * inputs (the shared ones and the rule's, named) or with each other.
+     */
+    static void checkOutputs(AttendProblem c, String[] names, Tensor... inputs) {
+        java.util.List<String> inNames = new java.util.ArrayList<>(java.util.List.of(names));
+        java.util.List<java.util.Optional<OutputChecks.Region>> in = new java.util.ArrayList<>();
+        for (Tensor t : inputs) {
+            in.add(java.util.Optional.ofNullable(t).map(OutputChecks.Region::of));
+        }
+        inNames.add("v");
+        in.add(java.util.Optional.of(OutputChecks.Region.of(c.values())));
+        inNames.add("mask");
+        in.add(java.util.Optional.ofNullable(c.mask()).map(OutputChecks.Region::of));
+        inNames.add("keyPadding");
+        in.add(java.util.Optional.ofNullable(c.keyPadding()).map(OutputChecks.Region::of));
+        OutputChecks.Region o = OutputChecks.Region.of(c.out());
+        OutputChecks.writable("out", c.out());
+        OutputChecks.distinctElements("out", c.out());
+        for (int i = 0; i < in.size(); i++) {
+            OutputChecks.disjoint("out", o, inNames.get(i), in.get(i));
+        }
+        if (c.weights() != null) {
+            OutputChecks.writable("weights", c.weights());
+            OutputChecks.distinctElements("weights", c.weights());
+            OutputChecks.Region w = OutputChecks.Region.of(c.weights());
+            OutputChecks.disjoint("weights", w, "out", java.util.Optional.of(o));
+            for (int i = 0; i < in.size(); i++) {
+                OutputChecks.disjoint("weights", w, inNames.get(i), in.get(i));
+            }
+        }
     }
 
     private static Positional positional(AttentionSpec spec, long heads, Backend backend) {

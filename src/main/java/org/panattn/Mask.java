@@ -116,7 +116,15 @@ public final class Mask {
         if (validLengths == null) {
             throw new IllegalArgumentException("validLengths must not be null");
         }
-        boolean[] keep = new boolean[Math.toIntExact(Math.multiplyExact(validLengths.length, lk))];
+        if (lk < 0) {
+            throw new IllegalArgumentException("lk must be >= 0, got " + lk);
+        }
+        long n = Shapes.count("key-padding mask (B, Lk)", new long[] {validLengths.length, lk});
+        if (n > Integer.MAX_VALUE - 8) {
+            throw new IllegalArgumentException("key-padding mask (" + validLengths.length + ", " + lk
+                    + ") has more than 2^31 elements; build it with Mask.keep over a segment");
+        }
+        boolean[] keep = new boolean[(int) n];
         for (int b = 0; b < validLengths.length; b++) {
             if (validLengths[b] < 0 || validLengths[b] > lk) {
                 throw new IllegalArgumentException("validLengths[" + b + "] = " + validLengths[b]

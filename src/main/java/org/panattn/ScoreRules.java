@@ -45,6 +45,7 @@ final class ScoreRules {
                         AttentionValidation.ANY, AttentionValidation.ANY);
                 AttendProblem common = AttentionValidation.common(rank, t[0], t[1].size(1), t[1].size(2), "v", t[2],
                         t[3], spec, backend);
+                AttentionValidation.checkOutputs(common, new String[] {"q", "k"}, t[0], t[1]);
                 try (Arena tmp = Arena.ofConfined()) {
                     Tensor qp = project(tmp, backend, "q", t[0], a.wq(), null);
                     Tensor kp = project(tmp, backend, "k", t[1], a.wk(), a.bias());
@@ -82,6 +83,7 @@ final class ScoreRules {
         }
         AttendProblem common = AttentionValidation.common(rank, t[0], t[0].size(1), w.size(0), "v", t[2], t[3],
                 spec, backend);
+        AttentionValidation.checkOutputs(common, new String[] {"q", "k", "w", "bias"}, t[0], t[1], w, bias);
         float scale = Float.isNaN(spec.scale()) ? 1f : spec.scale();
         Attention.implementation(backend).concat(new ConcatProblem(t[0], t[1], w, bias, scale, common));
     }

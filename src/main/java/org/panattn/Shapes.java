@@ -5,8 +5,16 @@ final class Shapes {
     private Shapes() {
     }
 
-    /** Number of elements of a shape; fails when it overflows 64 bits. */
+    /**
+     * Number of elements of a shape; fails when it overflows 64 bits. A size
+     * of 0 anywhere makes it 0, whatever the other sizes (as in the C library).
+     */
     static long count(String what, long[] shape) {
+        for (long s : shape) {
+            if (s == 0) {
+                return 0;
+            }
+        }
         long n = 1;
         try {
             for (long s : shape) {

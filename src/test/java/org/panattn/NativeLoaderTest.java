@@ -3,13 +3,18 @@ package org.panattn;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.io.File;
+import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -67,7 +72,7 @@ class NativeLoaderTest {
         Isa before = Panattn.isa();
         assertEquals(Isa.SCALAR, levels.get(0));
         assertTrue(levels.contains(Panattn.supportedIsa()), levels + " lacks " + Panattn.supportedIsa());
-        for (Isa isa : Isa.values()) {
+        for (Isa isa : Panattn.isaLevels().toArray(Isa[]::new)) {
             if (!levels.contains(isa)) {
                 IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Panattn.setMaxIsa(isa));
                 assertTrue(e.getMessage().contains(isa.id()), e.getMessage());
@@ -111,5 +116,108 @@ class NativeLoaderTest {
         String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         assertEquals(0, p.waitFor(), out);
         assertTrue(Files.size(tmp.resolve("o.npy")) > 0);
+    }
+
+    /**
+     * Runs LoaderProbe in a fresh JVM whose class path has target/classes
+     * replaced by {@code classes} and {@code first} (if not null) in front.
+     */
+    private static String probe(Path classes, Path first, String... properties) throws Exception {
+        String own = Path.of("target/classes").toAbsolutePath().toString();
+        String rest = Stream.of(System.getProperty("java.class.path").split(File.pathSeparator))
+                .map(e -> Path.of(e).toAbsolutePath().toString().equals(own) ? classes.toString() : e)
+                .collect(Collectors.joining(File.pathSeparator));
+        List<String> cmd = new ArrayList<>();
+        cmd.add(ProcessHandle.current().info().command().orElseThrow());
+        cmd.add("--enable-native-access=ALL-UNNAMED");
+        cmd.addAll(List.of(properties));
+        cmd.add("-cp");
+        cmd.add(first == null ? rest : first + File.pathSeparator + rest);
+        cmd.add("org.panattn.LoaderProbe");
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertEquals(0, p.waitFor(), out);
+        return out;
+    }
+
+    /** target/classes without the packed native library. */
+    private Path classesWithoutLibrary() throws IOException {
+        Path from = Path.of("target/classes");
+        Path to = tmp.resolve("classes");
+        try (Stream<Path> files = Files.walk(from)) {
+            for (Path f : (Iterable<Path>) files::iterator) {
+                Path rel = from.relativize(f);
+                if (rel.startsWith("native")) {
+                    continue;
+                }
+                Path dest = to.resolve(rel.toString());
+                if (Files.isDirectory(f)) {
+                    Files.createDirectories(dest);
+                } else {
+                    Files.copy(f, dest, StandardCopyOption.REPLACE_EXISTING);
+                }
+            }
+        }
+        return to;
+    }
+
+    /** A class-path folder whose native/<platform>/ holds {@code library} under the library's name. */
+    private Path jarLayoutWith(Path library) throws IOException {
+        Path root = tmp.resolve("fake-jar");
+        Path dir = Files.createDirectories(root.resolve("native").resolve(
+                org.panattn.internal.NativeLoader.platform()));
+        Files.copy(library, dir.resolve(System.mapLibraryName("panattn")), StandardCopyOption.REPLACE_EXISTING);
+        return root;
+    }
+
+    /** What every failed load must still give: the documented exception, and a working Java backend. */
+    private static void assertUnavailableButJavaWorks(String out) {
+        assertTrue(out.contains("available=false"), out);
+        assertTrue(out.contains("exception=org.panattn.NativeUnavailableException"), out);
+        assertTrue(out.contains("native=org.panattn.NativeUnavailableException"), out);
+        assertTrue(out.contains("default=JAVA"), out);
+        assertTrue(out.contains("java=ok"), out);
+    }
+
+    @Test
+    void missingLibraryNamesBothPlacesTried() throws Exception {
+        String out = probe(classesWithoutLibrary(), null, "-Dpanattn.library.path=" + tmp.resolve("nothing.so"));
+        assertUnavailableButJavaWorks(out);
+        assertTrue(out.contains("nothing.so: no such file"), out);
+        assertTrue(out.contains("not in the jar or class path"), out);
+        assertTrue(out.contains("cause=java.io.IOException: no such file"), out);
+    }
+
+    @Test
+    void libraryOfAnotherArchitectureIsRefusedWithTheLinkerReason() throws Exception {
+        assumeTrue(org.panattn.internal.NativeLoader.platform().equals("linux-x86_64"),
+                "patches an x86-64 ELF header");
+        Path lib = Path.of("target/classes/native/linux-x86_64/libpanattn.so");
+        byte[] elf = Files.readAllBytes(lib);
+        elf[18] = (byte) 183; // e_machine: EM_AARCH64 instead of EM_X86_64
+        elf[19] = 0;
+        Path arm = Files.write(tmp.resolve("libpanattn-aarch64.so"), elf);
+        String out = probe(classesWithoutLibrary(), jarLayoutWith(arm), "-Dpanattn.library.path=" + arm);
+        assertUnavailableButJavaWorks(out);
+        assertTrue(out.contains("cause=java.lang.UnsatisfiedLinkError"), out);
+        assertTrue(out.contains("AARCH64") || out.contains("ELF"), out);
+        assertTrue(out.contains("-Dpanattn.library.path=" + arm) && out.contains("resource "), out);
+    }
+
+    @Test
+    void fileThatIsNoLibraryIsRefused() throws Exception {
+        Path text = Files.writeString(tmp.resolve("libpanattn.so"), "this is not a shared library\n");
+        String out = probe(classesWithoutLibrary(), jarLayoutWith(text), "-Dpanattn.library.path=" + text);
+        assertUnavailableButJavaWorks(out);
+        assertTrue(out.contains("cause=java.lang.UnsatisfiedLinkError"), out);
+    }
+
+    @Test
+    void unwritableExtractionFolderGivesTheFileSystemCause() throws Exception {
+        Path file = Files.writeString(tmp.resolve("not-a-folder"), "x");
+        String out = probe(Path.of("target/classes").toAbsolutePath(), null, "-Dpanattn.extract.dir=" + file);
+        assertUnavailableButJavaWorks(out);
+        assertTrue(out.contains("cause=java.nio.file."), out);
+        assertTrue(out.contains("panattn.extract.dir"), out);
     }
 }

@@ -123,7 +123,8 @@ class ValidationTest {
         expect(IllegalArgumentException.class, "q: the native backend needs off-heap memory",
                 () -> Attention.scaledDotProduct(heap, heap, heap, heap,
                         AttentionSpec.builder().backend(Backend.NATIVE).build()));
-        Attention.scaledDotProduct(heap, heap, heap, heap, AttentionSpec.builder().backend(Backend.JAVA).build());
+        Tensor heapOut = Tensor.wrap(MemorySegment.ofArray(new float[16]), 1, 1, 4, 4);
+        Attention.scaledDotProduct(heap, heap, heap, heapOut, AttentionSpec.builder().backend(Backend.JAVA).build());
     }
 
     @org.junit.jupiter.api.Test

@@ -119,6 +119,9 @@ public final class JavaBackend implements AttentionBackend {
 
     /** The machinery every rule shares: positional terms, masks, softmax, weighted sum of values. */
     private static void attend(AttendProblem p, Scores rule) {
+        if (p.out().size() == 0 && (p.weights() == null || p.weights().size() == 0)) {
+            return; // nothing to write (the library does the same)
+        }
         final View v = View.of(p.values()), out = View.of(p.out());
         final View w = p.weights() == null ? null : View.of(p.weights());
         final MaskView mask = MaskView.of(p.mask()), padding = MaskView.of(p.keyPadding());
@@ -137,6 +140,7 @@ public final class JavaBackend implements AttentionBackend {
                     final int lo = (int) p.firstKey(i), hi = (int) p.endKey(i);
                     final long qpos = p.queryPosition(i);
                     float max = Float.NEGATIVE_INFINITY;
+                    boolean poisoned = false; // a NaN or +Inf score among the kept keys
                     for (int j = lo; j < hi; j++) {
                         float s = rule.score(b, h, kvh, i, j);
                         if (pos.softcap() > 0f) {
@@ -157,24 +161,27 @@ public final class JavaBackend implements AttentionBackend {
                             s = padding.apply(s, b, h, i, j);
                         }
                         scores[j] = s;
+                        poisoned |= Float.isNaN(s) || s == Float.POSITIVE_INFINITY;
                         max = Math.max(max, s);
                     }
-                    // Softmax with the row max subtracted; a row with no
-                    // finite score (fully masked) becomes zeros.
+                    // No kept finite score: zeros. A NaN or +Inf score: NaN for
+                    // every key the causal rule and window show. Else softmax
+                    // with the row max subtracted.
+                    final boolean empty = !poisoned && max == Float.NEGATIVE_INFINITY;
                     float sum = 0f;
                     for (int j = lo; j < hi; j++) {
-                        scores[j] = max == Float.NEGATIVE_INFINITY ? 0f : (float) Math.exp(scores[j] - max);
+                        scores[j] = empty ? 0f : poisoned ? Float.NaN : (float) Math.exp(scores[j] - max);
                         sum += scores[j];
                     }
                     for (int j = 0; j < lk; j++) {
-                        scores[j] = j >= lo && j < hi && sum > 0f ? scores[j] / sum : 0f;
+                        scores[j] = j >= lo && j < hi && !empty ? scores[j] / sum : 0f;
                         if (w != null) {
                             w.set(b, h, i, j, scores[j]);
                         }
                     }
                     for (long d = 0; d < dv; d++) {
                         float acc = 0f;
-                        for (int j = lo; j < hi; j++) {
+                        for (int j = lo; j < hi && !empty; j++) { // 0 * NaN in V is NaN, as in sgemm
                             acc += scores[j] * v.get(b, kvh, j, d);
                         }
                         out.set(b, h, i, d, acc);

@@ -14,6 +14,16 @@ import org.panattn.internal.ffi.pa_tensor;
 /**
  * Calls libpanattn through the generated bindings. Descriptors are written
  * into a per-thread scratch segment, so a call allocates nothing.
+ *
+ * <p>Memory safety across threads: for scaled dot-product attention the
+ * data segments of q, k, v, out, the mask and the weights are passed to
+ * {@code pa_sdpa_buffers} as arguments of their own, not only as addresses
+ * inside the descriptors. The FFM {@link java.lang.foreign.Linker} keeps
+ * the arena of every segment argument alive until the native call returns:
+ * closing a shared arena meanwhile throws {@link IllegalStateException}
+ * ("Session is acquired"). An address stored inside a descriptor would
+ * protect nothing; the other entry points (and the key-padding and
+ * positional tensors) rely on the caller not closing an arena mid-call.
  */
 public final class NativeBackend implements AttentionBackend {
     public static final NativeBackend INSTANCE = new NativeBackend();
@@ -55,8 +65,11 @@ public final class NativeBackend implements AttentionBackend {
         Scratch s = begin();
         AttendProblem c = p.common();
         MemorySegment o = options(s, c, p.scale());
-        check(Panattn_h.pa_sdpa(s.arg(0, p.q()), s.arg(1, p.k()), s.arg(2, c.values()), s.arg(3, c.out()), o),
-                "pa_sdpa");
+        // The buffers travel as arguments: the Linker keeps their arenas open for the call.
+        check(Panattn_h.pa_sdpa_buffers(s.arg(0, p.q()), s.arg(1, p.k()), s.arg(2, c.values()), s.arg(3, c.out()), o,
+                p.q().segment(), p.k().segment(), c.values().segment(), c.out().segment(),
+                c.mask() == null ? MemorySegment.NULL : c.mask().segment(),
+                c.weights() == null ? MemorySegment.NULL : c.weights().segment()), "pa_sdpa_buffers");
     }
 
     @Override

@@ -1207,6 +1207,76 @@ public class Panattn_h extends Panattn_h$shared {
         }
     }
 
+    private static class pa_sdpa_buffers {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Panattn_h.C_INT,
+            Panattn_h.C_POINTER,
+            Panattn_h.C_POINTER,
+            Panattn_h.C_POINTER,
+            Panattn_h.C_POINTER,
+            Panattn_h.C_POINTER,
+            Panattn_h.C_POINTER,
+            Panattn_h.C_POINTER,
+            Panattn_h.C_POINTER,
+            Panattn_h.C_POINTER,
+            Panattn_h.C_POINTER,
+            Panattn_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("pa_sdpa_buffers");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int pa_sdpa_buffers(const pa_tensor *q, const pa_tensor *k, const pa_tensor *v, const pa_tensor *out, const pa_sdpa_options *opts, const void *q_data, const void *k_data, const void *v_data, void *out_data, const void *mask_data, void *weights_data)
+     * }
+     */
+    public static FunctionDescriptor pa_sdpa_buffers$descriptor() {
+        return pa_sdpa_buffers.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int pa_sdpa_buffers(const pa_tensor *q, const pa_tensor *k, const pa_tensor *v, const pa_tensor *out, const pa_sdpa_options *opts, const void *q_data, const void *k_data, const void *v_data, void *out_data, const void *mask_data, void *weights_data)
+     * }
+     */
+    public static MethodHandle pa_sdpa_buffers$handle() {
+        return pa_sdpa_buffers.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int pa_sdpa_buffers(const pa_tensor *q, const pa_tensor *k, const pa_tensor *v, const pa_tensor *out, const pa_sdpa_options *opts, const void *q_data, const void *k_data, const void *v_data, void *out_data, const void *mask_data, void *weights_data)
+     * }
+     */
+    public static MemorySegment pa_sdpa_buffers$address() {
+        return pa_sdpa_buffers.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int pa_sdpa_buffers(const pa_tensor *q, const pa_tensor *k, const pa_tensor *v, const pa_tensor *out, const pa_sdpa_options *opts, const void *q_data, const void *k_data, const void *v_data, void *out_data, const void *mask_data, void *weights_data)
+     * }
+     */
+    public static int pa_sdpa_buffers(MemorySegment q, MemorySegment k, MemorySegment v, MemorySegment out, MemorySegment opts, MemorySegment q_data, MemorySegment k_data, MemorySegment v_data, MemorySegment out_data, MemorySegment mask_data, MemorySegment weights_data) {
+        var mh$ = pa_sdpa_buffers.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("pa_sdpa_buffers", q, k, v, out, opts, q_data, k_data, v_data, out_data, mask_data, weights_data);
+            }
+            return (int)mh$.invokeExact(q, k, v, out, opts, q_data, k_data, v_data, out_data, mask_data, weights_data);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static class pa_sdpa_workspace_size {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             Panattn_h.C_INT,

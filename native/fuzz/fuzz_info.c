@@ -1,0 +1,37 @@
+/*
+ * libFuzzer harness for the small entry points: pa_status_name,
+ * pa_isa_name and pa_set_max_isa with any int, and pa_version,
+ * pa_last_error, pa_blas_info, pa_isa, pa_isa_supported. Each string must
+ * be a NUL-terminated text (AddressSanitizer checks the reads) and the ISA
+ * cap must be applied or refused as documented.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include "fuzz_input.h"
+#include "panattn.h"
+
+static void trap_if(int bad) { if (bad) __builtin_trap(); }
+
+static void text(const char *s) { trap_if(s == NULL || strlen(s) > 4096); }
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    reader r = { data, size };
+    while (r.n > 0) {
+        int x = (int)read_u32(&r);
+        text(pa_status_name(x));
+        text(pa_isa_name(x));
+        int rc = pa_set_max_isa(x);
+        if (x >= PA_ISA_SCALAR && x <= PA_ISA_AVX512) {
+            int want = x < pa_isa_supported() ? x : pa_isa_supported();
+            trap_if(rc != PA_OK || pa_isa() != want);
+        } else {
+            trap_if(rc != PA_EINVAL || strstr(pa_last_error(), "pa_set_max_isa") == NULL);
+        }
+        text(pa_last_error());
+        text(pa_version());
+        text(pa_blas_info());
+    }
+    return 0;
+}

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer harnesses of native/fuzz with clang, AddressSanitizer
+# and UndefinedBehaviorSanitizer, replays the committed corpus, then fuzzes
+# for a bounded time (PANATTN_FUZZ_SECONDS, default 60, shared by the
+# harnesses). A crash fails the run and leaves its input in build/fuzz/artifacts:
+# fix the bug, then commit that input to native/fuzz/corpus/<harness>/ so it
+# is replayed on every run.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+ensure_packages "${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}" "${FUZZ_PACKAGES[@]}"
+# The runtimes of the installed clang's own version (Debian: libclang-rt-14-dev for clang 14).
+ensure_packages "libclang-rt-$(clang -dumpversion | cut -d. -f1)-dev"
+build="$PANATTN_ROOT/build/fuzz"
+seconds=${PANATTN_FUZZ_SECONDS:-60}
+log="$build/fuzz.log"
+mkdir -p "$build"
+: >"$log"
+CC=clang cmake -S "$PANATTN_ROOT" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DPANATTN_TESTS=OFF -DPANATTN_SANITIZE=address,undefined -DPANATTN_FUZZ=ON \
+  --log-level=WARNING >>"$log" 2>&1 \
+  && cmake --build "$build" --parallel >>"$log" 2>&1 \
+  || { tail -30 "$log"; die "fuzz build failed (log: $log)"; }
+
+# The time each harness gets: the attention entry points most of it.
+declare -A share=([fuzz_sdpa]=$((seconds * 5 / 6)) [fuzz_info]=$((seconds - seconds * 5 / 6)))
+total=0
+for harness in fuzz_sdpa fuzz_info; do
+  corpus="$PANATTN_ROOT/native/fuzz/corpus/$harness"
+  work="$build/work/$harness"          # new inputs go here, not into the repository
+  mkdir -p "$work" "$build/artifacts"
+  out="$build/$harness.log"
+  # Replay first: every committed input, crashes found earlier included.
+  "$build/$harness" -runs=0 "$corpus" >"$out" 2>&1 \
+    || { tail -30 "$out"; die "$harness fails on its committed corpus (log: $out)"; }
+  "$build/$harness" -max_total_time="${share[$harness]}" -print_final_stats=1 -timeout=20 \
+    -rss_limit_mb=4096 -artifact_prefix="$build/artifacts/$harness-" "$work" "$corpus" >>"$out" 2>&1 \
+    || { tail -40 "$out"; die "$harness found a crash; its input is in $build/artifacts (log: $out)"; }
+  runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$out" | tail -1)
+  total=$((total + runs))
+  echo "  fuzz: $harness: $runs inputs in ${share[$harness]} s, no crash"
+done
+echo "  fuzz: $total inputs in total"

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The C tests under the sanitizers and valgrind:
+#  1. AddressSanitizer + UndefinedBehaviorSanitizer build (build/sanitize-address),
+#     every C test at every ISA level (CTest);
+#  2. ThreadSanitizer build (build/sanitize-thread), the thread test;
+#  3. valgrind memcheck on the normal build's C tests (argument 1, default
+#     target/native, which `mvn verify` builds): no error and no definite or
+#     indirect leak. The thread test is left to the two
+#     sanitizers: valgrind runs threads one at a time, a minute per level.
+# Any report fails the run.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+ensure_packages "${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}" "${SANITIZE_PACKAGES[@]}"
+normal_build=${1:-$PANATTN_ROOT/target/native}
+
+# Configures, builds and runs CTest in build/<name> with the given sanitizers.
+sanitized_ctest() {
+  local name=$1 sanitizers=$2 filter=$3 dir="$PANATTN_ROOT/build/$1"
+  shift 3  # the rest: targets to build (all when none)
+  local log="$dir/sanitize.log" targets=()
+  [ $# -gt 0 ] && targets=(--target "$@")
+  mkdir -p "$dir"
+  { cmake -S "$PANATTN_ROOT" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+      -DPANATTN_SANITIZE="$sanitizers" --log-level=WARNING \
+    && cmake --build "$dir" --parallel "${targets[@]}"; } >"$log" 2>&1 \
+    || { tail -30 "$log"; die "$name build failed (log: $log)"; }
+  ctest --test-dir "$dir" --output-on-failure -R "$filter" >>"$log" 2>&1 \
+    || { grep -E -A30 'ERROR: |runtime error|WARNING: ThreadSanitizer|FAIL' "$log" | head -60
+         die "$name: the tests failed or a sanitizer reported an error (log: $log)"; }
+  echo "  $name ($sanitizers): $(grep -E 'tests passed' "$log" | tail -1)"
+}
+
+# halt_on_error: the first report ends the test with a failure.
+export ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+sanitized_ctest sanitize-address address,undefined '.'
+sanitized_ctest sanitize-thread thread 'test_threads' test_threads
+
+[ -x "$normal_build/test_sdpa" ] || die "no C tests in $normal_build: build first (mvn verify, or scripts/test.sh)"
+vlog="$PANATTN_ROOT/build/valgrind.log"
+: >"$vlog"
+runs=0
+# test_robustness at every level (it drives each kernel through its vector
+# tails, NaN and masks); the longer test_sdpa once, at the CPU's own level.
+for run in test_robustness:scalar test_robustness:avx2 test_robustness:avx512 test_sdpa:; do
+  test=${run%%:*} isa=${run#*:}
+  # Memcheck counts OpenBLAS's thread pool and buffers, allocated once
+  # and kept for the process, as "still reachable" or "possibly lost":
+  # they are not errors, so only definite and indirect leaks fail.
+  PANATTN_MAX_ISA=$isa valgrind -q --error-exitcode=1 --leak-check=full \
+    --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect \
+    "$normal_build/$test" >>"$vlog" 2>&1 \
+    || { tail -40 "$vlog"; die "valgrind: $test at ISA ${isa:-default} reported errors or leaks (log: $vlog)"; }
+  runs=$((runs + 1))
+done
+echo "  valgrind memcheck: $runs runs (test_robustness at 3 ISA levels, test_sdpa), 0 errors, 0 leaks"

@@ -1,0 +1,89 @@
+package org.panattn;
+
+import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
+import java.util.Optional;
+
+/**
+ * Checks on the memory an operation writes, the same the C library makes:
+ * an output is writable, gives every element its own place (no stride-0 or
+ * interleaved dimension, which would be written several times: a silently
+ * wrong result), and shares no byte with an input or another output.
+ */
+final class OutputChecks {
+    private OutputChecks() {
+    }
+
+    /** The bytes a view reaches, from its first element to its last; empty when it has no element. */
+    record Region(Object base, long start, long end) {
+        /** A view of {@code seg}: element 0 at offset 0, {@code bytes} per element. */
+        static Region of(MemorySegment seg, long[] shape, long[] strides, int bytes) {
+            long extent = Shapes.extent("region", shape, strides);
+            // Native memory shares one address space; heap memory is compared
+            // within the same array only (heapBase is empty for read-only views).
+            Object base = seg.isNative() ? null : seg.heapBase().orElse(new Object());
+            return new Region(base, seg.address(), seg.address() + extent * bytes);
+        }
+
+        static Region of(Tensor t) {
+            return of(t.segment(), t.shape(), t.strides(), Float.BYTES);
+        }
+
+        static Region of(Mask m) {
+            long[] s = m.shape();
+            long[] st = m.strides();
+            for (int d = 0; d < 4; d++) {
+                st[d] = s[d] == 1 ? 0 : st[d];
+            }
+            return of(m.segment(), s, st, m.kind() == Mask.Kind.KEEP ? 1 : Float.BYTES);
+        }
+
+        boolean overlaps(Region o) {
+            return start < end && o.start < o.end && base == o.base && start < o.end && o.start < end;
+        }
+    }
+
+    static void writable(String name, Tensor t) {
+        if (t.segment().isReadOnly()) {
+            throw new IllegalArgumentException(name + ": its segment is read-only, and " + name
+                    + " is written");
+        }
+    }
+
+    /**
+     * Taking the dimensions of size &gt; 1 by increasing stride, each stride
+     * must exceed the largest offset the smaller ones reach. Every
+     * permutation of a dense or row-padded layout passes.
+     */
+    static void distinctElements(String name, Tensor t) {
+        long[] s = t.shape();
+        long[] st = t.strides();
+        if (t.size() == 0) {
+            return;
+        }
+        Integer[] order = new Integer[s.length];
+        for (int d = 0; d < s.length; d++) {
+            order[d] = d;
+        }
+        Arrays.sort(order, (a, b) -> Long.compare(st[a], st[b]));
+        long reach = 0;
+        for (int d : order) {
+            if (s[d] <= 1) {
+                continue;
+            }
+            if (st[d] <= reach) {
+                throw new IllegalArgumentException(name + ": elements share memory (shape " + Shapes.format(s)
+                        + ", strides " + Shapes.format(st) + "); an output needs a distinct place for every "
+                        + "element, so no stride 0 or interleaved dimensions");
+            }
+            reach += (s[d] - 1) * st[d];
+        }
+    }
+
+    static void disjoint(String name, Region region, String otherName, Optional<Region> other) {
+        if (other.isPresent() && region.overlaps(other.get())) {
+            throw new IllegalArgumentException(name + ": shares memory with " + otherName
+                    + " (an output must not overlap an input or another output)");
+        }
+    }
+}

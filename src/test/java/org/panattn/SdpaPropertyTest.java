@@ -1,0 +1,188 @@
+package org.panattn;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.lang.foreign.Arena;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.stream.LongStream;
+
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * Properties of scaled dot-product attention on random problems, one seed
+ * per case (a failure names its seed; rerun it alone with the same seed):
+ * random sizes (0 and odd ones included, several query tiles sometimes),
+ * rank 3 or 4, every tensor a strided view with its own storage order and
+ * padding, random masks with random broadcasting, causal rules, the weights
+ * output. For each: the Java backend matches the float64 reference, the
+ * native backend at every ISA cap matches the Java backend, and no call
+ * writes a byte outside out and weights or changes an input.
+ */
+class SdpaPropertyTest {
+    static final int CASES = 250;
+    private static final double TOLERANCE = 1e-5;
+
+    @AfterAll
+    static void restoreIsa() {
+        Panattn.setMaxIsa(Panattn.supportedIsa());
+    }
+
+    static LongStream seeds() {
+        return LongStream.range(0, CASES);
+    }
+
+    /** One random problem: sizes, tensors (all guarded views) and the spec's parts. */
+    private record Problem(int rank, long b, long h, long hkv, long lq, long lk, long dk, long dv,
+                           Causal causal, List<GuardedTensor> inputs, Tensor q, Tensor k, Tensor v,
+                           Mask mask, boolean weights) {
+        long[] shape(long heads, long l, long d) {
+            return rank == 4 ? new long[] {b, heads, l, d} : new long[] {b, l, d};
+        }
+
+        @Override
+        public String toString() {
+            return "rank " + rank + " B=" + b + " H=" + h + " Hkv=" + hkv + " Lq=" + lq + " Lk=" + lk + " Dk=" + dk
+                    + " Dv=" + dv + " " + causal + " mask=" + mask + " weights=" + weights;
+        }
+    }
+
+    private static Problem problem(Arena arena, SplittableRandom rnd) {
+        int rank = rnd.nextInt(5) == 0 ? 3 : 4;
+        long b = 1 + rnd.nextInt(3);
+        long hkv = rank == 3 ? 1 : 1 + rnd.nextInt(3);
+        long h = rank == 3 ? 1 : hkv * (1 + rnd.nextInt(3));
+        long lq = rnd.nextInt(10) == 0 ? 257 + rnd.nextInt(60) : rnd.nextInt(40);
+        if (lq > 256) {
+            b = 1;
+            h = hkv = 1; // several query tiles, kept cheap for the Java backend
+        }
+        long lk = rnd.nextInt(10) == 0 ? 0 : 1 + rnd.nextInt(60);
+        long dk = 1 + rnd.nextInt(40);
+        long dv = rnd.nextInt(12) == 0 ? 0 : 1 + rnd.nextInt(40);
+        Causal causal = Causal.values()[rnd.nextInt(3)];
+        List<GuardedTensor> inputs = new ArrayList<>();
+        Problem shapes = new Problem(rank, b, h, hkv, lq, lk, dk, dv, causal, inputs, null, null, null, null, false);
+        GuardedTensor q = GuardedTensor.allocate(arena, rnd, true, shapes.shape(h, lq, dk));
+        GuardedTensor k = GuardedTensor.allocate(arena, rnd, true, shapes.shape(hkv, lk, dk));
+        GuardedTensor v = GuardedTensor.allocate(arena, rnd, true, shapes.shape(hkv, lk, dv));
+        inputs.addAll(List.of(q, k, v));
+        Mask mask = mask(arena, rnd, shapes, inputs);
+        return new Problem(rank, b, h, hkv, lq, lk, dk, dv, causal, inputs, q.view(), k.view(), v.view(), mask,
+                rnd.nextBoolean());
+    }
+
+    /** None, a keep-mask, a strided additive mask (with -Infinity), or key padding; random broadcasting. */
+    private static Mask mask(Arena arena, SplittableRandom rnd, Problem p, List<GuardedTensor> inputs) {
+        long[] shape = {rnd.nextBoolean() ? p.b : 1, rnd.nextBoolean() ? p.h : 1, rnd.nextBoolean() ? p.lq : 1, p.lk};
+        int n = Math.toIntExact(shape[0] * shape[1] * shape[2] * shape[3]);
+        switch (rnd.nextInt(4)) {
+            case 1 -> {
+                boolean[] keep = new boolean[n];
+                for (int i = 0; i < n; i++) {
+                    keep[i] = rnd.nextInt(10) < 7;
+                }
+                return Mask.keep(arena, keep, shape);
+            }
+            case 2 -> {
+                GuardedTensor t = GuardedTensor.allocate(arena, rnd, true, shape);
+                float[] x = t.view().toArray();
+                for (int i = 0; i < x.length; i++) {
+                    x[i] = rnd.nextInt(6) == 0 ? Float.NEGATIVE_INFINITY : 3 * x[i];
+                }
+                t.view().copyFrom(x);
+                inputs.add(t);
+                return Mask.additive(t.view());
+            }
+            case 3 -> {
+                long[] valid = new long[(int) p.b];
+                for (int i = 0; i < valid.length; i++) {
+                    valid[i] = rnd.nextInt((int) p.lk + 1);
+                }
+                return Mask.keyPadding(arena, valid, p.lk);
+            }
+            default -> {
+                return null;
+            }
+        }
+    }
+
+    /** Output and weights of one run, after checking nothing outside them was written. */
+    private record Run(float[] out, float[] weights) {
+    }
+
+    private static Run run(Arena arena, SplittableRandom rnd, Problem p, Backend backend) {
+        GuardedTensor out = GuardedTensor.allocate(arena, rnd, false, p.shape(p.h, p.lq, p.dv));
+        GuardedTensor w = p.weights ? GuardedTensor.allocate(arena, rnd, false, p.shape(p.h, p.lq, p.lk)) : null;
+        List<byte[]> before = p.inputs.stream().map(GuardedTensor::snapshot).toList();
+        AttentionSpec spec = AttentionSpec.builder().causal(p.causal).mask(p.mask)
+                .weights(w == null ? null : w.view()).backend(backend).build();
+        Attention.scaledDotProduct(p.q, p.k, p.v, out.view(), spec);
+        String who = backend + (backend == Backend.NATIVE ? " " + Panattn.isa() : "");
+        out.assertNothingOutsideWritten(who + " out");
+        if (w != null) {
+            w.assertNothingOutsideWritten(who + " weights");
+        }
+        for (int i = 0; i < before.size(); i++) {
+            p.inputs.get(i).assertUnchanged(before.get(i), who);
+        }
+        return new Run(out.view().toArray(), w == null ? null : w.view().toArray());
+    }
+
+    @ParameterizedTest(name = "seed {0}")
+    @MethodSource("seeds")
+    void nativeMatchesJavaAndWritesOnlyItsOutputs(long seed) {
+        try (Arena arena = Arena.ofConfined()) {
+            SplittableRandom rnd = new SplittableRandom(seed * 0x9E3779B97F4A7C15L + 17);
+            Problem p = problem(arena, rnd);
+            Run java = run(arena, rnd, p, Backend.JAVA);
+            Reference.Result ref = reference(p);
+            check(java.out, ref.out(), "Java vs float64 reference, out", p);
+            if (p.weights) {
+                check(java.weights, ref.weights(), "Java vs float64 reference, weights", p);
+            }
+            for (Isa isa : Panattn.isaLevels().toArray(Isa[]::new)) {
+                Panattn.setMaxIsa(isa);
+                Run nat = run(arena, rnd, p, Backend.NATIVE);
+                check(nat.out, toDouble(java.out), "native " + Panattn.isa() + " vs Java, out", p);
+                if (p.weights) {
+                    check(nat.weights, toDouble(java.weights), "native " + Panattn.isa() + " vs Java, weights", p);
+                }
+            }
+        }
+    }
+
+    private static Reference.Result reference(Problem p) {
+        Tensor q = p.rank == 3 ? p.q.unsqueeze(1) : p.q;
+        Tensor k = p.rank == 3 ? p.k.unsqueeze(1) : p.k;
+        Tensor v = p.rank == 3 ? p.v.unsqueeze(1) : p.v;
+        return Reference.sdpa(q, k, v, p.mask, p.causal, 1.0 / Math.sqrt(p.dk));
+    }
+
+    private static double[] toDouble(float[] x) {
+        double[] d = new double[x.length];
+        for (int i = 0; i < x.length; i++) {
+            d[i] = x[i];
+        }
+        return d;
+    }
+
+    /** Within TOLERANCE of the largest |want| (and of 1): the same check for outputs and weights. */
+    private static void check(float[] got, double[] want, String what, Problem p) {
+        double scale = 1;
+        for (double x : want) {
+            scale = Math.max(scale, Math.abs(x));
+        }
+        for (int i = 0; i < want.length; i++) {
+            double err = Math.abs(got[i] - want[i]);
+            int at = i;
+            assertTrue(err <= TOLERANCE * scale, () -> what + ": element " + at + " is " + got[at] + ", expected "
+                    + want[at] + " (" + p + ")");
+        }
+        assertTrue(got.length == want.length, what + ": " + got.length + " elements, expected " + want.length);
+    }
+
+}
