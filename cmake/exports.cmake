@@ -16,9 +16,10 @@ elseif(WIN32)
   endif()
 elseif(UNIX)
   # --no-undefined: a symbol the static BLAS misses (say, from libgfortran)
-  # fails the link instead of the load.
+  # fails the link instead of the load. Not in sanitizer builds, whose
+  # runtime symbols a shared library leaves to the executable.
   target_link_options(panattn PRIVATE
     "LINKER:--version-script=${CMAKE_CURRENT_SOURCE_DIR}/cmake/exports.map"
-    "LINKER:--no-undefined")
+    $<$<NOT:$<BOOL:${PANATTN_SANITIZE}>>:LINKER:--no-undefined>)
   set_property(TARGET panattn APPEND PROPERTY LINK_DEPENDS "${CMAKE_CURRENT_SOURCE_DIR}/cmake/exports.map")
 endif()

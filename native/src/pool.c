@@ -5,12 +5,70 @@
  * caller alone rather than wait. The BLAS stays single-threaded (blas.c),
  * so there is no oversubscription.
  */
-#include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
-#include <unistd.h>
 
 #include "internal.h"
+
+#if defined(_WIN32)
+/* The few pthread calls the pool makes, on Win32 primitives. */
+#  include <windows.h>
+typedef SRWLOCK pthread_mutex_t;
+typedef CONDITION_VARIABLE pthread_cond_t;
+typedef HANDLE pthread_t;
+#  define PTHREAD_MUTEX_INITIALIZER SRWLOCK_INIT
+#  define PTHREAD_COND_INITIALIZER CONDITION_VARIABLE_INIT
+static int pthread_mutex_lock(pthread_mutex_t *m) { AcquireSRWLockExclusive(m); return 0; }
+static int pthread_mutex_unlock(pthread_mutex_t *m) { ReleaseSRWLockExclusive(m); return 0; }
+static int pthread_mutex_trylock(pthread_mutex_t *m) { return TryAcquireSRWLockExclusive(m) ? 0 : 1; }
+static int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
+{
+    return SleepConditionVariableSRW(c, m, INFINITE, 0) ? 0 : 1;
+}
+static int pthread_cond_signal(pthread_cond_t *c) { WakeConditionVariable(c); return 0; }
+static int pthread_cond_broadcast(pthread_cond_t *c) { WakeAllConditionVariable(c); return 0; }
+typedef struct start { void *(*fn)(void *); void *arg; } start;
+static DWORD WINAPI trampoline(LPVOID p)
+{
+    start s = *(start *)p;
+    free(p);
+    s.fn(s.arg);
+    return 0;
+}
+static int pthread_create(pthread_t *t, const void *attr, void *(*fn)(void *), void *arg)
+{
+    (void)attr;
+    start *s = malloc(sizeof *s);
+    if (s == NULL)
+        return 1;
+    s->fn = fn;
+    s->arg = arg;
+    *t = CreateThread(NULL, 0, trampoline, s, 0, NULL);
+    if (*t == NULL) {
+        free(s);
+        return 1;
+    }
+    return 0;
+}
+static int pthread_join(pthread_t t, void **result)
+{
+    (void)result;
+    WaitForSingleObject(t, INFINITE);
+    CloseHandle(t);
+    return 0;
+}
+static long cpus_online(void)
+{
+    SYSTEM_INFO info;
+    GetSystemInfo(&info);
+    return (long)info.dwNumberOfProcessors;
+}
+#else
+#  include <pthread.h>
+#  include <unistd.h>
+static long cpus_online(void) { return sysconf(_SC_NPROCESSORS_ONLN); }
+#endif
 
 #define MAX_THREADS 256
 
@@ -34,7 +92,7 @@ static loop *current;
 
 static int cpu_count(void)
 {
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    long n = cpus_online();
     return n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (int)n;
 }
 
@@ -50,7 +108,7 @@ static void drain(loop *l, int thread)
 
 static void *worker(void *arg)
 {
-    int id = (int)(long)arg;
+    int id = (int)(intptr_t)arg;
     unsigned long seen = 0;
     pthread_mutex_lock(&lock);
     for (;;) {
@@ -103,7 +161,7 @@ static void grow(void)
     if (wanted == 0)
         wanted = cpu_count();
     while (started < wanted - 1) {
-        if (pthread_create(&workers[started], NULL, worker, (void *)(long)started) != 0)
+        if (pthread_create(&workers[started], NULL, worker, (void *)(intptr_t)started) != 0)
             break;             /* fewer threads: still correct */
         started++;
     }
