@@ -19,7 +19,9 @@ elseif(UNIX)
   # fails the link instead of the load. Not in sanitizer builds, whose
   # runtime symbols a shared library leaves to the executable.
   target_link_options(panattn PRIVATE
-    "LINKER:--version-script=${CMAKE_CURRENT_SOURCE_DIR}/cmake/exports.map"
-    $<$<NOT:$<BOOL:${PANATTN_SANITIZE}>>:LINKER:--no-undefined>)
+    "LINKER:--version-script=${CMAKE_CURRENT_SOURCE_DIR}/cmake/exports.map")
+  if(NOT PANATTN_SANITIZE)
+    target_link_options(panattn PRIVATE "LINKER:--no-undefined")
+  endif()
   set_property(TARGET panattn APPEND PROPERTY LINK_DEPENDS "${CMAKE_CURRENT_SOURCE_DIR}/cmake/exports.map")
 endif()

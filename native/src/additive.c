@@ -15,6 +15,11 @@ typedef struct additive_rule {
 static void fill(const pa_plan *p, const pa_rows *rows, long long c0, long long c1, float *s, int lds)
 {
     const additive_rule *r = p->rule;
+    if (r->A == 0) {        /* an empty sum: every score is 0 */
+        for (long long i = 0; i < rows->count; i++)
+            memset(s + i * lds, 0, sizeof(float) * (size_t)(c1 - c0));
+        return;
+    }
     const float *v = r->vvec != NULL ? r->vvec->data : NULL;
     const float *k = pa_row(r->kp, rows->b, rows->kvh, c0);
     for (long long i = 0; i < rows->count; i++)

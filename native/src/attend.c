@@ -19,6 +19,8 @@ int pa_expect_dim(const char *fn, const char *name, const pa_tensor *t, int dim,
 
 float *pa_row(const pa_tensor *t, long long i0, long long i1, long long i2)
 {
+    if (t->data == NULL)    /* an empty tensor may have no memory */
+        return NULL;
     return (float *)t->data + i0 * t->strides[0] + i1 * t->strides[1] + i2 * t->strides[2];
 }
 
@@ -377,6 +379,12 @@ static void run_with_weights(const pa_plan *p, const pa_rows *r, float *merge)
     key_range(p, r->i0, &c0, &unused);
     key_range(p, r->i0 + r->count - 1, &unused, &c1);
     const long long cols = c1 > c0 ? c1 - c0 : 0;
+    if (p->Lk == 0) {       /* no keys: empty weights, zero outputs */
+        float *op = pa_row(p->out, r->b, r->h0, r->i0);
+        for (long long k = 0; op != NULL && k < r->count; k++)
+            zero(op + k * p->out->strides[2], 0, p->Dv);
+        return;
+    }
     float *s = pa_row(p->weights, r->b, r->h0, r->i0);
     const int lds = pa_ld(p->weights);
     unsigned char empty[PA_TILE_ROWS];  /* rows that see no key */
@@ -404,8 +412,10 @@ static void run_with_weights(const pa_plan *p, const pa_rows *r, float *merge)
         zero(row, 0, lo);
         zero(row, hi, p->Lk);
     }
+    if (p->Dv == 0)
+        return;             /* the weights were all there was to write */
     float *op = pa_row(p->out, r->b, r->h0, r->i0);
-    if (cols > 0 && p->Dv > 0)
+    if (cols > 0)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)r->count, (int)p->Dv, (int)cols,
                     1.0f, s + c0, lds, pa_row(p->values, r->b, r->kvh, c0), pa_ld(p->values), 0.0f,
                     op, pa_ld(p->out));
