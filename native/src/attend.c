@@ -474,7 +474,10 @@ static void run_online(const pa_plan *p, const pa_rows *r, long long k0, long lo
                 for (long long d = 0; d < p->Dv; d++)
                     o[k * ldo + d] *= corr;
         }
-        if (p->Dv > 0)
+        if (p->Dv > 0 && r->count == 1)  /* one row: gemv streams V without packing it */
+            cblas_sgemv(CblasRowMajor, CblasTrans, (int)n, (int)p->Dv, 1.0f,
+                        pa_row(p->values, r->b, r->kvh, j0), pa_ld(p->values), s, 1, 1.0f, o, 1);
+        else if (p->Dv > 0)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)r->count, (int)p->Dv, (int)n,
                         1.0f, s, (int)cols, pa_row(p->values, r->b, r->kvh, j0), pa_ld(p->values),
                         1.0f, o, (int)ldo);

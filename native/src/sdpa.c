@@ -23,9 +23,14 @@ static void fill(const pa_plan *p, const pa_rows *rows, long long c0, long long 
             memset(s + i * lds, 0, sizeof(float) * (size_t)(c1 - c0));
         return;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows->count, (int)(c1 - c0), (int)r->Dk,
-                r->scale, pa_row(r->q, rows->b, rows->h0, rows->i0), pa_rows_ld(rows, r->q),
-                pa_row(r->k, rows->b, rows->kvh, c0), pa_ld(r->k), 0.0f, s, lds);
+    if (rows->count == 1)   /* one query (decoding): gemv streams K without packing it */
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)(c1 - c0), (int)r->Dk, r->scale,
+                    pa_row(r->k, rows->b, rows->kvh, c0), pa_ld(r->k),
+                    pa_row(r->q, rows->b, rows->h0, rows->i0), 1, 0.0f, s, 1);
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows->count, (int)(c1 - c0), (int)r->Dk,
+                    r->scale, pa_row(r->q, rows->b, rows->h0, rows->i0), pa_rows_ld(rows, r->q),
+                    pa_row(r->k, rows->b, rows->kvh, c0), pa_ld(r->k), 0.0f, s, lds);
 }
 
 static const pa_sdpa_options defaults;
