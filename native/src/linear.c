@@ -5,6 +5,40 @@
 
 static const char *FN = "pa_linear";
 
+/* One slice of rows of one (a, b) matrix: the pool's work item. */
+typedef struct linear_job {
+    const pa_tensor *x, *w, *bias, *y;
+    long long slices, rows_per_slice;
+} linear_job;
+
+static int row_ld(const pa_tensor *t);
+
+static void run_slice(void *ctx, long long item, int thread)
+{
+    (void)thread;
+    const linear_job *j = ctx;
+    const pa_tensor *x = j->x, *w = j->w, *y = j->y;
+    const long long ab = item / j->slices, slice = item % j->slices;
+    const long long a = ab / x->shape[1], b = ab % x->shape[1];
+    const long long m0 = slice * j->rows_per_slice;
+    const long long M = x->shape[2] - m0 < j->rows_per_slice ? x->shape[2] - m0 : j->rows_per_slice;
+    const long long K = x->shape[3], N = w->shape[2];
+    if (M <= 0)
+        return;
+    const float *xp = (const float *)x->data + a * x->strides[0] + b * x->strides[1] + m0 * x->strides[2];
+    float *yp = (float *)y->data + a * y->strides[0] + b * y->strides[1] + m0 * y->strides[2];
+    const int ldy = row_ld(y);
+    if (K > 0)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)N, (int)K, 1.0f,
+                    xp, row_ld(x), w->data, row_ld(w), 0.0f, yp, ldy);
+    const float *bp = j->bias != NULL ? j->bias->data : NULL;
+    for (long long m = 0; m < M; m++) {
+        float *row = yp + m * (long long)ldy;
+        for (long long n = 0; n < N; n++)
+            row[n] = (K > 0 ? row[n] : 0.0f) + (bp != NULL ? bp[n] : 0.0f);
+    }
+}
+
 static int row_ld(const pa_tensor *t)
 {
     return (int)(t->strides[2] > t->shape[3] ? t->strides[2] : t->shape[3] > 0 ? t->shape[3] : 1);
@@ -43,20 +77,17 @@ int pa_linear(const pa_tensor *x, const pa_tensor *w, const pa_tensor *bias, con
     if (M == 0 || N == 0)
         return PA_OK;
     pa_active_kernels(); /* first use: BLAS set to one thread */
-    const float *bp = bias != NULL ? bias->data : NULL;
-    for (long long a = 0; a < A; a++)
-        for (long long b = 0; b < B; b++) {
-            const float *xp = (const float *)x->data + a * x->strides[0] + b * x->strides[1];
-            float *yp = (float *)y->data + a * y->strides[0] + b * y->strides[1];
-            const int ldy = row_ld(y);
-            if (K > 0)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)N, (int)K, 1.0f,
-                            xp, row_ld(x), w->data, row_ld(w), 0.0f, yp, ldy);
-            for (long long m = 0; m < M; m++) {
-                float *row = yp + m * (long long)ldy;
-                for (long long n = 0; n < N; n++)
-                    row[n] = (K > 0 ? row[n] : 0.0f) + (bp != NULL ? bp[n * bias->strides[3]] : 0.0f);
-            }
-        }
+    /* Rows split into slices for the pool; small layers stay on the caller. */
+    const int threads = M * N * K < (1LL << 20) ? 1 : pa_num_threads();
+    linear_job job = { x, w, bias, y, 1, M };
+    if (threads > 1 && A * B < threads) {
+        job.slices = threads;
+        job.rows_per_slice = (M + threads - 1) / threads;
+    }
+    if (threads > 1)
+        pa_parallel_for(A * B * job.slices, run_slice, &job);
+    else
+        for (long long item = 0; item < A * B; item++)
+            run_slice(&job, item, 0);
     return PA_OK;
 }

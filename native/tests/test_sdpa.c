@@ -341,6 +341,20 @@ static void test_linear(void)
     rc = pa_linear(&x.t, &w.t, NULL, &y.t);
     CHECK(rc == PA_EINVAL && strstr(pa_last_error(), "y has shape"), "pa_linear bad y: %s", pa_last_error());
     free(x.base); free(w.base); free(bias.base); free(y.base);
+
+    /* Large enough for the pool: rows split across threads. */
+    buf bx = make(1, 1, 301, 64, 0, 1), bw = make(1, 1, 130, 64, 0, 1), bb = make(1, 1, 1, 130, 0, 1);
+    buf by = make(1, 1, 301, 130, 0, 0);
+    double *bref = malloc(sizeof(double) * 301 * 130);
+    ref_linear(&bx.t, &bw.t, &bb.t, bref);
+    for (int threads = 1; threads <= 3; threads++) {
+        pa_set_num_threads(threads);
+        rc = pa_linear(&bx.t, &bw.t, &bb.t, &by.t);
+        CHECK(rc == PA_OK && rel_error(&by.t, bref) < 1e-5 && guards_intact(&by),
+              "pa_linear on %d threads", threads);
+    }
+    pa_set_num_threads(0);
+    free(bref); free(bx.base); free(bw.base); free(bb.base); free(by.base);
 }
 
 /* panattn owns the threading: OpenBLAS runs one thread per call, and a
