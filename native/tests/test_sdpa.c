@@ -121,7 +121,7 @@ static void test_random_shapes(void)
     };
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
         for (int mask = 0; mask < MASK_KINDS; mask++)
-            if (!quick_tests() || shapes[i].Lq * shapes[i].Lk <= 40000)
+            if (!quick_tests() || shapes[i].Lq * shapes[i].Lk * shapes[i].Dk <= 150000)
             for (int causal = 0; causal <= PA_CAUSAL_BOTTOM_RIGHT; causal++)
                 for (int extra = 0; extra < EXTRA_KINDS; extra++)
                     if (extra != KEY_PADDING_FLOAT_WINDOW || causal != PA_CAUSAL_NONE)
