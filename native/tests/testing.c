@@ -145,6 +145,11 @@ int quick_tests(void)
 
 void select_isa(void)
 {
+    /* Emulated runs compute on one thread: under qemu-user, OpenBLAS's
+     * locks livelock when two threads call it at once (native runs and the
+     * thread tests cover the pool). */
+    if (quick_tests())
+        pa_set_num_threads(1);
     const char *how = select_level();
     printf("panattn %s, ISA %s (%s; CPU supports %s), BLAS: %s (%d BLAS thread)\n", pa_version(),
            pa_isa_name(pa_isa()), how, pa_isa_name(pa_isa_supported()), pa_blas_info(),

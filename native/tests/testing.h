@@ -44,7 +44,7 @@ int guards_intact(const buf *b);
 double rel_error(const pa_tensor *got, const double *want);
 
 /* True when PANATTN_TEST_QUICK is set (emulated runs): the tests skip
- * their largest shapes. */
+ * their largest shapes and compute on one thread. */
 int quick_tests(void);
 
 /* Checks that PANATTN_MAX_ISA selected its level; on a CPU without AVX-512
