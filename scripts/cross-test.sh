@@ -73,7 +73,7 @@ fi
 run dpkg-deb -x "$win"/deb/libblas-dev_*.deb "$win/deb/root"
 cp "$win"/deb/root/usr/include/*/cblas-netlib.h "$win/cblas/cblas.h"
 cp "$win"/deb/root/usr/include/*/cblas_mangling.h "$win/cblas/"
-printf 'LIBRARY libopenblas.dll\nEXPORTS\n  cblas_sgemm\n  openblas_get_config\n  openblas_get_num_threads\n  openblas_set_num_threads\n' \
+printf 'LIBRARY libopenblas.dll\nEXPORTS\n  cblas_sgemm\n  cblas_sgemv\n  openblas_get_config\n  openblas_get_num_threads\n  openblas_set_num_threads\n' \
   > "$win/openblas.def"
 run x86_64-w64-mingw32-dlltool -d "$win/openblas.def" -l "$win/libopenblas.dll.a"
 # SIMDe (for the emulated kernels in the tests) without the rest of the
