@@ -94,19 +94,11 @@ public final class EncoderDecoderAttention {
      * @return this step
      */
     public EncoderDecoderAttention load(float[] attnWeight, float[] attnBias, float[] combineWeight, float[] combineBias) {
-        copy("attn.weight", attnW, attnWeight);
-        copy("attn.bias", attnB, attnBias);
-        copy("attn_combine.weight", combineW, combineWeight);
-        copy("attn_combine.bias", combineB, combineBias);
+        MultiHeadAttention.load("attn.weight", attnW, attnWeight);
+        MultiHeadAttention.load("attn.bias", attnB, attnBias);
+        MultiHeadAttention.load("attn_combine.weight", combineW, combineWeight);
+        MultiHeadAttention.load("attn_combine.bias", combineB, combineBias);
         return this;
-    }
-
-    private static void copy(String name, Tensor dst, float[] values) {
-        if (values == null || values.length != dst.size()) {
-            throw new IllegalArgumentException(name + ": expected " + dst.size() + " values, shape "
-                    + Shapes.format(dst.shape()) + ", got " + (values == null ? "null" : values.length));
-        }
-        dst.copyFrom(values);
     }
 
     /**

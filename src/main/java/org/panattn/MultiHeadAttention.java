@@ -411,7 +411,8 @@ public final class MultiHeadAttention {
         return this;
     }
 
-    private static void load(String name, Tensor dst, float[] values) {
+    /** Copies named PyTorch weights into dst, refusing a wrong element count (also used by EncoderDecoderAttention). */
+    static void load(String name, Tensor dst, float[] values) {
         if (values == null || values.length != dst.size()) {
             throw new IllegalArgumentException(name + ": expected " + dst.size() + " values, shape "
                     + Shapes.format(dst.shape()) + ", got " + (values == null ? "null" : values.length));
