@@ -366,7 +366,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         o.weights = c.o.weights != NULL ? &copies[WEIGHTS] : NULL;
         rc = pa_sdpa_buffers(q ? &copies[Q] : NULL, k ? &copies[K] : NULL, v ? &copies[V] : NULL,
                              out ? &copies[OUT] : NULL, opts ? &o : NULL, c.t[Q].data, c.t[K].data,
-                             c.t[V].data, c.t[OUT].data, c.t[MASK].data, c.t[WEIGHTS].data);
+                             c.t[V].data, c.t[OUT].data, c.t[MASK].data, c.t[WEIGHTS].data,
+                             NULL, NULL, NULL);
     } else {
         rc = pa_sdpa(q, k, v, out, opts);
     }

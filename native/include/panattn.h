@@ -265,13 +265,15 @@ PA_API int pa_sdpa_dense(const float *q, const float *k, const float *v, float *
                          int Hkv, int Lq, int Lk, int Dk, int Dv, float scale, int causal);
 
 /*
- * pa_sdpa with the main tensors' data pointers passed as arguments of their
- * own: the call reads q_data where pa_sdpa reads q->data, and likewise for
- * k, v, out, the mask and the weights (mask_data and weights_data are
- * ignored when opts has no mask or no weights); those descriptors' data
- * fields are ignored. The options' other tensors (key_padding,
- * alibi_slopes, rel_bias) are read through their descriptors. Everything
- * else is as pa_sdpa.
+ * Buffers as arguments. pa_sdpa, pa_additive_attention,
+ * pa_concat_attention, pa_rope and pa_linear each have a twin, named with
+ * _buffers, that takes the data pointer of every tensor it may touch as an
+ * argument of its own: first the call's tensors in their order, then the
+ * options' tensors in the order of pa_sdpa_options (mask, weights,
+ * key_padding, alibi_slopes, rel_bias). The twin reads each tensor at its
+ * argument and ignores the descriptors' data fields; an argument whose
+ * tensor is absent (a NULL descriptor or option) is ignored. Everything
+ * else is as the plain entry point.
  * For managed runtimes: one that keeps a buffer alive while it is an
  * argument of a native call (Java's FFM Linker does, for memory segments
  * passed as pointers) can so guarantee that no buffer is freed while the
@@ -280,7 +282,34 @@ PA_API int pa_sdpa_dense(const float *q, const float *k, const float *v, float *
 PA_API int pa_sdpa_buffers(const pa_tensor *q, const pa_tensor *k, const pa_tensor *v,
                            const pa_tensor *out, const pa_sdpa_options *opts,
                            const void *q_data, const void *k_data, const void *v_data,
-                           void *out_data, const void *mask_data, void *weights_data);
+                           void *out_data, const void *mask_data, void *weights_data,
+                           const void *key_padding_data, const void *alibi_slopes_data,
+                           const void *rel_bias_data);
+
+PA_API int pa_additive_attention_buffers(const pa_tensor *qp, const pa_tensor *kp,
+                                         const pa_tensor *vvec, const pa_tensor *values,
+                                         const pa_tensor *out, const pa_sdpa_options *opts,
+                                         const void *qp_data, const void *kp_data,
+                                         const void *vvec_data, const void *values_data,
+                                         void *out_data, const void *mask_data, void *weights_data,
+                                         const void *key_padding_data, const void *alibi_slopes_data,
+                                         const void *rel_bias_data);
+
+PA_API int pa_concat_attention_buffers(const pa_tensor *q, const pa_tensor *k, const pa_tensor *w,
+                                       const pa_tensor *bias, const pa_tensor *values,
+                                       const pa_tensor *out, const pa_sdpa_options *opts,
+                                       const void *q_data, const void *k_data, const void *w_data,
+                                       const void *bias_data, const void *values_data, void *out_data,
+                                       const void *mask_data, void *weights_data,
+                                       const void *key_padding_data, const void *alibi_slopes_data,
+                                       const void *rel_bias_data);
+
+PA_API int pa_rope_buffers(const pa_tensor *x, long long position, float base, int layout,
+                           void *x_data);
+
+PA_API int pa_linear_buffers(const pa_tensor *x, const pa_tensor *w, const pa_tensor *bias,
+                             const pa_tensor *y, const void *x_data, const void *w_data,
+                             const void *bias_data, void *y_data);
 
 /* Bytes of workspace pa_sdpa needs for these arguments (0 when none). */
 PA_API int pa_sdpa_workspace_size(const pa_tensor *q, const pa_tensor *k,

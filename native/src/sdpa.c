@@ -1,7 +1,6 @@
 /* Scaled dot-product attention: scores Q.K^T * scale by one sgemm per tile;
  * the rest is the shared driver (attend.c). */
 #include <math.h>
-#include <stdint.h>
 #include <string.h>
 
 #include <cblas.h>
@@ -90,29 +89,6 @@ int pa_sdpa(const pa_tensor *q, const pa_tensor *k, const pa_tensor *v,
     sdpa_rule r;
     int rc = make_plan(&p, &r, q, k, v, out, &o);
     return rc != PA_OK ? rc : pa_plan_run(&p, &o);
-}
-
-/* A copy of *t reading its data at `data` (NULL stays NULL). */
-static const pa_tensor *with_data(const pa_tensor *t, const void *data, pa_tensor *copy)
-{
-    if (t == NULL)
-        return NULL;
-    *copy = *t;
-    copy->data = (void *)(uintptr_t)data;
-    return copy;
-}
-
-int pa_sdpa_buffers(const pa_tensor *q, const pa_tensor *k, const pa_tensor *v,
-                    const pa_tensor *out, const pa_sdpa_options *opts,
-                    const void *q_data, const void *k_data, const void *v_data,
-                    void *out_data, const void *mask_data, void *weights_data)
-{
-    pa_tensor c[6];
-    pa_sdpa_options o = opts != NULL ? *opts : defaults;
-    o.mask = with_data(o.mask, mask_data, &c[4]);
-    o.weights = with_data(o.weights, weights_data, &c[5]);
-    return pa_sdpa(with_data(q, q_data, &c[0]), with_data(k, k_data, &c[1]), with_data(v, v_data, &c[2]),
-                   with_data(out, out_data, &c[3]), &o);
 }
 
 int pa_sdpa_dense(const float *q, const float *k, const float *v, float *out, int B, int H, int Hkv,

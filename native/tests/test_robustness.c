@@ -2,7 +2,7 @@
  * Robustness of the C API at the ISA level PANATTN_MAX_ISA selects (CTest
  * runs every level): the header's rules for NaN, infinities and huge
  * logits against the float64 reference, arguments that must be refused
- * without writing anything, and pa_sdpa_buffers.
+ * without writing anything (the _buffers twins: test_buffers.c).
  */
 #include <float.h>
 #include <limits.h>
@@ -234,33 +234,6 @@ static void test_weights_without_values(void)
     release(&p);
 }
 
-static void test_buffers_entry_point(void)
-{
-    problem p; make_problem(&p, 9, 10, 4, 6, PA_CAUSAL_TOP_LEFT);
-    add_mask(&p, PA_BOOL);
-    ((unsigned char *)p.mask.data)[3] = 0;
-    pa_tensor q = p.q, k = p.k, v = p.v, out = p.out, w = p.w, mask = p.mask;
-    q.data = k.data = v.data = out.data = w.data = mask.data = NULL;
-    pa_sdpa_options o = p.o;
-    o.mask = &mask;
-    o.weights = &w;
-    int rc = pa_sdpa_buffers(&q, &k, &v, &out, &o, p.q.data, p.k.data, p.v.data, p.out.data,
-                             p.mask.data, p.w.data);
-    CHECK(rc == PA_OK, "pa_sdpa_buffers: %s", pa_last_error());
-    long long n = ts_numel(&p.out);
-    float *first = malloc(sizeof(float) * (size_t)n);
-    memcpy(first, p.out.data, sizeof(float) * (size_t)n);
-    rc = pa_sdpa(&p.q, &p.k, &p.v, &p.out, &p.o);
-    CHECK(rc == PA_OK && memcmp(first, p.out.data, sizeof(float) * (size_t)n) == 0,
-          "pa_sdpa_buffers and pa_sdpa give the same bits");
-    rc = pa_sdpa_buffers(&q, &k, &v, &out, &o, p.q.data, NULL, p.v.data, p.out.data,
-                         p.mask.data, p.w.data);
-    CHECK(rc == PA_EINVAL && strstr(pa_last_error(), "k.data is NULL"), "NULL k buffer: %s",
-          pa_last_error());
-    free(first);
-    release(&p);
-}
-
 #define EXPECT(status, call, word)                                                  \
     do {                                                                            \
         int rc_ = (call);                                                           \
@@ -391,7 +364,6 @@ int main(void)
     test_nonfinite_v();
     test_small_and_tiled_sizes();
     test_weights_without_values();
-    test_buffers_entry_point();
     test_refusals();
     test_empty_tensors();
     test_names();

@@ -1220,6 +1220,9 @@ public class Panattn_h extends Panattn_h$shared {
             Panattn_h.C_POINTER,
             Panattn_h.C_POINTER,
             Panattn_h.C_POINTER,
+            Panattn_h.C_POINTER,
+            Panattn_h.C_POINTER,
+            Panattn_h.C_POINTER,
             Panattn_h.C_POINTER
         );
 
@@ -1231,7 +1234,7 @@ public class Panattn_h extends Panattn_h$shared {
     /**
      * Function descriptor for:
      * {@snippet lang=c :
-     * int pa_sdpa_buffers(const pa_tensor *q, const pa_tensor *k, const pa_tensor *v, const pa_tensor *out, const pa_sdpa_options *opts, const void *q_data, const void *k_data, const void *v_data, void *out_data, const void *mask_data, void *weights_data)
+     * int pa_sdpa_buffers(const pa_tensor *q, const pa_tensor *k, const pa_tensor *v, const pa_tensor *out, const pa_sdpa_options *opts, const void *q_data, const void *k_data, const void *v_data, void *out_data, const void *mask_data, void *weights_data, const void *key_padding_data, const void *alibi_slopes_data, const void *rel_bias_data)
      * }
      */
     public static FunctionDescriptor pa_sdpa_buffers$descriptor() {
@@ -1241,7 +1244,7 @@ public class Panattn_h extends Panattn_h$shared {
     /**
      * Downcall method handle for:
      * {@snippet lang=c :
-     * int pa_sdpa_buffers(const pa_tensor *q, const pa_tensor *k, const pa_tensor *v, const pa_tensor *out, const pa_sdpa_options *opts, const void *q_data, const void *k_data, const void *v_data, void *out_data, const void *mask_data, void *weights_data)
+     * int pa_sdpa_buffers(const pa_tensor *q, const pa_tensor *k, const pa_tensor *v, const pa_tensor *out, const pa_sdpa_options *opts, const void *q_data, const void *k_data, const void *v_data, void *out_data, const void *mask_data, void *weights_data, const void *key_padding_data, const void *alibi_slopes_data, const void *rel_bias_data)
      * }
      */
     public static MethodHandle pa_sdpa_buffers$handle() {
@@ -1251,7 +1254,7 @@ public class Panattn_h extends Panattn_h$shared {
     /**
      * Address for:
      * {@snippet lang=c :
-     * int pa_sdpa_buffers(const pa_tensor *q, const pa_tensor *k, const pa_tensor *v, const pa_tensor *out, const pa_sdpa_options *opts, const void *q_data, const void *k_data, const void *v_data, void *out_data, const void *mask_data, void *weights_data)
+     * int pa_sdpa_buffers(const pa_tensor *q, const pa_tensor *k, const pa_tensor *v, const pa_tensor *out, const pa_sdpa_options *opts, const void *q_data, const void *k_data, const void *v_data, void *out_data, const void *mask_data, void *weights_data, const void *key_padding_data, const void *alibi_slopes_data, const void *rel_bias_data)
      * }
      */
     public static MemorySegment pa_sdpa_buffers$address() {
@@ -1260,16 +1263,299 @@ public class Panattn_h extends Panattn_h$shared {
 
     /**
      * {@snippet lang=c :
-     * int pa_sdpa_buffers(const pa_tensor *q, const pa_tensor *k, const pa_tensor *v, const pa_tensor *out, const pa_sdpa_options *opts, const void *q_data, const void *k_data, const void *v_data, void *out_data, const void *mask_data, void *weights_data)
+     * int pa_sdpa_buffers(const pa_tensor *q, const pa_tensor *k, const pa_tensor *v, const pa_tensor *out, const pa_sdpa_options *opts, const void *q_data, const void *k_data, const void *v_data, void *out_data, const void *mask_data, void *weights_data, const void *key_padding_data, const void *alibi_slopes_data, const void *rel_bias_data)
      * }
      */
-    public static int pa_sdpa_buffers(MemorySegment q, MemorySegment k, MemorySegment v, MemorySegment out, MemorySegment opts, MemorySegment q_data, MemorySegment k_data, MemorySegment v_data, MemorySegment out_data, MemorySegment mask_data, MemorySegment weights_data) {
+    public static int pa_sdpa_buffers(MemorySegment q, MemorySegment k, MemorySegment v, MemorySegment out, MemorySegment opts, MemorySegment q_data, MemorySegment k_data, MemorySegment v_data, MemorySegment out_data, MemorySegment mask_data, MemorySegment weights_data, MemorySegment key_padding_data, MemorySegment alibi_slopes_data, MemorySegment rel_bias_data) {
         var mh$ = pa_sdpa_buffers.HANDLE;
         try {
             if (TRACE_DOWNCALLS) {
-                traceDowncall("pa_sdpa_buffers", q, k, v, out, opts, q_data, k_data, v_data, out_data, mask_data, weights_data);
+                traceDowncall("pa_sdpa_buffers", q, k, v, out, opts, q_data, k_data, v_data, out_data, mask_data, weights_data, key_padding_data, alibi_slopes_data, rel_bias_data);
             }
-            return (int)mh$.invokeExact(q, k, v, out, opts, q_data, k_data, v_data, out_data, mask_data, weights_data);
+            return (int)mh$.invokeExact(q, k, v, out, opts, q_data, k_data, v_data, out_data, mask_data, weights_data, key_padding_data, alibi_slopes_data, rel_bias_data);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class pa_additive_attention_buffers {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Panattn_h.C_INT,
+            Panattn_h.C_POINTER,
+            Panattn_h.C_POINTER,
+            Panattn_h.C_POINTER,
+            Panattn_h.C_POINTER,
+            Panattn_h.C_POINTER,
+            Panattn_h.C_POINTER,
+            Panattn_h.C_POINTER,
+            Panattn_h.C_POINTER,
+            Panattn_h.C_POINTER,
+            Panattn_h.C_POINTER,
+            Panattn_h.C_POINTER,
+            Panattn_h.C_POINTER,
+            Panattn_h.C_POINTER,
+            Panattn_h.C_POINTER,
+            Panattn_h.C_POINTER,
+            Panattn_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("pa_additive_attention_buffers");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int pa_additive_attention_buffers(const pa_tensor *qp, const pa_tensor *kp, const pa_tensor *vvec, const pa_tensor *values, const pa_tensor *out, const pa_sdpa_options *opts, const void *qp_data, const void *kp_data, const void *vvec_data, const void *values_data, void *out_data, const void *mask_data, void *weights_data, const void *key_padding_data, const void *alibi_slopes_data, const void *rel_bias_data)
+     * }
+     */
+    public static FunctionDescriptor pa_additive_attention_buffers$descriptor() {
+        return pa_additive_attention_buffers.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int pa_additive_attention_buffers(const pa_tensor *qp, const pa_tensor *kp, const pa_tensor *vvec, const pa_tensor *values, const pa_tensor *out, const pa_sdpa_options *opts, const void *qp_data, const void *kp_data, const void *vvec_data, const void *values_data, void *out_data, const void *mask_data, void *weights_data, const void *key_padding_data, const void *alibi_slopes_data, const void *rel_bias_data)
+     * }
+     */
+    public static MethodHandle pa_additive_attention_buffers$handle() {
+        return pa_additive_attention_buffers.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int pa_additive_attention_buffers(const pa_tensor *qp, const pa_tensor *kp, const pa_tensor *vvec, const pa_tensor *values, const pa_tensor *out, const pa_sdpa_options *opts, const void *qp_data, const void *kp_data, const void *vvec_data, const void *values_data, void *out_data, const void *mask_data, void *weights_data, const void *key_padding_data, const void *alibi_slopes_data, const void *rel_bias_data)
+     * }
+     */
+    public static MemorySegment pa_additive_attention_buffers$address() {
+        return pa_additive_attention_buffers.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int pa_additive_attention_buffers(const pa_tensor *qp, const pa_tensor *kp, const pa_tensor *vvec, const pa_tensor *values, const pa_tensor *out, const pa_sdpa_options *opts, const void *qp_data, const void *kp_data, const void *vvec_data, const void *values_data, void *out_data, const void *mask_data, void *weights_data, const void *key_padding_data, const void *alibi_slopes_data, const void *rel_bias_data)
+     * }
+     */
+    public static int pa_additive_attention_buffers(MemorySegment qp, MemorySegment kp, MemorySegment vvec, MemorySegment values, MemorySegment out, MemorySegment opts, MemorySegment qp_data, MemorySegment kp_data, MemorySegment vvec_data, MemorySegment values_data, MemorySegment out_data, MemorySegment mask_data, MemorySegment weights_data, MemorySegment key_padding_data, MemorySegment alibi_slopes_data, MemorySegment rel_bias_data) {
+        var mh$ = pa_additive_attention_buffers.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("pa_additive_attention_buffers", qp, kp, vvec, values, out, opts, qp_data, kp_data, vvec_data, values_data, out_data, mask_data, weights_data, key_padding_data, alibi_slopes_data, rel_bias_data);
+            }
+            return (int)mh$.invokeExact(qp, kp, vvec, values, out, opts, qp_data, kp_data, vvec_data, values_data, out_data, mask_data, weights_data, key_padding_data, alibi_slopes_data, rel_bias_data);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class pa_concat_attention_buffers {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Panattn_h.C_INT,
+            Panattn_h.C_POINTER,
+            Panattn_h.C_POINTER,
+            Panattn_h.C_POINTER,
+            Panattn_h.C_POINTER,
+            Panattn_h.C_POINTER,
+            Panattn_h.C_POINTER,
+            Panattn_h.C_POINTER,
+            Panattn_h.C_POINTER,
+            Panattn_h.C_POINTER,
+            Panattn_h.C_POINTER,
+            Panattn_h.C_POINTER,
+            Panattn_h.C_POINTER,
+            Panattn_h.C_POINTER,
+            Panattn_h.C_POINTER,
+            Panattn_h.C_POINTER,
+            Panattn_h.C_POINTER,
+            Panattn_h.C_POINTER,
+            Panattn_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("pa_concat_attention_buffers");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int pa_concat_attention_buffers(const pa_tensor *q, const pa_tensor *k, const pa_tensor *w, const pa_tensor *bias, const pa_tensor *values, const pa_tensor *out, const pa_sdpa_options *opts, const void *q_data, const void *k_data, const void *w_data, const void *bias_data, const void *values_data, void *out_data, const void *mask_data, void *weights_data, const void *key_padding_data, const void *alibi_slopes_data, const void *rel_bias_data)
+     * }
+     */
+    public static FunctionDescriptor pa_concat_attention_buffers$descriptor() {
+        return pa_concat_attention_buffers.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int pa_concat_attention_buffers(const pa_tensor *q, const pa_tensor *k, const pa_tensor *w, const pa_tensor *bias, const pa_tensor *values, const pa_tensor *out, const pa_sdpa_options *opts, const void *q_data, const void *k_data, const void *w_data, const void *bias_data, const void *values_data, void *out_data, const void *mask_data, void *weights_data, const void *key_padding_data, const void *alibi_slopes_data, const void *rel_bias_data)
+     * }
+     */
+    public static MethodHandle pa_concat_attention_buffers$handle() {
+        return pa_concat_attention_buffers.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int pa_concat_attention_buffers(const pa_tensor *q, const pa_tensor *k, const pa_tensor *w, const pa_tensor *bias, const pa_tensor *values, const pa_tensor *out, const pa_sdpa_options *opts, const void *q_data, const void *k_data, const void *w_data, const void *bias_data, const void *values_data, void *out_data, const void *mask_data, void *weights_data, const void *key_padding_data, const void *alibi_slopes_data, const void *rel_bias_data)
+     * }
+     */
+    public static MemorySegment pa_concat_attention_buffers$address() {
+        return pa_concat_attention_buffers.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int pa_concat_attention_buffers(const pa_tensor *q, const pa_tensor *k, const pa_tensor *w, const pa_tensor *bias, const pa_tensor *values, const pa_tensor *out, const pa_sdpa_options *opts, const void *q_data, const void *k_data, const void *w_data, const void *bias_data, const void *values_data, void *out_data, const void *mask_data, void *weights_data, const void *key_padding_data, const void *alibi_slopes_data, const void *rel_bias_data)
+     * }
+     */
+    public static int pa_concat_attention_buffers(MemorySegment q, MemorySegment k, MemorySegment w, MemorySegment bias, MemorySegment values, MemorySegment out, MemorySegment opts, MemorySegment q_data, MemorySegment k_data, MemorySegment w_data, MemorySegment bias_data, MemorySegment values_data, MemorySegment out_data, MemorySegment mask_data, MemorySegment weights_data, MemorySegment key_padding_data, MemorySegment alibi_slopes_data, MemorySegment rel_bias_data) {
+        var mh$ = pa_concat_attention_buffers.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("pa_concat_attention_buffers", q, k, w, bias, values, out, opts, q_data, k_data, w_data, bias_data, values_data, out_data, mask_data, weights_data, key_padding_data, alibi_slopes_data, rel_bias_data);
+            }
+            return (int)mh$.invokeExact(q, k, w, bias, values, out, opts, q_data, k_data, w_data, bias_data, values_data, out_data, mask_data, weights_data, key_padding_data, alibi_slopes_data, rel_bias_data);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class pa_rope_buffers {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Panattn_h.C_INT,
+            Panattn_h.C_POINTER,
+            Panattn_h.C_LONG_LONG,
+            Panattn_h.C_FLOAT,
+            Panattn_h.C_INT,
+            Panattn_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("pa_rope_buffers");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int pa_rope_buffers(const pa_tensor *x, long long position, float base, int layout, void *x_data)
+     * }
+     */
+    public static FunctionDescriptor pa_rope_buffers$descriptor() {
+        return pa_rope_buffers.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int pa_rope_buffers(const pa_tensor *x, long long position, float base, int layout, void *x_data)
+     * }
+     */
+    public static MethodHandle pa_rope_buffers$handle() {
+        return pa_rope_buffers.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int pa_rope_buffers(const pa_tensor *x, long long position, float base, int layout, void *x_data)
+     * }
+     */
+    public static MemorySegment pa_rope_buffers$address() {
+        return pa_rope_buffers.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int pa_rope_buffers(const pa_tensor *x, long long position, float base, int layout, void *x_data)
+     * }
+     */
+    public static int pa_rope_buffers(MemorySegment x, long position, float base, int layout, MemorySegment x_data) {
+        var mh$ = pa_rope_buffers.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("pa_rope_buffers", x, position, base, layout, x_data);
+            }
+            return (int)mh$.invokeExact(x, position, base, layout, x_data);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class pa_linear_buffers {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Panattn_h.C_INT,
+            Panattn_h.C_POINTER,
+            Panattn_h.C_POINTER,
+            Panattn_h.C_POINTER,
+            Panattn_h.C_POINTER,
+            Panattn_h.C_POINTER,
+            Panattn_h.C_POINTER,
+            Panattn_h.C_POINTER,
+            Panattn_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("pa_linear_buffers");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int pa_linear_buffers(const pa_tensor *x, const pa_tensor *w, const pa_tensor *bias, const pa_tensor *y, const void *x_data, const void *w_data, const void *bias_data, void *y_data)
+     * }
+     */
+    public static FunctionDescriptor pa_linear_buffers$descriptor() {
+        return pa_linear_buffers.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int pa_linear_buffers(const pa_tensor *x, const pa_tensor *w, const pa_tensor *bias, const pa_tensor *y, const void *x_data, const void *w_data, const void *bias_data, void *y_data)
+     * }
+     */
+    public static MethodHandle pa_linear_buffers$handle() {
+        return pa_linear_buffers.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int pa_linear_buffers(const pa_tensor *x, const pa_tensor *w, const pa_tensor *bias, const pa_tensor *y, const void *x_data, const void *w_data, const void *bias_data, void *y_data)
+     * }
+     */
+    public static MemorySegment pa_linear_buffers$address() {
+        return pa_linear_buffers.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int pa_linear_buffers(const pa_tensor *x, const pa_tensor *w, const pa_tensor *bias, const pa_tensor *y, const void *x_data, const void *w_data, const void *bias_data, void *y_data)
+     * }
+     */
+    public static int pa_linear_buffers(MemorySegment x, MemorySegment w, MemorySegment bias, MemorySegment y, MemorySegment x_data, MemorySegment w_data, MemorySegment bias_data, MemorySegment y_data) {
+        var mh$ = pa_linear_buffers.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("pa_linear_buffers", x, w, bias, y, x_data, w_data, bias_data, y_data);
+            }
+            return (int)mh$.invokeExact(x, w, bias, y, x_data, w_data, bias_data, y_data);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {
