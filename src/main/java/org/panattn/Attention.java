@@ -105,8 +105,10 @@ public final class Attention {
      * <h4>Arenas and threads</h4>
      * Tensors may come from any arena the calling thread can access. Inputs may be shared
      * by threads computing at the same time (each with its own outputs). While the native
-     * backend computes, the arenas of q, k, v, out, the mask and the weights are held open:
-     * closing a shared arena from another thread then throws {@link IllegalStateException}
+     * backend computes, the arenas of every tensor the native call touches (q, k, v, out,
+     * the masks, the weights and the positional tables; likewise for the other variants,
+     * their projections and layer weights) are held open: closing a shared arena from
+     * another thread then throws {@link IllegalStateException}
      * instead of freeing memory in use (those segments are arguments of the native call, and
      * the FFM Linker keeps the arena of every segment argument alive until the call returns).
      * On the Java backends the close succeeds and the computation stops with an

@@ -15,15 +15,15 @@ import org.panattn.internal.ffi.pa_tensor;
  * Calls libpanattn through the generated bindings. Descriptors are written
  * into a per-thread scratch segment, so a call allocates nothing.
  *
- * <p>Memory safety across threads: for scaled dot-product attention the
- * data segments of q, k, v, out, the mask and the weights are passed to
- * {@code pa_sdpa_buffers} as arguments of their own, not only as addresses
- * inside the descriptors. The FFM {@link java.lang.foreign.Linker} keeps
- * the arena of every segment argument alive until the native call returns:
- * closing a shared arena meanwhile throws {@link IllegalStateException}
- * ("Session is acquired"). An address stored inside a descriptor would
- * protect nothing; the other entry points (and the key-padding and
- * positional tensors) rely on the caller not closing an arena mid-call.
+ * <p>Memory safety across threads: every call goes to a {@code _buffers}
+ * entry point, which takes the data segment of each tensor it may touch
+ * (inputs, outputs, masks, weights, positional tables) as an argument of
+ * its own; the descriptors carry shapes and strides only, their data
+ * fields are NULL. The FFM {@link java.lang.foreign.Linker} keeps the arena
+ * of every segment argument alive until the native call returns: closing a
+ * shared arena meanwhile throws {@link IllegalStateException} ("Session is
+ * acquired"), where an address stored inside a descriptor would protect
+ * nothing.
  */
 public final class NativeBackend implements AttentionBackend {
     public static final NativeBackend INSTANCE = new NativeBackend();
@@ -65,11 +65,10 @@ public final class NativeBackend implements AttentionBackend {
         Scratch s = begin();
         AttendProblem c = p.common();
         MemorySegment o = options(s, c, p.scale());
-        // The buffers travel as arguments: the Linker keeps their arenas open for the call.
         check(Panattn_h.pa_sdpa_buffers(s.arg(0, p.q()), s.arg(1, p.k()), s.arg(2, c.values()), s.arg(3, c.out()), o,
-                p.q().segment(), p.k().segment(), c.values().segment(), c.out().segment(),
-                c.mask() == null ? MemorySegment.NULL : c.mask().segment(),
-                c.weights() == null ? MemorySegment.NULL : c.weights().segment()), "pa_sdpa_buffers");
+                data(p.q()), data(p.k()), data(c.values()), data(c.out()),
+                data(c.mask()), data(c.weights()), data(c.keyPadding()),
+                data(c.positional().alibiSlopes()), data(c.positional().relTable())), "pa_sdpa");
     }
 
     @Override
@@ -77,8 +76,11 @@ public final class NativeBackend implements AttentionBackend {
         Scratch s = begin();
         AttendProblem c = p.common();
         MemorySegment o = options(s, c, p.scale());
-        check(Panattn_h.pa_additive_attention(s.arg(0, p.qp()), s.arg(1, p.kp()), s.arg(2, as4d(p.vvec())),
-                s.arg(3, c.values()), s.arg(4, c.out()), o), "pa_additive_attention");
+        check(Panattn_h.pa_additive_attention_buffers(s.arg(0, p.qp()), s.arg(1, p.kp()), s.arg(2, as4d(p.vvec())),
+                s.arg(3, c.values()), s.arg(4, c.out()), o,
+                data(p.qp()), data(p.kp()), data(p.vvec()), data(c.values()), data(c.out()),
+                data(c.mask()), data(c.weights()), data(c.keyPadding()),
+                data(c.positional().alibiSlopes()), data(c.positional().relTable())), "pa_additive_attention");
     }
 
     @Override
@@ -86,22 +88,34 @@ public final class NativeBackend implements AttentionBackend {
         Scratch s = begin();
         AttendProblem c = p.common();
         MemorySegment o = options(s, c, p.scale());
-        check(Panattn_h.pa_concat_attention(s.arg(0, p.q()), s.arg(1, p.k()), s.arg(2, as4d(p.w())),
-                s.arg(3, as4d(p.bias())), s.arg(4, c.values()), s.arg(5, c.out()), o), "pa_concat_attention");
+        check(Panattn_h.pa_concat_attention_buffers(s.arg(0, p.q()), s.arg(1, p.k()), s.arg(2, as4d(p.w())),
+                s.arg(3, as4d(p.bias())), s.arg(4, c.values()), s.arg(5, c.out()), o,
+                data(p.q()), data(p.k()), data(p.w()), data(p.bias()), data(c.values()), data(c.out()),
+                data(c.mask()), data(c.weights()), data(c.keyPadding()),
+                data(c.positional().alibiSlopes()), data(c.positional().relTable())), "pa_concat_attention");
     }
 
     @Override
     public void linear(LinearProblem p) {
         Scratch s = begin();
-        check(Panattn_h.pa_linear(s.arg(0, p.x()), s.arg(1, p.w()), s.arg(2, p.bias()), s.arg(3, p.y())),
-                "pa_linear");
+        check(Panattn_h.pa_linear_buffers(s.arg(0, p.x()), s.arg(1, p.w()), s.arg(2, p.bias()), s.arg(3, p.y()),
+                data(p.x()), data(p.w()), data(p.bias()), data(p.y())), "pa_linear");
     }
 
     @Override
     public void rope(Tensor x, long position, float base, boolean interleaved) {
         Scratch s = begin();
-        check(Panattn_h.pa_rope(s.arg(0, x), position, base,
-                interleaved ? Panattn_h.PA_ROPE_INTERLEAVED() : Panattn_h.PA_ROPE_HALF()), "pa_rope");
+        check(Panattn_h.pa_rope_buffers(s.arg(0, x), position, base,
+                interleaved ? Panattn_h.PA_ROPE_INTERLEAVED() : Panattn_h.PA_ROPE_HALF(), data(x)), "pa_rope");
+    }
+
+    /** The segment a tensor's data lives in, as a call argument (NULL when absent). */
+    private static MemorySegment data(Tensor t) {
+        return t == null ? MemorySegment.NULL : t.segment();
+    }
+
+    private static MemorySegment data(Mask m) {
+        return m == null ? MemorySegment.NULL : m.segment();
     }
 
     private static Scratch begin() {
@@ -162,7 +176,7 @@ public final class NativeBackend implements AttentionBackend {
 
     private static MemorySegment describe(MemorySegment d, MemorySegment data, int dtype, long[] shape,
                                           long[] strides, int elementBytes) {
-        pa_tensor.data(d, data);
+        pa_tensor.data(d, MemorySegment.NULL); // the data travels as a call argument
         pa_tensor.dtype(d, dtype);
         pa_tensor.reserved(d, 0);
         for (int i = 0; i < 4; i++) {
