@@ -343,6 +343,14 @@ static void test_empty_tensors(void)
     out = q;
     rc = pa_sdpa(&q, &k, &v, &out, NULL);
     CHECK(rc == PA_OK, "(h, h, 2, 0) is empty, not an overflow: %s", pa_last_error());
+
+    /* Lq = 0 with a (1, 1, Lq, Lk) mask: the mask is empty too, and legal. */
+    problem p;
+    make_problem(&p, 0, 5, 3, 2, PA_CAUSAL_NONE);
+    add_mask(&p, PA_BOOL);
+    rc = pa_sdpa(&p.q, &p.k, &p.v, &p.out, &p.o);
+    CHECK(rc == PA_OK, "Lq = 0 with an empty mask: %s", pa_last_error());
+    release(&p);
 }
 
 static void test_names(void)
