@@ -36,7 +36,7 @@ class KvCacheTest {
                 at += t;
             }
             assertEquals(len, cache.length());
-            double err = Reference.relativeError(out.toArray(), toDouble(whole.toArray()));
+            double err = Reference.relativeError(out.toArray(), Reference.toDouble(whole.toArray()));
             assertTrue(err < 1e-5, "cached vs whole: " + err);
         }
     }
@@ -58,7 +58,7 @@ class KvCacheTest {
                 float[] y = mha.forwardCached(arena, xt, cache, spec).toArray();
                 System.arraycopy(y, 0, stepped, t * 16, 16);
             }
-            double err = Reference.relativeError(stepped, toDouble(whole.toArray()));
+            double err = Reference.relativeError(stepped, Reference.toDouble(whole.toArray()));
             assertTrue(err < 1e-5, "decoded vs whole: " + err);
         }
     }
@@ -93,11 +93,4 @@ class KvCacheTest {
         return Tensor.wrap(t.segment().asSlice(offset), shape, st);
     }
 
-    private static double[] toDouble(float[] x) {
-        double[] d = new double[x.length];
-        for (int i = 0; i < x.length; i++) {
-            d[i] = x[i];
-        }
-        return d;
-    }
 }

@@ -74,7 +74,7 @@ class MultiHeadAttentionTest {
                 if (javaOut == null) {
                     javaOut = r.output().toArray();
                 } else {
-                    double vsJava = Reference.relativeError(r.output().toArray(), toDouble(javaOut));
+                    double vsJava = Reference.relativeError(r.output().toArray(), Reference.toDouble(javaOut));
                     assertTrue(vsJava < TOLERANCE, "native vs Java " + vsJava);
                 }
             }
@@ -159,14 +159,6 @@ class MultiHeadAttentionTest {
             }
         }
         return out;
-    }
-
-    private static double[] toDouble(float[] x) {
-        double[] d = new double[x.length];
-        for (int i = 0; i < x.length; i++) {
-            d[i] = x[i];
-        }
-        return d;
     }
 
     @Test

@@ -153,6 +153,15 @@ final class Reference {
         return err / scale;
     }
 
+    /** The values widened to double, to compare one backend's floats with another's. */
+    static double[] toDouble(float[] x) {
+        double[] d = new double[x.length];
+        for (int i = 0; i < x.length; i++) {
+            d[i] = x[i];
+        }
+        return d;
+    }
+
     /** A tensor of uniform values in [-1, 1): never zeros. */
     static Tensor random(Arena arena, SplittableRandom rnd, long... shape) {
         Tensor t = Tensor.allocate(arena, shape);

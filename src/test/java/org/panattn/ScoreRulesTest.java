@@ -107,7 +107,7 @@ class ScoreRulesTest {
                     if (javaOut == null) {
                         javaOut = out.toArray();
                     } else {
-                        assertTrue(Reference.relativeError(out.toArray(), toDouble(javaOut)) < TOLERANCE,
+                        assertTrue(Reference.relativeError(out.toArray(), Reference.toDouble(javaOut)) < TOLERANCE,
                                 who + " vs Java");
                     }
                 }
@@ -116,7 +116,7 @@ class ScoreRulesTest {
     }
 
     /** Each rule's score written from its formula, in double. */
-    private static Reference.Score score(Case c, Tensor q, Tensor k, Tensor w, Tensor wk, Tensor bias, Tensor vvec) {
+    static Reference.Score score(Case c, Tensor q, Tensor k, Tensor w, Tensor wk, Tensor bias, Tensor vvec) {
         return switch (c.rule) {
             case DOT, SCALED_DOT -> (b, h, kh, i, j) -> {
                 double s = 0;
@@ -162,11 +162,4 @@ class ScoreRulesTest {
         };
     }
 
-    private static double[] toDouble(float[] x) {
-        double[] d = new double[x.length];
-        for (int i = 0; i < x.length; i++) {
-            d[i] = x[i];
-        }
-        return d;
-    }
 }

@@ -147,9 +147,9 @@ class SdpaPropertyTest {
             for (Isa isa : Panattn.isaLevels().toArray(Isa[]::new)) {
                 Panattn.setMaxIsa(isa);
                 Run nat = run(arena, rnd, p, Backend.NATIVE);
-                check(nat.out, toDouble(java.out), "native " + Panattn.isa() + " vs Java, out", p);
+                check(nat.out, Reference.toDouble(java.out), "native " + Panattn.isa() + " vs Java, out", p);
                 if (p.weights) {
-                    check(nat.weights, toDouble(java.weights), "native " + Panattn.isa() + " vs Java, weights", p);
+                    check(nat.weights, Reference.toDouble(java.weights), "native " + Panattn.isa() + " vs Java, weights", p);
                 }
             }
         }
@@ -160,14 +160,6 @@ class SdpaPropertyTest {
         Tensor k = p.rank == 3 ? p.k.unsqueeze(1) : p.k;
         Tensor v = p.rank == 3 ? p.v.unsqueeze(1) : p.v;
         return Reference.sdpa(q, k, v, p.mask, p.causal, 1.0 / Math.sqrt(p.dk));
-    }
-
-    private static double[] toDouble(float[] x) {
-        double[] d = new double[x.length];
-        for (int i = 0; i < x.length; i++) {
-            d[i] = x[i];
-        }
-        return d;
     }
 
     /** Within TOLERANCE of the largest |want| (and of 1): the same check for outputs and weights. */
