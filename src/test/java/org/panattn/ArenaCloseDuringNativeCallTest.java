@@ -168,7 +168,8 @@ class ArenaCloseDuringNativeCallTest {
             Trial t = run(c.target, c.setup);
             if (t.refused > 0) {
                 assertTrue(t.workerEnded == null, "the worker finished its calls normally: " + t.workerEnded);
-                assertTrue(t.afterClose instanceof IllegalStateException && t.afterClose.getMessage().contains("closed"),
+                assertTrue(t.afterClose instanceof IllegalStateException
+                                && t.afterClose.getMessage().contains("closed"),
                         "a call after the close fails cleanly: " + t.afterClose);
                 return;
             }

@@ -27,14 +27,14 @@ class ConcurrencyTest {
     static final int THREADS = 8;
     static final int CALLS_PER_THREAD = 2500;
 
-    /** One variant: a shape, a mask, a causal rule, a layout, a backend, maybe weights. */
-    private record Variant(Tensor q, Tensor k, Tensor v, long[] outShape, long[] weightsShape, AttentionSpec spec,
-                           String name) {
+    /** One variant: a call on shared inputs that writes fresh outputs in the given arena. */
+    private interface Call {
+        float[][] run(Arena arena);
+    }
+
+    private record Variant(String name, Call call) {
         float[][] run(Arena arena) {
-            Tensor out = Tensor.allocate(arena, outShape);
-            Tensor w = weightsShape == null ? null : Tensor.allocate(arena, weightsShape);
-            Attention.scaledDotProduct(q, k, v, out, w == null ? spec : spec.toBuilder().weights(w).build());
-            return new float[][] {out.toArray(), w == null ? new float[0] : w.toArray()};
+            return call.run(arena);
         }
     }
 
@@ -58,11 +58,54 @@ class ConcurrencyTest {
                 Backend backend = n % 4 == 0 && s[3] < 100 ? Backend.JAVA : Backend.NATIVE;
                 boolean weights = n % 3 == 0;
                 AttentionSpec spec = AttentionSpec.builder().causal(causal).mask(mask).backend(backend).build();
-                list.add(new Variant(q, k, v, new long[] {s[0], s[1], s[3], s[6]},
-                        weights ? new long[] {s[0], s[1], s[3], s[4]} : null, spec,
-                        shape + " " + kind + " " + causal + " " + backend + (weights ? " +weights" : "")));
+                list.add(new Variant(shape + " " + kind + " " + causal + " " + backend + (weights ? " +weights" : ""),
+                        arena -> {
+                            Tensor out = Tensor.allocate(arena, s[0], s[1], s[3], s[6]);
+                            Tensor w = weights ? Tensor.allocate(arena, s[0], s[1], s[3], s[4]) : null;
+                            Attention.scaledDotProduct(q, k, v, out, spec.toBuilder().weights(w).build());
+                            return new float[][] {out.toArray(), w == null ? new float[0] : w.toArray()};
+                        }));
             }
         }
+        list.addAll(otherVariants(shared, rnd));
+        return list;
+    }
+
+    /** The other native entry points on shared inputs and weights: score rules, projections, RoPE. */
+    private static List<Variant> otherVariants(Arena shared, SplittableRandom rnd) {
+        List<Variant> list = new ArrayList<>();
+        AttentionSpec causal = AttentionSpec.builder().causal(Causal.BOTTOM_RIGHT).backend(Backend.NATIVE)
+                .alibi(Alibi.slopes(shared, 1)).build();
+        Tensor q = Reference.random(shared, rnd, 2, 9, 6), k = Reference.random(shared, rnd, 2, 13, 5);
+        Tensor v = Reference.random(shared, rnd, 2, 13, 4);
+        ScoreRule additive = ScoreRule.additive(Reference.random(shared, rnd, 7, 6),
+                Reference.random(shared, rnd, 7, 5), Reference.random(shared, rnd, 7), Reference.random(shared, rnd, 7));
+        list.add(new Variant("additive rule", arena -> {
+            Tensor out = Tensor.allocate(arena, 2, 9, 4);
+            Attention.attend(additive, q, k, v, out, causal);
+            return new float[][] {out.toArray()};
+        }));
+        Tensor kPerQuery = Reference.random(shared, rnd, 2, 9, 5);
+        Tensor w = Reference.random(shared, rnd, 13, 11), bias = Reference.random(shared, rnd, 13);
+        list.add(new Variant("concat-linear rule", arena -> {
+            Tensor out = Tensor.allocate(arena, 2, 9, 4);
+            Attention.concatLinear(q, kPerQuery, v, w, bias, out, causal);
+            return new float[][] {out.toArray()};
+        }));
+        MultiHeadAttention layer = MultiHeadAttention.builder(16, 4).kvHeads(2).batchFirst(true)
+                .rope(10000f, Rope.Layout.HALF).build(shared).initRandom(7);
+        Tensor x = Reference.random(shared, rnd, 2, 11, 16);
+        list.add(new Variant("multi-head layer (GQA, RoPE)", arena -> {
+            MultiHeadAttention.Output o = layer.forward(arena, x, causal.toBuilder().alibi(null).build(),
+                    MultiHeadAttention.NeedWeights.AVERAGED);
+            return new float[][] {o.output().toArray(), o.weights().toArray()};
+        }));
+        Tensor angles = Reference.random(shared, rnd, 1, 3, 7, 8);
+        list.add(new Variant("RoPE in place on a copy", arena -> {
+            Tensor t = Tensor.allocate(arena, 1, 3, 7, 8).copyFrom(angles.toArray());
+            Rope.apply(t, 4, 10000f, Rope.Layout.INTERLEAVED, Backend.NATIVE);
+            return new float[][] {t.toArray()};
+        }));
         return list;
     }
 
@@ -85,8 +128,10 @@ class ConcurrencyTest {
                         for (int call = 0; call < CALLS_PER_THREAD; call++) {
                             int i = rnd.nextInt(variants.size());
                             float[][] got = variants.get(i).run(own);
-                            assertArrayEquals(expected.get(i)[0], got[0], variants.get(i).name + ": out");
-                            assertArrayEquals(expected.get(i)[1], got[1], variants.get(i).name + ": weights");
+                            for (int part = 0; part < got.length; part++) { // the output, then any weights
+                                assertArrayEquals(expected.get(i)[part], got[part],
+                                        variants.get(i).name() + ": part " + part);
+                            }
                             checked.incrementAndGet();
                         }
                     }
