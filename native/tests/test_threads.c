@@ -2,8 +2,9 @@
  * Eight threads, started together as the library's very first callers (so
  * they race its one-time initialisation), compute attention on shared
  * inputs into their own outputs, mixing shapes, masks, causal rules and
- * the weights output. Each result must equal, bit for bit, the one the
- * main thread computes alone afterwards. Then the same again at the ISA
+ * the weights output, and call the other entry points (additive and
+ * concat-linear attention, a linear layer, RoPE). Each result must equal,
+ * bit for bit, the one the main thread computes alone afterwards. Then the same again at the ISA
  * level PANATTN_MAX_ISA selects. Run under ThreadSanitizer by
  * scripts/sanitize.sh.
  */
@@ -33,7 +34,14 @@ static const variant variants[CASES] = {
 /* Inputs shared by every thread (read only). */
 static pa_tensor q[CASES], k[CASES], v[CASES], mask[CASES];
 
-typedef struct outputs { pa_tensor out[CASES], w[CASES]; int failures; } outputs;
+/* The other entry points' shared inputs: additive (qp, kp, vvec, v of
+ * case 1), concat-linear (cq, one key per query ck, cw, cb, values cv), a
+ * linear layer (lx, lw, lb), RoPE (applied to a copy of rx). */
+static pa_tensor qp, kp, vvec, cq, ck, cw, cb, cv, lx, lw, lb, rx;
+
+enum { ADDITIVE, CONCAT, LINEAR, ROPE, OTHERS };
+
+typedef struct outputs { pa_tensor out[CASES], w[CASES], other[OTHERS]; int failures; } outputs;
 
 static pthread_barrier_t start;
 
@@ -44,6 +52,10 @@ static void setup_outputs(outputs *o)
         o->out[c] = ts_tensor(2, 4, x->Lq, x->Dv, 0);
         o->w[c] = ts_tensor(2, 4, x->Lq, x->Lk, 0);
     }
+    o->other[ADDITIVE] = ts_tensor(2, 4, qp.shape[2], v[1].shape[3], 0);
+    o->other[CONCAT] = ts_tensor(2, 4, cq.shape[2], cv.shape[3], 0);
+    o->other[LINEAR] = ts_tensor(1, 1, lx.shape[2], lw.shape[2], 0);
+    o->other[ROPE] = ts_tensor(rx.shape[0], rx.shape[1], rx.shape[2], rx.shape[3], 0);
     o->failures = 0;
 }
 
@@ -53,6 +65,8 @@ static void free_outputs(outputs *o)
         free(o->out[c].data);
         free(o->w[c].data);
     }
+    for (int e = 0; e < OTHERS; e++)
+        free(o->other[e].data);
 }
 
 static int compute(outputs *o, int c)
@@ -66,14 +80,33 @@ static int compute(outputs *o, int c)
     return pa_sdpa(&q[c], &k[c], &v[c], &o->out[c], &opts);
 }
 
+static int compute_other(outputs *o, int e)
+{
+    pa_sdpa_options opts;
+    memset(&opts, 0, sizeof opts);
+    opts.causal = PA_CAUSAL_BOTTOM_RIGHT;
+    pa_tensor *y = &o->other[e];
+    switch (e) {
+    case ADDITIVE: return pa_additive_attention(&qp, &kp, &vvec, &v[1], y, &opts);
+    case CONCAT: return pa_concat_attention(&cq, &ck, &cw, &cb, &cv, y, NULL);
+    case LINEAR: return pa_linear(&lx, &lw, &lb, y);
+    default:
+        memcpy(y->data, rx.data, sizeof(float) * (size_t)ts_numel(&rx));
+        return pa_rope(y, 3, 10000.0f, PA_ROPE_HALF);
+    }
+}
+
 static void *worker(void *arg)
 {
     outputs *o = arg;
     pthread_barrier_wait(&start);
-    for (int r = 0; r < ROUNDS; r++)
+    for (int r = 0; r < ROUNDS; r++) {
         for (int c = 0; c < CASES; c++)
             if (compute(o, (c + r) % CASES) != PA_OK)
                 o->failures++;
+        if (compute_other(o, r % OTHERS) != PA_OK)
+            o->failures++;
+    }
     return NULL;
 }
 
@@ -95,6 +128,8 @@ static long long round_of_threads(const char *what)
     setup_outputs(&alone);
     for (int c = 0; c < CASES; c++)
         CHECK(compute(&alone, c) == PA_OK, "%s", pa_last_error());
+    for (int e = 0; e < OTHERS; e++)
+        CHECK(compute_other(&alone, e) == PA_OK, "%s", pa_last_error());
     for (int t = 0; t < THREADS; t++) {
         CHECK(per_thread[t].failures == 0, "%s: thread %d had %d failed calls", what, t,
               per_thread[t].failures);
@@ -106,10 +141,14 @@ static long long round_of_threads(const char *what)
                    memcmp(per_thread[t].w[c].data, alone.w[c].data, nw) == 0),
                   "%s: thread %d case %d differs from the single-thread result", what, t, c);
         }
+        for (int e = 0; e < OTHERS; e++) /* each computed in the thread's last rounds */
+            CHECK(memcmp(per_thread[t].other[e].data, alone.other[e].data,
+                         (size_t)ts_numel(&alone.other[e]) * sizeof(float)) == 0,
+                  "%s: thread %d entry point %d differs from the single-thread result", what, t, e);
         free_outputs(&per_thread[t]);
     }
     free_outputs(&alone);
-    return (long long)THREADS * ROUNDS * CASES;
+    return (long long)THREADS * ROUNDS * (CASES + 1);
 }
 
 int main(void)
@@ -123,14 +162,29 @@ int main(void)
         for (long long j = 0; j < ts_numel(&mask[c]); j += 3)
             ((float *)mask[c].data)[j] = -1e30f;
     }
+    qp = ts_tensor(2, 4, 21, 24, 1);
+    kp = ts_tensor(2, 2, variants[1].Lk, 24, 1);
+    vvec = ts_tensor(1, 1, 1, 24, 1);
+    cq = ts_tensor(2, 4, 19, 6, 1);
+    ck = ts_tensor(2, 4, 19, 5, 1);
+    cw = ts_tensor(1, 1, 30, 11, 1);
+    cb = ts_tensor(1, 1, 1, 30, 1);
+    cv = ts_tensor(2, 4, 30, 5, 1);
+    lx = ts_tensor(1, 1, 700, 48, 1);
+    lw = ts_tensor(1, 1, 72, 48, 1);
+    lb = ts_tensor(1, 1, 1, 72, 1);
+    rx = ts_tensor(2, 4, 33, 16, 1);
     /* No library call before this point: the threads race the initialisation. */
     long long calls = round_of_threads("first callers");
     ts_select_isa("test_threads");
     calls += round_of_threads("selected ISA");
     printf("%d threads x %d calls each, %lld calls, checked bit for bit\n", THREADS,
-           ROUNDS * CASES, calls);
+           ROUNDS * (CASES + 1), calls);
     for (int c = 0; c < CASES; c++) {
         free(q[c].data); free(k[c].data); free(v[c].data); free(mask[c].data);
     }
+    const pa_tensor *others[] = { &qp, &kp, &vvec, &cq, &ck, &cw, &cb, &cv, &lx, &lw, &lb, &rx };
+    for (size_t i = 0; i < sizeof others / sizeof others[0]; i++)
+        free(others[i]->data);
     return ts_report();
 }
