@@ -106,8 +106,8 @@ public final class EncoderDecoderAttention {
 
     /**
      * One step; the spec's masks, backend and options apply to the attention.
-     * The spec must not name a weights tensor: the weights come back in the
-     * {@link Output}.
+     * Lq = 0 (or B = 0) is legal and gives an empty output. The spec must not
+     * name a weights tensor: the weights come back in the {@link Output}.
      *
      * @param arena the arena to allocate in
      * @param q the queries
@@ -146,7 +146,9 @@ public final class EncoderDecoderAttention {
         MemorySegment seg = cat.segment();
         long[] rowStrides = {lq * (querySize + valueSize), querySize + valueSize, 1};
         Tensor qPart = Tensor.wrap(seg, new long[] {b, lq, querySize}, rowStrides);
-        Tensor applied = Tensor.wrap(seg.asSlice(querySize * Float.BYTES), new long[] {b, lq, valueSize}, rowStrides);
+        // An empty buffer (B = 0 or Lq = 0) has no bytes to slice; its views reach none.
+        Tensor applied = Tensor.wrap(cat.size() == 0 ? seg : seg.asSlice(querySize * Float.BYTES),
+                new long[] {b, lq, valueSize}, rowStrides);
         qPart.copyFrom(q.toArray());
         Tensor weights = Tensor.allocate(arena, b, lq, valuePositions);
         Attention.concatLinear(q, k, v, attnW, attnB, applied, spec.toBuilder().weights(weights).backend(backend).build());

@@ -1,6 +1,7 @@
 package org.panattn;
 
 import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.util.SplittableRandom;
 
 import org.panattn.internal.AttentionBackend;
@@ -589,8 +590,9 @@ public final class MultiHeadAttention {
                     ? new long[] {d1 * width, headDim, width, 1}
                     : new long[] {width, headDim, d1 * width, 1};
             long offset = column * Float.BYTES;
-            return Tensor.wrap(buffer.segment().asSlice(offset, buffer.segment().byteSize() - offset),
-                    new long[] {b, heads, l, headDim}, strides);
+            // An empty buffer (B = 0 or L = 0) has no bytes to slice; its views reach none.
+            MemorySegment seg = buffer.size() == 0 ? buffer.segment() : buffer.segment().asSlice(offset);
+            return Tensor.wrap(seg, new long[] {b, heads, l, headDim}, strides);
         }
     }
 

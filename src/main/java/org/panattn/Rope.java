@@ -62,7 +62,7 @@ public final class Rope {
             throw new IllegalArgumentException("position must be >= 0, got " + position);
         }
         long rows = x4.size(2);
-        if (rows > 0 && position > Long.MAX_VALUE - (rows - 1)) {
+        if (x4.size() > 0 && position > Long.MAX_VALUE - (rows - 1)) { // an empty x rotates no row
             throw new IllegalArgumentException("position: " + position + " + L - 1 (L = " + rows
                     + ") overflows 64 bits");
         }
