@@ -47,7 +47,7 @@ public final class Mask {
      */
     public static Mask keep(Arena arena, boolean[] values, long... shape) {
         if (arena == null || values == null) {
-            throw new IllegalArgumentException("arena and values must not be null");
+            throw new IllegalArgumentException((arena == null ? "arena" : "values") + " must not be null");
         }
         long[] s = maskShape(shape);
         long n = Shapes.count("mask shape", s);

@@ -45,7 +45,7 @@ public final class Rope {
      */
     public static void apply(Tensor x, long position, float base, Layout layout, Backend backend) {
         if (layout == null || backend == null) {
-            throw new IllegalArgumentException("layout and backend must not be null");
+            throw new IllegalArgumentException((layout == null ? "layout" : "backend") + " must not be null");
         }
         Tensor x4 = AttentionValidation.rank4(backend, new String[] {"x"}, x)[0];
         AttentionValidation.contiguousRows("x", x4);

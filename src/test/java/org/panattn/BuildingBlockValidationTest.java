@@ -91,8 +91,8 @@ class BuildingBlockValidationTest {
     @Test
     void maskFactoriesCheckTheirShapeAndStorage() {
         try (Arena arena = Arena.ofConfined()) {
-            expect(IAE, "arena and values must not be null", () -> Mask.keep((Arena) null, new boolean[4], 2, 2));
-            expect(IAE, "arena and values must not be null", () -> Mask.keep(arena, null, 2, 2));
+            expect(IAE, "arena must not be null", () -> Mask.keep((Arena) null, new boolean[4], 2, 2));
+            expect(IAE, "values must not be null", () -> Mask.keep(arena, null, 2, 2));
             expect(ISE, "arena: it is closed", () -> Mask.keep(closedArena(), new boolean[4], 2, 2));
             expectOnOtherThread(ISE, "arena: it is confined to another thread",
                     () -> Mask.keep(arena, new boolean[4], 2, 2));
@@ -191,8 +191,8 @@ class BuildingBlockValidationTest {
             float[] before = x.toArray();
             Rope.Layout half = Rope.Layout.HALF;
             expect(IAE, "x must not be null", () -> Rope.apply(null, 0, 10000f, half, backend));
-            expect(IAE, "layout and backend must not be null", () -> Rope.apply(x, 0, 10000f, null, backend));
-            expect(IAE, "layout and backend must not be null", () -> Rope.apply(x, 0, 10000f, half, null));
+            expect(IAE, "layout must not be null", () -> Rope.apply(x, 0, 10000f, null, backend));
+            expect(IAE, "backend must not be null", () -> Rope.apply(x, 0, 10000f, half, null));
             expect(IAE, "x: expected rank 4 (B, H, L, D) or rank 3 (B, L, D), got shape (5, 8)",
                     () -> Rope.apply(Tensor.allocate(arena, 5, 8), 0, 10000f, half, backend));
             expect(IAE, "x: last dimension must be even, got shape (2, 5, 7)",

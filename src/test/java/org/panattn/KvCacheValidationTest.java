@@ -140,7 +140,9 @@ class KvCacheValidationTest {
             KvCache cache = KvCache.allocate(arena, 2, 2, 4, 4);
             mha.forwardCached(arena, Reference.random(arena, rnd, 2, 2, 8), cache, spec);
             float[] keys = cache.keys().toArray();
-            expect(IAE, "arena, cache and spec must not be null", () -> mha.forwardCached(arena, x, null, spec));
+            expect(IAE, "arena must not be null", () -> mha.forwardCached(null, x, cache, spec));
+            expect(IAE, "cache must not be null", () -> mha.forwardCached(arena, x, null, spec));
+            expect(IAE, "spec must not be null", () -> mha.forwardCached(arena, x, cache, null));
             expect(IAE, "x must not be null", () -> mha.forwardCached(arena, null, cache, spec));
             expect(IAE, "x: expected shape (B, L, 8), got (2, 3, 4)",
                     () -> mha.forwardCached(arena, Tensor.allocate(arena, 2, 3, 4), cache, spec));

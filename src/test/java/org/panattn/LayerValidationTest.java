@@ -96,9 +96,9 @@ class LayerValidationTest {
             Tensor query = Reference.random(arena, rnd, 2, 3, 8);
             Tensor key = Reference.random(arena, rnd, 2, 4, 5), value = Reference.random(arena, rnd, 2, 4, 3);
             AttentionSpec spec = on(backend);
-            expect(IAE, "arena, spec and need must not be null", () -> mha.forward(null, query, key, value, spec, NONE));
-            expect(IAE, "arena, spec and need must not be null", () -> mha.forward(arena, query, key, value, null, NONE));
-            expect(IAE, "arena, spec and need must not be null", () -> mha.forward(arena, query, key, value, spec, null));
+            expect(IAE, "arena must not be null", () -> mha.forward(null, query, key, value, spec, NONE));
+            expect(IAE, "spec must not be null", () -> mha.forward(arena, query, key, value, null, NONE));
+            expect(IAE, "need must not be null", () -> mha.forward(arena, query, key, value, spec, null));
             expect(IAE, "query must not be null", () -> mha.forward(arena, null, key, value, spec, NONE));
             expect(IAE, "key must not be null", () -> mha.forward(arena, query, null, value, spec, NONE));
             expect(IAE, "value must not be null", () -> mha.forward(arena, query, key, null, spec, NONE));
