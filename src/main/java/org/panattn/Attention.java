@@ -184,13 +184,21 @@ public final class Attention {
      * @param dv the width of values
      */
     public record Dims(int b, int h, int hkv, int lq, int lk, int dk, int dv) {
-        /** Checks the sizes: all &ge; 0, and hkv divides h. */
+        /** Checks the sizes: all &ge; 0, hkv divides h, and each array's element count fits in 64 bits. */
         public Dims {
+            // The fields are assigned after this body: messages use the parameters.
+            String given = "Dims[b=" + b + ", h=" + h + ", hkv=" + hkv + ", lq=" + lq + ", lk=" + lk + ", dk=" + dk
+                    + ", dv=" + dv + "]";
             if (b < 0 || h < 0 || hkv < 0 || lq < 0 || lk < 0 || dk < 0 || dv < 0) {
-                throw new IllegalArgumentException("dims must be >= 0, got " + this);
+                throw new IllegalArgumentException("dims must be >= 0, got " + given);
             }
             if (hkv == 0 ? h != 0 : h % hkv != 0) {
                 throw new IllegalArgumentException("dims: hkv (" + hkv + ") must divide h (" + h + ")");
+            }
+            long[][] shapes = {{b, h, lq, dk}, {b, hkv, lk, dk}, {b, hkv, lk, dv}, {b, h, lq, dv}};
+            String[] names = {"q (b, h, lq, dk)", "k (b, hkv, lk, dk)", "v (b, hkv, lk, dv)", "out (b, h, lq, dv)"};
+            for (int i = 0; i < shapes.length; i++) {
+                Shapes.count("dims: " + names[i] + " = " + Shapes.format(shapes[i]), shapes[i]);
             }
         }
 
@@ -213,7 +221,9 @@ public final class Attention {
      * native backend reads and writes the arrays in place through a critical
      * downcall (no copy, no allocation for small sizes), the Java backends
      * wrap them. Masks, weights and positional options need tensors; here
-     * only the spec's causal rule, scale and backend apply.
+     * only the spec's causal rule, scale and backend apply. Every array must
+     * hold exactly its shape's elements, and out must be none of q, k and v;
+     * sizes of 0 are legal (lk = 0 gives zeros).
      *
      * @param q the queries
      * @param k the keys
@@ -223,8 +233,11 @@ public final class Attention {
      * @param spec the masks, causal rule, scale, positional terms and backend
      */
     public static void scaledDotProduct(float[] q, float[] k, float[] v, float[] out, Dims dims, AttentionSpec spec) {
-        if (dims == null || spec == null) {
-            throw new IllegalArgumentException("dims and spec must not be null");
+        if (dims == null) {
+            throw new IllegalArgumentException("dims must not be null");
+        }
+        if (spec == null) {
+            throw new IllegalArgumentException("spec must not be null (use AttentionSpec.DEFAULT)");
         }
         if (spec.mask() != null || spec.keyPadding() != null || spec.weights() != null || spec.window() != 0
                 || spec.softcap() != 0f || spec.alibiSlopes() != null || spec.relativeBias() != null) {
@@ -239,6 +252,12 @@ public final class Attention {
             if (arrays[i] == null || arrays[i].length != sizes[i]) {
                 throw new IllegalArgumentException(names[i] + ": expected " + sizes[i] + " floats for " + dims + ", got "
                         + (arrays[i] == null ? "null" : arrays[i].length));
+            }
+        }
+        for (int i = 0; i < 3; i++) {
+            if (out == arrays[i] && out.length > 0) { // as the tensor overloads refuse, on every backend
+                throw new IllegalArgumentException("out: shares memory with " + names[i]
+                        + " (an output must not overlap an input or another output)");
             }
         }
         Backend backend = spec.backend() != null ? spec.backend() : Panattn.defaultBackend();

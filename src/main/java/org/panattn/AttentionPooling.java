@@ -32,6 +32,10 @@ public final class AttentionPooling {
             throw new IllegalArgumentException("query: expected shape (D), got "
                     + (query == null ? "null" : Shapes.format(query.shape())));
         }
+        if (query.size(0) > 1 && query.strides()[0] != 1) {
+            throw new IllegalArgumentException("query: expected a contiguous vector (stride 1), got strides "
+                    + Shapes.format(query.strides()) + "; use contiguous() for a copy");
+        }
         this.query = query;
     }
 
@@ -44,6 +48,10 @@ public final class AttentionPooling {
      * @return the pooling
      */
     public static AttentionPooling random(Arena arena, long d, long seed) {
+        if (d <= 0 || d > Integer.MAX_VALUE - 8) {
+            throw new IllegalArgumentException("d must be 1 to " + (Integer.MAX_VALUE - 8) + " (a Java array's length), got "
+                    + d);
+        }
         SplittableRandom rnd = new SplittableRandom(seed);
         float[] q = new float[Math.toIntExact(d)];
         double bound = Math.sqrt(6.0 / (d + 1));
@@ -65,13 +73,17 @@ public final class AttentionPooling {
      * @param arena the arena to allocate in
      * @param x the input
      * @param keyPadding the key-padding mask, or null
-     * @param backend the backend to compute with
-     * @return the output and the attention weights (null when not asked for)
+     * @param backend the backend to compute with, or null for {@link Panattn#defaultBackend()}
+     * @return the pooled vectors and the attention weights; with L = 0 the pooled vectors are zeros
      */
     public Output forward(Arena arena, Tensor x, Mask keyPadding, Backend backend) {
         if (arena == null || x == null) {
-            throw new IllegalArgumentException("arena and x must not be null");
+            throw new IllegalArgumentException((arena == null ? "arena" : "x") + " must not be null");
         }
+        // Checked by their own names before the views below take their places as q, k and v.
+        Backend resolved = backend != null ? backend : Panattn.defaultBackend();
+        AttentionValidation.usable("query", query, resolved);
+        AttentionValidation.usable("x", x, resolved);
         long d = query.size(0);
         if (x.rank() != 3 || x.size(2) != d) {
             throw new IllegalArgumentException("x: expected shape (B, L, " + d + "), got " + Shapes.format(x.shape()));

@@ -57,10 +57,15 @@ public final class EncoderDecoderAttention {
         this.valuePositions = valuePositions;
         this.valueSize = valueSize;
         this.outputSize = outputSize;
-        attnW = Tensor.allocate(arena, valuePositions, querySize + keySize);
-        attnB = Tensor.allocate(arena, valuePositions);
-        combineW = Tensor.allocate(arena, outputSize, querySize + valueSize);
-        combineB = Tensor.allocate(arena, outputSize);
+        if (querySize > Long.MAX_VALUE - Math.max(keySize, valueSize)) {
+            throw new IllegalArgumentException("querySize + keySize and querySize + valueSize, the widths of [q; k] "
+                    + "and [q; applied], must fit in 64 bits, got querySize " + querySize + ", keySize " + keySize
+                    + ", valueSize " + valueSize);
+        }
+        attnW = Tensor.allocate("attn.weight", arena, valuePositions, querySize + keySize);
+        attnB = Tensor.allocate("attn.bias", arena, valuePositions);
+        combineW = Tensor.allocate("attn_combine.weight", arena, outputSize, querySize + valueSize);
+        combineB = Tensor.allocate("attn_combine.bias", arena, outputSize);
     }
 
     /**
@@ -94,15 +99,15 @@ public final class EncoderDecoderAttention {
      * @return this step
      */
     public EncoderDecoderAttention load(float[] attnWeight, float[] attnBias, float[] combineWeight, float[] combineBias) {
-        MultiHeadAttention.load("attn.weight", attnW, attnWeight);
-        MultiHeadAttention.load("attn.bias", attnB, attnBias);
-        MultiHeadAttention.load("attn_combine.weight", combineW, combineWeight);
-        MultiHeadAttention.load("attn_combine.bias", combineB, combineBias);
+        MultiHeadAttention.load(new String[] {"attn.weight", "attn.bias", "attn_combine.weight", "attn_combine.bias"},
+                new Tensor[] {attnW, attnB, combineW, combineB}, attnWeight, attnBias, combineWeight, combineBias);
         return this;
     }
 
     /**
      * One step; the spec's masks, backend and options apply to the attention.
+     * Lq = 0 (or B = 0) is legal and gives an empty output. The spec must not
+     * name a weights tensor: the weights come back in the {@link Output}.
      *
      * @param arena the arena to allocate in
      * @param q the queries
@@ -112,27 +117,43 @@ public final class EncoderDecoderAttention {
      * @return the output and the attention weights (null when not asked for)
      */
     public Output forward(Arena arena, Tensor q, Tensor k, Tensor v, AttentionSpec spec) {
-        if (arena == null || spec == null || q == null || v == null) {
-            throw new IllegalArgumentException("arena, q, v and spec must not be null");
+        if (arena == null || spec == null) {
+            throw new IllegalArgumentException((arena == null ? "arena" : "spec") + " must not be null");
         }
-        if (q.rank() != 3 || q.size(2) != querySize || v.rank() != 3 || v.size(1) != valuePositions
-                || v.size(2) != valueSize) {
-            throw new IllegalArgumentException("q, v: expected shapes (B, Lq, " + querySize + ") and (B, "
-                    + valuePositions + ", " + valueSize + "), got " + Shapes.format(q.shape()) + " and "
-                    + Shapes.format(v.shape()));
+        if (spec.weights() != null) {
+            throw new IllegalArgumentException("spec.weights: EncoderDecoderAttention allocates the weights and "
+                    + "returns them in its Output");
+        }
+        Backend backend = spec.backend() != null ? spec.backend() : Panattn.defaultBackend();
+        // q is copied below before the attention call checks it, so it is checked here.
+        AttentionValidation.usable("q", q, backend);
+        if (q.rank() != 3 || q.size(2) != querySize) {
+            throw new IllegalArgumentException("q: expected shape (B, Lq, Dq) = (*, *, " + querySize + "), got "
+                    + Shapes.format(q.shape()));
         }
         long b = q.size(0), lq = q.size(1);
-        Backend backend = spec.backend() != null ? spec.backend() : Panattn.defaultBackend();
+        if (k != null && (k.rank() != 3 || k.size(0) != b || k.size(1) != lq || k.size(2) != keySize)) {
+            throw new IllegalArgumentException("k: expected shape (B, Lq, Dk) = (" + b + ", " + lq + ", " + keySize
+                    + "), one key per query, got " + Shapes.format(k.shape()));
+        }
+        if (v != null && (v.rank() != 3 || v.size(0) != b || v.size(1) != valuePositions || v.size(2) != valueSize)) {
+            throw new IllegalArgumentException("v: expected shape (B, Lv, Dv) = (" + b + ", " + valuePositions + ", "
+                    + valueSize + "), got " + Shapes.format(v.shape()));
+        }
+        AttentionValidation.usable("the layer's weights", attnW, backend);
         // [q; applied] in one buffer: attention writes `applied` into its right-hand columns.
         Tensor cat = Tensor.allocate(arena, b, lq, querySize + valueSize);
         MemorySegment seg = cat.segment();
         long[] rowStrides = {lq * (querySize + valueSize), querySize + valueSize, 1};
         Tensor qPart = Tensor.wrap(seg, new long[] {b, lq, querySize}, rowStrides);
-        Tensor applied = Tensor.wrap(seg.asSlice(querySize * Float.BYTES), new long[] {b, lq, valueSize}, rowStrides);
+        // An empty buffer (B = 0 or Lq = 0) has no bytes to slice; its views reach none.
+        Tensor applied = Tensor.wrap(cat.size() == 0 ? seg : seg.asSlice(querySize * Float.BYTES),
+                new long[] {b, lq, valueSize}, rowStrides);
         qPart.copyFrom(q.toArray());
         Tensor weights = Tensor.allocate(arena, b, lq, valuePositions);
         Attention.concatLinear(q, k, v, attnW, attnB, applied, spec.toBuilder().weights(weights).backend(backend).build());
-        Tensor out = ScoreRules.project(arena, backend, "[q; applied]", cat.unsqueeze(1), combineW, combineB);
+        Tensor out = ScoreRules.project(arena, backend, "[q; applied]", cat.unsqueeze(1), "attn_combine.weight",
+                combineW, combineB);
         return new Output(Tensor.wrap(out.segment(), b, lq, outputSize), weights);
     }
 }

@@ -39,6 +39,9 @@ public final class KvCache {
      * @return a new zero-filled tensor
      */
     public static KvCache allocate(Arena arena, long batch, long kvHeads, long maxLen, long headDim) {
+        if (headDim < 0) {
+            throw new IllegalArgumentException("headDim must be >= 0, got " + headDim);
+        }
         return allocate(arena, batch, kvHeads, maxLen, headDim, headDim);
     }
 
@@ -54,8 +57,16 @@ public final class KvCache {
      * @return a new zero-filled tensor
      */
     public static KvCache allocate(Arena arena, long batch, long kvHeads, long maxLen, long keyDim, long valueDim) {
-        return new KvCache(Tensor.allocate(arena, batch, kvHeads, maxLen, keyDim),
-                Tensor.allocate(arena, batch, kvHeads, maxLen, valueDim));
+        String[] names = {"batch", "kvHeads", "maxLen", "keyDim", "valueDim"};
+        long[] sizes = {batch, kvHeads, maxLen, keyDim, valueDim};
+        for (int i = 0; i < sizes.length; i++) {
+            if (sizes[i] < 0) {
+                throw new IllegalArgumentException(names[i] + " must be >= 0, got " + sizes[i]);
+            }
+        }
+        return new KvCache(Tensor.allocate("cache keys (batch, kvHeads, maxLen, keyDim)", arena, batch, kvHeads,
+                maxLen, keyDim), Tensor.allocate("cache values (batch, kvHeads, maxLen, valueDim)", arena, batch,
+                kvHeads, maxLen, valueDim));
     }
 
     /**
@@ -100,6 +111,7 @@ public final class KvCache {
     }
 
     private Tensor filled(Tensor t) {
+        checkStorage("cache");
         long[] shape = t.shape();
         shape[2] = length;
         return Tensor.wrap(t.segment(), shape, t.strides());
@@ -107,7 +119,11 @@ public final class KvCache {
 
     /**
      * Appends T new tokens: {@code k (B, Hkv, T, Dk)}, {@code v (B, Hkv, T, Dv)},
-     * any strides. Refused, with nothing written, when they do not fit.
+     * any strides; T = 0 is legal and appends nothing. Refused, with nothing
+     * written, when they do not fit: an {@link IllegalStateException} for more
+     * tokens than the capacity has left, for a closed arena or one confined to
+     * another thread (the cache's or k's or v's), an
+     * {@link IllegalArgumentException} for a wrong shape.
      *
      * @param k the keys
      * @param v the values
@@ -116,6 +132,7 @@ public final class KvCache {
         if (k == null || v == null) {
             throw new IllegalArgumentException((k == null ? "k" : "v") + " must not be null");
         }
+        checkStorage("cache");
         expectTokens("k", k, keys);
         expectTokens("v", v, values);
         long t = k.size(2);
@@ -137,8 +154,24 @@ public final class KvCache {
             throw new IllegalArgumentException(name + ": expected shape (B, Hkv, T, D) = (" + s[0] + ", " + s[1]
                     + ", T, " + s[3] + "), got " + Shapes.format(t.shape()));
         }
-        if (!t.segment().scope().isAlive()) {
-            throw new IllegalStateException(name + ": its arena is closed");
+        AttentionValidation.usable(name, t, null); // copied in Java: any arena this thread may use, heap too
+    }
+
+    /** The storage is alive and usable by this thread; failures name the cache as {@code name}. */
+    private void checkStorage(String name) {
+        AttentionValidation.usable(name, keys, null);
+    }
+
+    /**
+     * Checks that a layer's cache fits it: keys and values {@code (batch, kvHeads, *, headDim)},
+     * storage usable; failures name the cache as {@code name}.
+     */
+    void expectLayout(String name, long batch, long kvHeads, long headDim) {
+        checkStorage(name);
+        long[] k = keys.shape(), v = values.shape();
+        if (k[0] != batch || k[1] != kvHeads || k[3] != headDim || v[3] != headDim) {
+            throw new IllegalArgumentException(name + ": expected keys and values (B, Hkv, maxLen, D) = (" + batch
+                    + ", " + kvHeads + ", *, " + headDim + "), got " + Shapes.format(k) + " and " + Shapes.format(v));
         }
     }
 
@@ -181,7 +214,21 @@ public final class KvCache {
         if (spec == null) {
             throw new IllegalArgumentException("spec must not be null (use AttentionSpec.DEFAULT)");
         }
-        if (q != null && q.rank() == 4 && q.size(2) > length) {
+        if (q == null) {
+            throw new IllegalArgumentException("q must not be null");
+        }
+        checkStorage("cache");
+        // q is checked against the cache here, so a mismatch names q rather than the cache's keys.
+        long[] s = keys.shape();
+        if (q.rank() != 4 || q.size(0) != s[0] || q.size(3) != s[3]) {
+            throw new IllegalArgumentException("q: expected shape (B, H, T, Dk) = (" + s[0] + ", *, *, " + s[3]
+                    + "), got " + Shapes.format(q.shape()));
+        }
+        if (s[1] == 0 ? q.size(1) != 0 : q.size(1) % s[1] != 0) {
+            throw new IllegalArgumentException("q: its " + q.size(1) + " heads must be a multiple of the cache's "
+                    + s[1] + " key/value heads");
+        }
+        if (q.size(2) > length) {
             throw new IllegalArgumentException("q: has " + q.size(2) + " queries but the cache holds only " + length
                     + " tokens; append their keys and values first");
         }

@@ -47,7 +47,7 @@ public final class Mask {
      */
     public static Mask keep(Arena arena, boolean[] values, long... shape) {
         if (arena == null || values == null) {
-            throw new IllegalArgumentException("arena and values must not be null");
+            throw new IllegalArgumentException((arena == null ? "arena" : "values") + " must not be null");
         }
         long[] s = maskShape(shape);
         long n = Shapes.count("mask shape", s);
@@ -55,7 +55,7 @@ public final class Mask {
             throw new IllegalArgumentException("values has " + values.length + " elements, mask shape "
                     + Arrays.toString(shape) + " needs " + n);
         }
-        MemorySegment seg = arena.allocate(Math.max(n, 1));
+        MemorySegment seg = Tensor.allocateIn(arena, Math.max(n, 1), 1);
         for (int i = 0; i < values.length; i++) {
             seg.set(ValueLayout.JAVA_BYTE, i, values[i] ? (byte) 1 : (byte) 0);
         }

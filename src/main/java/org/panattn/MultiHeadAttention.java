@@ -1,6 +1,7 @@
 package org.panattn;
 
 import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.util.SplittableRandom;
 
 import org.panattn.internal.AttentionBackend;
@@ -34,10 +35,14 @@ import org.panattn.internal.LinearProblem;
  * numKvHeads = numHeads that is {@code (3E, E)}), {@code in_proj_bias},
  * {@code out_proj.weight (E, E)}, {@code out_proj.bias}; or separate
  * {@code q_proj_weight (E, E)}, {@code k_proj_weight (kvDim, kdim)},
- * {@code v_proj_weight (kvDim, vdim)} when kdim or vdim differ from E.
+ * {@code v_proj_weight (kvDim, vdim)} when kdim or vdim differ from E. A
+ * load with a wrong count for any of its arrays is refused, naming it, and
+ * changes none of the weights.
  *
  * <p>A layer is immutable once its weights are loaded, and may be shared by
- * threads; each call allocates its intermediates in the caller's arena.
+ * threads when built in a shared arena (a call on a thread its arena does
+ * not allow is refused, naming the layer's weights); each call allocates
+ * its intermediates in the caller's arena.
  */
 public final class MultiHeadAttention {
     /** Which attention weights {@link #forward} returns. */
@@ -81,20 +86,27 @@ public final class MultiHeadAttention {
         ropeBase = b.ropeBase;
         ropeLayout = b.ropeLayout;
         long kvDim = kvDim();
+        long inRows; // E + 2·kvDim, the rows of in_proj_weight
+        try {
+            inRows = Math.addExact(embedDim, Math.multiplyExact(2, kvDim));
+        } catch (ArithmeticException e) {
+            throw new IllegalArgumentException("embedDim: in_proj_weight's E + 2·kvDim rows overflow 64 bits (E = "
+                    + embedDim + ", kvDim = " + kvDim + ")", e);
+        }
         if (isPacked()) {
-            inProj = Tensor.allocate(arena, embedDim + 2 * kvDim, embedDim);
+            inProj = Tensor.allocate("in_proj_weight", arena, inRows, embedDim);
             qW = rows(inProj, 0, embedDim);
             kW = rows(inProj, embedDim, kvDim);
             vW = rows(inProj, embedDim + kvDim, kvDim);
         } else {
             inProj = null;
-            qW = Tensor.allocate(arena, embedDim, embedDim);
-            kW = Tensor.allocate(arena, kvDim, kdim);
-            vW = Tensor.allocate(arena, kvDim, vdim);
+            qW = Tensor.allocate("q_proj_weight", arena, embedDim, embedDim);
+            kW = Tensor.allocate("k_proj_weight", arena, kvDim, kdim);
+            vW = Tensor.allocate("v_proj_weight", arena, kvDim, vdim);
         }
-        outW = Tensor.allocate(arena, embedDim, embedDim);
+        outW = Tensor.allocate("out_proj.weight", arena, embedDim, embedDim);
         if (b.bias) {
-            inBias = Tensor.allocate(arena, embedDim + 2 * kvDim);
+            inBias = Tensor.allocate("in_proj_bias", arena, inRows);
             qB = slice(inBias, 0, embedDim);
             kB = slice(inBias, embedDim, kvDim);
             vB = slice(inBias, embedDim + kvDim, kvDim);
@@ -376,8 +388,7 @@ public final class MultiHeadAttention {
         if (!isPacked()) {
             throw new IllegalStateException("kdim/vdim differ from embedDim: load q/k/v projections with loadQkv");
         }
-        load("in_proj_weight", inProj, weight);
-        loadBias("in_proj_bias", inBias, bias);
+        load(new String[] {"in_proj_weight", "in_proj_bias"}, new Tensor[] {inProj, inBias}, weight, bias);
         return this;
     }
 
@@ -391,10 +402,8 @@ public final class MultiHeadAttention {
      * @return this layer
      */
     public MultiHeadAttention loadQkv(float[] qWeight, float[] kWeight, float[] vWeight, float[] inProjBias) {
-        load("q_proj_weight", qW, qWeight);
-        load("k_proj_weight", kW, kWeight);
-        load("v_proj_weight", vW, vWeight);
-        loadBias("in_proj_bias", inBias, inProjBias);
+        load(new String[] {"q_proj_weight", "k_proj_weight", "v_proj_weight", "in_proj_bias"},
+                new Tensor[] {qW, kW, vW, inBias}, qWeight, kWeight, vWeight, inProjBias);
         return this;
     }
 
@@ -406,26 +415,33 @@ public final class MultiHeadAttention {
      * @return this layer
      */
     public MultiHeadAttention loadOutProj(float[] weight, float[] bias) {
-        load("out_proj.weight", outW, weight);
-        loadBias("out_proj.bias", outB, bias);
+        load(new String[] {"out_proj.weight", "out_proj.bias"}, new Tensor[] {outW, outB}, weight, bias);
         return this;
     }
 
-    /** Copies named PyTorch weights into dst, refusing a wrong element count (also used by EncoderDecoderAttention). */
-    static void load(String name, Tensor dst, float[] values) {
-        if (values == null || values.length != dst.size()) {
-            throw new IllegalArgumentException(name + ": expected " + dst.size() + " values, shape "
-                    + Shapes.format(dst.shape()) + ", got " + (values == null ? "null" : values.length));
+    /**
+     * Copies named PyTorch weights into their tensors (a null tensor: a bias the layer was built without),
+     * checking every count and the layer's arena before copying any, so a refused load changes nothing
+     * (also used by EncoderDecoderAttention).
+     */
+    static void load(String[] names, Tensor[] dst, float[]... values) {
+        for (int i = 0; i < dst.length; i++) {
+            if (dst[i] == null) {
+                if (values[i] != null) {
+                    throw new IllegalArgumentException(names[i] + ": this layer was built without biases");
+                }
+                continue;
+            }
+            if (values[i] == null || values[i].length != dst[i].size()) {
+                throw new IllegalArgumentException(names[i] + ": expected " + dst[i].size() + " values, shape "
+                        + Shapes.format(dst[i].shape()) + ", got " + (values[i] == null ? "null" : values[i].length));
+            }
+            AttentionValidation.usable(names[i], dst[i], null);
         }
-        dst.copyFrom(values);
-    }
-
-    private static void loadBias(String name, Tensor dst, float[] values) {
-        if (dst == null && values != null) {
-            throw new IllegalArgumentException(name + ": this layer was built without biases");
-        }
-        if (dst != null) {
-            load(name, dst, values);
+        for (int i = 0; i < dst.length; i++) {
+            if (dst[i] != null) {
+                dst[i].copyFrom(values[i]);
+            }
         }
     }
 
@@ -462,14 +478,16 @@ public final class MultiHeadAttention {
      */
     public Output forward(Arena arena, Tensor query, Tensor key, Tensor value, AttentionSpec spec, NeedWeights need) {
         if (arena == null || spec == null || need == null) {
-            throw new IllegalArgumentException("arena, spec and need must not be null");
+            throw new IllegalArgumentException((arena == null ? "arena" : spec == null ? "spec" : "need") + " must not be null");
         }
         if (spec.weights() != null) {
             throw new IllegalArgumentException("spec.weights: MultiHeadAttention allocates the weights; use need");
         }
-        checkInput("query", query, embedDim);
-        checkInput("key", key, kdim);
-        checkInput("value", value, vdim);
+        Backend backend = spec.backend() != null ? spec.backend() : Panattn.defaultBackend();
+        checkInput("query", query, embedDim, backend);
+        checkInput("key", key, kdim, backend);
+        checkInput("value", value, vdim, backend);
+        checkLayer(backend);
         long batch = batchOf(query);
         if (batchOf(key) != batch || batchOf(value) != batch) {
             throw new IllegalArgumentException("key and value: batch must be " + batch + " like query, got "
@@ -479,7 +497,6 @@ public final class MultiHeadAttention {
             throw new IllegalArgumentException("value: length must be " + lengthOf(key) + " like key, got "
                     + lengthOf(value));
         }
-        Backend backend = spec.backend() != null ? spec.backend() : Panattn.defaultBackend();
         AttentionBackend impl = Attention.implementation(backend);
         Heads q, k, v;
         if (query == key && key == value && isPacked()) {
@@ -525,13 +542,15 @@ public final class MultiHeadAttention {
      */
     public Tensor forwardCached(Arena arena, Tensor x, KvCache cache, AttentionSpec spec) {
         if (arena == null || cache == null || spec == null) {
-            throw new IllegalArgumentException("arena, cache and spec must not be null");
+            throw new IllegalArgumentException((arena == null ? "arena" : cache == null ? "cache" : "spec") + " must not be null");
         }
         if (!isPacked()) {
             throw new IllegalStateException("forwardCached needs kdim == vdim == embedDim");
         }
-        checkInput("x", x, embedDim);
         Backend backend = spec.backend() != null ? spec.backend() : Panattn.defaultBackend();
+        checkInput("x", x, embedDim, backend);
+        checkLayer(backend);
+        cache.expectLayout("cache", batchOf(x), numKvHeads, headDim);
         AttentionBackend impl = Attention.implementation(backend);
         Tensor qkv = project(arena, impl, backend, x, inProj, inBias);
         rotate(new Heads(qkv, 0, numHeads), cache.length(), backend);
@@ -571,8 +590,9 @@ public final class MultiHeadAttention {
                     ? new long[] {d1 * width, headDim, width, 1}
                     : new long[] {width, headDim, d1 * width, 1};
             long offset = column * Float.BYTES;
-            return Tensor.wrap(buffer.segment().asSlice(offset, buffer.segment().byteSize() - offset),
-                    new long[] {b, heads, l, headDim}, strides);
+            // An empty buffer (B = 0 or L = 0) has no bytes to slice; its views reach none.
+            MemorySegment seg = buffer.size() == 0 ? buffer.segment() : buffer.segment().asSlice(offset);
+            return Tensor.wrap(seg, new long[] {b, heads, l, headDim}, strides);
         }
     }
 
@@ -598,14 +618,21 @@ public final class MultiHeadAttention {
         return t.unsqueeze(0);
     }
 
-    private void checkInput(String name, Tensor t, long width) {
+    private void checkInput(String name, Tensor t, long width, Backend backend) {
         if (t == null) {
             throw new IllegalArgumentException(name + " must not be null");
         }
+        AttentionValidation.usable(name, t, backend);
         if (t.rank() != 3 || t.size(2) != width) {
             throw new IllegalArgumentException(name + ": expected shape " + (batchFirst ? "(B, L, " : "(L, B, ")
                     + width + "), got " + Shapes.format(t.shape()));
         }
+        AttentionValidation.contiguousRows(name, t.unsqueeze(0));
+    }
+
+    /** The layer's weights live in the arena it was built in: alive, and usable by this thread. */
+    private void checkLayer(Backend backend) {
+        AttentionValidation.usable("the layer's weights", outW, backend);
     }
 
     private long batchOf(Tensor t) {

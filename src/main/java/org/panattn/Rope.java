@@ -33,7 +33,9 @@ public final class Rope {
 
     /**
      * Rotates x {@code (B, H, L, D)} (or {@code (B, L, D)}), D even, in place;
-     * row l is at position {@code position + l}. Typical base: 10000.
+     * row l is at position {@code position + l}. Typical base: 10000. Since x
+     * is written, it must be writable and give every element its own memory
+     * (no stride-0 dimension); any size may be 0.
      *
      * @param x the input
      * @param position the position of the first row
@@ -43,10 +45,13 @@ public final class Rope {
      */
     public static void apply(Tensor x, long position, float base, Layout layout, Backend backend) {
         if (layout == null || backend == null) {
-            throw new IllegalArgumentException("layout and backend must not be null");
+            throw new IllegalArgumentException((layout == null ? "layout" : "backend") + " must not be null");
         }
         Tensor x4 = AttentionValidation.rank4(backend, new String[] {"x"}, x)[0];
         AttentionValidation.contiguousRows("x", x4);
+        // x is rotated in place: it is an output as well as an input.
+        OutputChecks.writable("x", x4);
+        OutputChecks.distinctElements("x", x4);
         if (x4.size(3) % 2 != 0) {
             throw new IllegalArgumentException("x: last dimension must be even, got shape " + Shapes.format(x.shape()));
         }
@@ -55,6 +60,11 @@ public final class Rope {
         }
         if (position < 0) {
             throw new IllegalArgumentException("position must be >= 0, got " + position);
+        }
+        long rows = x4.size(2);
+        if (x4.size() > 0 && position > Long.MAX_VALUE - (rows - 1)) { // an empty x rotates no row
+            throw new IllegalArgumentException("position: " + position + " + L - 1 (L = " + rows
+                    + ") overflows 64 bits");
         }
         Attention.implementation(backend).rope(x4, position, base, layout == Layout.INTERLEAVED);
     }

@@ -50,6 +50,7 @@ public sealed interface ScoreRule {
             throw new IllegalArgumentException("w: expected shape (Dq, Dk), got "
                     + (w == null ? "null" : Shapes.format(w.shape())));
         }
+        AttentionValidation.usable("w", w, null); // read here, for the transposed copy
         return new General(w, w.permute(1, 0).contiguous(Arena.ofAuto()));
     }
 
@@ -66,9 +67,8 @@ public sealed interface ScoreRule {
      */
     static ScoreRule additive(Tensor wq, Tensor wk, Tensor bias, Tensor v) {
         Additive rule = new Additive(wq, wk, bias, v);
-        if (v == null || v.rank() != 1 || v.size(0) != wq.size(0)) {
-            throw new IllegalArgumentException("v: expected shape (A) = (" + wq.size(0) + "), got "
-                    + (v == null ? "null" : Shapes.format(v.shape())));
+        if (v == null) {
+            throw new IllegalArgumentException("v: expected shape (A) = (" + wq.size(0) + "), got null");
         }
         return rule;
     }
@@ -87,6 +87,7 @@ public sealed interface ScoreRule {
             throw new IllegalArgumentException("w: expected shape (A, Dq + Dk) with 0 < Dq = " + dq + " < its width, got "
                     + (w == null ? "null" : Shapes.format(w.shape())));
         }
+        AttentionValidation.usable("w", w, null); // viewed here, split into its query and key columns
         long[] st = w.strides();
         Tensor wq = Tensor.wrap(w.segment(), new long[] {w.size(0), dq}, st);
         Tensor wk = Tensor.wrap(w.segment().asSlice(dq * st[1] * Float.BYTES),
@@ -112,7 +113,8 @@ public sealed interface ScoreRule {
     }
 
     /**
-     * Additive rule; v null means all ones.
+     * Additive rule; v null means all ones. Checks the shapes here, and
+     * each tensor's arena, thread and memory when a call uses it.
      *
      * @param wq the query projection (A, Dq)
      * @param wk the key projection (A, Dk)
@@ -127,9 +129,19 @@ public sealed interface ScoreRule {
                         + (wq == null ? "null" : Shapes.format(wq.shape())) + " and "
                         + (wk == null ? "null" : Shapes.format(wk.shape())));
             }
-            if (bias != null && (bias.rank() != 1 || bias.size(0) != wq.size(0))) {
-                throw new IllegalArgumentException("bias: expected shape (A) = (" + wq.size(0) + "), got "
-                        + Shapes.format(bias.shape()));
+            vector("bias", bias, wq.size(0));
+            vector("v", v, wq.size(0));
+        }
+
+        /** Null, or a contiguous (A), as the native kernels read it. */
+        private static void vector(String name, Tensor t, long a) {
+            if (t != null && (t.rank() != 1 || t.size(0) != a)) {
+                throw new IllegalArgumentException(name + ": expected shape (A) = (" + a + "), got "
+                        + Shapes.format(t.shape()));
+            }
+            if (t != null && a > 1 && t.strides()[0] != 1) {
+                throw new IllegalArgumentException(name + ": expected a contiguous vector (stride 1), got strides "
+                        + Shapes.format(t.strides()) + "; use contiguous() for a copy");
             }
         }
     }

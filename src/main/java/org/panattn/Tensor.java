@@ -32,20 +32,46 @@ public final class Tensor {
     }
 
     /**
-     * A new zero-filled contiguous tensor in {@code arena}.
+     * A new zero-filled contiguous tensor in {@code arena}. A closed arena, or
+     * one confined to another thread, is refused with an
+     * {@link IllegalStateException} naming it; a shape whose element or byte
+     * count overflows 64 bits with an {@link IllegalArgumentException}.
      *
      * @param arena where the elements live (and when they are freed)
      * @param shape 1 to 4 sizes, each &ge; 0
      * @return a new zero-filled tensor
      */
     public static Tensor allocate(Arena arena, long... shape) {
+        return allocate("shape", arena, shape);
+    }
+
+    /** {@link #allocate(Arena, long...)} whose size errors name {@code what} (a layer's weight, say) for the shape. */
+    static Tensor allocate(String what, Arena arena, long... shape) {
         if (arena == null) {
             throw new IllegalArgumentException("arena must not be null");
         }
-        long[] s = checkShape("shape", shape);
-        long count = Shapes.count("shape", s);
-        MemorySegment seg = arena.allocate(Math.multiplyExact(count, Float.BYTES), 64);
+        long[] s = checkShape(what, shape);
+        long count = Shapes.count(what + " " + Arrays.toString(s), s);
+        if (count > Long.MAX_VALUE / Float.BYTES) {
+            throw new IllegalArgumentException(what + " " + Arrays.toString(s) + ": byte size overflows 64 bits");
+        }
+        MemorySegment seg = allocateIn(arena, count * Float.BYTES, 64);
         return new Tensor(seg, s, Shapes.contiguousStrides(s));
+    }
+
+    /**
+     * {@code arena.allocate(bytes, alignment)}, with a closed arena or one
+     * confined to another thread refused by name (also used by {@link Mask}).
+     */
+    static MemorySegment allocateIn(Arena arena, long bytes, long alignment) {
+        if (!arena.scope().isAlive()) {
+            throw new IllegalStateException("arena: it is closed");
+        }
+        try {
+            return arena.allocate(bytes, alignment);
+        } catch (WrongThreadException e) {
+            throw new IllegalStateException("arena: it is confined to another thread", e);
+        }
     }
 
     /**
@@ -113,11 +139,18 @@ public final class Tensor {
             throw new IllegalArgumentException("segment address 0x" + Long.toHexString(segment.address())
                     + " is not 4-byte aligned, as float32 data must be");
         }
+        if (segment.maxByteAlignment() < Float.BYTES) {
+            // A byte[] or short[] heap segment: its floats could not be read.
+            throw new IllegalArgumentException("segment: float32 data needs 4-byte alignment, this heap segment "
+                    + "guarantees " + segment.maxByteAlignment() + " (an array of bytes or shorts); use float[] "
+                    + "or off-heap memory");
+        }
         long need = Shapes.extent("shape " + Arrays.toString(s), s, st);
         if (need > segment.byteSize() / Float.BYTES) {
             throw new IllegalArgumentException("segment of " + segment.byteSize() + " bytes is too small for shape "
                     + Arrays.toString(s) + " with strides " + Arrays.toString(st) + ": needs "
-                    + Math.multiplyExact(need, Float.BYTES) + " bytes");
+                    + (need > Long.MAX_VALUE / Float.BYTES ? "more than 2^63" : Long.toString(need * Float.BYTES))
+                    + " bytes");
         }
         return new Tensor(segment, s, st);
     }
