@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.fail;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.List;
 import java.util.SplittableRandom;
 
 /**
@@ -76,6 +77,21 @@ record GuardedTensor(MemorySegment whole, long viewOffset, Tensor view) {
                 fail(what + ": byte " + i + " outside the " + view + " was written (view at byte "
                         + viewOffset + " of " + bytes.length + ")");
             }
+        }
+    }
+
+    /**
+     * Fails unless a call wrote nothing outside out and weights (null when
+     * absent) and left every input as its snapshot taken before the call.
+     */
+    static void assertOnlyOutputsWritten(String who, GuardedTensor out, GuardedTensor weights,
+                                         List<GuardedTensor> inputs, List<byte[]> before) {
+        out.assertNothingOutsideWritten(who + " out");
+        if (weights != null) {
+            weights.assertNothingOutsideWritten(who + " weights");
+        }
+        for (int i = 0; i < before.size(); i++) {
+            inputs.get(i).assertUnchanged(before.get(i), who);
         }
     }
 

@@ -122,13 +122,7 @@ class SdpaPropertyTest {
                 .weights(w == null ? null : w.view()).backend(backend).build();
         Attention.scaledDotProduct(p.q, p.k, p.v, out.view(), spec);
         String who = backend + (backend == Backend.NATIVE ? " " + Panattn.isa() : "");
-        out.assertNothingOutsideWritten(who + " out");
-        if (w != null) {
-            w.assertNothingOutsideWritten(who + " weights");
-        }
-        for (int i = 0; i < before.size(); i++) {
-            p.inputs.get(i).assertUnchanged(before.get(i), who);
-        }
+        GuardedTensor.assertOnlyOutputsWritten(who, out, w, p.inputs, before);
         return new Run(out.view().toArray(), w == null ? null : w.view().toArray());
     }
 
