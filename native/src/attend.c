@@ -335,6 +335,14 @@ static schedule make_schedule(const pa_plan *p, int threads)
 #define PA_SMALL_WORK (1LL << 20)
 #define PA_STACK_FLOATS 4096
 
+/* Every output is empty. Its other sizes may then be anything (an empty
+ * output needs no memory) and their product may overflow, so such a call
+ * stops before any size arithmetic. */
+static int writes_nothing(const pa_plan *p)
+{
+    return p->B == 0 || p->H == 0 || p->Lq == 0 || (p->Dv == 0 && (p->weights == NULL || p->Lk == 0));
+}
+
 static int threads_for(const pa_plan *p)
 {
     const long long work = p->B * p->H * p->Lq * (p->Lk + 1) * (p->Dv + 16);
@@ -343,6 +351,8 @@ static int threads_for(const pa_plan *p)
 
 long long pa_plan_workspace_bytes(const pa_plan *p)
 {
+    if (writes_nothing(p))
+        return 0;
     int threads = threads_for(p);
     schedule s = make_schedule(p, threads);
     return (s.scratch_floats * threads + s.partial_floats * s.blocks * s.chunks) * (long long)sizeof(float);
@@ -572,7 +582,7 @@ static void merge_block(void *ctx, long long block, int thread)
 
 int pa_plan_run(pa_plan *p, const pa_sdpa_options *o)
 {
-    if (p->B == 0 || p->H == 0 || p->Lq == 0 || (p->Dv == 0 && p->weights == NULL))
+    if (writes_nothing(p))
         return PA_OK;
     p->kernels = pa_active_kernels();
     const int threads = threads_for(p);
