@@ -240,6 +240,11 @@ static long long t5_bucket(long long d, long long buckets, int bidirectional, in
     long long exact = buckets / 2;
     if (n < exact)
         return bucket + n;
+    /* Far keys share the last bucket. Checked first: with max_distance <=
+     * exact (or no exact bucket at all) the logarithm below is NaN,
+     * infinite or negative, and no bucket. */
+    if (n >= max_distance || exact == 0)
+        return bucket + buckets - 1;
     long long large = exact + (long long)(log((double)n / (double)exact)
                                           / log((double)max_distance / (double)exact)
                                           * (double)(buckets - exact));

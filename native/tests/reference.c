@@ -40,6 +40,8 @@ static long long bucket(long long d, long long buckets, int bidirectional, int m
     long long max_exact = buckets / 2;
     if (n < max_exact)
         return ret + n;
+    if (n >= max_distance || max_exact == 0)    /* as panattn.h words it: the last bucket */
+        return ret + buckets - 1;
     long long large = max_exact + (long long)(log((double)n / max_exact) / log((double)max_distance / max_exact)
                                               * (buckets - max_exact));
     return ret + (large < buckets - 1 ? large : buckets - 1);
