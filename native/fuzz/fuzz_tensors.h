@@ -284,15 +284,17 @@ static inline const pa_tensor *make_mask(fuzz_case *c, int i, unsigned bits, con
     return arg(c, i);
 }
 
-/* A caller workspace, maybe too small, misaligned or over slot 0. */
+/* A caller workspace, maybe too small, misaligned or over the memory of
+ * a tensor. */
 static inline void make_workspace(fuzz_case *c, long long Lk)
 {
     uint8_t w = read_u8(&c->in);
     const long long keys = Lk >= 0 && Lk <= MAX_ELEMENTS ? Lk : 0;    /* a hostile Lk */
     long long bytes = (long long)(w & 3) * keys * 256 * 4 / 3 + (w >> 2);
-    if (w >> 6 == 3 && c->slots[0].mem != NULL) {
-        c->o.workspace = c->slots[0].mem;
-        c->o.workspace_bytes = (long long)c->slots[0].bytes;
+    const slot *other = w >> 6 == 3 ? &c->slots[read_u8(&c->in) % TENSORS] : NULL;
+    if (other != NULL && other->mem != NULL) {
+        c->o.workspace = other->mem;
+        c->o.workspace_bytes = (long long)other->bytes;
         c->finite = 0;
     } else if (bytes < MAX_ELEMENTS * 4) {
         slot *sl = &c->slots[WORKSPACE];
@@ -345,14 +347,14 @@ static inline void make_options(fuzz_case *c, const long long dims[4])
         if (c->o.weights != NULL && c->opts_given)
             c->outputs |= 1u << WEIGHTS;
     }
-    if (extras & 64)
-        make_workspace(c, dims[3]);
-    /* Behind a bit older inputs leave clear, and read last, so inputs
-     * written before these options existed decode to the same calls. */
+    /* Behind a bit older inputs leave clear, so inputs written before
+     * these options existed decode to the same calls. */
     uint8_t more = extras & 128 ? read_u8(r) : 0;
     if (more & 3)
         c->o.key_padding = make_mask(c, KEY_PADDING, (more & 3u) | (read_u8(r) & 0x1cu), dims);
     make_positional(c, more, dims[1]);
+    if (extras & 64)            /* last: it may lie over any tensor */
+        make_workspace(c, dims[3]);
 }
 
 /* values (B, Hkv, Lk, Dv) and out (B, H, Lq, Dv) in their slots, then the

@@ -129,6 +129,11 @@ int pa_plan_init(pa_plan *p, const char *values_name, const pa_tensor *values,
 {
     int rc;
     const char *fn = p->fn;
+    for (int i = 0; i < n; i++) {
+        p->inputs[i] = inputs[i];
+        p->input_names[i] = names[i];
+    }
+    p->n_inputs = n;
     if ((rc = pa_load_tensor(fn, values_name, values, &p->values_copy, PA_F32, 1)) != PA_OK ||
         (rc = pa_load_tensor(fn, "out", out, &p->out_copy, PA_F32, 1)) != PA_OK)
         return rc;
@@ -602,12 +607,17 @@ int pa_plan_run(pa_plan *p, const pa_sdpa_options *o)
                            need * (long long)sizeof(float));
         if ((uintptr_t)o->workspace % sizeof(float) != 0)
             return pa_fail(PA_EINVAL, "%s: workspace = %p is not aligned to 4 bytes", p->fn, o->workspace);
-        /* The workspace must not overlap any tensor of the call. */
+        /* The workspace must not overlap any tensor of the call: the
+         * shared ones, then the rule's own. */
         pa_tensor ws = { o->workspace, PA_BOOL, 0, { 1, 1, 1, need * 4 }, { 0, 0, 0, 1 }, need * 4 };
-        const pa_tensor *all[] = { p->values, p->out, p->weights, p->masks[0].t, p->masks[1].t, p->queries };
-        const char *names[] = { "values", "out", "weights", "mask", "key_padding", "queries" };
-        for (int i = 0; i < 6; i++) {
-            int rc = all[i] != NULL ? pa_check_disjoint(p->fn, "workspace", &ws, names[i], all[i]) : PA_OK;
+        const pa_tensor *all[] = { p->values, p->out, p->weights, p->masks[0].t, p->masks[1].t, p->alibi,
+                                   p->rel_bias };
+        const char *names[] = { "values", "out", "weights", "mask", "key_padding", "alibi_slopes", "rel_bias" };
+        const int shared = (int)(sizeof all / sizeof all[0]);
+        for (int i = 0; i < shared + p->n_inputs; i++) {
+            const pa_tensor *t = i < shared ? all[i] : p->inputs[i - shared];
+            const char *name = i < shared ? names[i] : p->input_names[i - shared];
+            int rc = t != NULL ? pa_check_disjoint(p->fn, "workspace", &ws, name, t) : PA_OK;
             if (rc != PA_OK)
                 return rc;
         }
