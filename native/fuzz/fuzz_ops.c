@@ -20,6 +20,8 @@
  * AddressSanitizer and UndefinedBehaviorSanitizer catch the rest. Problems
  * too big to compute within the fuzzer's time are skipped.
  */
+#include <limits.h>
+
 #include "fuzz_tensors.h"
 
 enum { ADDITIVE, CONCAT, LINEAR, ROPE, DENSE, ENTRIES };
@@ -89,7 +91,8 @@ static void make_concat(ops_case *oc)
     const long long Dk = (small(&c->in, 10) + 1) % 10;   /* 1 .. 9, or 0 */
     read_rule(c);
     const long long q[4] = { s.B, s.H, s.Lq, s.D }, k[4] = { s.B, s.H, s.Lq, Dk };
-    const long long w[4] = { 1, 1, s.Lk, s.D + Dk }, bias[4] = { 1, 1, 1, s.Lk };
+    const long long width = s.D > LLONG_MAX - Dk ? s.D : s.D + Dk;     /* a hostile Dq */
+    const long long w[4] = { 1, 1, s.Lk, width }, bias[4] = { 1, 1, 1, s.Lk };
     make_tensor(c, C_Q, q, PA_F32);
     make_tensor(c, C_K, k, PA_F32);
     make_tensor(c, C_W, w, PA_F32);
