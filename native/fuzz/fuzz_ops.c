@@ -146,8 +146,8 @@ static void make_linear(ops_case *oc)
     if (shape & 4)
         N = 0;
     if (shape & 64) {
-        long long *each[] = { &A, &B, &M, &K, &N };
-        *each[read_u8(r) % 5] = read_hostile(r);
+        long long *const each[] = { &A, &B, &M, &K, &N };
+        spoil_one(r, each, 5);
     }
     const long long x[4] = { A, B, M, K }, w[4] = { 1, 1, N, K }, bias[4] = { 1, 1, 1, N }, y[4] = { A, B, M, N };
     make_tensor(c, L_X, x, PA_F32);
@@ -201,8 +201,8 @@ static void make_rope(ops_case *oc)
     if (shape & 2)
         D = 0;
     if (shape & 64) {
-        long long *each[] = { &B, &H, &L, &D };
-        *each[read_u8(r) % 4] = read_hostile(r);
+        long long *const each[] = { &B, &H, &L, &D };
+        spoil_one(r, each, 4);
     }
     const long long x[4] = { B, H, L, D };
     make_tensor(c, R_X, x, PA_F32);

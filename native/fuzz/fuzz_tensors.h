@@ -58,6 +58,15 @@ static inline int elem_size(int dtype) { return dtype == PA_BOOL ? 1 : 4; }
 
 static inline long long small(reader *r, int range) { return read_u8(r) % range; }
 
+/* One of n sizes, as the input says, becomes hostile. The value is read
+ * before the choice: the order clang gave the one-expression form that
+ * older inputs were recorded with (C leaves it unspecified). */
+static inline void spoil_one(reader *r, long long *const each[], int n)
+{
+    long long x = read_hostile(r);
+    *each[read_u8(r) % n] = x;
+}
+
 /* PANATTN_FUZZ_TRACE=1 prints each call and its status: what an input
  * decodes to (a seed, say, should be a valid call). */
 static inline void trace(const char *fn, int rc)
@@ -191,8 +200,10 @@ static inline void make_tensor(fuzz_case *c, int i, const long long want[4], int
     memset(t, 0, sizeof *t);
     uint8_t m = read_u8(r);
     memcpy(t->shape, want, sizeof t->shape);
-    if ((m & 3) == 3)
-        t->shape[read_u8(r) % 4] = read_hostile(r);
+    if ((m & 3) == 3) {
+        long long *const each[] = { &t->shape[0], &t->shape[1], &t->shape[2], &t->shape[3] };
+        spoil_one(r, each, 4);
+    }
     t->dtype = (m >> 2 & 7) == 7 ? (int)read_u32(r) : dtype;
     t->reserved = (m >> 5) == 7 ? (int)read_u8(r) : 0;
     c->given[i] = (m >> 5) != 6;
@@ -258,8 +269,8 @@ static inline sizes read_sizes(reader *r)
     if (lengths & 8)
         s.D = 0;
     if (lengths & 64) {         /* one size hostile in every tensor alike */
-        long long *each[] = { &s.B, &s.H, &s.Hkv, &s.Lq, &s.Lk, &s.D, &s.Dv };
-        *each[read_u8(r) % 7] = read_hostile(r);
+        long long *const each[] = { &s.B, &s.H, &s.Hkv, &s.Lq, &s.Lk, &s.D, &s.Dv };
+        spoil_one(r, each, 7);
     }
     return s;
 }
