@@ -47,6 +47,7 @@ typedef struct fuzz_case {
     pa_tensor t[TENSORS];       /* descriptors as the plain entry point gets them */
     int given[TENSORS];         /* descriptor passed (not NULL) */
     unsigned outputs;           /* bit i: a successful call may write tensor i */
+    double max_work;            /* beyond which a call is not computed (select_isa) */
     int finite;                 /* every value small and finite, no aliasing */
     pa_sdpa_options o;          /* its tensors point into t */
     int opts_given;
@@ -79,16 +80,19 @@ static inline void trace(const char *fn, int rc)
 }
 
 /* Scalar, AVX2 or AVX-512 kernels; SIMDe's emulation stands in for
- * AVX-512 on a CPU without it, so every level is fuzzed everywhere. */
-static inline void select_isa(int level)
+ * AVX-512 on a CPU without it, so every level is fuzzed everywhere.
+ * Returns the work a call may do: the emulation runs some twenty times
+ * slower than the real kernels, so it gets smaller problems. */
+static inline double select_isa(int level)
 {
 #if defined(PANATTN_EMULATE_AVX512)
     if (level == PA_ISA_AVX512 && pa_isa_supported() < PA_ISA_AVX512) {
         pa_install_kernels(&pa_kernels_avx512_emulated);
-        return;
+        return MAX_WORK / 16;
     }
 #endif
     pa_set_max_isa(level);
+    return MAX_WORK;
 }
 
 /* 1 + the largest offset a shape and strides reach, or -1 when a size or
@@ -242,6 +246,9 @@ static inline void make_tensor(fuzz_case *c, int i, const long long want[4], int
 /* Descriptor i as an argument: NULL when the input withheld it. */
 static inline const pa_tensor *arg(const fuzz_case *c, int i) { return c->given[i] ? &c->t[i] : NULL; }
 
+/* Tensor i is part of the call: given, and an option only with options. */
+static inline int present(const fuzz_case *c, int i) { return c->given[i] && (i < ARGS || c->opts_given); }
+
 /* ---- problems and options of the attention rules ------------------------ */
 
 /* Sizes of an attention problem; D is the rule's own width (Dk, A or Dq). */
@@ -296,13 +303,15 @@ static inline const pa_tensor *make_mask(fuzz_case *c, int i, unsigned bits, con
 }
 
 /* A caller workspace, maybe too small, misaligned or over the memory of
- * a tensor. */
+ * a tensor of the call (the memory of one left out is the library's to
+ * use). */
 static inline void make_workspace(fuzz_case *c, long long Lk)
 {
     uint8_t w = read_u8(&c->in);
     const long long keys = Lk >= 0 && Lk <= MAX_ELEMENTS ? Lk : 0;    /* a hostile Lk */
     long long bytes = (long long)(w & 3) * keys * 256 * 4 / 3 + (w >> 2);
-    const slot *other = w >> 6 == 3 ? &c->slots[read_u8(&c->in) % TENSORS] : NULL;
+    const int over = w >> 6 == 3 ? read_u8(&c->in) % TENSORS : -1;
+    const slot *other = over >= 0 && present(c, over) ? &c->slots[over] : NULL;
     if (other != NULL && other->mem != NULL) {
         c->o.workspace = other->mem;
         c->o.workspace_bytes = (long long)other->bytes;
@@ -389,14 +398,27 @@ static inline double call_size(long long x) { return x >= 0 && x <= MAX_ELEMENTS
 /* A size as the float64 reference loops over it: as declared. */
 static inline double reference_size(long long x) { return fabs((double)x); }
 
-/* Multiply-adds of an attention rule: B * H * Lq query rows (queries),
- * Lk keys of width D (keys, dims 2 and 3), values of width Dv. The + 1s
- * count loops whose inner loops are empty. */
-static inline double attention_work(const pa_tensor *queries, const pa_tensor *keys, const pa_tensor *values,
-                                    double (*size)(long long))
+/* Steps of loops nested as n[0] { n[1] { ... n[k - 1] } }: each loop
+ * counts even when the loops inside it are empty (B = 2^62 with H = 0
+ * still loops 2^62 times). */
+static inline double nested(const double n[], int k)
 {
-    return size(queries->shape[0]) * size(queries->shape[1]) * (size(queries->shape[2]) + 1.0)
-         * (size(keys->shape[2]) + 1.0) * (size(keys->shape[3]) + size(values->shape[3]) + 2.0);
+    double steps = 1.0;
+    for (int i = k - 1; i >= 0; i--)
+        steps = 1.0 + n[i] * steps;
+    return steps;
+}
+
+/* Work of an attention rule, in multiply-adds: B * H * Lq query rows
+ * (queries), Lk keys of width D (keys, dims 2 and 3) at width_cost each,
+ * values of width Dv, and some 16 for each score's softmax and masks;
+ * plus a row of Lk scores, which the reference allocates in any case. */
+static inline double attention_work(const pa_tensor *queries, const pa_tensor *keys, const pa_tensor *values,
+                                    double width_cost, double (*size)(long long))
+{
+    const double n[] = { size(queries->shape[0]), size(queries->shape[1]), size(queries->shape[2]),
+                         size(keys->shape[2]), width_cost * size(keys->shape[3]) + size(values->shape[3]) + 16.0 };
+    return nested(n, 5) + size(keys->shape[2]);
 }
 
 /* ---- calls -------------------------------------------------------------- */
@@ -416,12 +438,11 @@ static inline void make_call_args(const fuzz_case *c, int twin, call_args *a)
 {
     void *const decoy = (void *)(uintptr_t)256;    /* never mapped, aligned */
     for (int i = 0; i < TENSORS; i++) {
-        const int present = c->given[i] && (i < ARGS || c->opts_given);
         a->t[i] = c->t[i];
         if (twin)
             a->t[i].data = decoy;
         a->arg[i] = c->given[i] ? &a->t[i] : NULL;
-        a->data[i] = present ? c->t[i].data : decoy;
+        a->data[i] = present(c, i) ? c->t[i].data : decoy;
     }
     a->o = c->o;
     a->o.mask = c->o.mask != NULL ? &a->t[MASK] : NULL;
