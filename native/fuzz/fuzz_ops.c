@@ -258,7 +258,7 @@ static void make_dense_array(fuzz_case *c, int i, const int shape[4])
     for (int d = 3; d >= 0; d--) {
         t->shape[d] = shape[d];
         t->strides[d] = step;
-        step *= shape[d] > 0 ? shape[d] : 1;
+        step *= shape[d] > 0 && shape[d] <= MAX_ELEMENTS ? shape[d] : 1;   /* larger only when empty */
     }
     t->dtype = PA_F32;
     t->capacity = (long long)count;
@@ -282,7 +282,11 @@ static void make_dense(ops_case *oc)
     const sizes s = read_sizes(&c->in);
     read_rule(c);
     c->opts_given = 1;          /* scale and causal are arguments: the reference reads them from c->o */
-    const long long each[7] = { s.B, s.H, s.Hkv, s.Lq, s.Lk, s.D, s.Dv };
+    long long each[7] = { s.B, s.H, s.Hkv, s.Lq, s.Lk, s.D, s.Dv };
+    const uint8_t wild = read_u8(&c->in);   /* any sizes hostile at once: their products overflow */
+    for (int d = 0; d < 7; d++)
+        if (wild >> d & 1)
+            each[d] = read_hostile(&c->in);
     for (int d = 0; d < 7; d++)     /* a hostile size as the int the call takes: its low 32 bits */
         oc->dims[d] = (int)(unsigned)each[d];
     const int *n = oc->dims;
