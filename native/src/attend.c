@@ -187,7 +187,7 @@ static int merges_masks(const pa_plan *p)
 static void key_range(const pa_plan *p, long long i, long long *lo, long long *hi)
 {
     long long h = p->causal == PA_CAUSAL_NONE ? p->Lk : i + p->query_offset + 1;
-    long long l = p->window > 0 ? h - p->window : 0;
+    long long l = p->window > 0 && p->window < h ? h - p->window : 0;   /* h - window may not fit */
     *lo = l < 0 ? 0 : l > p->Lk ? p->Lk : l;
     *hi = h < 0 ? 0 : h > p->Lk ? p->Lk : h;
 }
