@@ -22,10 +22,15 @@ CC=clang cmake -S "$PANATTN_ROOT" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo 
   && cmake --build "$build" --parallel >>"$log" 2>&1 \
   || { tail -30 "$log"; die "fuzz build failed (log: $log)"; }
 
-# The time each harness gets: the attention entry points most of it.
-declare -A share=([fuzz_sdpa]=$((seconds * 5 / 6)) [fuzz_info]=$((seconds - seconds * 5 / 6)))
+# The time each harness gets: the tensor entry points most of it, the nine
+# of fuzz_ops a little more than pa_sdpa's three, the small getters the rest.
+declare -A share=([fuzz_sdpa]=$((seconds * 2 / 5)) [fuzz_ops]=$((seconds / 2))
+                  [fuzz_info]=$((seconds - seconds * 2 / 5 - seconds / 2)))
+for harness in "${!share[@]}"; do
+  (( share[$harness] > 0 )) || share[$harness]=1   # libFuzzer reads 0 as no limit
+done
 total=0
-for harness in fuzz_sdpa fuzz_info; do
+for harness in fuzz_sdpa fuzz_ops fuzz_info; do
   corpus="$PANATTN_ROOT/native/fuzz/corpus/$harness"
   work="$build/work/$harness"          # new inputs go here, not into the repository
   mkdir -p "$work" "$build/artifacts"

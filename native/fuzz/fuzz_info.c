@@ -1,9 +1,11 @@
 /*
  * libFuzzer harness for the small entry points: pa_status_name,
- * pa_isa_name and pa_set_max_isa with any int, and pa_version,
- * pa_last_error, pa_blas_info, pa_isa, pa_isa_supported. Each string must
- * be a NUL-terminated text (AddressSanitizer checks the reads) and the ISA
- * cap must be applied or refused as documented.
+ * pa_isa_name, pa_set_max_isa and pa_set_num_threads with any int, and
+ * pa_version, pa_last_error, pa_blas_info, pa_isa, pa_isa_supported,
+ * pa_num_threads, pa_blas_threads. Each string must be a NUL-terminated
+ * text (AddressSanitizer checks the reads); the ISA cap and the thread
+ * count must be applied or refused as documented, and the BLAS must run
+ * one thread per call (or not tell).
  */
 #include <stdint.h>
 #include <string.h>
@@ -14,6 +16,22 @@
 static void trap_if(int bad) { if (bad) __builtin_trap(); }
 
 static void text(const char *s) { trap_if(s == NULL || strlen(s) > 4096); }
+
+/* A count is applied (0: one per CPU) or refused with a message, leaving
+ * the pool as it was; any count up to 64 is accepted. */
+static void set_threads(int x)
+{
+    const int before = pa_num_threads();
+    int rc = pa_set_num_threads(x);
+    if (rc == PA_OK) {
+        trap_if(x < 0 || (x > 0 && pa_num_threads() != x) || pa_num_threads() < 1);
+    } else {
+        trap_if(rc != PA_EINVAL || strstr(pa_last_error(), "pa_set_num_threads") == NULL);
+        trap_if(pa_num_threads() != before || (x >= 0 && x <= 64));
+    }
+    int blas = pa_blas_threads();
+    trap_if(blas != 0 && blas != 1);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -40,6 +58,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             trap_if(rc != PA_EINVAL || strstr(pa_last_error(), "pa_set_max_isa") == NULL);
         }
         text(pa_last_error());
+        set_threads(x);
         text(pa_version());
         text(pa_blas_info());
     }

@@ -130,6 +130,11 @@ int pa_plan_init(pa_plan *p, const char *values_name, const pa_tensor *values,
 {
     int rc;
     const char *fn = p->fn;
+    for (int i = 0; i < n; i++) {
+        p->inputs[i] = inputs[i];
+        p->input_names[i] = names[i];
+    }
+    p->n_inputs = n;
     if ((rc = pa_load_tensor(fn, values_name, values, &p->values_copy, PA_F32, 1)) != PA_OK ||
         (rc = pa_load_tensor(fn, "out", out, &p->out_copy, PA_F32, 1)) != PA_OK)
         return rc;
@@ -183,7 +188,7 @@ static int merges_masks(const pa_plan *p)
 static void key_range(const pa_plan *p, long long i, long long *lo, long long *hi)
 {
     long long h = p->causal == PA_CAUSAL_NONE ? p->Lk : i + p->query_offset + 1;
-    long long l = p->window > 0 ? h - p->window : 0;
+    long long l = p->window > 0 && p->window < h ? h - p->window : 0;   /* h - window may not fit */
     *lo = l < 0 ? 0 : l > p->Lk ? p->Lk : l;
     *hi = h < 0 ? 0 : h > p->Lk ? p->Lk : h;
 }
@@ -241,6 +246,11 @@ static long long t5_bucket(long long d, long long buckets, int bidirectional, in
     long long exact = buckets / 2;
     if (n < exact)
         return bucket + n;
+    /* Far keys share the last bucket. Checked first: with max_distance <=
+     * exact (or no exact bucket at all) the logarithm below is NaN,
+     * infinite or negative, and no bucket. */
+    if (n >= max_distance || exact == 0)
+        return bucket + buckets - 1;
     long long large = exact + (long long)(log((double)n / (double)exact)
                                           / log((double)max_distance / (double)exact)
                                           * (double)(buckets - exact));
@@ -336,6 +346,14 @@ static schedule make_schedule(const pa_plan *p, int threads)
 #define PA_SMALL_WORK (1LL << 20)
 #define PA_STACK_FLOATS 4096
 
+/* Every output is empty. Its other sizes may then be anything (an empty
+ * output needs no memory) and their product may overflow, so such a call
+ * stops before any size arithmetic. */
+static int writes_nothing(const pa_plan *p)
+{
+    return p->B == 0 || p->H == 0 || p->Lq == 0 || (p->Dv == 0 && (p->weights == NULL || p->Lk == 0));
+}
+
 static int threads_for(const pa_plan *p)
 {
     const long long work = p->B * p->H * p->Lq * (p->Lk + 1) * (p->Dv + 16);
@@ -344,6 +362,8 @@ static int threads_for(const pa_plan *p)
 
 long long pa_plan_workspace_bytes(const pa_plan *p)
 {
+    if (writes_nothing(p))
+        return 0;
     int threads = threads_for(p);
     schedule s = make_schedule(p, threads);
     return (s.scratch_floats * threads + s.partial_floats * s.blocks * s.chunks) * (long long)sizeof(float);
@@ -573,7 +593,7 @@ static void merge_block(void *ctx, long long block, int thread)
 
 int pa_plan_run(pa_plan *p, const pa_sdpa_options *o)
 {
-    if (p->B == 0 || p->H == 0 || p->Lq == 0 || (p->Dv == 0 && p->weights == NULL))
+    if (writes_nothing(p))
         return PA_OK;
     p->kernels = pa_active_kernels();
     const int threads = threads_for(p);
@@ -588,12 +608,17 @@ int pa_plan_run(pa_plan *p, const pa_sdpa_options *o)
                            need * (long long)sizeof(float));
         if ((uintptr_t)o->workspace % sizeof(float) != 0)
             return pa_fail(PA_EINVAL, "%s: workspace = %p is not aligned to 4 bytes", p->fn, o->workspace);
-        /* The workspace must not overlap any tensor of the call. */
+        /* The workspace must not overlap any tensor of the call: the
+         * shared ones, then the rule's own. */
         pa_tensor ws = { o->workspace, PA_BOOL, 0, { 1, 1, 1, need * 4 }, { 0, 0, 0, 1 }, need * 4 };
-        const pa_tensor *all[] = { p->values, p->out, p->weights, p->masks[0].t, p->masks[1].t, p->queries };
-        const char *names[] = { "values", "out", "weights", "mask", "key_padding", "queries" };
-        for (int i = 0; i < 6; i++) {
-            int rc = all[i] != NULL ? pa_check_disjoint(p->fn, "workspace", &ws, names[i], all[i]) : PA_OK;
+        const pa_tensor *all[] = { p->values, p->out, p->weights, p->masks[0].t, p->masks[1].t, p->alibi,
+                                   p->rel_bias };
+        const char *names[] = { "values", "out", "weights", "mask", "key_padding", "alibi_slopes", "rel_bias" };
+        const int shared = (int)(sizeof all / sizeof all[0]);
+        for (int i = 0; i < shared + p->n_inputs; i++) {
+            const pa_tensor *t = i < shared ? all[i] : p->inputs[i - shared];
+            const char *name = i < shared ? names[i] : p->input_names[i - shared];
+            int rc = t != NULL ? pa_check_disjoint(p->fn, "workspace", &ws, name, t) : PA_OK;
             if (rc != PA_OK)
                 return rc;
         }

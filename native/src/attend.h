@@ -74,6 +74,9 @@ struct pa_plan {
     pa_fill_fn fill;
     const void *rule;           /* the rule's own arguments, for fill */
     const pa_tensor *queries;   /* the rule's per-row input, for by_head strides */
+    const pa_tensor *inputs[PA_MAX_RULE_INPUTS]; /* the rule's own inputs, which a */
+    const char *input_names[PA_MAX_RULE_INPUTS]; /* workspace must not overlap either */
+    int n_inputs;
     const pa_kernels *kernels;
 };
 
@@ -85,7 +88,8 @@ int pa_expect_dim(const char *fn, const char *name, const pa_tensor *t, int dim,
  * copy the caller made), once the rule has set fn, B, H, Hkv, Lq and Lk and
  * loaded its own inputs; the outputs are checked to have a place of their
  * own per element and to overlap none of the inputs (the rule's, listed in
- * inputs/names, n at most PA_MAX_RULE_INPUTS), nor each other. */
+ * inputs/names, n at most PA_MAX_RULE_INPUTS, kept in the plan), nor each
+ * other. */
 int pa_plan_init(pa_plan *p, const char *values_name, const pa_tensor *values,
                  const pa_tensor *out, const pa_sdpa_options *o,
                  const pa_tensor *const *inputs, const char *const *names, int n);

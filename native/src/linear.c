@@ -25,12 +25,13 @@ static void run_slice(void *ctx, long long item, int thread)
     const long long K = x->shape[3], N = w->shape[2];
     if (M <= 0)
         return;
-    const float *xp = (const float *)x->data + a * x->strides[0] + b * x->strides[1] + m0 * x->strides[2];
     float *yp = (float *)y->data + a * y->strides[0] + b * y->strides[1] + m0 * y->strides[2];
     const int ldy = row_ld(y);
-    if (K > 0)
+    if (K > 0) {    /* else x is empty and may have no memory to form an address in */
+        const float *xp = (const float *)x->data + a * x->strides[0] + b * x->strides[1] + m0 * x->strides[2];
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)N, (int)K, 1.0f,
                     xp, row_ld(x), w->data, row_ld(w), 0.0f, yp, ldy);
+    }
     const float *bp = j->bias != NULL ? j->bias->data : NULL;
     for (long long m = 0; m < M; m++) {
         float *row = yp + m * (long long)ldy;

@@ -1,5 +1,6 @@
 /* Scaled dot-product attention: scores Q.K^T * scale by one sgemm per tile;
  * the rest is the shared driver (attend.c). */
+#include <limits.h>
 #include <math.h>
 #include <string.h>
 
@@ -91,6 +92,13 @@ int pa_sdpa(const pa_tensor *q, const pa_tensor *k, const pa_tensor *v,
     return rc != PA_OK ? rc : pa_plan_run(&p, &o);
 }
 
+/* a * b for sizes >= 0, or LLONG_MAX when it does not fit: a dense array
+ * that large has more elements than 64 bits count, which pa_sdpa refuses. */
+static long long mul_or_max(long long a, long long b)
+{
+    return b != 0 && a > LLONG_MAX / b ? LLONG_MAX : a * b;
+}
+
 int pa_sdpa_dense(const float *q, const float *k, const float *v, float *out, int B, int H, int Hkv,
                   int Lq, int Lk, int Dk, int Dv, float scale, int causal)
 {
@@ -108,13 +116,14 @@ int pa_sdpa_dense(const float *q, const float *k, const float *v, float *out, in
         memset(&t[i], 0, sizeof t[i]);
         t[i].data = (void *)data[i];
         t[i].dtype = PA_F32;
-        long long stride = 1;
+        long long stride = 1, capacity = 1;
         for (int d = 3; d >= 0; d--) {
             t[i].shape[d] = shapes[i][d];
             t[i].strides[d] = stride;
-            stride *= shapes[i][d] > 0 ? shapes[i][d] : 1;
+            stride = mul_or_max(stride, shapes[i][d] > 0 ? shapes[i][d] : 1);
+            capacity = mul_or_max(capacity, shapes[i][d]);
         }
-        t[i].capacity = shapes[i][0] * shapes[i][1] * shapes[i][2] * shapes[i][3];
+        t[i].capacity = capacity;
     }
     pa_sdpa_options o;
     memset(&o, 0, sizeof o);

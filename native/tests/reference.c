@@ -40,6 +40,8 @@ static long long bucket(long long d, long long buckets, int bidirectional, int m
     long long max_exact = buckets / 2;
     if (n < max_exact)
         return ret + n;
+    if (n >= max_distance || max_exact == 0)    /* as panattn.h words it: the last bucket */
+        return ret + buckets - 1;
     long long large = max_exact + (long long)(log((double)n / max_exact) / log((double)max_distance / max_exact)
                                               * (buckets - max_exact));
     return ret + (large < buckets - 1 ? large : buckets - 1);
@@ -105,7 +107,7 @@ void ref_attention(const ref_rule *r, const pa_tensor *v, const pa_sdpa_options 
                     kept[j] = kept[j] && keep2;
                     if (opts->causal != PA_CAUSAL_NONE && j > pos)
                         kept[j] = 0;
-                    if (opts->window > 0 && j <= pos - opts->window)
+                    if (opts->window > 0 && pos - j >= opts->window)   /* pos - window may overflow */
                         kept[j] = 0;
                     if (s[j] == -INFINITY)
                         kept[j] = 0;
@@ -122,7 +124,7 @@ void ref_attention(const ref_rule *r, const pa_tensor *v, const pa_sdpa_options 
                 for (long long j = 0; j < Lk; j++) {
                     /* A poisoned row is NaN on every key its causal rule and window show. */
                     int shown = (opts->causal == PA_CAUSAL_NONE || j <= pos)
-                             && (opts->window == 0 || j > pos - opts->window);
+                             && (opts->window == 0 || pos - j < opts->window);
                     s[j] = poisoned ? (shown ? NAN : 0.0) : sum > 0.0 ? s[j] / sum : 0.0;
                     if (weights != NULL)
                         weights[((b * H + h) * Lq + i) * Lk + j] = s[j];
