@@ -93,6 +93,57 @@ class PositionalTest {
     }
 
     @Test
+    void degenerateT5TablesTakeTheLastBucket() {
+        try (Arena arena = Arena.ofConfined()) {
+            // 8 buckets a side, 4 exact, but distances from 3 on are "far": no logarithmic bucket exists.
+            RelativePositionBias shortRange = new RelativePositionBias(Tensor.allocate(arena, 16, 1), true, 3);
+            assertEquals(3, shortRange.bucket(-3));
+            assertEquals(7, shortRange.bucket(-5)); // T5's formula would give a bucket below the exact ones
+            assertEquals(15, shortRange.bucket(10));
+            // One bucket a side: no exact bucket at all.
+            RelativePositionBias two = new RelativePositionBias(Tensor.allocate(arena, 2, 1), true, 128);
+            assertEquals(0, two.bucket(-5));
+            assertEquals(1, two.bucket(5));
+        }
+    }
+
+    /** Degenerate T5 tables and a window too large to subtract from a position, on every backend and ISA. */
+    @ParameterizedTest
+    @EnumSource(Causal.class)
+    void degenerateTablesAndHugeWindowsAgreeWithTheReference(Causal causal) {
+        try (Arena arena = Arena.ofConfined()) {
+            SplittableRandom rnd = new SplittableRandom(causal.ordinal() + 40);
+            int h = 2, lq = 9, lk = 5, d = 4; // Lq > Lk: bottom-right positions start below zero
+            Tensor q = Reference.random(arena, rnd, 1, h, lq, d);
+            Tensor k = Reference.random(arena, rnd, 1, h, lk, d);
+            Tensor v = Reference.random(arena, rnd, 1, h, lk, d);
+            Tensor table = Reference.random(arena, rnd, 8, h); // 2 exact buckets a side, far from distance 2
+            double[][] rel = new double[h][8];
+            for (int x = 0; x < 8; x++) {
+                for (int y = 0; y < h; y++) {
+                    rel[y][x] = table.get(x, y);
+                }
+            }
+            long window = causal == Causal.NONE ? 0 : Long.MAX_VALUE;
+            Reference.Result ref = Reference.sdpa(q, k, v, null, null, causal, window, 1 / Math.sqrt(d),
+                    new Reference.Pos(0, null, rel, true, 2));
+            AttentionSpec.Builder spec = AttentionSpec.builder().causal(causal).window(window)
+                    .relativeBias(new RelativePositionBias(table, true, 2));
+            for (Backend backend : Backend.values()) {
+                for (Isa isa : backend != Backend.NATIVE ? new Isa[] {null} : Panattn.isaLevels().toArray(Isa[]::new)) {
+                    if (backend == Backend.NATIVE) {
+                        Panattn.setMaxIsa(isa);
+                    }
+                    Tensor out = Tensor.allocate(arena, 1, h, lq, d);
+                    Attention.scaledDotProduct(q, k, v, out, spec.backend(backend).build());
+                    double err = Reference.relativeError(out.toArray(), ref.out());
+                    assertTrue(err < TOLERANCE, backend + " " + isa + ": relative error " + err);
+                }
+            }
+        }
+    }
+
+    @Test
     void alibiSlopesFollowThePaper() {
         float[] eight = Alibi.slopes(8);
         for (int i = 0; i < 8; i++) {

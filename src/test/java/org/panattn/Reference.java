@@ -77,7 +77,7 @@ final class Reference {
                                     pos.maxDistance())];
                         }
                         boolean keep = causal == Causal.NONE || j <= position;
-                        keep &= window == 0 || j > position - window;
+                        keep &= window == 0 || position - j < window; // position - window may overflow
                         for (Mask m : new Mask[] {mask, keyPadding}) {
                             if (m == null) {
                                 continue;
@@ -136,6 +136,9 @@ final class Reference {
         int maxExact = numBuckets / 2;
         if (n < maxExact) {
             return ret + (int) n;
+        }
+        if (n >= maxDistance || maxExact == 0) { // panattn's documented rule where T5's formula has no bucket
+            return ret + numBuckets - 1;
         }
         int large = maxExact + (int) (Math.log(n / (double) maxExact) / Math.log(maxDistance / (double) maxExact)
                 * (numBuckets - maxExact));

@@ -27,7 +27,8 @@ public record AttendProblem(Tensor values, Tensor out, Mask mask, Mask keyPaddin
 
     /** First key query i may see. */
     public long firstKey(long i) {
-        return window > 0 ? Math.max(0, Math.min(keys, queryPosition(i) - window + 1)) : 0;
+        long end = queryPosition(i) + 1;
+        return window > 0 && window < end ? Math.min(keys, end - window) : 0; // end - window cannot overflow
     }
 
     /** One past the last key query i may see. */

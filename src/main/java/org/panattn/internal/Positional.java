@@ -36,6 +36,11 @@ public record Positional(float softcap, Tensor alibiSlopes, Tensor relTable, boo
         if (n < exact) {
             return bucket + (int) n;
         }
+        if (n >= maxDistance || exact == 0) {
+            // Far keys share the last bucket; checked first, since with maxDistance <= exact (or no
+            // exact bucket) the logarithm below is NaN, infinite or negative. As the native library.
+            return bucket + buckets - 1;
+        }
         int large = exact + (int) (Math.log((double) n / exact) / Math.log((double) maxDistance / exact)
                 * (buckets - exact));
         return bucket + Math.min(large, buckets - 1);
