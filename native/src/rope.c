@@ -23,11 +23,11 @@ int pa_rope(const pa_tensor *x, long long position, float base, int layout)
         return pa_fail(PA_EINVAL, "%s: layout = %d is not an enum pa_rope_layout value", FN, layout);
     if (position < 0)
         return pa_fail(PA_EINVAL, "%s: position = %lld must be >= 0", FN, position);
-    if (x->shape[2] > 0 && position > LLONG_MAX - (x->shape[2] - 1))
+    if (pa_numel(x) == 0)
+        return PA_OK;   /* no row is rotated (the loops below would still run over L and D / 2) */
+    if (position > LLONG_MAX - (x->shape[2] - 1))
         return pa_fail(PA_EINVAL, "%s: position %lld + row %lld is past the largest long long", FN, position,
                        x->shape[2] - 1);
-    if (pa_numel(x) == 0)
-        return PA_OK;   /* the loops below would still run over L and D / 2 */
     const long long first = layout == PA_ROPE_HALF ? half : 1; /* partner offset */
     const long long step = layout == PA_ROPE_HALF ? 1 : 2;     /* pair start stride */
     for (long long l = 0; l < x->shape[2]; l++) {

@@ -3,6 +3,7 @@
  * positional variants (softcap, ALiBi, T5 relative bias, RoPE) against the
  * float64 references, at the ISA level PANATTN_MAX_ISA selects.
  */
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -152,6 +153,12 @@ static void test_rope(void)
     CHECK(pa_rope(&odd.t, 0, 10000.0f, PA_ROPE_HALF) == PA_EINVAL && strstr(pa_last_error(), "even"),
           "odd head size refused");
     CHECK(pa_rope(&odd.t, 0, 10000.0f, 7) == PA_EINVAL, "bad layout refused");
+    buf two_rows = make(1, 1, 2, 4, 0, 1), no_rows = make(2, 3, 0, 4, 0, 1);
+    CHECK(pa_rope(&two_rows.t, LLONG_MAX, 10000.0f, PA_ROPE_HALF) == PA_EINVAL &&
+          strstr(pa_last_error(), "past the largest"), "a position whose last row overflows is refused");
+    CHECK(pa_rope(&no_rows.t, LLONG_MAX, 10000.0f, PA_ROPE_HALF) == PA_OK, "an empty x rotates nothing: %s",
+          pa_last_error());
+    free(two_rows.base); free(no_rows.base);
     free(odd.base);
 }
 
