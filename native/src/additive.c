@@ -33,8 +33,7 @@ int pa_additive_attention(const pa_tensor *qp, const pa_tensor *kp, const pa_ten
                           const pa_sdpa_options *opts)
 {
     static const char *FN = "pa_additive_attention";
-    static const pa_sdpa_options defaults;
-    const pa_sdpa_options options = opts != NULL ? *opts : defaults;
+    const pa_sdpa_options options = pa_options_copy(opts);
     const pa_sdpa_options *o = &options;
     pa_plan p;
     additive_rule r;

@@ -24,6 +24,12 @@ float *pa_row(const pa_tensor *t, long long i0, long long i1, long long i2)
     return (float *)t->data + i0 * t->strides[0] + i1 * t->strides[1] + i2 * t->strides[2];
 }
 
+pa_sdpa_options pa_options_copy(const pa_sdpa_options *opts)
+{
+    static const pa_sdpa_options defaults;
+    return opts != NULL ? *opts : defaults;
+}
+
 int pa_ld(const pa_tensor *t)
 {
     return (int)(t->strides[2] > t->shape[3] ? t->strides[2] : t->shape[3] > 0 ? t->shape[3] : 1);

@@ -80,6 +80,10 @@ struct pa_plan {
     const pa_kernels *kernels;
 };
 
+/* The caller's options copied (the defaults when opts is NULL): another
+ * thread changing them cannot slip past the checks. */
+pa_sdpa_options pa_options_copy(const pa_sdpa_options *opts);
+
 /* Checks that t has the expected dimension; names it in the message. */
 int pa_expect_dim(const char *fn, const char *name, const pa_tensor *t, int dim,
                   long long want, const char *what);

@@ -6,7 +6,11 @@
 
 #include "panattn.h"
 
-enum { OPTION_TENSORS = 5 };    /* mask, weights, key_padding, alibi_slopes, rel_bias */
+/* Options whose tensors read their data at buffer arguments, and where they live. */
+typedef struct option_copies {
+    pa_sdpa_options o;
+    pa_tensor mask, weights, key_padding, alibi_slopes, rel_bias;
+} option_copies;
 
 /* A copy of *t reading its data at `data` (NULL stays NULL). */
 static const pa_tensor *with_data(const pa_tensor *t, const void *data, pa_tensor *copy)
@@ -18,20 +22,21 @@ static const pa_tensor *with_data(const pa_tensor *t, const void *data, pa_tenso
     return copy;
 }
 
-/* A copy of *opts whose tensors read their data at `data` (NULL stays NULL). */
-static const pa_sdpa_options *options_with_data(const pa_sdpa_options *opts,
-                                                const void *const data[OPTION_TENSORS],
-                                                pa_sdpa_options *o, pa_tensor copies[OPTION_TENSORS])
+/* A copy of *opts, in c, whose tensors read their data at the given buffers (NULL stays NULL). */
+static const pa_sdpa_options *options_with_data(option_copies *c, const pa_sdpa_options *opts,
+                                                const void *mask, const void *weights,
+                                                const void *key_padding, const void *alibi_slopes,
+                                                const void *rel_bias)
 {
     if (opts == NULL)
         return NULL;
-    *o = *opts;
-    o->mask = with_data(o->mask, data[0], &copies[0]);
-    o->weights = with_data(o->weights, data[1], &copies[1]);
-    o->key_padding = with_data(o->key_padding, data[2], &copies[2]);
-    o->alibi_slopes = with_data(o->alibi_slopes, data[3], &copies[3]);
-    o->rel_bias = with_data(o->rel_bias, data[4], &copies[4]);
-    return o;
+    c->o = *opts;
+    c->o.mask = with_data(opts->mask, mask, &c->mask);
+    c->o.weights = with_data(opts->weights, weights, &c->weights);
+    c->o.key_padding = with_data(opts->key_padding, key_padding, &c->key_padding);
+    c->o.alibi_slopes = with_data(opts->alibi_slopes, alibi_slopes, &c->alibi_slopes);
+    c->o.rel_bias = with_data(opts->rel_bias, rel_bias, &c->rel_bias);
+    return &c->o;
 }
 
 int pa_sdpa_buffers(const pa_tensor *q, const pa_tensor *k, const pa_tensor *v,
@@ -41,12 +46,12 @@ int pa_sdpa_buffers(const pa_tensor *q, const pa_tensor *k, const pa_tensor *v,
                     const void *key_padding_data, const void *alibi_slopes_data,
                     const void *rel_bias_data)
 {
-    const void *const option_data[OPTION_TENSORS] = { mask_data, weights_data, key_padding_data,
-                                                      alibi_slopes_data, rel_bias_data };
-    pa_tensor c[4], oc[OPTION_TENSORS];
-    pa_sdpa_options o;
+    pa_tensor c[4];
+    option_copies oc;
+    const pa_sdpa_options *o = options_with_data(&oc, opts, mask_data, weights_data, key_padding_data,
+                                                 alibi_slopes_data, rel_bias_data);
     return pa_sdpa(with_data(q, q_data, &c[0]), with_data(k, k_data, &c[1]), with_data(v, v_data, &c[2]),
-                   with_data(out, out_data, &c[3]), options_with_data(opts, option_data, &o, oc));
+                   with_data(out, out_data, &c[3]), o);
 }
 
 int pa_additive_attention_buffers(const pa_tensor *qp, const pa_tensor *kp, const pa_tensor *vvec,
@@ -57,13 +62,13 @@ int pa_additive_attention_buffers(const pa_tensor *qp, const pa_tensor *kp, cons
                                   const void *key_padding_data, const void *alibi_slopes_data,
                                   const void *rel_bias_data)
 {
-    const void *const option_data[OPTION_TENSORS] = { mask_data, weights_data, key_padding_data,
-                                                      alibi_slopes_data, rel_bias_data };
-    pa_tensor c[5], oc[OPTION_TENSORS];
-    pa_sdpa_options o;
+    pa_tensor c[5];
+    option_copies oc;
+    const pa_sdpa_options *o = options_with_data(&oc, opts, mask_data, weights_data, key_padding_data,
+                                                 alibi_slopes_data, rel_bias_data);
     return pa_additive_attention(with_data(qp, qp_data, &c[0]), with_data(kp, kp_data, &c[1]),
                                  with_data(vvec, vvec_data, &c[2]), with_data(values, values_data, &c[3]),
-                                 with_data(out, out_data, &c[4]), options_with_data(opts, option_data, &o, oc));
+                                 with_data(out, out_data, &c[4]), o);
 }
 
 int pa_concat_attention_buffers(const pa_tensor *q, const pa_tensor *k, const pa_tensor *w,
@@ -74,14 +79,13 @@ int pa_concat_attention_buffers(const pa_tensor *q, const pa_tensor *k, const pa
                                 const void *key_padding_data, const void *alibi_slopes_data,
                                 const void *rel_bias_data)
 {
-    const void *const option_data[OPTION_TENSORS] = { mask_data, weights_data, key_padding_data,
-                                                      alibi_slopes_data, rel_bias_data };
-    pa_tensor c[6], oc[OPTION_TENSORS];
-    pa_sdpa_options o;
+    pa_tensor c[6];
+    option_copies oc;
+    const pa_sdpa_options *o = options_with_data(&oc, opts, mask_data, weights_data, key_padding_data,
+                                                 alibi_slopes_data, rel_bias_data);
     return pa_concat_attention(with_data(q, q_data, &c[0]), with_data(k, k_data, &c[1]),
                                with_data(w, w_data, &c[2]), with_data(bias, bias_data, &c[3]),
-                               with_data(values, values_data, &c[4]), with_data(out, out_data, &c[5]),
-                               options_with_data(opts, option_data, &o, oc));
+                               with_data(values, values_data, &c[4]), with_data(out, out_data, &c[5]), o);
 }
 
 int pa_rope_buffers(const pa_tensor *x, long long position, float base, int layout, void *x_data)

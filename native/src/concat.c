@@ -38,8 +38,7 @@ int pa_concat_attention(const pa_tensor *q, const pa_tensor *k, const pa_tensor 
                         const pa_tensor *out, const pa_sdpa_options *opts)
 {
     static const char *FN = "pa_concat_attention";
-    static const pa_sdpa_options defaults;
-    const pa_sdpa_options options = opts != NULL ? *opts : defaults;
+    const pa_sdpa_options options = pa_options_copy(opts);
     const pa_sdpa_options *o = &options;
     pa_plan p;
     concat_rule r;

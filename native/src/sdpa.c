@@ -33,8 +33,6 @@ static void fill(const pa_plan *p, const pa_rows *rows, long long c0, long long 
                     pa_row(r->k, rows->b, rows->kvh, c0), pa_ld(r->k), 0.0f, s, lds);
 }
 
-static const pa_sdpa_options defaults;
-
 static int make_plan(pa_plan *p, sdpa_rule *r, const pa_tensor *q, const pa_tensor *k,
                      const pa_tensor *v, const pa_tensor *out, const pa_sdpa_options *o)
 {
@@ -74,7 +72,7 @@ int pa_sdpa_workspace_size(const pa_tensor *q, const pa_tensor *k, const pa_tens
     sdpa_rule r;
     if (bytes == NULL)
         return pa_fail(PA_EINVAL, "pa_sdpa_workspace_size: bytes is NULL");
-    const pa_sdpa_options o = opts != NULL ? *opts : defaults;
+    const pa_sdpa_options o = pa_options_copy(opts);
     int rc = make_plan(&p, &r, q, k, v, out, &o);
     if (rc == PA_OK)
         *bytes = pa_plan_workspace_bytes(&p);
@@ -84,8 +82,7 @@ int pa_sdpa_workspace_size(const pa_tensor *q, const pa_tensor *k, const pa_tens
 int pa_sdpa(const pa_tensor *q, const pa_tensor *k, const pa_tensor *v,
             const pa_tensor *out, const pa_sdpa_options *opts)
 {
-    /* A copy: another thread changing the options cannot slip past the checks. */
-    const pa_sdpa_options o = opts != NULL ? *opts : defaults;
+    const pa_sdpa_options o = pa_options_copy(opts);
     pa_plan p;
     sdpa_rule r;
     int rc = make_plan(&p, &r, q, k, v, out, &o);
