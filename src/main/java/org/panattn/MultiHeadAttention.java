@@ -478,7 +478,8 @@ public final class MultiHeadAttention {
      */
     public Output forward(Arena arena, Tensor query, Tensor key, Tensor value, AttentionSpec spec, NeedWeights need) {
         if (arena == null || spec == null || need == null) {
-            throw new IllegalArgumentException((arena == null ? "arena" : spec == null ? "spec" : "need") + " must not be null");
+            throw new IllegalArgumentException((arena == null ? "arena" : spec == null ? "spec" : "need")
+                    + " must not be null");
         }
         if (spec.weights() != null) {
             throw new IllegalArgumentException("spec.weights: MultiHeadAttention allocates the weights; use need");
@@ -542,7 +543,8 @@ public final class MultiHeadAttention {
      */
     public Tensor forwardCached(Arena arena, Tensor x, KvCache cache, AttentionSpec spec) {
         if (arena == null || cache == null || spec == null) {
-            throw new IllegalArgumentException((arena == null ? "arena" : cache == null ? "cache" : "spec") + " must not be null");
+            throw new IllegalArgumentException((arena == null ? "arena" : cache == null ? "cache" : "spec")
+                    + " must not be null");
         }
         if (!isPacked()) {
             throw new IllegalStateException("forwardCached needs kdim == vdim == embedDim");

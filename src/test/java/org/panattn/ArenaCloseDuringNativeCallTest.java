@@ -66,7 +66,7 @@ class ArenaCloseDuringNativeCallTest {
                 .build();
     }
 
-    private static Setup sdpa(String target) {
+    private static Setup sdpa() {
         return a -> {
             Tensor q = a.random("q", 1, 4, 1024, 64), k = a.random("k", 1, 4, 1024, 64);
             Tensor v = a.random("v", 1, 4, 1024, 64), out = a.zeros("out", 1, 4, 1024, 64);
@@ -130,8 +130,8 @@ class ArenaCloseDuringNativeCallTest {
 
     static List<Case> cases() {
         List<Case> list = new ArrayList<>();
-        for (String t : concat("q", "k", "v", "out")) {
-            list.add(new Case("scaledDotProduct " + t, t, sdpa(t)));
+        for (String t : withOptions("q", "k", "v", "out")) {
+            list.add(new Case("scaledDotProduct " + t, t, sdpa()));
         }
         // q and wq are read by the query projection, k, wk and bias by the key projection.
         for (String t : new String[] {"q", "wq"}) {
@@ -140,10 +140,10 @@ class ArenaCloseDuringNativeCallTest {
         for (String t : new String[] {"k", "wk", "bias"}) {
             list.add(new Case("additive " + t, t, additive(16, 16, 1024, 2048)));
         }
-        for (String t : concat("vector", "v", "out")) {
+        for (String t : withOptions("vector", "v", "out")) {
             list.add(new Case("additive " + t, t, additive(512, 32, 512, 32)));
         }
-        for (String t : concat("q", "k", "w", "bias", "v", "out")) {
+        for (String t : withOptions("q", "k", "w", "bias", "v", "out")) {
             list.add(new Case("concatLinear " + t, t, concat()));
         }
         list.add(new Case("multiHead x", "x", multiHead()));
@@ -153,7 +153,7 @@ class ArenaCloseDuringNativeCallTest {
     }
 
     /** The given names followed by the option tensors'. */
-    private static List<String> concat(String... names) {
+    private static List<String> withOptions(String... names) {
         List<String> all = new ArrayList<>(List.of(names));
         all.addAll(List.of(OPTIONS));
         return all;
@@ -181,7 +181,11 @@ class ArenaCloseDuringNativeCallTest {
 
     @Test
     void anArenaNoArgumentLivesInClosesAtOnce() throws Exception {
-        Trial t = run("unrelated", sdpa("unrelated"));
+        Setup unrelated = a -> {
+            a.zeros("unrelated", 16); // the only tensor in the arena under test
+            return sdpa().prepare(a);
+        };
+        Trial t = run("unrelated", unrelated);
         assertEquals(0, t.refused, "an arena the call does not use is not held");
     }
 
@@ -194,9 +198,6 @@ class ArenaCloseDuringNativeCallTest {
         Arena own = Arena.ofShared();
         Arenas arenas = new Arenas(target, own, rest, new SplittableRandom(target.hashCode()));
         Runnable call = setup.prepare(arenas);
-        if (target.equals("unrelated")) {
-            Tensor.allocate(own, 16);
-        }
         call.run(); // warm: later calls start within microseconds
         CountDownLatch started = new CountDownLatch(1);
         AtomicBoolean stop = new AtomicBoolean();

@@ -1,8 +1,8 @@
 package org.panattn;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.panattn.Refusals.expect;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -14,17 +14,6 @@ import org.junit.jupiter.params.provider.EnumSource;
 
 /** Each bad argument gets an exception naming it and what was expected, on both backends; the JVM lives on. */
 class ValidationTest {
-
-    private static void expect(Class<? extends Throwable> type, String words, Executable call) {
-        Throwable t = assertThrows(type, call::run);
-        for (String w : words.split("\\|")) {
-            assertTrue(t.getMessage().contains(w), "message '" + t.getMessage() + "' should mention '" + w + "'");
-        }
-    }
-
-    interface Executable {
-        void run() throws Throwable;
-    }
 
     @ParameterizedTest
     @EnumSource(Backend.class)
