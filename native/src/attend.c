@@ -95,16 +95,16 @@ static int check_positional(pa_plan *p, const pa_sdpa_options *o)
 }
 
 /* Outputs get a place of their own per element and share memory with no
- * input and with each other. */
-static int check_outputs(const pa_plan *p, const pa_tensor *const *inputs,
-                         const char *const *names, int n)
+ * input (the rule's, kept in the plan, and the shared ones) and with each
+ * other. */
+static int check_outputs(const pa_plan *p)
 {
     const pa_tensor *in[PA_MAX_RULE_INPUTS + 6];
     const char *in_names[PA_MAX_RULE_INPUTS + 6];
     int count = 0;
-    for (int i = 0; i < n; i++) {
-        in[count] = inputs[i];
-        in_names[count++] = names[i];
+    for (int i = 0; i < p->n_inputs; i++) {
+        in[count] = p->inputs[i];
+        in_names[count++] = p->input_names[i];
     }
     const pa_tensor *shared[] = { p->values, p->masks[0].t, p->masks[1].t, p->alibi, p->rel_bias };
     const char *shared_names[] = { "values", "mask", "key_padding", "alibi_slopes", "rel_bias" };
@@ -179,7 +179,7 @@ int pa_plan_init(pa_plan *p, const char *values_name, const pa_tensor *values,
             (rc = pa_expect_dim(fn, "weights", w, 3, p->Lk, "Lk")) != PA_OK)
             return rc;
     }
-    return check_outputs(p, inputs, names, n);
+    return check_outputs(p);
 }
 
 /* Two masks of one dtype are merged row by row into a scratch row. */
