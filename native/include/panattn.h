@@ -165,14 +165,16 @@ PA_API int pa_isa_supported(void);
 /* Caps the ISA level (enum pa_isa) for all threads; a cap above what the
  * CPU supports selects the best supported level. A level of another
  * architecture returns PA_EUNSUPPORTED and changes nothing. For tests and
- * comparisons: call it while no other thread computes. */
+ * comparisons. Safe while other threads compute: a call in flight keeps the
+ * kernels it started with. */
 PA_API int pa_set_max_isa(int level);
 
 /* Name of an ISA level: "scalar", "avx2", "avx512", "neon". */
 PA_API const char *pa_isa_name(int level);
 
-/* Threads of panattn's pool (the BLAS runs single-threaded inside it).
- * 0 means one per CPU, the default. Set while no other thread computes. */
+/* Threads of panattn's pool (the BLAS runs single-threaded inside it), at
+ * most 256; 0 means one per CPU, the default. Safe while other threads
+ * compute: a call in flight keeps the thread count it planned with. */
 PA_API int pa_set_num_threads(int threads);
 
 /* Threads the pool uses. */

@@ -644,9 +644,9 @@ int pa_plan_run(pa_plan *p, const pa_sdpa_options *o)
         for (long long b = 0; jb.s.chunks > 1 && b < jb.s.blocks; b++)
             merge_block(&jb, b, 0);
     } else {
-        pa_parallel_for(jb.s.blocks * jb.s.chunks, run_item, &jb);
+        pa_parallel_for(jb.s.blocks * jb.s.chunks, threads, run_item, &jb);
         if (jb.s.chunks > 1)
-            pa_parallel_for(jb.s.blocks, merge_block, &jb);
+            pa_parallel_for(jb.s.blocks, threads, merge_block, &jb);
     }
     free(owned);
     return PA_OK;

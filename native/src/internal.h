@@ -81,10 +81,13 @@ int pa_check_tensor(const char *fn, const char *name, const pa_tensor *t,
 long long pa_numel(const pa_tensor *t);
 
 /* Runs fn(ctx, item, thread) for item in [0, count) on the pool; thread
- * is in [0, pa_num_threads()), distinct among concurrent calls of one loop
- * (for per-thread scratch). Runs on the caller alone when the pool is busy
- * with another loop. */
-void pa_parallel_for(long long count, void (*fn)(void *ctx, long long item, int thread), void *ctx);
+ * is in [0, threads), distinct among concurrent calls of one loop (for
+ * per-thread scratch sized by the caller for threads). threads is the
+ * count the caller planned with, read once from pa_num_threads(): a
+ * pa_set_num_threads() since then changes nothing for this loop. Runs on
+ * the caller alone when the pool is busy with another loop. */
+void pa_parallel_for(long long count, int threads, void (*fn)(void *ctx, long long item, int thread),
+                     void *ctx);
 
 /* Copies *t into *copy and validates the copy like pa_check_tensor, so a
  * descriptor changed by another thread during the call cannot slip past

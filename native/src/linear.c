@@ -86,7 +86,7 @@ int pa_linear(const pa_tensor *x, const pa_tensor *w, const pa_tensor *bias, con
         job.rows_per_slice = (M + threads - 1) / threads;
     }
     if (threads > 1)
-        pa_parallel_for(A * B * job.slices, run_slice, &job);
+        pa_parallel_for(A * B * job.slices, threads, run_slice, &job);
     else
         for (long long item = 0; item < A * B; item++)
             run_slice(&job, item, 0);

@@ -76,6 +76,7 @@ typedef struct loop {
     void (*fn)(void *ctx, long long item, int thread);
     void *ctx;
     long long count;
+    int threads;               /* the caller planned for this many: ids 0..threads-1 */
     atomic_llong next;
 } loop;
 
@@ -119,7 +120,8 @@ static void *worker(void *arg)
         seen = generation;
         loop *l = current;
         pthread_mutex_unlock(&lock);
-        drain(l, id + 1);
+        if (id + 1 < l->threads)
+            drain(l, id + 1);  /* a pool grown since the plan: extra workers sit out */
         pthread_mutex_lock(&lock);
         if (--pending == 0)
             pthread_cond_signal(&done);
@@ -167,10 +169,11 @@ static void grow(void)
     }
 }
 
-void pa_parallel_for(long long count, void (*fn)(void *ctx, long long item, int thread), void *ctx)
+void pa_parallel_for(long long count, int threads, void (*fn)(void *ctx, long long item, int thread),
+                     void *ctx)
 {
-    loop l = { fn, ctx, count, 0 };
-    if (count <= 1 || pa_num_threads() <= 1 || pthread_mutex_trylock(&busy) != 0) {
+    loop l = { fn, ctx, count, threads, 0 };
+    if (count <= 1 || threads <= 1 || pthread_mutex_trylock(&busy) != 0) {
         drain(&l, 0);          /* serial: tiny work, one thread, or the pool is busy */
         return;
     }

@@ -5,14 +5,20 @@
  * the weights output, and call the other entry points (additive and
  * concat-linear attention, a linear layer, RoPE). Each result must equal,
  * bit for bit, the one the main thread computes alone afterwards. Then the same again at the ISA
- * level PANATTN_MAX_ISA selects. Run under ThreadSanitizer by
- * scripts/sanitize.sh.
+ * level PANATTN_MAX_ISA selects. Last, calls large enough for the pool
+ * run while another thread keeps changing the thread count and the ISA
+ * cap: each call must finish with the settings it started with, so its
+ * result stays right (to rounding: the settings pick the kernels and the
+ * split). Run under ThreadSanitizer by scripts/sanitize.sh.
  */
 #define _POSIX_C_SOURCE 200809L /* pthread barriers under -std=c11 */
+#include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "internal.h"
 #include "panattn.h"
 #include "test_support.h"
 
@@ -151,6 +157,156 @@ static long long round_of_threads(const char *what)
     return (long long)THREADS * ROUNDS * (CASES + 1);
 }
 
+/* ---- Settings changed during calls ---- */
+
+#define FLIP_THREADS 3
+#define FLIP_ROUNDS 200
+enum { PREFILL, DECODE, PROJECT, FLIP_CALLS };
+
+/* Shapes over the pool's threshold: a causal prefill, a GQA decode that
+ * splits keys over threads, a linear layer split into row slices. */
+static pa_tensor fq, fk, fv, dq, dk, dv;
+static atomic_int computing;
+
+static int flip_call(int call, pa_tensor *y)
+{
+    pa_sdpa_options opts;
+    memset(&opts, 0, sizeof opts);
+    switch (call) {
+    case PREFILL:
+        opts.causal = PA_CAUSAL_TOP_LEFT;
+        return pa_sdpa(&fq, &fk, &fv, y, &opts);
+    case DECODE: return pa_sdpa(&dq, &dk, &dv, y, &opts);
+    default: return pa_linear(&lx, &lw, &lb, y);
+    }
+}
+
+static pa_tensor flip_output(int call)
+{
+    switch (call) {
+    case PREFILL: return ts_tensor(1, 8, fq.shape[2], fv.shape[3], 0);
+    case DECODE: return ts_tensor(1, 8, 1, dv.shape[3], 0);
+    default: return ts_tensor(1, 1, lx.shape[2], lw.shape[2], 0);
+    }
+}
+
+static double max_abs_diff(const pa_tensor *a, const pa_tensor *b)
+{
+    double worst = 0;
+    for (long long i = 0; i < ts_numel(a); i++) {
+        double d = fabs((double)((float *)a->data)[i] - ((float *)b->data)[i]);
+        worst = d > worst || d != d ? d : worst;
+    }
+    return worst;
+}
+
+typedef struct flip_worker { pa_tensor want[FLIP_CALLS]; int failures, wrong; } flip_worker;
+
+static void *flip_compute(void *arg)
+{
+    flip_worker *w = arg;
+    pa_tensor got[FLIP_CALLS];
+    for (int c = 0; c < FLIP_CALLS; c++)
+        got[c] = flip_output(c);
+    for (int r = 0; r < FLIP_ROUNDS; r++)
+        for (int c = 0; c < FLIP_CALLS; c++) {
+            if (flip_call(c, &got[c]) != PA_OK)
+                w->failures++;
+            else if (!(max_abs_diff(&got[c], &w->want[c]) <= 1e-4))
+                w->wrong++;
+        }
+    for (int c = 0; c < FLIP_CALLS; c++)
+        free(got[c].data);
+    atomic_fetch_sub(&computing, 1);
+    return NULL;
+}
+
+/* Cycles the thread count (below and above the count a call planned with)
+ * and the ISA cap (levels of another architecture are refused, harmlessly)
+ * until the computing threads are done; returns the changes made. */
+static void *flip_settings(void *arg)
+{
+    long long *changes = arg;
+    static const int counts[] = { 2, 16, 1, 5, 0 };
+    for (int i = 0; atomic_load(&computing) > 0; i++) {
+        pa_set_num_threads(counts[i % 5]);
+        pa_set_max_isa(i % 4);
+        ++*changes;
+    }
+    return NULL;
+}
+
+/* A loop planned for 2 threads hands out thread ids 0 and 1 only, though
+ * the pool has grown since (the race above, made certain). */
+static atomic_int highest_id;
+static void note_id(void *ctx, long long item, int thread)
+{
+    (void)ctx; (void)item;
+    for (int seen = atomic_load(&highest_id); thread > seen;)
+        if (atomic_compare_exchange_weak(&highest_id, &seen, thread))
+            break;
+}
+
+static void loop_keeps_planned_threads(void)
+{
+    pa_set_num_threads(16);
+    pa_tensor y = flip_output(PROJECT);
+    CHECK(flip_call(PROJECT, &y) == PA_OK, "%s", pa_last_error()); /* the pool now has 15 workers */
+    free(y.data);
+    atomic_store(&highest_id, 0);
+    for (int r = 0; r < 50; r++)
+        pa_parallel_for(64, 2, note_id, NULL);
+    CHECK(atomic_load(&highest_id) <= 1, "a loop planned for 2 threads ran on thread %d",
+          atomic_load(&highest_id));
+}
+
+static void settings_during_calls(void)
+{
+    loop_keeps_planned_threads();
+    fq = ts_tensor(1, 8, 160, 64, 1);
+    fk = ts_tensor(1, 8, 160, 64, 1);
+    fv = ts_tensor(1, 8, 160, 64, 1);
+    dq = ts_tensor(1, 8, 1, 64, 1);
+    dk = ts_tensor(1, 2, 2048, 64, 1);
+    dv = ts_tensor(1, 2, 2048, 64, 1);
+    pa_set_num_threads(0);
+    flip_worker workers[FLIP_THREADS];
+    for (int c = 0; c < FLIP_CALLS; c++) {
+        pa_tensor want = flip_output(c);
+        CHECK(flip_call(c, &want) == PA_OK, "%s", pa_last_error());
+        for (int t = 0; t < FLIP_THREADS; t++) {
+            workers[t].want[c] = flip_output(c);
+            memcpy(workers[t].want[c].data, want.data, sizeof(float) * (size_t)ts_numel(&want));
+        }
+        free(want.data);
+    }
+    pthread_t threads[FLIP_THREADS], flipper;
+    long long changes = 0;
+    atomic_store(&computing, FLIP_THREADS);
+    for (int t = 0; t < FLIP_THREADS; t++) {
+        workers[t].failures = workers[t].wrong = 0;
+        pthread_create(&threads[t], NULL, flip_compute, &workers[t]);
+    }
+    pthread_create(&flipper, NULL, flip_settings, &changes);
+    for (int t = 0; t < FLIP_THREADS; t++)
+        pthread_join(threads[t], NULL);
+    pthread_join(flipper, NULL);
+    for (int t = 0; t < FLIP_THREADS; t++) {
+        CHECK(workers[t].failures == 0 && workers[t].wrong == 0,
+              "settings changed mid-call: thread %d had %d failed and %d wrong calls", t,
+              workers[t].failures, workers[t].wrong);
+        for (int c = 0; c < FLIP_CALLS; c++)
+            free(workers[t].want[c].data);
+    }
+    CHECK(changes > 0, "the settings never changed during the calls");
+    printf("%d threads x %d calls while the thread count and ISA cap changed %lld times\n",
+           FLIP_THREADS, FLIP_ROUNDS * FLIP_CALLS, changes);
+    pa_set_num_threads(0);
+    const pa_tensor *all[] = { &fq, &fk, &fv, &dq, &dk, &dv };
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        free(all[i]->data);
+}
+
 int main(void)
 {
     for (int c = 0; c < CASES; c++) {
@@ -180,6 +336,7 @@ int main(void)
     calls += round_of_threads("selected ISA");
     printf("%d threads x %d calls each, %lld calls, checked bit for bit\n", THREADS,
            ROUNDS * (CASES + 1), calls);
+    settings_during_calls();
     for (int c = 0; c < CASES; c++) {
         free(q[c].data); free(k[c].data); free(v[c].data); free(mask[c].data);
     }
