@@ -14,15 +14,14 @@ final class OutputChecks {
     private OutputChecks() {
     }
 
-    /** The bytes a view reaches, from its first element to its last; empty when it has no element. */
-    record Region(Object base, long start, long end) {
+    /**
+     * The bytes a view reaches, from its first element to its last, as a
+     * slice of its segment; empty when it has no element.
+     */
+    record Region(MemorySegment bytes) {
         /** A view of {@code seg}: element 0 at offset 0, {@code bytes} per element. */
         static Region of(MemorySegment seg, long[] shape, long[] strides, int bytes) {
-            long extent = Shapes.extent("region", shape, strides);
-            // Native memory shares one address space; heap memory is compared
-            // within the same array only (heapBase is empty for read-only views).
-            Object base = seg.isNative() ? null : seg.heapBase().orElse(new Object());
-            return new Region(base, seg.address(), seg.address() + extent * bytes);
+            return new Region(seg.asSlice(0, Shapes.extent("region", shape, strides) * bytes));
         }
 
         static Region of(Tensor t) {
@@ -38,8 +37,13 @@ final class OutputChecks {
             return of(m.segment(), s, st, m.kind() == Mask.Kind.KEEP ? 1 : Float.BYTES);
         }
 
+        /**
+         * Whether the two share a byte. The JDK compares the segments' own
+         * memory: native addresses, or the same heap array, read-only views
+         * included (whose {@code heapBase()} is empty).
+         */
         boolean overlaps(Region o) {
-            return start < end && o.start < o.end && base == o.base && start < o.end && o.start < end;
+            return bytes.byteSize() > 0 && o.bytes.byteSize() > 0 && bytes.asOverlappingSlice(o.bytes).isPresent();
         }
     }
 

@@ -81,6 +81,25 @@ class OutputValidationTest {
     }
 
     @ParameterizedTest
+    @EnumSource(value = Backend.class, names = {"JAVA", "JAVA_VECTOR"})
+    void anOutputOverAReadOnlyViewOfAnInputsArrayIsRefused(Backend backend) {
+        float[] buf = new float[32];
+        java.util.Arrays.fill(buf, 0.5f);
+        Tensor q = Tensor.wrap(MemorySegment.ofArray(new float[16]), 1, 1, 4, 4);
+        Tensor v = Tensor.wrap(MemorySegment.ofArray(buf).asReadOnly(), 1, 1, 4, 4); // heapBase() is empty
+        Tensor out = Tensor.wrap(MemorySegment.ofArray(buf).asSlice(8), 1, 1, 4, 4);
+        AttentionSpec spec = AttentionSpec.builder().backend(backend).build();
+        expect("out: shares memory with v", () -> Attention.scaledDotProduct(q, q, v, out, spec));
+        expect("out: shares memory with k", () -> Attention.scaledDotProduct(q, v, q, out, spec));
+        for (float x : buf) {
+            assertEquals(0.5f, x, "the refused call wrote nothing");
+        }
+        // A read-only view of another array is no overlap.
+        Attention.scaledDotProduct(q, q, Tensor.wrap(MemorySegment.ofArray(new float[16]).asReadOnly(), 1, 1, 4, 4),
+                out, spec);
+    }
+
+    @ParameterizedTest
     @EnumSource(Backend.class)
     void emptyTensorsOfHugeSizesAreLegal(Backend backend) {
         try (Arena arena = Arena.ofConfined()) {
