@@ -59,6 +59,17 @@ class EmptySizesTest {
 
     @ParameterizedTest
     @EnumSource(Backend.class)
+    void noHeadsAtAllIsAnEmptyCall(Backend backend) {
+        try (Arena arena = Arena.ofConfined()) {
+            Tensor q = Tensor.allocate(arena, 2, 0, 3, 4), kv = Tensor.allocate(arena, 2, 0, 5, 4);
+            Attention.scaledDotProduct(q, kv, kv, Tensor.allocate(arena, 2, 0, 3, 4), on(backend));
+            Attention.scaledDotProduct(new float[0], new float[0], new float[0], new float[0],
+                    new Attention.Dims(2, 0, 0, 3, 5, 4, 4), on(backend));
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(Backend.class)
     void arraysWithoutKeysGiveZeros(Backend backend) {
         Attention.Dims noKeys = new Attention.Dims(1, 2, 1, 3, 0, 4, 5);
         float[] out = new float[30];

@@ -13,7 +13,7 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The numeric rules of {@link Attention#scaledDotProduct}'s Javadoc, on the
- * Java backend and on the native one at every ISA cap: NaN and infinities,
+ * Java and Vector API backends and on the native one at every ISA cap: NaN and infinities,
  * huge logits, fully masked rows, L = 1 and D = 1, and long sequences
  * through the tiled path.
  */
@@ -26,14 +26,15 @@ class NumericEdgeCaseTest {
         Panattn.setMaxIsa(Panattn.supportedIsa());
     }
 
-    /** Output and weights from the Java backend, then from native at each ISA cap. */
+    /** Output and weights from the Java backend, the Vector API backend, then native at each ISA cap. */
     private record Result(String who, float[] out, float[] weights) {
     }
 
     private static List<Result> everyBackend(Arena arena, Tensor q, Tensor k, Tensor v, AttentionSpec spec) {
         List<Result> results = new ArrayList<>();
-        for (String who : new String[] {"java", "scalar", "avx2", "avx512"}) {
-            Backend backend = who.equals("java") ? Backend.JAVA : Backend.NATIVE;
+        for (String who : new String[] {"java", "vector", "scalar", "avx2", "avx512"}) {
+            Backend backend = who.equals("java") ? Backend.JAVA : who.equals("vector") ? Backend.JAVA_VECTOR
+                    : Backend.NATIVE;
             if (backend == Backend.NATIVE) {
                 Panattn.setMaxIsa(Isa.valueOf(who.toUpperCase(java.util.Locale.ROOT)));
             }

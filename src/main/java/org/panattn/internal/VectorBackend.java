@@ -3,6 +3,8 @@ package org.panattn.internal;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ForkJoinPool;
 import java.util.function.LongConsumer;
@@ -30,7 +32,7 @@ public final class VectorBackend implements AttentionBackend {
     private static final ByteOrder ORDER = ByteOrder.nativeOrder();
     private static final int TILE = 16;
 
-    private volatile ForkJoinPool pool;
+    private final Map<Integer, ForkJoinPool> pools = new ConcurrentHashMap<>();
 
     private VectorBackend() {
     }
@@ -60,18 +62,9 @@ public final class VectorBackend implements AttentionBackend {
             }
             return;
         }
-        ForkJoinPool p = pool;
-        if (p == null || p.getParallelism() != threads) {
-            synchronized (this) {
-                p = pool;
-                if (p == null || p.getParallelism() != threads) {
-                    if (p != null) {
-                        p.shutdown();
-                    }
-                    p = pool = new ForkJoinPool(threads);
-                }
-            }
-        }
+        // One pool per thread count, never shut down: a call keeps the pool it
+        // started on while another thread changes the count.
+        ForkJoinPool p = pools.computeIfAbsent(threads, ForkJoinPool::new);
         try {
             p.submit(() -> LongStream.range(0, count).parallel().forEach(body::accept)).get();
         } catch (InterruptedException e) {
@@ -128,7 +121,7 @@ public final class VectorBackend implements AttentionBackend {
         final long[] qs = p.q().strides(), ks = p.k().strides(), vs = c.values().strides(), os = c.out().strides();
         final MemorySegment q = p.q().segment(), k = p.k().segment(), v = c.values().segment(), out = c.out().segment();
         final int dk = (int) p.q().size(3), dv = (int) c.values().size(3), lk = (int) c.keys();
-        final long group = c.heads() / c.kvHeads();
+        final long group = c.heads() == 0 ? 1 : c.heads() / c.kvHeads(); // H = Hkv = 0: an empty call
         final MaskRows masks = new MaskRows(c.mask(), c.keyPadding());
         final Tensor w = c.weights();
         final long[] ws = w == null ? null : w.strides();
@@ -141,21 +134,26 @@ public final class VectorBackend implements AttentionBackend {
                 int lo = (int) c.firstKey(i), hi = (int) c.endKey(i);
                 long qOff = rowOffset(qs, b, h, i);
                 float max = Float.NEGATIVE_INFINITY;
+                boolean poisoned = false; // a NaN or +Inf score among the kept keys
                 for (int j = lo; j < hi; j++) {
                     float s = dot(q, qOff, k, rowOffset(ks, b, kvh, j), dk) * p.scale();
                     s = masks.apply(s, b, h, i, j);
                     scores[j] = s;
+                    poisoned |= Float.isNaN(s) || s == Float.POSITIVE_INFINITY;
                     max = Math.max(max, s);
                 }
+                // The rules of JavaBackend.attend: no kept finite score gives zeros,
+                // a NaN or +Inf score NaN for every key shown, else a max-subtracted softmax.
+                final boolean empty = !poisoned && max == Float.NEGATIVE_INFINITY;
                 float sum = 0f;
                 for (int j = lo; j < hi; j++) {
-                    scores[j] = max == Float.NEGATIVE_INFINITY ? 0f : (float) Math.exp(scores[j] - max);
+                    scores[j] = empty ? 0f : poisoned ? Float.NaN : (float) Math.exp(scores[j] - max);
                     sum += scores[j];
                 }
-                float inv = sum > 0f ? 1f / sum : 0f;
+                float inv = empty ? 0f : 1f / sum;
                 java.util.Arrays.fill(acc, 0f);
-                for (int j = lo; j < hi; j++) {
-                    if (scores[j] != 0f) {
+                for (int j = lo; j < hi && !empty; j++) {
+                    if (scores[j] != 0f) { // a weight-0 key adds nothing (0 · NaN in V may go either way)
                         axpy(scores[j] * inv, v, rowOffset(vs, b, kvh, j), acc, dv);
                     }
                 }
