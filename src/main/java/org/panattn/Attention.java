@@ -125,7 +125,7 @@ public final class Attention {
         if (spec == null) {
             throw new IllegalArgumentException("spec must not be null (use AttentionSpec.DEFAULT)");
         }
-        Backend backend = spec.backend() != null ? spec.backend() : Panattn.defaultBackend();
+        Backend backend = spec.resolvedBackend();
         SdpaProblem problem = AttentionValidation.sdpa(q, k, v, out, spec, backend);
         implementation(backend).sdpa(problem);
     }
@@ -260,7 +260,7 @@ public final class Attention {
                         + " (an output must not overlap an input or another output)");
             }
         }
-        Backend backend = spec.backend() != null ? spec.backend() : Panattn.defaultBackend();
+        Backend backend = spec.resolvedBackend();
         float scale = Float.isNaN(spec.scale()) ? (float) (1.0 / Math.sqrt(Math.max(dims.dk(), 1))) : spec.scale();
         if (backend == Backend.NATIVE) {
             CriticalCalls.sdpaDense(q, k, v, out, new int[] {dims.b(), dims.h(), dims.hkv(), dims.lq(), dims.lk(),
@@ -273,7 +273,7 @@ public final class Attention {
         }
         scaledDotProduct(heap(q, dims.b(), dims.h(), dims.lq(), dims.dk()), heap(k, dims.b(), dims.hkv(), dims.lk(), dims.dk()),
                 heap(v, dims.b(), dims.hkv(), dims.lk(), dims.dv()), heap(out, dims.b(), dims.h(), dims.lq(), dims.dv()),
-                spec.toBuilder().scale(scale).build());
+                spec.toBuilder().scale(scale).backend(backend).build());
     }
 
     private static Tensor heap(float[] a, long... shape) {

@@ -93,7 +93,7 @@ public final class AttentionPooling {
         Tensor pooled = Tensor.allocate(arena, b, d);
         Tensor weights = Tensor.allocate(arena, b, l);
         Tensor kv = x.unsqueeze(1);
-        AttentionSpec spec = AttentionSpec.builder().keyPadding(keyPadding).backend(backend)
+        AttentionSpec spec = AttentionSpec.builder().keyPadding(keyPadding).backend(resolved)
                 .weights(Tensor.wrap(weights.segment(), b, 1, 1, l)).build();
         Attention.scaledDotProduct(q, kv, kv, Tensor.wrap(pooled.segment(), b, 1, 1, d), spec);
         return new Output(pooled, weights);

@@ -130,6 +130,15 @@ public final class AttentionSpec {
         return backend;
     }
 
+    /**
+     * The backend a call with this spec runs on. A call reads it once and
+     * passes it on, so a concurrent {@link Panattn#setDefaultBackend} cannot
+     * switch backends halfway through.
+     */
+    Backend resolvedBackend() {
+        return backend != null ? backend : Panattn.defaultBackend();
+    }
+
     /** Builds an {@link AttentionSpec}. */
     public static final class Builder {
         private Causal causal = Causal.NONE;

@@ -124,7 +124,7 @@ public final class EncoderDecoderAttention {
             throw new IllegalArgumentException("spec.weights: EncoderDecoderAttention allocates the weights and "
                     + "returns them in its Output");
         }
-        Backend backend = spec.backend() != null ? spec.backend() : Panattn.defaultBackend();
+        Backend backend = spec.resolvedBackend();
         // q is copied below before the attention call checks it, so it is checked here.
         AttentionValidation.usable("q", q, backend);
         if (q.rank() != 3 || q.size(2) != querySize) {

@@ -484,7 +484,7 @@ public final class MultiHeadAttention {
         if (spec.weights() != null) {
             throw new IllegalArgumentException("spec.weights: MultiHeadAttention allocates the weights; use need");
         }
-        Backend backend = spec.backend() != null ? spec.backend() : Panattn.defaultBackend();
+        Backend backend = spec.resolvedBackend();
         checkInput("query", query, embedDim, backend);
         checkInput("key", key, kdim, backend);
         checkInput("value", value, vdim, backend);
@@ -549,7 +549,7 @@ public final class MultiHeadAttention {
         if (!isPacked()) {
             throw new IllegalStateException("forwardCached needs kdim == vdim == embedDim");
         }
-        Backend backend = spec.backend() != null ? spec.backend() : Panattn.defaultBackend();
+        Backend backend = spec.resolvedBackend();
         checkInput("x", x, embedDim, backend);
         checkLayer(backend);
         cache.expectLayout("cache", batchOf(x), numKvHeads, headDim);

@@ -20,7 +20,7 @@ final class ScoreRules {
         if (spec == null) {
             throw new IllegalArgumentException("spec must not be null (use AttentionSpec.DEFAULT)");
         }
-        Backend backend = spec.backend() != null ? spec.backend() : Panattn.defaultBackend();
+        Backend backend = spec.resolvedBackend();
         switch (rule) {
             case ScoreRule.Dot dot -> Attention.scaledDotProduct(q, k, v, out,
                     dot.scaled() || !Float.isNaN(spec.scale()) ? spec : spec.toBuilder().scale(1f).build());
@@ -69,7 +69,7 @@ final class ScoreRules {
         if (spec == null) {
             throw new IllegalArgumentException("spec must not be null");
         }
-        Backend backend = spec.backend() != null ? spec.backend() : Panattn.defaultBackend();
+        Backend backend = spec.resolvedBackend();
         Tensor[] t = AttentionValidation.rank4(backend, new String[] {"q", "k", "v", "out"}, q, k, v, out);
         int rank = q.rank();
         long dq = t[0].size(3), dk = t[1].size(3);

@@ -150,6 +150,82 @@ class ConcurrencyTest {
         }
     }
 
+    /**
+     * Every global setting flips while other threads compute on the default
+     * backend (tensors and arrays): each call finishes with the settings it
+     * started with, so it neither crashes nor fails, and its result is right
+     * to rounding (backends and ISA levels round differently).
+     */
+    @Test
+    void globalSettingsChangeWhileOthersCompute() throws Exception {
+        Isa isaBefore = Panattn.isa();
+        List<Isa> levels = Panattn.isaLevels();
+        Backend[] defaults = {Backend.NATIVE, Backend.JAVA_VECTOR, null, Backend.JAVA};
+        int[] threadCounts = {2, 64, 1, 0, 7};
+        try (Arena shared = Arena.ofShared()) {
+            SplittableRandom rnd = new SplittableRandom(11);
+            Tensor q = Reference.random(shared, rnd, 1, 8, 128, 64), k = Reference.random(shared, rnd, 1, 8, 128, 64);
+            Tensor v = Reference.random(shared, rnd, 1, 8, 128, 64);
+            Tensor dq = Reference.random(shared, rnd, 1, 8, 1, 64), dk = Reference.random(shared, rnd, 1, 2, 2048, 64);
+            Tensor dv = Reference.random(shared, rnd, 1, 2, 2048, 64);
+            AttentionSpec java = AttentionSpec.builder().backend(Backend.JAVA).build();
+            float[] want = Attention.scaledDotProduct(q, k, v, java).toArray();
+            float[] wantDecode = Attention.scaledDotProduct(dq, dk, dv, java).toArray();
+            float[] qa = q.toArray(), ka = k.toArray(), va = v.toArray();
+            Attention.Dims dims = Attention.Dims.of(1, 8, 128, 64);
+            AtomicInteger computing = new AtomicInteger(3);
+            AtomicInteger calls = new AtomicInteger();
+            ExecutorService pool = Executors.newFixedThreadPool(4);
+            List<Future<?>> workers = new ArrayList<>();
+            for (int t = 0; t < 3; t++) {
+                workers.add(pool.submit(() -> {
+                    try (Arena own = Arena.ofShared()) {
+                        Tensor out = Tensor.allocate(own, 1, 8, 128, 64), outDecode = Tensor.allocate(own, 1, 8, 1, 64);
+                        float[] outArray = new float[qa.length];
+                        for (int call = 0; call < 40; call++) {
+                            Attention.scaledDotProduct(q, k, v, out, AttentionSpec.DEFAULT);
+                            assertClose(want, out.toArray(), 1e-4, "tensors, call " + call);
+                            Attention.scaledDotProduct(dq, dk, dv, outDecode, AttentionSpec.DEFAULT);
+                            assertClose(wantDecode, outDecode.toArray(), 1e-4, "decode, call " + call);
+                            Attention.scaledDotProduct(qa, ka, va, outArray, dims, AttentionSpec.DEFAULT);
+                            assertClose(want, outArray, 1e-4, "arrays, call " + call);
+                            calls.addAndGet(3);
+                        }
+                    } finally {
+                        computing.decrementAndGet();
+                    }
+                    return null;
+                }));
+            }
+            Future<Integer> flipper = pool.submit(() -> {
+                int changes = 0;
+                for (int i = 0; computing.get() > 0; i++, changes++) {
+                    Panattn.setThreads(threadCounts[i % threadCounts.length]);
+                    Panattn.setMaxIsa(levels.get(i % levels.size()));
+                    Panattn.setDefaultBackend(defaults[i % defaults.length]);
+                }
+                return changes;
+            });
+            for (Future<?> f : workers) {
+                f.get(); // rethrows a worker's failure
+            }
+            int changes = flipper.get();
+            pool.shutdown();
+            assertTrue(changes > 0, "the settings never changed during the calls");
+            System.out.println("ConcurrencyTest: " + calls.get() + " calls checked while the thread count, ISA cap"
+                    + " and default backend changed " + changes + " times");
+        } finally {
+            Panattn.setThreads(0);
+            Panattn.setMaxIsa(isaBefore);
+            Panattn.setDefaultBackend(null);
+        }
+    }
+
+    private static void assertClose(float[] want, float[] got, double tolerance, String what) {
+        double error = Reference.relativeError(got, Reference.toDouble(want));
+        assertTrue(error <= tolerance, what + ": relative error " + error);
+    }
+
     @Test
     void closingASharedArenaDuringAJavaComputationStopsItCleanly() throws Exception {
         Arena shared = Arena.ofShared();
