@@ -1,12 +1,9 @@
 package org.panattn;
 
-import java.io.IOException;
-import java.io.InputStream;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.Optional;
-import java.util.Properties;
 
 import org.panattn.internal.NativeInfo;
 import org.panattn.internal.NativeLoader;
@@ -29,15 +26,7 @@ public final class Panattn {
 
     /** {@return the library's version, e.g. {@code 0.1.0}} */
     public static String version() {
-        try (InputStream in = Panattn.class.getResourceAsStream("version.properties")) {
-            Properties p = new Properties();
-            if (in != null) {
-                p.load(in);
-            }
-            return p.getProperty("version", "unknown");
-        } catch (IOException e) {
-            return "unknown";
-        }
+        return NativeLoader.jarVersion();
     }
 
     /** {@return true when the native library is loaded (loading it on first call)} */
@@ -84,7 +73,8 @@ public final class Panattn {
     /**
      * Caps the native kernels' ISA level for the whole process (a cap above
      * {@link #supportedIsa()} selects the supported level). Meant for tests
-     * and comparisons: call it while no attention is being computed. The
+     * and comparisons. Safe at any moment: a call in flight finishes on the
+     * kernels it started with, later calls use the new level. The
      * environment variable {@code PANATTN_MAX_ISA=scalar|avx2|avx512|neon}
      * sets the initial cap.
      *
@@ -115,14 +105,17 @@ public final class Panattn {
 
     /**
      * Sets the native thread count (0 restores one per CPU); also settable
-     * at start with {@code -Dpanattn.threads}. Call it while no attention is
-     * being computed.
+     * at start with {@code -Dpanattn.threads}. Safe at any moment, from any
+     * thread: a call in flight finishes with the thread count it planned
+     * with, later calls use the new one.
      *
-     * @param threads the thread count, or 0 for one per CPU
+     * @param threads the thread count from 0 to 256, 0 for one per CPU
+     * @throws IllegalArgumentException if {@code threads} is outside 0..256
      */
     public static void setThreads(int threads) {
-        if (threads < 0) {
-            throw new IllegalArgumentException("threads must be >= 0 (0 = one per CPU), got " + threads);
+        if (threads < 0 || threads > NativeLoader.MAX_THREADS) {
+            throw new IllegalArgumentException("threads must be in 0.." + NativeLoader.MAX_THREADS
+                    + " (0 = one per CPU), got " + threads);
         }
         NativeInfo.setThreads(threads);
     }
@@ -145,10 +138,13 @@ public final class Panattn {
     /**
      * The backend used when a spec names none: the one set with
      * {@link #setDefaultBackend}, else the {@code panattn.backend} system
-     * property ({@code native} or {@code java}), else {@link Backend#NATIVE}
-     * when the library loads and {@link Backend#JAVA} when it does not.
+     * property ({@code native}, {@code java} or {@code vector}, as the
+     * command line spells them; {@code java_vector} too), else
+     * {@link Backend#NATIVE} when the library loads and {@link Backend#JAVA}
+     * when it does not. A call reads it once, when it starts.
      *
      * @return the default backend
+     * @throws IllegalArgumentException if {@code panattn.backend} names no backend
      */
     public static Backend defaultBackend() {
         Backend b = defaultBackend;
@@ -157,17 +153,20 @@ public final class Panattn {
         }
         String prop = System.getProperty("panattn.backend");
         if (prop != null && !prop.isBlank()) {
-            try {
-                return Backend.valueOf(prop.trim().toUpperCase(Locale.ROOT));
-            } catch (IllegalArgumentException e) {
-                throw new IllegalArgumentException("-Dpanattn.backend=" + prop + ": expected native or java", e);
-            }
+            return switch (prop.trim().toLowerCase(Locale.ROOT)) {
+                case "native" -> Backend.NATIVE;
+                case "java" -> Backend.JAVA;
+                case "vector", "java_vector" -> Backend.JAVA_VECTOR;
+                default -> throw new IllegalArgumentException("-Dpanattn.backend=" + prop
+                        + ": expected native, java or vector");
+            };
         }
         return isNativeAvailable() ? Backend.NATIVE : Backend.JAVA;
     }
 
     /**
-     * Sets the default backend for the process.
+     * Sets the default backend for the process. Safe at any moment: a call
+     * in flight keeps the backend it started on.
      *
      * @param backend the backend, or null to restore the automatic choice
      */

@@ -20,6 +20,11 @@ public final class LoaderProbe {
             System.out.println("message=" + e.getMessage().replace('\n', ' '));
         });
         System.out.println("default=" + Panattn.defaultBackend());
+        try {
+            System.out.println("info=" + (Panattn.info().contains("library:   unavailable") ? "ok" : "loaded"));
+        } catch (RuntimeException | Error e) {
+            System.out.println("info=" + e);
+        }
         try (Arena arena = Arena.ofConfined()) {
             Tensor t = Tensor.of(arena, new float[] {1, 2, 3, 4}, 1, 1, 2, 2);
             try {

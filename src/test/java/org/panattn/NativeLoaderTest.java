@@ -89,9 +89,23 @@ class NativeLoaderTest {
     }
 
     @Test
-    void missingExplicitPathFallsBackToTheJarCopy() throws Exception {
+    void missingExplicitPathIsReportedNotReplaced() throws Exception {
         String out = info("-Dpanattn.library.path=" + tmp.resolve("nothing.so"));
-        assertTrue(out.contains("extracted to"), out);
+        assertTrue(out.contains("library:   unavailable"), out);
+        assertTrue(out.contains("nothing.so: no such file") && out.contains("the jar's copy is not used instead"), out);
+        assertTrue(!out.contains("extracted to"), out);
+    }
+
+    @Test
+    void aBadThreadCountIsNamedAsAConfigurationError() throws Exception {
+        for (String bad : new String[] {"abc", "-3", "100000"}) {
+            String out = info("-Dpanattn.threads=" + bad);
+            assertTrue(out.contains("library:   unavailable"), out);
+            assertTrue(out.contains("configuration error: -Dpanattn.threads=" + bad)
+                    && out.contains("expected an integer from 0 to 256"), out);
+            assertTrue(!out.contains("noexec") && !out.contains("could not be loaded"), out);
+        }
+        assertTrue(info("-Dpanattn.threads=3").contains("threads:   3 in panattn's pool"));
     }
 
     @Test
@@ -180,12 +194,15 @@ class NativeLoaderTest {
     }
 
     @Test
-    void missingLibraryNamesBothPlacesTried() throws Exception {
-        String out = probe(classesWithoutLibrary(), null, "-Dpanattn.library.path=" + tmp.resolve("nothing.so"));
+    void missingLibrarySaysWhereItLooked() throws Exception {
+        String out = probe(classesWithoutLibrary(), null);
         assertUnavailableButJavaWorks(out);
-        assertTrue(out.contains("nothing.so: no such file"), out);
+        assertTrue(out.contains("-Dpanattn.library.path: not set"), out);
         assertTrue(out.contains("not in the jar or class path"), out);
-        assertTrue(out.contains("cause=java.io.IOException: no such file"), out);
+        String named = probe(classesWithoutLibrary(), null, "-Dpanattn.library.path=" + tmp.resolve("nothing.so"));
+        assertUnavailableButJavaWorks(named);
+        assertTrue(named.contains("nothing.so: no such file"), named);
+        assertTrue(named.contains("cause=java.io.IOException: no such file"), named);
     }
 
     @Test
@@ -201,7 +218,7 @@ class NativeLoaderTest {
         assertUnavailableButJavaWorks(out);
         assertTrue(out.contains("cause=java.lang.UnsatisfiedLinkError"), out);
         assertTrue(out.contains("AARCH64") || out.contains("ELF"), out);
-        assertTrue(out.contains("-Dpanattn.library.path=" + arm) && out.contains("resource "), out);
+        assertTrue(out.contains("-Dpanattn.library.path=" + arm), out);
     }
 
     @Test
@@ -210,6 +227,62 @@ class NativeLoaderTest {
         String out = probe(classesWithoutLibrary(), jarLayoutWith(text), "-Dpanattn.library.path=" + text);
         assertUnavailableButJavaWorks(out);
         assertTrue(out.contains("cause=java.lang.UnsatisfiedLinkError"), out);
+    }
+
+    /** A copy of the built library with every NUL-terminated string {@code from} replaced by {@code to}. */
+    private Path patchedLibrary(String from, String to) throws IOException {
+        assertEquals(from.length(), to.length());
+        byte[] lib = Files.readAllBytes(Path.of("target/classes", PACKED));
+        byte[] find = ("\0" + from + "\0").getBytes(StandardCharsets.US_ASCII);
+        byte[] put = ("\0" + to + "\0").getBytes(StandardCharsets.US_ASCII);
+        int patched = 0;
+        for (int i = 0; i + find.length <= lib.length; i++) {
+            if (java.util.Arrays.equals(lib, i, i + find.length, find, 0, find.length)) {
+                System.arraycopy(put, 0, lib, i, put.length);
+                patched++;
+            }
+        }
+        assertTrue(patched > 0, "no string " + from + " in the library");
+        return Files.write(tmp.resolve(System.mapLibraryName("panattn-patched")), lib);
+    }
+
+    @Test
+    void aLibraryThatIsNotLibpanattnIsRefused() throws Exception {
+        Path libm = Stream.of("/lib/x86_64-linux-gnu/libm.so.6", "/lib/aarch64-linux-gnu/libm.so.6", "/usr/lib/libm.dylib")
+                .map(Path::of).filter(Files::exists).findFirst().orElse(null);
+        assumeTrue(libm != null, "no system libm found");
+        String out = probe(Path.of("target/classes").toAbsolutePath(), null, "-Dpanattn.library.path=" + libm);
+        assertUnavailableButJavaWorks(out);
+        assertTrue(out.contains("not libpanattn: it exports none of the") && out.contains("pa_version"), out);
+        assertTrue(out.contains("info=ok"), out);
+    }
+
+    @Test
+    void anOlderLibpanattnLackingAFunctionIsRefused() throws Exception {
+        assumeTrue(NativeLoader.platform().startsWith("linux"), "patches an ELF symbol name");
+        Path old = patchedLibrary("pa_rope", "qa_rope"); // as if built before pa_rope existed
+        String out = probe(Path.of("target/classes").toAbsolutePath(), null, "-Dpanattn.library.path=" + old);
+        assertUnavailableButJavaWorks(out);
+        assertTrue(out.contains("lacks 1 of ") && out.contains("(pa_rope)"), out);
+        assertTrue(out.contains("info=ok"), out);
+    }
+
+    @Test
+    void aLibpanattnOfAnotherVersionIsRefused() throws Exception {
+        assumeTrue(NativeLoader.platform().startsWith("linux"), "patches the version string of an ELF library");
+        String version = Panattn.version();
+        String other = version.substring(0, version.length() - 1) + (version.endsWith("9") ? "8" : "9");
+        String out = probe(Path.of("target/classes").toAbsolutePath(), null,
+                "-Dpanattn.library.path=" + patchedLibrary(version, other));
+        assertUnavailableButJavaWorks(out);
+        assertTrue(out.contains("libpanattn " + other + ", but this jar is panattn " + version), out);
+    }
+
+    @Test
+    void theLoaderChecksEveryBoundFunction() {
+        List<String> names = NativeLoader.boundFunctions();
+        assertTrue(names.contains("pa_version") && names.contains("pa_sdpa_dense") && names.contains("pa_rope"), names.toString());
+        assertTrue(names.stream().allMatch(n -> n.startsWith("pa_") && !n.contains("$")), names.toString());
     }
 
     @Test
