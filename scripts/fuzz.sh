@@ -2,7 +2,9 @@
 # Builds the libFuzzer harnesses of native/fuzz with clang, AddressSanitizer
 # and UndefinedBehaviorSanitizer, replays the committed corpus, then fuzzes
 # for a bounded time (PANATTN_FUZZ_SECONDS, default 60, shared by the
-# harnesses). A crash fails the run and leaves its input in build/fuzz/artifacts:
+# harnesses), or, when PANATTN_FUZZ_RUNS is set (CI sets 10^6), until the
+# harnesses have executed that many inputs in total: a count, so a slow
+# machine fuzzes as deeply as a fast one. A crash fails the run and leaves its input in build/fuzz/artifacts:
 # fix the bug, then commit that input to native/fuzz/corpus/<harness>/ so it
 # is replayed on every run.
 set -euo pipefail
@@ -13,6 +15,8 @@ ensure_packages "${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}" "${FUZZ_PACKAGES[@]
 ensure_packages "libclang-rt-$(clang -dumpversion | cut -d. -f1)-dev"
 build="$PANATTN_ROOT/build/fuzz"
 seconds=${PANATTN_FUZZ_SECONDS:-60}
+runs_wanted=${PANATTN_FUZZ_RUNS:-0}
+[[ "$runs_wanted" =~ ^[0-9]+$ ]] || die "PANATTN_FUZZ_RUNS=$runs_wanted: expected a number of inputs"
 log="$build/fuzz.log"
 mkdir -p "$build"
 : >"$log"
@@ -26,6 +30,9 @@ CC=clang cmake -S "$PANATTN_ROOT" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo 
 # of fuzz_ops a little more than pa_sdpa's three, the small getters the rest.
 declare -A share=([fuzz_sdpa]=$((seconds * 2 / 5)) [fuzz_ops]=$((seconds / 2))
                   [fuzz_info]=$((seconds - seconds * 2 / 5 - seconds / 2)))
+# With a count, the same split of inputs (the getters are quick: a fifth).
+declare -A share_runs=([fuzz_sdpa]=$((runs_wanted * 2 / 5)) [fuzz_ops]=$((runs_wanted * 2 / 5))
+                       [fuzz_info]=$((runs_wanted - runs_wanted * 4 / 5)))
 for harness in "${!share[@]}"; do
   (( share[$harness] > 0 )) || share[$harness]=1   # libFuzzer reads 0 as no limit
 done
@@ -38,11 +45,20 @@ for harness in fuzz_sdpa fuzz_ops fuzz_info; do
   # Replay first: every committed input, crashes found earlier included.
   "$build/$harness" -runs=0 "$corpus" >"$out" 2>&1 \
     || { tail -30 "$out"; die "$harness fails on its committed corpus (log: $out)"; }
-  "$build/$harness" -max_total_time="${share[$harness]}" -print_final_stats=1 -timeout=20 \
+  if (( runs_wanted > 0 )); then
+    budget=(-runs="${share_runs[$harness]}" -max_total_time=1800)   # the time cap only guards a hang
+  else
+    budget=(-max_total_time="${share[$harness]}")
+  fi
+  start=$SECONDS
+  "$build/$harness" "${budget[@]}" -print_final_stats=1 -timeout=20 \
     -rss_limit_mb=4096 -artifact_prefix="$build/artifacts/$harness-" "$work" "$corpus" >>"$out" 2>&1 \
     || { tail -40 "$out"; die "$harness found a crash; its input is in $build/artifacts (log: $out)"; }
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$out" | tail -1)
   total=$((total + runs))
-  echo "  fuzz: $harness: $runs inputs in ${share[$harness]} s, no crash"
+  echo "  fuzz: $harness: $runs inputs in $((SECONDS - start)) s, no crash"
 done
 echo "  fuzz: $total inputs in total"
+if (( total < runs_wanted )); then
+  die "fuzzing executed $total inputs, fewer than PANATTN_FUZZ_RUNS=$runs_wanted (a harness hit its time cap)"
+fi
