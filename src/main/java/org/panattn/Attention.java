@@ -6,7 +6,6 @@ import org.panattn.internal.AttentionBackend;
 import org.panattn.internal.CriticalCalls;
 import org.panattn.internal.JavaBackend;
 import org.panattn.internal.NativeBackend;
-import org.panattn.internal.SdpaProblem;
 
 /**
  * Attention operations. Every argument is validated here, before any
@@ -125,10 +124,10 @@ public final class Attention {
         if (spec == null) {
             throw new IllegalArgumentException("spec must not be null (use AttentionSpec.DEFAULT)");
         }
-        Backend backend = spec.resolvedBackend();
-        SdpaProblem problem = AttentionValidation.sdpa(q, k, v, out, spec, backend);
-        implementation(backend).sdpa(problem);
+        SCALED_DOT.attend(q, k, v, out, spec);
     }
+
+    private static final DotProductRule SCALED_DOT = new DotProductRule(true);
 
     /**
      * Attention with any {@link ScoreRule}: {@code out = softmax(score(Q, K) + mask)·V}
@@ -145,7 +144,13 @@ public final class Attention {
      * @param spec the masks, causal rule, scale, positional terms and backend
      */
     public static void attend(ScoreRule rule, Tensor q, Tensor k, Tensor v, Tensor out, AttentionSpec spec) {
-        ScoreRules.attend(rule, q, k, v, out, spec);
+        if (rule == null) {
+            throw new IllegalArgumentException("rule must not be null");
+        }
+        if (spec == null) {
+            throw new IllegalArgumentException("spec must not be null (use AttentionSpec.DEFAULT)");
+        }
+        ((RuleCall) rule).attend(q, k, v, out, spec);
     }
 
     /**
@@ -167,7 +172,7 @@ public final class Attention {
      */
     public static void concatLinear(Tensor q, Tensor k, Tensor v, Tensor w, Tensor bias, Tensor out,
                                     AttentionSpec spec) {
-        ScoreRules.concat(q, k, v, w, bias, out, spec);
+        ConcatLinearRule.attend(q, k, v, w, bias, out, spec);
     }
 
     /**

@@ -1,11 +1,13 @@
 package org.panattn;
 
 import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
 
-import org.panattn.internal.AttendProblem;
 import org.panattn.internal.NativeLoader;
-import org.panattn.internal.Positional;
-import org.panattn.internal.SdpaProblem;
+import org.panattn.internal.Plan;
+import org.panattn.internal.View;
 
 /**
  * Checks the arguments of the attention operations and brings them to
@@ -16,22 +18,6 @@ final class AttentionValidation {
     static final long ANY = -1;
 
     private AttentionValidation() {
-    }
-
-    /** q (B, H, Lq, Dk), k (B, Hkv, Lk, Dk), v (B, Hkv, Lk, Dv), out (B, H, Lq, Dv), or all rank 3. */
-    static SdpaProblem sdpa(Tensor q, Tensor k, Tensor v, Tensor out, AttentionSpec spec, Backend backend) {
-        Tensor[] t = rank4(backend, new String[] {"q", "k", "v", "out"}, q, k, v, out);
-        int rank = q.rank();
-        Tensor q4 = t[0], k4 = t[1], v4 = t[2], out4 = t[3];
-        long b = q4.size(0), dk = q4.size(3);
-        String dims = rank == 4 ? "(B, Hkv, Lk, Dk)" : "(B, Lk, Dk)";
-        expect("k", k4, rank, dims, b, ANY, ANY, dk);
-        contiguousRows("q", q4);
-        contiguousRows("k", k4);
-        AttendProblem common = common(rank, q4, k4.size(1), k4.size(2), "v", v4, out4, spec, backend);
-        checkOutputs(common, new String[] {"q", "k"}, q4, k4);
-        float scale = Float.isNaN(spec.scale()) ? (float) (1.0 / Math.sqrt(Math.max(dk, 1))) : spec.scale();
-        return new SdpaProblem(q4, k4, scale, common);
     }
 
     /**
@@ -64,10 +50,10 @@ final class AttentionValidation {
     /**
      * The part every rule shares: values (B, Hkv, Lk, Dv) and out (B, H, Lq, Dv)
      * given the queries' (B, H, Lq) from {@code q4}; weights, masks, window
-     * and positional terms from the spec.
+     * and positional terms from the spec; the rule's resolved scale.
      */
-    static AttendProblem common(int rank, Tensor q4, long hkv, long lk, String valuesName, Tensor v4, Tensor out4,
-                                AttentionSpec spec, Backend backend) {
+    static Plan plan(int rank, Tensor q4, long hkv, long lk, String valuesName, Tensor v4, Tensor out4,
+                     AttentionSpec spec, Backend backend, float scale) {
         long b = q4.size(0), h = q4.size(1), lq = q4.size(2), dv = v4.size(3);
         expect(valuesName, v4, rank, rank == 4 ? "(B, Hkv, Lk, Dv)" : "(B, Lk, Dv)", b, hkv, lk, ANY);
         expect("out", out4, rank, rank == 4 ? "(B, H, Lq, Dv)" : "(B, Lq, Dv)", b, h, lq, dv);
@@ -77,7 +63,7 @@ final class AttentionValidation {
         }
         contiguousRows(valuesName, v4);
         contiguousRows("out", out4);
-        Tensor w4 = null;
+        View w4 = null;
         if (spec.weights() != null) {
             Tensor w = spec.weights();
             usable("weights", w, backend);
@@ -85,77 +71,72 @@ final class AttentionValidation {
                 throw new IllegalArgumentException("weights: expected rank " + rank + ", got shape "
                         + Shapes.format(w.shape()));
             }
-            w4 = rank == 3 ? w.unsqueeze(1) : w;
-            expect("weights", w4, rank, rank == 4 ? "(B, H, Lq, Lk)" : "(B, Lq, Lk)", b, h, lq, lk);
-            contiguousRows("weights", w4);
+            Tensor t = rank == 3 ? w.unsqueeze(1) : w;
+            expect("weights", t, rank, rank == 4 ? "(B, H, Lq, Lk)" : "(B, Lq, Lk)", b, h, lq, lk);
+            contiguousRows("weights", t);
+            w4 = t.view();
         }
-        if (spec.mask() != null) {
-            checkMask("mask", spec.mask(), backend, b, h, lq, lk);
+        View mask = spec.mask() == null ? null : checkMask("mask", spec.mask(), backend, b, h, lq, lk);
+        View padding = spec.keyPadding() == null ? null
+                : checkMask("keyPadding", spec.keyPadding(), backend, b, h, lq, lk);
+        View alibi = null;
+        Tensor slopes = spec.alibiSlopes();
+        if (slopes != null) {
+            usable("alibiSlopes", slopes, backend);
+            if (slopes.rank() != 1 || slopes.size(0) != h) {
+                throw new IllegalArgumentException("alibiSlopes: expected shape (H) = (" + h + "), got "
+                        + Shapes.format(slopes.shape()));
+            }
+            alibi = slopes.view();
         }
-        if (spec.keyPadding() != null) {
-            checkMask("keyPadding", spec.keyPadding(), backend, b, h, lq, lk);
+        RelativePositionBias rel = spec.relativeBias();
+        View table = null;
+        if (rel != null) {
+            usable("relativeBias.table", rel.table(), backend);
+            if (rel.table().size(1) != h) {
+                throw new IllegalArgumentException("relativeBias.table: expected shape (numBuckets, H = " + h
+                        + "), got " + Shapes.format(rel.table().shape()));
+            }
+            table = rel.table().permute(1, 0).view();
         }
-        return new AttendProblem(v4, out4, spec.mask(), spec.keyPadding(), w4, spec.causal(), spec.window(),
-                positional(spec, h, backend), b, h, hkv, lq, lk);
+        int causal = switch (spec.causal()) {
+            case NONE -> Plan.NONE;
+            case TOP_LEFT -> Plan.TOP_LEFT;
+            case BOTTOM_RIGHT -> Plan.BOTTOM_RIGHT;
+        };
+        return new Plan(v4.view(), out4.view(), mask, padding, w4, causal, spec.window(), spec.softcap(), alibi, table,
+                rel == null || rel.bidirectional(), rel == null ? 128 : rel.maxDistance(), scale, b, h, hkv, lq, lk);
     }
 
     /**
      * Outputs writable, one place per element, sharing no memory with the
      * inputs (the shared ones and the rule's, named) or with each other.
      */
-    static void checkOutputs(AttendProblem c, String[] names, Tensor... inputs) {
-        java.util.List<String> inNames = new java.util.ArrayList<>(java.util.List.of(names));
-        java.util.List<java.util.Optional<OutputChecks.Region>> in = new java.util.ArrayList<>();
-        for (Tensor t : inputs) {
-            in.add(java.util.Optional.ofNullable(t).map(OutputChecks.Region::of));
+    static void checkOutputs(Plan p, String[] names, View... inputs) {
+        List<String> inNames = new ArrayList<>(List.of(names));
+        List<Optional<OutputChecks.Region>> in = new ArrayList<>();
+        for (View t : inputs) {
+            in.add(Optional.ofNullable(t).map(OutputChecks.Region::of));
         }
-        inNames.add("v");
-        in.add(java.util.Optional.of(OutputChecks.Region.of(c.values())));
-        inNames.add("mask");
-        in.add(java.util.Optional.ofNullable(c.mask()).map(OutputChecks.Region::of));
-        inNames.add("keyPadding");
-        in.add(java.util.Optional.ofNullable(c.keyPadding()).map(OutputChecks.Region::of));
-        OutputChecks.Region o = OutputChecks.Region.of(c.out());
-        OutputChecks.writable("out", c.out());
-        OutputChecks.distinctElements("out", c.out());
+        inNames.addAll(List.of("v", "mask", "keyPadding"));
+        for (View t : new View[] {p.values(), p.mask(), p.keyPadding()}) {
+            in.add(Optional.ofNullable(t).map(OutputChecks.Region::of));
+        }
+        OutputChecks.Region o = OutputChecks.Region.of(p.out());
+        OutputChecks.writable("out", p.out());
+        OutputChecks.distinctElements("out", p.out());
         for (int i = 0; i < in.size(); i++) {
             OutputChecks.disjoint("out", o, inNames.get(i), in.get(i));
         }
-        if (c.weights() != null) {
-            OutputChecks.writable("weights", c.weights());
-            OutputChecks.distinctElements("weights", c.weights());
-            OutputChecks.Region w = OutputChecks.Region.of(c.weights());
-            OutputChecks.disjoint("weights", w, "out", java.util.Optional.of(o));
+        if (p.weights() != null) {
+            OutputChecks.writable("weights", p.weights());
+            OutputChecks.distinctElements("weights", p.weights());
+            OutputChecks.Region w = OutputChecks.Region.of(p.weights());
+            OutputChecks.disjoint("weights", w, "out", Optional.of(o));
             for (int i = 0; i < in.size(); i++) {
                 OutputChecks.disjoint("weights", w, inNames.get(i), in.get(i));
             }
         }
-    }
-
-    private static Positional positional(AttentionSpec spec, long heads, Backend backend) {
-        Tensor slopes = spec.alibiSlopes();
-        if (slopes != null) {
-            usable("alibiSlopes", slopes, backend);
-            if (slopes.rank() != 1 || slopes.size(0) != heads) {
-                throw new IllegalArgumentException("alibiSlopes: expected shape (H) = (" + heads + "), got "
-                        + Shapes.format(slopes.shape()));
-            }
-        }
-        RelativePositionBias rel = spec.relativeBias();
-        Tensor table = null;
-        if (rel != null) {
-            usable("relativeBias.table", rel.table(), backend);
-            if (rel.table().size(1) != heads) {
-                throw new IllegalArgumentException("relativeBias.table: expected shape (numBuckets, H = " + heads
-                        + "), got " + Shapes.format(rel.table().shape()));
-            }
-            table = rel.table().permute(1, 0);
-        }
-        if (spec.softcap() == 0f && slopes == null && table == null) {
-            return Positional.NONE;
-        }
-        return new Positional(spec.softcap(), slopes, table, rel == null || rel.bidirectional(),
-                rel == null ? 128 : rel.maxDistance());
     }
 
     /** Not null, alive, accessible from this thread, and off-heap for the native backend. */
@@ -198,6 +179,14 @@ final class AttentionValidation {
         }
     }
 
+    /** The last dimension of {@code t} (rank 3 or 4, as the caller passed it) is {@code width}. */
+    static void expectWidth(String name, Tensor t, long width, String what) {
+        if (t.size(t.rank() - 1) != width) {
+            throw new IllegalArgumentException(name + ": last dimension must be " + width + " (" + what + "), got shape "
+                    + Shapes.format(t.shape()));
+        }
+    }
+
     static void contiguousRows(String name, Tensor t4) {
         long[] s = t4.shape();
         long[] st = t4.strides();
@@ -215,7 +204,7 @@ final class AttentionValidation {
         }
     }
 
-    private static void checkMask(String name, Mask mask, Backend backend, long b, long h, long lq, long lk) {
+    private static View checkMask(String name, Mask mask, Backend backend, long b, long h, long lq, long lk) {
         usable(name, mask.segment(), backend);
         long[] s = mask.shape();
         long[] full = {b, h, lq};
@@ -241,5 +230,6 @@ final class AttentionValidation {
             throw new IllegalArgumentException(name + ": segment of " + mask.segment().byteSize()
                     + " bytes is too small for shape " + Shapes.format(s));
         }
+        return mask.view();
     }
 }

@@ -152,7 +152,7 @@ public final class EncoderDecoderAttention {
         qPart.copyFrom(q.toArray());
         Tensor weights = Tensor.allocate(arena, b, lq, valuePositions);
         Attention.concatLinear(q, k, v, attnW, attnB, applied, spec.toBuilder().weights(weights).backend(backend).build());
-        Tensor out = ScoreRules.project(arena, backend, "[q; applied]", cat.unsqueeze(1), "attn_combine.weight",
+        Tensor out = Linear.project(arena, backend, "[q; applied]", cat.unsqueeze(1), "attn_combine.weight",
                 combineW, combineB);
         return new Output(Tensor.wrap(out.segment(), b, lq, outputSize), weights);
     }

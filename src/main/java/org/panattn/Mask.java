@@ -5,6 +5,8 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
 
+import org.panattn.internal.View;
+
 /**
  * An attention mask, in one polarity: a {@linkplain Kind#KEEP keep-mask}
  * holds {@code true} where a query may attend to a key; an
@@ -167,6 +169,11 @@ public final class Mask {
     /** {@return the 4-D strides, in elements} */
     public long[] strides() {
         return strides.clone();
+    }
+
+    /** This mask as the backends see it. */
+    View view() {
+        return new View(segment, shape, strides, kind == Kind.KEEP);
     }
 
     @Override

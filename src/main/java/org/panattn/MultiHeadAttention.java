@@ -4,8 +4,6 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.SplittableRandom;
 
-import org.panattn.internal.AttentionBackend;
-import org.panattn.internal.LinearProblem;
 
 /**
  * The Transformer's multi-head attention layer, as PyTorch's
@@ -498,23 +496,22 @@ public final class MultiHeadAttention {
             throw new IllegalArgumentException("value: length must be " + lengthOf(key) + " like key, got "
                     + lengthOf(value));
         }
-        AttentionBackend impl = Attention.implementation(backend);
         Heads q, k, v;
         if (query == key && key == value && isPacked()) {
-            Tensor qkv = project(arena, impl, backend, query, inProj, inBias);
+            Tensor qkv = project(arena, backend, query, inProj, inBias);
             q = new Heads(qkv, 0, numHeads);
             k = new Heads(qkv, embedDim, numKvHeads);
             v = new Heads(qkv, embedDim + kvDim(), numKvHeads);
         } else {
-            q = new Heads(project(arena, impl, backend, query, qW, qB), 0, numHeads);
+            q = new Heads(project(arena, backend, query, qW, qB), 0, numHeads);
             if (key == value && isPacked()) {
-                Tensor kv = project(arena, impl, backend, key, rows(inProj, embedDim, 2 * kvDim()),
+                Tensor kv = project(arena, backend, key, rows(inProj, embedDim, 2 * kvDim()),
                         inBias == null ? null : slice(inBias, embedDim, 2 * kvDim()));
                 k = new Heads(kv, 0, numKvHeads);
                 v = new Heads(kv, kvDim(), numKvHeads);
             } else {
-                k = new Heads(project(arena, impl, backend, key, kW, kB), 0, numKvHeads);
-                v = new Heads(project(arena, impl, backend, value, vW, vB), 0, numKvHeads);
+                k = new Heads(project(arena, backend, key, kW, kB), 0, numKvHeads);
+                v = new Heads(project(arena, backend, value, vW, vB), 0, numKvHeads);
             }
         }
         rotate(q, 0, backend);
@@ -524,7 +521,7 @@ public final class MultiHeadAttention {
                 : Tensor.allocate(arena, batch, numHeads, lengthOf(query), lengthOf(key));
         AttentionSpec headSpec = spec.toBuilder().weights(weights).backend(backend).build();
         Attention.scaledDotProduct(q.view(), k.view(), v.view(), new Heads(merged, 0, numHeads).view(), headSpec);
-        Tensor out = project(arena, impl, backend, merged, outW, outB);
+        Tensor out = project(arena, backend, merged, outW, outB);
         return new Output(out, need == NeedWeights.AVERAGED ? averageOverHeads(arena, weights) : weights);
     }
 
@@ -553,15 +550,14 @@ public final class MultiHeadAttention {
         checkInput("x", x, embedDim, backend);
         checkLayer(backend);
         cache.expectLayout("cache", batchOf(x), numKvHeads, headDim);
-        AttentionBackend impl = Attention.implementation(backend);
-        Tensor qkv = project(arena, impl, backend, x, inProj, inBias);
+        Tensor qkv = project(arena, backend, x, inProj, inBias);
         rotate(new Heads(qkv, 0, numHeads), cache.length(), backend);
         rotate(new Heads(qkv, embedDim, numKvHeads), cache.length(), backend);
         cache.append(new Heads(qkv, embedDim, numKvHeads).view(), new Heads(qkv, embedDim + kvDim(), numKvHeads).view());
         Tensor merged = Tensor.allocate(arena, x.shape());
         cache.attend(new Heads(qkv, 0, numHeads).view(), new Heads(merged, 0, numHeads).view(),
                 spec.toBuilder().backend(backend).build());
-        return project(arena, impl, backend, merged, outW, outB);
+        return project(arena, backend, merged, outW, outB);
     }
 
     /** Applies the layer's rotary embedding, if any, to projected heads at {@code position}. */
@@ -599,13 +595,12 @@ public final class MultiHeadAttention {
     }
 
     /** y = x·Wᵀ + b over the last dimension of a rank-3 input, into a new (d0, d1, N) tensor. */
-    private static Tensor project(Arena arena, AttentionBackend impl, Backend backend, Tensor x, Tensor w, Tensor bias) {
+    private static Tensor project(Arena arena, Backend backend, Tensor x, Tensor w, Tensor bias) {
         Tensor y = Tensor.allocate(arena, x.size(0), x.size(1), w.size(0));
         Tensor x4 = tokenRows(x);
         AttentionValidation.usable("input", x, backend);
         AttentionValidation.contiguousRows("input", x4);
-        impl.linear(new LinearProblem(x4, w.unsqueeze(0).unsqueeze(0), bias == null ? null
-                : bias.unsqueeze(0).unsqueeze(0).unsqueeze(0), tokenRows(y)));
+        Linear.apply(backend, x4, w, bias, tokenRows(y));
         return y;
     }
 

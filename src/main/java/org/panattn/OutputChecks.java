@@ -4,6 +4,8 @@ import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 import java.util.Optional;
 
+import org.panattn.internal.View;
+
 /**
  * Checks on the memory an operation writes, the same the C library makes:
  * an output is writable, gives every element its own place (no stride-0 or
@@ -24,17 +26,8 @@ final class OutputChecks {
             return new Region(seg.asSlice(0, Shapes.extent("region", shape, strides) * bytes));
         }
 
-        static Region of(Tensor t) {
-            return of(t.segment(), t.shape(), t.strides(), Float.BYTES);
-        }
-
-        static Region of(Mask m) {
-            long[] s = m.shape();
-            long[] st = m.strides();
-            for (int d = 0; d < 4; d++) {
-                st[d] = s[d] == 1 ? 0 : st[d];
-            }
-            return of(m.segment(), s, st, m.kind() == Mask.Kind.KEEP ? 1 : Float.BYTES);
+        static Region of(View v) {
+            return of(v.segment(), v.shape(), v.strides(), v.bool() ? 1 : Float.BYTES);
         }
 
         /**
@@ -47,7 +40,7 @@ final class OutputChecks {
         }
     }
 
-    static void writable(String name, Tensor t) {
+    static void writable(String name, View t) {
         if (t.segment().isReadOnly()) {
             throw new IllegalArgumentException(name + ": its segment is read-only, and " + name
                     + " is written");
@@ -59,10 +52,10 @@ final class OutputChecks {
      * must exceed the largest offset the smaller ones reach. Every
      * permutation of a dense or row-padded layout passes.
      */
-    static void distinctElements(String name, Tensor t) {
+    static void distinctElements(String name, View t) {
         long[] s = t.shape();
         long[] st = t.strides();
-        if (t.size() == 0) {
+        if (t.count() == 0) {
             return;
         }
         Integer[] order = new Integer[s.length];

@@ -32,6 +32,6 @@ public record RelativePositionBias(Tensor table, boolean bidirectional, int maxD
      * @return the bucket index
      */
     public int bucket(long d) {
-        return org.panattn.internal.Positional.bucket(d, (int) table.size(0), bidirectional, maxDistance);
+        return org.panattn.internal.Plan.bucket(d, (int) table.size(0), bidirectional, maxDistance);
     }
 }

@@ -50,8 +50,8 @@ public final class Rope {
         Tensor x4 = AttentionValidation.rank4(backend, new String[] {"x"}, x)[0];
         AttentionValidation.contiguousRows("x", x4);
         // x is rotated in place: it is an output as well as an input.
-        OutputChecks.writable("x", x4);
-        OutputChecks.distinctElements("x", x4);
+        OutputChecks.writable("x", x4.view());
+        OutputChecks.distinctElements("x", x4.view());
         if (x4.size(3) % 2 != 0) {
             throw new IllegalArgumentException("x: last dimension must be even, got shape " + Shapes.format(x.shape()));
         }
@@ -66,6 +66,6 @@ public final class Rope {
             throw new IllegalArgumentException("position: " + position + " + L - 1 (L = " + rows
                     + ") overflows 64 bits");
         }
-        Attention.implementation(backend).rope(x4, position, base, layout == Layout.INTERLEAVED);
+        Attention.implementation(backend).rope(x4.view(), position, base, layout == Layout.INTERLEAVED);
     }
 }

@@ -18,14 +18,14 @@ import java.lang.foreign.Arena;
  * {@link #scaledDot()}, 1 for the others). Rules hold their weights; they
  * are immutable.
  */
-public sealed interface ScoreRule {
+public sealed interface ScoreRule permits DotProductRule, GeneralRule, AdditiveRule {
     /**
      * {@code score = q·k}.
      *
      * @return the rule
      */
     static ScoreRule dot() {
-        return new Dot(false);
+        return new DotProductRule(false);
     }
 
     /**
@@ -34,7 +34,7 @@ public sealed interface ScoreRule {
      * @return the rule
      */
     static ScoreRule scaledDot() {
-        return new Dot(true);
+        return new DotProductRule(true);
     }
 
     /**
@@ -51,7 +51,7 @@ public sealed interface ScoreRule {
                     + (w == null ? "null" : Shapes.format(w.shape())));
         }
         AttentionValidation.usable("w", w, null); // read here, for the transposed copy
-        return new General(w, w.permute(1, 0).contiguous(Arena.ofAuto()));
+        return new GeneralRule(w, w.permute(1, 0).contiguous(Arena.ofAuto()));
     }
 
     /**
@@ -66,7 +66,7 @@ public sealed interface ScoreRule {
      * @return the rule
      */
     static ScoreRule additive(Tensor wq, Tensor wk, Tensor bias, Tensor v) {
-        Additive rule = new Additive(wq, wk, bias, v);
+        AdditiveRule rule = new AdditiveRule(wq, wk, bias, v);
         if (v == null) {
             throw new IllegalArgumentException("v: expected shape (A) = (" + wq.size(0) + "), got null");
         }
@@ -92,57 +92,6 @@ public sealed interface ScoreRule {
         Tensor wq = Tensor.wrap(w.segment(), new long[] {w.size(0), dq}, st);
         Tensor wk = Tensor.wrap(w.segment().asSlice(dq * st[1] * Float.BYTES),
                 new long[] {w.size(0), w.size(1) - dq}, st);
-        return new Additive(wq, wk, bias, null);
-    }
-
-    /**
-     * Dot product, scaled by 1/√Dk or not.
-     *
-     * @param scaled the scaled
-     */
-    record Dot(boolean scaled) implements ScoreRule {
-    }
-
-    /**
-     * Luong's general rule; {@code wT} is W transposed, contiguous.
-     *
-     * @param w the weight
-     * @param wT the w t
-     */
-    record General(Tensor w, Tensor wT) implements ScoreRule {
-    }
-
-    /**
-     * Additive rule; v null means all ones. Checks the shapes here, and
-     * each tensor's arena, thread and memory when a call uses it.
-     *
-     * @param wq the query projection (A, Dq)
-     * @param wk the key projection (A, Dk)
-     * @param bias the bias, or null
-     * @param v the values
-     */
-    record Additive(Tensor wq, Tensor wk, Tensor bias, Tensor v) implements ScoreRule {
-        /** Checks that the shapes agree. */
-        public Additive {
-            if (wq == null || wq.rank() != 2 || wk == null || wk.rank() != 2 || wq.size(0) != wk.size(0)) {
-                throw new IllegalArgumentException("wq, wk: expected shapes (A, Dq) and (A, Dk), got "
-                        + (wq == null ? "null" : Shapes.format(wq.shape())) + " and "
-                        + (wk == null ? "null" : Shapes.format(wk.shape())));
-            }
-            vector("bias", bias, wq.size(0));
-            vector("v", v, wq.size(0));
-        }
-
-        /** Null, or a contiguous (A), as the native kernels read it. */
-        private static void vector(String name, Tensor t, long a) {
-            if (t != null && (t.rank() != 1 || t.size(0) != a)) {
-                throw new IllegalArgumentException(name + ": expected shape (A) = (" + a + "), got "
-                        + Shapes.format(t.shape()));
-            }
-            if (t != null && a > 1 && t.strides()[0] != 1) {
-                throw new IllegalArgumentException(name + ": expected a contiguous vector (stride 1), got strides "
-                        + Shapes.format(t.strides()) + "; use contiguous() for a copy");
-            }
-        }
+        return new AdditiveRule(wq, wk, bias, null);
     }
 }

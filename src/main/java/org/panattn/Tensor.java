@@ -5,6 +5,8 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
 
+import org.panattn.internal.View;
+
 /**
  * A float32 tensor of rank 1 to 4 in off-heap memory: a {@link MemorySegment}
  * owned by the caller's {@link Arena}, a shape, and strides in elements.
@@ -196,6 +198,11 @@ public final class Tensor {
     /** {@return a copy of the strides, in elements} */
     public long[] strides() {
         return strides.clone();
+    }
+
+    /** This tensor as the backends see it: rank 4, with leading dimensions of 1 added. */
+    View view() {
+        return View.of(segment, Shapes.pad4(shape, 1), Shapes.pad4(strides, 0));
     }
 
     /** {@return the number of elements} */

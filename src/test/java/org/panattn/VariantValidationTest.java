@@ -216,7 +216,7 @@ class VariantValidationTest {
                     () -> ScoreRule.additive(wq, wk, null, strided));
             // The record is public: its constructor checks v as well.
             expect(IAE, "v: expected shape (A) = (7), got (6)",
-                    () -> new ScoreRule.Additive(wq, wk, null, Tensor.allocate(arena, A - 1)));
+                    () -> ScoreRule.additive(wq, wk, null, Tensor.allocate(arena, A - 1)));
             expect(IAE, "w: expected shape (A, Dq + Dk) with 0 < Dq = 4 < its width, got null",
                     () -> ScoreRule.concatTanhSum(null, null, DQ));
             expect(IAE, "w: expected shape (A, Dq + Dk) with 0 < Dq = 0 < its width, got (7, 7)",

@@ -3,10 +3,7 @@ package org.panattn.internal;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
-import org.panattn.Causal;
-import org.panattn.Mask;
 import org.panattn.PanattnException;
-import org.panattn.Tensor;
 import org.panattn.internal.ffi.Panattn_h;
 import org.panattn.internal.ffi.pa_sdpa_options;
 import org.panattn.internal.ffi.pa_tensor;
@@ -28,14 +25,13 @@ import org.panattn.internal.ffi.pa_tensor;
 public final class NativeBackend implements AttentionBackend {
     public static final NativeBackend INSTANCE = new NativeBackend();
 
-    /** Descriptor slots of one call: arguments, then the options' tensors. */
-    private static final int ARGS = 6;
-
     private NativeBackend() {
     }
 
     /** Descriptor memory of one thread, reused by every call it makes. */
-    private static final class Scratch {
+    static final class Scratch {
+        /** Descriptor slots of one call: the rule's inputs first, values and out last. */
+        static final int ARGS = 6;
         final MemorySegment[] args = new MemorySegment[ARGS];
         final MemorySegment mask, keyPadding, weights, alibi, relBias, options;
 
@@ -52,70 +48,33 @@ public final class NativeBackend implements AttentionBackend {
             options = pa_sdpa_options.allocate(arena);
         }
 
-        /** Descriptor slot i filled for t (NULL when t is null). */
-        MemorySegment arg(int i, Tensor t) {
-            return t == null ? MemorySegment.NULL : describe(args[i], t);
+        /** Descriptor slot i filled for v (NULL when v is null). */
+        MemorySegment arg(int i, View v) {
+            return v == null ? MemorySegment.NULL : describe(args[i], v);
         }
     }
 
     private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
 
     @Override
-    public void sdpa(SdpaProblem p) {
+    public void attend(Plan p, Rule rule) {
         Scratch s = begin();
-        AttendProblem c = p.common();
-        MemorySegment o = options(s, c, p.scale());
-        check(Panattn_h.pa_sdpa_buffers(s.arg(0, p.q()), s.arg(1, p.k()), s.arg(2, c.values()), s.arg(3, c.out()), o,
-                data(p.q()), data(p.k()), data(c.values()), data(c.out()),
-                data(c.mask()), data(c.weights()), data(c.keyPadding()),
-                data(c.positional().alibiSlopes()), data(c.positional().relTable())), "pa_sdpa");
+        check(rule.callNative(new NativeCall(s, p, options(s, p))), rule.nativeName());
     }
 
     @Override
-    public void additive(AdditiveProblem p) {
-        Scratch s = begin();
-        AttendProblem c = p.common();
-        MemorySegment o = options(s, c, p.scale());
-        check(Panattn_h.pa_additive_attention_buffers(s.arg(0, p.qp()), s.arg(1, p.kp()), s.arg(2, as4d(p.vvec())),
-                s.arg(3, c.values()), s.arg(4, c.out()), o,
-                data(p.qp()), data(p.kp()), data(p.vvec()), data(c.values()), data(c.out()),
-                data(c.mask()), data(c.weights()), data(c.keyPadding()),
-                data(c.positional().alibiSlopes()), data(c.positional().relTable())), "pa_additive_attention");
-    }
-
-    @Override
-    public void concat(ConcatProblem p) {
-        Scratch s = begin();
-        AttendProblem c = p.common();
-        MemorySegment o = options(s, c, p.scale());
-        check(Panattn_h.pa_concat_attention_buffers(s.arg(0, p.q()), s.arg(1, p.k()), s.arg(2, as4d(p.w())),
-                s.arg(3, as4d(p.bias())), s.arg(4, c.values()), s.arg(5, c.out()), o,
-                data(p.q()), data(p.k()), data(p.w()), data(p.bias()), data(c.values()), data(c.out()),
-                data(c.mask()), data(c.weights()), data(c.keyPadding()),
-                data(c.positional().alibiSlopes()), data(c.positional().relTable())), "pa_concat_attention");
-    }
-
-    @Override
-    public void linear(LinearProblem p) {
+    public void linear(LinearPlan p) {
         Scratch s = begin();
         check(Panattn_h.pa_linear_buffers(s.arg(0, p.x()), s.arg(1, p.w()), s.arg(2, p.bias()), s.arg(3, p.y()),
-                data(p.x()), data(p.w()), data(p.bias()), data(p.y())), "pa_linear");
+                NativeCall.data(p.x()), NativeCall.data(p.w()), NativeCall.data(p.bias()), NativeCall.data(p.y())),
+                "pa_linear");
     }
 
     @Override
-    public void rope(Tensor x, long position, float base, boolean interleaved) {
+    public void rope(View x, long position, float base, boolean interleaved) {
         Scratch s = begin();
         check(Panattn_h.pa_rope_buffers(s.arg(0, x), position, base,
-                interleaved ? Panattn_h.PA_ROPE_INTERLEAVED() : Panattn_h.PA_ROPE_HALF(), data(x)), "pa_rope");
-    }
-
-    /** The segment a tensor's data lives in, as a call argument (NULL when absent). */
-    private static MemorySegment data(Tensor t) {
-        return t == null ? MemorySegment.NULL : t.segment();
-    }
-
-    private static MemorySegment data(Mask m) {
-        return m == null ? MemorySegment.NULL : m.segment();
+                interleaved ? Panattn_h.PA_ROPE_INTERLEAVED() : Panattn_h.PA_ROPE_HALF(), x.segment()), "pa_rope");
     }
 
     private static Scratch begin() {
@@ -123,67 +82,42 @@ public final class NativeBackend implements AttentionBackend {
         return SCRATCH.get();
     }
 
-    /** The options struct for a validated problem's shared part. */
-    private static MemorySegment options(Scratch s, AttendProblem c, float scale) {
+    /** The options struct of a plan. */
+    private static MemorySegment options(Scratch s, Plan p) {
         MemorySegment o = s.options;
-        Positional pos = c.positional();
-        pa_sdpa_options.scale(o, scale);
-        pa_sdpa_options.causal(o, causalCode(c.causal()));
-        pa_sdpa_options.mask(o, c.mask() == null ? MemorySegment.NULL : describe(s.mask, c.mask()));
-        pa_sdpa_options.key_padding(o, c.keyPadding() == null ? MemorySegment.NULL : describe(s.keyPadding, c.keyPadding()));
-        pa_sdpa_options.weights(o, c.weights() == null ? MemorySegment.NULL : describe(s.weights, c.weights()));
-        pa_sdpa_options.window(o, c.window());
+        pa_sdpa_options.scale(o, p.scale());
+        pa_sdpa_options.causal(o, switch (p.causal()) {
+            case Plan.TOP_LEFT -> Panattn_h.PA_CAUSAL_TOP_LEFT();
+            case Plan.BOTTOM_RIGHT -> Panattn_h.PA_CAUSAL_BOTTOM_RIGHT();
+            default -> Panattn_h.PA_CAUSAL_NONE();
+        });
+        pa_sdpa_options.mask(o, describeOrNull(s.mask, p.mask()));
+        pa_sdpa_options.key_padding(o, describeOrNull(s.keyPadding, p.keyPadding()));
+        pa_sdpa_options.weights(o, describeOrNull(s.weights, p.weights()));
+        pa_sdpa_options.window(o, p.window());
         pa_sdpa_options.workspace(o, MemorySegment.NULL);
         pa_sdpa_options.workspace_bytes(o, 0);
-        pa_sdpa_options.softcap(o, pos.softcap());
-        pa_sdpa_options.alibi_slopes(o, pos.alibiSlopes() == null ? MemorySegment.NULL
-                : describe(s.alibi, as4d(pos.alibiSlopes())));
-        pa_sdpa_options.rel_bias(o, pos.relTable() == null ? MemorySegment.NULL
-                : describe(s.relBias, as4d(pos.relTable())));
-        pa_sdpa_options.rel_bidirectional(o, pos.relBidirectional() ? 1 : 0);
-        pa_sdpa_options.rel_max_distance(o, pos.relMaxDistance());
+        pa_sdpa_options.softcap(o, p.softcap());
+        pa_sdpa_options.alibi_slopes(o, describeOrNull(s.alibi, p.alibi()));
+        pa_sdpa_options.rel_bias(o, describeOrNull(s.relBias, p.relTable()));
+        pa_sdpa_options.rel_bidirectional(o, p.relBidirectional() ? 1 : 0);
+        pa_sdpa_options.rel_max_distance(o, p.relMaxDistance());
         return o;
     }
 
-    /** A rank 1 to 4 tensor with leading dimensions of 1 added, as descriptors need four. */
-    private static Tensor as4d(Tensor t) {
-        if (t == null) {
-            return null;
-        }
-        while (t.rank() < 4) {
-            t = t.unsqueeze(0);
-        }
-        return t;
+    private static MemorySegment describeOrNull(MemorySegment d, View v) {
+        return v == null ? MemorySegment.NULL : describe(d, v);
     }
 
-    private static int causalCode(Causal c) {
-        return switch (c) {
-            case NONE -> Panattn_h.PA_CAUSAL_NONE();
-            case TOP_LEFT -> Panattn_h.PA_CAUSAL_TOP_LEFT();
-            case BOTTOM_RIGHT -> Panattn_h.PA_CAUSAL_BOTTOM_RIGHT();
-        };
-    }
-
-    private static MemorySegment describe(MemorySegment d, Tensor t) {
-        return describe(d, t.segment(), Panattn_h.PA_F32(), t.shape(), t.strides(), Float.BYTES);
-    }
-
-    private static MemorySegment describe(MemorySegment d, Mask m) {
-        boolean keep = m.kind() == Mask.Kind.KEEP;
-        return describe(d, m.segment(), keep ? Panattn_h.PA_BOOL() : Panattn_h.PA_F32(), m.shape(), m.strides(),
-                keep ? 1 : Float.BYTES);
-    }
-
-    private static MemorySegment describe(MemorySegment d, MemorySegment data, int dtype, long[] shape,
-                                          long[] strides, int elementBytes) {
+    private static MemorySegment describe(MemorySegment d, View v) {
         pa_tensor.data(d, MemorySegment.NULL); // the data travels as a call argument
-        pa_tensor.dtype(d, dtype);
+        pa_tensor.dtype(d, v.bool() ? Panattn_h.PA_BOOL() : Panattn_h.PA_F32());
         pa_tensor.reserved(d, 0);
         for (int i = 0; i < 4; i++) {
-            pa_tensor.shape(d, i, shape[i]);
-            pa_tensor.strides(d, i, strides[i]);
+            pa_tensor.shape(d, i, v.shape()[i]);
+            pa_tensor.strides(d, i, v.strides()[i]);
         }
-        pa_tensor.capacity(d, data.byteSize() / elementBytes);
+        pa_tensor.capacity(d, v.capacity());
         return d;
     }
 

@@ -1,0 +1,64 @@
+package org.panattn;
+
+import org.panattn.internal.NativeCall;
+import org.panattn.internal.Ops;
+import org.panattn.internal.Rule;
+import org.panattn.internal.View;
+import org.panattn.internal.ffi.Panattn_h;
+
+/**
+ * {@code score = q·k}, scaled: scaled dot-product attention
+ * ({@link Attention#scaledDotProduct}, native {@code pa_sdpa}), and the
+ * {@link ScoreRule#dot()} and {@link ScoreRule#scaledDot()} rules.
+ *
+ * @param scaled whether the default scale is 1/√Dk (else 1)
+ */
+record DotProductRule(boolean scaled) implements ScoreRule, RuleCall {
+    @Override
+    public void attend(Tensor q, Tensor k, Tensor v, Tensor out, AttentionSpec spec) {
+        Backend backend = spec.resolvedBackend();
+        Tensor[] t = AttentionValidation.rank4(backend, new String[] {"q", "k", "v", "out"}, q, k, v, out);
+        int rank = q.rank();
+        Tensor q4 = t[0], k4 = t[1];
+        long dk = q4.size(3);
+        AttentionValidation.expect("k", k4, rank, rank == 4 ? "(B, Hkv, Lk, Dk)" : "(B, Lk, Dk)", q4.size(0),
+                AttentionValidation.ANY, AttentionValidation.ANY, dk);
+        AttentionValidation.contiguousRows("q", q4);
+        AttentionValidation.contiguousRows("k", k4);
+        float scale = !Float.isNaN(spec.scale()) ? spec.scale() : scaled ? (float) (1.0 / Math.sqrt(Math.max(dk, 1)))
+                : 1f;
+        var plan = AttentionValidation.plan(rank, q4, k4.size(1), k4.size(2), "v", t[2], t[3], spec, backend, scale);
+        Bound bound = new Bound(q4.view(), k4.view());
+        AttentionValidation.checkOutputs(plan, new String[] {"q", "k"}, bound.q, bound.k);
+        Attention.implementation(backend).attend(plan, bound);
+    }
+
+    /** One call's q (B, H, Lq, Dk) and k (B, Hkv, Lk, Dk). */
+    private record Bound(View q, View k) implements Rule {
+        @Override
+        public void scores(Ops ops, long b, long h, long kvh, long i, float[] row, int lo, int hi) {
+            long qOff = q.row(b, h, i);
+            int dk = (int) q.size(3);
+            for (int j = lo; j < hi; j++) {
+                row[j] = ops.dot(q.segment(), qOff, k.segment(), k.row(b, kvh, j), dk);
+            }
+        }
+
+        @Override
+        public int callNative(NativeCall c) {
+            return Panattn_h.pa_sdpa_buffers(c.arg(0, q), c.arg(1, k), c.values(), c.out(), c.options(),
+                    q.segment(), k.segment(), c.valuesData(), c.outData(), c.maskData(), c.weightsData(),
+                    c.keyPaddingData(), c.alibiData(), c.relBiasData());
+        }
+
+        @Override
+        public String nativeName() {
+            return "pa_sdpa";
+        }
+
+        @Override
+        public View[] inputs() {
+            return new View[] {q, k};
+        }
+    }
+}
