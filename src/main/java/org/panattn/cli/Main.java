@@ -34,11 +34,15 @@ public final class Main {
                 case "demo" -> DemoCommand.run(out);
                 case "run" -> RunCommand.run(rest, out);
                 case "bench" -> BenchCommand.run(rest, out);
-                default -> throw new Options.UsageException("unknown command '" + args[0] + "'");
+                default -> {
+                    err.println("panattn: unknown command '" + args[0] + "'");
+                    err.print(USAGE);
+                    return 2;
+                }
             }
             return 0;
         } catch (Options.UsageException e) {
-            err.println("panattn: " + e.getMessage());
+            err.println("panattn " + args[0] + ": " + e.getMessage());
             err.print(USAGE);
             return 2;
         } catch (IOException | RuntimeException e) {

@@ -83,8 +83,10 @@ class MainTest {
     void usageErrorsExitTwo() {
         Outcome o = main("run", "--q");
         assertEquals(2, o.code);
-        assertTrue(o.err.contains("--q needs a value") && o.err.contains("usage:"), o.err);
-        assertEquals(2, main("frobnicate").code);
+        assertTrue(o.err.startsWith("panattn run: --q needs a value\n") && o.err.contains("usage:"), o.err);
+        Outcome unknown = main("frobnicate");
+        assertEquals(2, unknown.code);
+        assertTrue(unknown.err.startsWith("panattn: unknown command 'frobnicate'\n"), unknown.err);
     }
 
     @Test
