@@ -3,6 +3,7 @@ package org.panattn.cli;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Set;
 
 import org.panattn.AttentionSpec;
@@ -35,6 +36,9 @@ final class MhaRunCommand {
                         "--in-proj-bias", "--q-proj-weight", "--k-proj-weight", "--v-proj-weight",
                         "--out-proj-weight", "--out-proj-bias", "--key-padding-mask", "--attn-mask", "--window",
                         "--backend", "--out", "--weights"));
+        o.checkOutputs(List.of("--query", "--key", "--value", "--in-proj-weight", "--in-proj-bias", "--q-proj-weight",
+                "--k-proj-weight", "--v-proj-weight", "--out-proj-weight", "--out-proj-bias", "--key-padding-mask",
+                "--attn-mask"), List.of("--out", "--weights"));
         boolean batchFirst = !o.flag("--seq-first");
         try (Arena arena = Arena.ofConfined()) {
             Tensor query = RunCommand.load(arena, o.require("--query"), "--query");

@@ -1,7 +1,10 @@
 package org.panattn.cli;
 
+import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
@@ -41,6 +44,31 @@ final class Options {
             throw new UsageException(name + " is required");
         }
         return v;
+    }
+
+    /**
+     * Refuses, before anything runs, an output file option whose path (absolute, normalized) is that of
+     * another output, which would overwrite it, or of an input, which it would destroy.
+     */
+    void checkOutputs(List<String> inputs, List<String> outputs) {
+        Map<Path, String> taken = new LinkedHashMap<>();
+        for (String name : inputs) {
+            if (get(name) != null) {
+                taken.putIfAbsent(Path.of(get(name)).toAbsolutePath().normalize(), name);
+            }
+        }
+        for (String name : outputs) {
+            if (get(name) == null) {
+                continue;
+            }
+            String other = taken.putIfAbsent(Path.of(get(name)).toAbsolutePath().normalize(), name);
+            if (other != null) {
+                boolean input = inputs.contains(other);
+                throw new UsageException(name + " " + get(name) + " and " + (input ? "the input " : "") + other + " "
+                        + get(other) + " are the same file; " + (input ? "writing it would destroy the input"
+                        : "each output needs a path of its own"));
+            }
+        }
     }
 
     /** A bad command line: the message is shown with the usage. */

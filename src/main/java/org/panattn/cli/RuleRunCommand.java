@@ -3,6 +3,7 @@ package org.panattn.cli;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Set;
 
 import org.panattn.Attention;
@@ -33,6 +34,8 @@ final class RuleRunCommand {
     static void run(String variant, String[] args) throws IOException {
         Options o = new Options(args, Set.of("--causal"), Set.of("--variant", "--q", "--k", "--v", "--w", "--wq", "--wk",
                 "--v-vec", "--bias", "--x", "--query", "--key-padding-mask", "--mask", "--backend", "--out", "--weights"));
+        o.checkOutputs(List.of("--q", "--k", "--v", "--w", "--wq", "--wk", "--v-vec", "--bias", "--x", "--query",
+                "--key-padding-mask", "--mask"), List.of("--out", "--weights"));
         try (Arena arena = Arena.ofConfined()) {
             Backend backend = o.get("--backend") == null ? null : RunCommand.parseBackend(o.get("--backend"));
             if (variant.equals("pooling")) {

@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.io.PrintStream;
 import java.lang.foreign.Arena;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Locale;
 import java.util.Set;
 
@@ -57,6 +58,7 @@ final class RunCommand {
         Options o = new Options(args, Set.of("--causal", "--alibi", "--rel-unidirectional"),
                 Set.of("--variant", "--q", "--k", "--v", "--out", "--mask", "--causal-align", "--scale", "--backend",
                         "--weights", "--softcap", "--rel-bias", "--rel-max-distance", "--rope-base", "--rope-layout"));
+        o.checkOutputs(List.of("--q", "--k", "--v", "--mask", "--rel-bias"), List.of("--out", "--weights"));
         try (Arena arena = Arena.ofConfined()) {
             Tensor q = load(arena, o.require("--q"), "--q");
             Tensor k = load(arena, o.require("--k"), "--k");

@@ -2,12 +2,14 @@ package org.panattn.cli;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 
 import org.junit.jupiter.api.io.TempDir;
@@ -89,6 +91,38 @@ class MainTest {
         assertTrue(unknown.err.startsWith("panattn: unknown command 'frobnicate'\n"), unknown.err);
     }
 
+    /** Exit code 2 (a usage error) with every part in the message. */
+    private static void assertUsageError(Outcome o, String... parts) {
+        assertEquals(2, o.code, o.err);
+        for (String part : parts) {
+            assertTrue(o.err.contains(part), part + " in " + o.err);
+        }
+    }
+
+    @Test
+    void outputsMayNotShareAPathWithEachOtherOrWithAnInput() throws IOException {
+        Path q = Files.copy(Path.of(npy("q4")), tmp.resolve("q.npy"));
+        byte[] original = Files.readAllBytes(q);
+        String same = tmp.resolve("same.npy").toString(), again = tmp.resolve("sub/../same.npy").toString();
+        assertUsageError(main("run", "--q", npy("q4"), "--k", npy("k4"), "--v", npy("v4"), "--out", same,
+                "--weights", again), "panattn run: --weights " + again + " and --out " + same + " are the same file");
+        assertUsageError(main("run", "--q", q.toString(), "--k", npy("k4"), "--v", npy("v4"), "--out", q.toString()),
+                "--out " + q + " and the input --q " + q + " are the same file");
+        String mha = "src/test/resources/mha/self/";
+        assertUsageError(main("run", "--variant", "mha", "--query", mha + "x.npy", "--heads", "4", "--in-proj-weight",
+                mha + "in_proj_weight.npy", "--out-proj-weight", mha + "out_proj_weight.npy", "--out", same,
+                "--weights", again), "--weights " + again + " and --out " + same);
+        assertUsageError(main("run", "--variant", "mha", "--query", q.toString(), "--heads", "4", "--in-proj-weight",
+                mha + "in_proj_weight.npy", "--out-proj-weight", mha + "out_proj_weight.npy", "--out", q.toString()),
+                "--out " + q + " and the input --query " + q);
+        assertUsageError(main("run", "--variant", "general", "--q", npy("q3"), "--k", npy("k3"), "--v", npy("v3"),
+                "--w", q.toString(), "--out", q.toString()), "--out " + q + " and the input --w " + q);
+        assertUsageError(main("run", "--variant", "pooling", "--x", npy("k3"), "--query", q.toString(), "--out", same,
+                "--weights", q.toString()), "--weights " + q + " and the input --query " + q);
+        assertArrayEquals(original, Files.readAllBytes(q), "the input is untouched");
+        assertFalse(Files.exists(Path.of(same)), "nothing was written");
+    }
+
     @Test
     void benchPrintsJsonLinesForEveryBackendAndDrawsAChart() throws IOException {
         Path chart = tmp.resolve("chart.png");
@@ -104,7 +138,7 @@ class MainTest {
             "gflops", "gbps"}) {
             assertTrue(lines[0].contains("\"" + key + "\":"), key + " in " + lines[0]);
         }
-        assertTrue(java.nio.file.Files.size(chart) > 1000, "chart written");
+        assertTrue(Files.size(chart) > 1000, "chart written");
         Outcome w4 = main("bench", "--workload", "W4", "--e", "64", "--h", "4", "--lq", "8", "--backend", "native",
                 "--iterations", "2", "--max-seconds", "1");
         assertEquals(0, w4.code, w4.err);
