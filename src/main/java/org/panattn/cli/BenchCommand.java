@@ -71,6 +71,7 @@ final class BenchCommand {
     static void run(String[] args, PrintStream out) throws IOException {
         Options o = new Options(args, Set.of("--causal", "--json"), Set.of("--workload", "--b", "--h", "--hkv", "--lq",
                 "--lk", "--d", "--e", "--backend", "--threads", "--iterations", "--max-seconds", "--chart"));
+        o.checkOutputs(List.of(), List.of("--chart"));
         List<Shape> shapes = new ArrayList<>();
         String w = o.get("--workload");
         for (String name : w == null ? new String[] {null} : w.split(",")) {

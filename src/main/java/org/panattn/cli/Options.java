@@ -1,5 +1,7 @@
 package org.panattn.cli;
 
+import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -48,9 +50,10 @@ final class Options {
 
     /**
      * Refuses, before anything runs, an output file option whose path (absolute, normalized) is that of
-     * another output, which would overwrite it, or of an input, which it would destroy.
+     * another output, which would overwrite it, or of an input, which it would destroy; and one that
+     * names a folder, or a file in a folder that is missing or not writable.
      */
-    void checkOutputs(List<String> inputs, List<String> outputs) {
+    void checkOutputs(List<String> inputs, List<String> outputs) throws IOException {
         Map<Path, String> taken = new LinkedHashMap<>();
         for (String name : inputs) {
             if (get(name) != null) {
@@ -61,12 +64,20 @@ final class Options {
             if (get(name) == null) {
                 continue;
             }
-            String other = taken.putIfAbsent(Path.of(get(name)).toAbsolutePath().normalize(), name);
+            Path file = Path.of(get(name)).toAbsolutePath().normalize(), folder = file.getParent();
+            String other = taken.putIfAbsent(file, name);
             if (other != null) {
                 boolean input = inputs.contains(other);
                 throw new UsageException(name + " " + get(name) + " and " + (input ? "the input " : "") + other + " "
                         + get(other) + " are the same file; " + (input ? "writing it would destroy the input"
                         : "each output needs a path of its own"));
+            }
+            String problem = Files.isDirectory(file) ? "it is a folder"
+                    : !Files.isDirectory(folder) ? "folder " + folder + " does not exist"
+                    : !Files.isWritable(folder) ? "folder " + folder + " is not writable"
+                    : Files.exists(file) && !Files.isWritable(file) ? "the file is not writable" : null;
+            if (problem != null) {
+                throw new IOException(name + ": cannot write " + get(name) + ": " + problem);
             }
         }
     }

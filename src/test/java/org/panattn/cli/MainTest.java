@@ -124,6 +124,29 @@ class MainTest {
     }
 
     @Test
+    void everyOutputFolderIsCheckedBeforeAnythingRuns() {
+        Outcome o = main("run", "--q", npy("q4"), "--k", npy("k4"), "--v", npy("v4"), "--out", "/nonexistent/dir/o.npy");
+        assertEquals(1, o.code, o.err);
+        assertEquals("panattn run: --out: cannot write /nonexistent/dir/o.npy: folder /nonexistent/dir does not exist\n",
+                o.err);
+        Path out = tmp.resolve("out.npy");
+        String mha = "src/test/resources/mha/self/";
+        o = main("run", "--variant", "mha", "--query", mha + "x.npy", "--heads", "4", "--in-proj-weight",
+                mha + "in_proj_weight.npy", "--out-proj-weight", mha + "out_proj_weight.npy", "--out", out.toString(),
+                "--weights", "/nonexistent/w.npy");
+        assertTrue(o.err.contains("--weights: cannot write /nonexistent/w.npy: folder /nonexistent does not exist"), o.err);
+        assertFalse(Files.exists(out), "--out was not written either");
+        o = main("run", "--variant", "general", "--q", npy("q3"), "--k", npy("k3"), "--v", npy("v3"), "--w", npy("q3"),
+                "--out", tmp.toString());
+        assertTrue(o.err.contains("--out: cannot write " + tmp + ": it is a folder"), o.err);
+        o = main("bench", "--iterations", "1000000", "--max-seconds", "60", "--chart", "/nonexistent/dir/c.png");
+        assertEquals(1, o.code, o.err);
+        assertTrue(o.err.contains("--chart: cannot write /nonexistent/dir/c.png: folder /nonexistent/dir does not exist"),
+                o.err);
+        assertEquals("", o.out, "nothing was timed");
+    }
+
+    @Test
     void benchPrintsJsonLinesForEveryBackendAndDrawsAChart() throws IOException {
         Path chart = tmp.resolve("chart.png");
         Outcome o = main("bench", "--b", "1", "--h", "2", "--lq", "9", "--d", "8", "--backend", "all", "--iterations",
