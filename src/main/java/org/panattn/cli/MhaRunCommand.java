@@ -52,14 +52,16 @@ final class MhaRunCommand {
                 b.kvHeads(Long.parseLong(o.get("--kv-heads")));
             }
             MultiHeadAttention mha = b.build(arena);
-            float[] inBias = floats(o.get("--in-proj-bias"));
+            float[] inBias = floats(o.get("--in-proj-bias"), "--in-proj-bias");
             if (o.get("--in-proj-weight") != null) {
-                mha.loadInProj(floats(o.get("--in-proj-weight")), inBias);
+                mha.loadInProj(floats(o.get("--in-proj-weight"), "--in-proj-weight"), inBias);
             } else {
-                mha.loadQkv(floats(o.require("--q-proj-weight")), floats(o.require("--k-proj-weight")),
-                        floats(o.require("--v-proj-weight")), inBias);
+                mha.loadQkv(floats(o.require("--q-proj-weight"), "--q-proj-weight"),
+                        floats(o.require("--k-proj-weight"), "--k-proj-weight"),
+                        floats(o.require("--v-proj-weight"), "--v-proj-weight"), inBias);
             }
-            mha.loadOutProj(floats(o.require("--out-proj-weight")), floats(o.get("--out-proj-bias")));
+            mha.loadOutProj(floats(o.require("--out-proj-weight"), "--out-proj-weight"),
+                    floats(o.get("--out-proj-bias"), "--out-proj-bias"));
 
             long batch = query.size(batchFirst ? 0 : 1);
             long lq = query.size(batchFirst ? 1 : 0), lk = key.size(batchFirst ? 1 : 0);
@@ -87,19 +89,19 @@ final class MhaRunCommand {
         }
     }
 
-    private static float[] floats(String file) throws IOException {
+    private static float[] floats(String file, String option) throws IOException {
         if (file == null) {
             return null;
         }
-        Npy.Array a = Npy.read(Path.of(file));
+        Npy.Array a = Npy.read(option, file);
         if (a.isBoolean()) {
-            throw new Options.UsageException(file + ": expected float32 '<f4' weights, got bool");
+            throw new Options.UsageException(option + " " + file + ": expected float32 '<f4' weights, got bool");
         }
         return a.floats();
     }
 
     private static Mask keyPadding(Arena arena, String file, long batch, long lk) throws IOException {
-        Npy.Array a = Npy.read(Path.of(file));
+        Npy.Array a = Npy.read("--key-padding-mask", file);
         if (a.shape().length != 2 || a.shape()[0] != batch || a.shape()[1] != lk) {
             throw new Options.UsageException("--key-padding-mask " + file + ": expected shape (" + batch + ", " + lk + ")");
         }
@@ -109,7 +111,7 @@ final class MhaRunCommand {
 
     /** PyTorch's 3-D attn_mask is (B*H, Lq, Lk): read it as (B, H, Lq, Lk). */
     private static Mask attnMask(Arena arena, String file, long batch, long heads, long lq, long lk) throws IOException {
-        Npy.Array a = Npy.read(Path.of(file));
+        Npy.Array a = Npy.read("--attn-mask", file);
         long[] shape = a.shape();
         if (shape.length == 3 && shape[0] == batch * heads && heads > 1) {
             shape = new long[] {batch, heads, shape[1], shape[2]};

@@ -35,8 +35,22 @@ final class Npy {
     private Npy() {
     }
 
+    /** {@link #read(Path)} of the file given to a command-line option; errors start with the option. */
+    static Array read(String option, String file) throws IOException {
+        try {
+            return read(Path.of(file));
+        } catch (IOException e) {
+            throw new IOException(option + ": " + e.getMessage(), e);
+        }
+    }
+
     static Array read(Path file) throws IOException {
-        byte[] bytes = Files.readAllBytes(file);
+        byte[] bytes;
+        try {
+            bytes = Files.readAllBytes(file);
+        } catch (IOException e) {
+            throw new IOException("cannot read " + file + ": " + reason(e), e);
+        }
         ByteBuffer buf = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN);
         for (int i = 0; i < MAGIC.length; i++) {
             if (bytes.length < 10 || bytes[i] != MAGIC[i]) {

@@ -48,7 +48,7 @@ final class RuleRunCommand {
             AttentionSpec.Builder spec = AttentionSpec.builder().backend(backend)
                     .causal(o.flag("--causal") ? Causal.TOP_LEFT : Causal.NONE);
             if (o.get("--mask") != null) {
-                spec.mask(RunCommand.loadMask(arena, o.get("--mask")));
+                spec.mask(RunCommand.loadMask(arena, o.get("--mask"), "--mask"));
             }
             long[] outShape = q.shape();
             outShape[outShape.length - 1] = v.size(v.rank() - 1);
@@ -82,7 +82,7 @@ final class RuleRunCommand {
         Tensor query = matrix(arena, o.require("--query"), "--query");
         Mask padding = null;
         if (o.get("--key-padding-mask") != null) {
-            Npy.Array m = Npy.read(Path.of(o.get("--key-padding-mask")));
+            Npy.Array m = Npy.read("--key-padding-mask", o.get("--key-padding-mask"));
             if (!m.isBoolean() || m.shape().length != 2) {
                 throw new Options.UsageException("--key-padding-mask: expected a bool (B, L) array");
             }
@@ -101,7 +101,7 @@ final class RuleRunCommand {
         if (file == null) {
             return null;
         }
-        Npy.Array a = Npy.read(Path.of(file));
+        Npy.Array a = Npy.read(option, file);
         if (a.isBoolean()) {
             throw new Options.UsageException(option + " " + file + ": expected float32 '<f4', got bool");
         }

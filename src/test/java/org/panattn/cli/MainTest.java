@@ -147,6 +147,22 @@ class MainTest {
     }
 
     @Test
+    void anUnreadableInputIsNamedByItsOption() {
+        String out = tmp.resolve("o.npy").toString(), mha = "src/test/resources/mha/self/";
+        Outcome o = main("run", "--q", "nope.npy", "--k", npy("k4"), "--v", npy("v4"), "--out", out);
+        assertEquals(1, o.code, o.err);
+        assertEquals("panattn run: --q: cannot read nope.npy: no such file\n", o.err);
+        o = main("run", "--q", npy("q4"), "--k", npy("k4"), "--v", npy("v4"), "--mask", "nope.npy", "--out", out);
+        assertEquals("panattn run: --mask: cannot read nope.npy: no such file\n", o.err);
+        o = main("run", "--variant", "mha", "--query", mha + "x.npy", "--heads", "4", "--in-proj-weight",
+                mha + "in_proj_weight.npy", "--out-proj-weight", "nope.npy", "--out", out);
+        assertEquals("panattn run: --out-proj-weight: cannot read nope.npy: no such file\n", o.err);
+        o = main("run", "--variant", "pooling", "--x", npy("k3"), "--query", npy("q3"), "--key-padding-mask",
+                tmp.toString(), "--out", out);
+        assertTrue(o.err.startsWith("panattn run: --key-padding-mask: cannot read " + tmp + ": "), o.err);
+    }
+
+    @Test
     void benchPrintsJsonLinesForEveryBackendAndDrawsAChart() throws IOException {
         Path chart = tmp.resolve("chart.png");
         Outcome o = main("bench", "--b", "1", "--h", "2", "--lq", "9", "--d", "8", "--backend", "all", "--iterations",
