@@ -65,6 +65,9 @@ final class BenchCommand {
         }
     }
 
+    /** Samples per case at most: their times are kept (8 bytes each) to take the percentiles. */
+    private static final int MAX_ITERATIONS = 1_000_000;
+
     private BenchCommand() {
     }
 
@@ -78,11 +81,11 @@ final class BenchCommand {
             shapes.add(shape(name, o));
         }
         if (o.get("--threads") != null) {
-            Panattn.setThreads(Integer.parseInt(o.get("--threads")));
+            Panattn.setThreads((int) o.integer("--threads", 0, 0, Integer.MAX_VALUE));
         }
         int threads = Panattn.isNativeAvailable() ? Panattn.threads() : Runtime.getRuntime().availableProcessors();
-        int iterations = o.get("--iterations") == null ? 50 : Integer.parseInt(o.get("--iterations"));
-        double maxSeconds = o.get("--max-seconds") == null ? 20 : Double.parseDouble(o.get("--max-seconds"));
+        int iterations = (int) o.integer("--iterations", 50, 1, MAX_ITERATIONS);
+        double maxSeconds = o.number("--max-seconds", 20);
         List<Backend> backends = backends(o.get("--backend"));
         List<Result> results = new ArrayList<>();
         if (!o.flag("--json")) {
@@ -122,8 +125,9 @@ final class BenchCommand {
         return new Shape(name == null ? "sdpa" : name, mha, b, h, hkv, lq, lk, dim, e, o.flag("--causal"));
     }
 
+    /** A size option: a positive integer within int range. */
     private static long value(Options o, String name, long fallback) {
-        return o.get(name) == null ? fallback : Long.parseLong(o.get(name));
+        return o.integer(name, fallback, 1, Integer.MAX_VALUE);
     }
 
     static List<Backend> backends(String option) {

@@ -44,12 +44,13 @@ final class MhaRunCommand {
             Tensor query = RunCommand.load(arena, o.require("--query"), "--query");
             Tensor key = o.get("--key") == null ? query : RunCommand.load(arena, o.get("--key"), "--key");
             Tensor value = o.get("--value") == null ? key : RunCommand.load(arena, o.get("--value"), "--value");
-            long heads = Long.parseLong(o.require("--heads"));
+            o.require("--heads");
+            long heads = o.integer("--heads", 0, 1, Long.MAX_VALUE);
             MultiHeadAttention.Builder b = MultiHeadAttention.builder(query.size(2), heads)
                     .kdim(key.size(2)).vdim(value.size(2)).batchFirst(batchFirst)
                     .bias(o.get("--in-proj-bias") != null || o.get("--out-proj-bias") != null);
             if (o.get("--kv-heads") != null) {
-                b.kvHeads(Long.parseLong(o.get("--kv-heads")));
+                b.kvHeads(o.integer("--kv-heads", heads, 1, Long.MAX_VALUE));
             }
             MultiHeadAttention mha = b.build(arena);
             float[] inBias = floats(o.get("--in-proj-bias"), "--in-proj-bias");
@@ -67,7 +68,7 @@ final class MhaRunCommand {
             long lq = query.size(batchFirst ? 1 : 0), lk = key.size(batchFirst ? 1 : 0);
             AttentionSpec.Builder spec = AttentionSpec.builder().causal(o.flag("--causal") ? Causal.TOP_LEFT : Causal.NONE);
             if (o.get("--window") != null) {
-                spec.window(Long.parseLong(o.get("--window")));
+                spec.window(o.integer("--window", 0, 0, Long.MAX_VALUE));
             }
             if (o.get("--backend") != null) {
                 spec.backend(RunCommand.parseBackend(o.get("--backend")));

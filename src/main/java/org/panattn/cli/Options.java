@@ -48,6 +48,41 @@ final class Options {
         return v;
     }
 
+    /** A number option's value, or fallback when absent; anything else is a usage error naming the option. */
+    double number(String name, double fallback) {
+        String v = get(name);
+        if (v == null) {
+            return fallback;
+        }
+        try {
+            double d = Double.parseDouble(v);
+            if (!Double.isNaN(d)) {
+                return d;
+            }
+        } catch (NumberFormatException e) {
+            // refused below
+        }
+        throw new UsageException(name + ": expected a number, got \"" + v + "\"");
+    }
+
+    /** An integer option's value in min..max, or fallback when absent; anything else is a usage error naming it. */
+    long integer(String name, long fallback, long min, long max) {
+        String v = get(name);
+        if (v == null) {
+            return fallback;
+        }
+        try {
+            long n = Long.parseLong(v);
+            if (n >= min && n <= max) {
+                return n;
+            }
+        } catch (NumberFormatException e) {
+            // refused below
+        }
+        throw new UsageException(name + ": expected an integer " + (max == Long.MAX_VALUE ? ">= " + min
+                : "from " + min + " to " + max) + ", got \"" + v + "\"");
+    }
+
     /**
      * Refuses, before anything runs, an output file option whose path (absolute, normalized) is that of
      * another output, which would overwrite it, or of an input, which it would destroy; and one that

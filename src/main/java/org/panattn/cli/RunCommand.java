@@ -73,7 +73,7 @@ final class RunCommand {
                 });
             }
             if (o.get("--scale") != null) {
-                spec.scale(Float.parseFloat(o.get("--scale")));
+                spec.scale((float) o.number("--scale", 0));
             }
             if (o.get("--backend") != null) {
                 spec.backend(parseBackend(o.get("--backend")));
@@ -106,18 +106,18 @@ final class RunCommand {
                                    Backend backend) throws IOException {
         int heads = q.rank() == 4 ? (int) q.size(1) : 1;
         if (o.get("--softcap") != null) {
-            spec.softcap(Float.parseFloat(o.get("--softcap")));
+            spec.softcap((float) o.number("--softcap", 0));
         }
         if (o.flag("--alibi")) {
             spec.alibi(Alibi.slopes(arena, heads));
         }
         if (o.get("--rel-bias") != null) {
             Tensor table = RuleRunCommand.matrix(arena, o.get("--rel-bias"), "--rel-bias");
-            int maxDistance = o.get("--rel-max-distance") == null ? 128 : Integer.parseInt(o.get("--rel-max-distance"));
+            int maxDistance = (int) o.integer("--rel-max-distance", 128, 2, Integer.MAX_VALUE);
             spec.relativeBias(new RelativePositionBias(table, !o.flag("--rel-unidirectional"), maxDistance));
         }
         if (o.get("--rope-base") != null) {
-            float base = Float.parseFloat(o.get("--rope-base"));
+            float base = (float) o.number("--rope-base", 0);
             Rope.Layout layout = switch (o.get("--rope-layout") == null ? "half" : o.get("--rope-layout")) {
                 case "half" -> Rope.Layout.HALF;
                 case "interleaved" -> Rope.Layout.INTERLEAVED;

@@ -11,6 +11,8 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.stream.Stream;
 
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -160,6 +162,45 @@ class MainTest {
         o = main("run", "--variant", "pooling", "--x", npy("k3"), "--query", npy("q3"), "--key-padding-mask",
                 tmp.toString(), "--out", out);
         assertTrue(o.err.startsWith("panattn run: --key-padding-mask: cannot read " + tmp + ": "), o.err);
+    }
+
+    @Test
+    void everyNumericOptionSaysWhatItExpected() throws IOException {
+        Path table = tmp.resolve("table.npy");
+        Npy.write(table, new float[32 * 4], 32, 4);
+        String out = tmp.resolve("o.npy").toString(), mha = "src/test/resources/mha/self/";
+        String[] sdpa = {"run", "--q", npy("q4"), "--k", npy("k4"), "--v", npy("v4"), "--out", out};
+        String[] layer = {"run", "--variant", "mha", "--query", mha + "x.npy", "--in-proj-weight",
+            mha + "in_proj_weight.npy", "--out-proj-weight", mha + "out_proj_weight.npy", "--out", out};
+        String[] bench = {"bench"};
+        Object[][] cases = {
+            {sdpa, "--scale abc", "--scale: expected a number, got \"abc\""},
+            {sdpa, "--softcap 1,5", "--softcap: expected a number, got \"1,5\""},
+            {sdpa, "--rope-base NaN", "--rope-base: expected a number, got \"NaN\""},
+            {sdpa, "--rel-bias " + table + " --rel-max-distance 2.5",
+                "--rel-max-distance: expected an integer from 2 to 2147483647, got \"2.5\""},
+            {layer, "--heads two", "--heads: expected an integer >= 1, got \"two\""},
+            {layer, "--heads 4 --kv-heads 0", "--kv-heads: expected an integer >= 1, got \"0\""},
+            {layer, "--heads 4 --window -1", "--window: expected an integer >= 0, got \"-1\""},
+            {bench, "--b x", "--b: expected an integer from 1 to 2147483647, got \"x\""},
+            {bench, "--h 0", "--h: expected an integer from 1 to 2147483647, got \"0\""},
+            {bench, "--hkv 1e3", "--hkv: expected an integer from 1 to 2147483647, got \"1e3\""},
+            {bench, "--lq 3000000000", "--lq: expected an integer from 1 to 2147483647, got \"3000000000\""},
+            {bench, "--lk -5", "--lk: expected an integer from 1 to 2147483647, got \"-5\""},
+            {bench, "--d 99999999999999999999",
+                "--d: expected an integer from 1 to 2147483647, got \"99999999999999999999\""},
+            {bench, "--workload W4 --e big", "--e: expected an integer from 1 to 2147483647, got \"big\""},
+            {bench, "--threads -1", "--threads: expected an integer from 0 to 2147483647, got \"-1\""},
+            {bench, "--iterations many", "--iterations: expected an integer from 1 to 1000000, got \"many\""},
+            {bench, "--max-seconds soon", "--max-seconds: expected a number, got \"soon\""},
+        };
+        for (Object[] c : cases) {
+            String[] base = (String[]) c[0];
+            Outcome o = main(Stream.concat(Arrays.stream(base), Arrays.stream(((String) c[1]).split(" ")))
+                    .toArray(String[]::new));
+            assertEquals(2, o.code, c[1] + ": " + o.err);
+            assertTrue(o.err.startsWith("panattn " + base[0] + ": " + c[2] + "\n"), c[1] + ": " + o.err);
+        }
     }
 
     @Test
