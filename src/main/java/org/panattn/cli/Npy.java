@@ -1,6 +1,7 @@
 package org.panattn.cli;
 
 import java.io.IOException;
+import java.math.BigInteger;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
@@ -9,8 +10,6 @@ import java.nio.file.FileSystemException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -58,48 +57,55 @@ final class Npy {
             }
         }
         int major = bytes[6];
-        int headerLen = major == 1 ? Short.toUnsignedInt(buf.getShort(8)) : buf.getInt(8);
-        int start = major == 1 ? 10 : 12;
-        if (start + headerLen > bytes.length) {
-            throw new IOException(file + ": truncated header");
+        if (major < 1 || major > 3) {
+            throw new IOException(file + ": format version " + major + "." + bytes[7]
+                    + " is not supported; expected 1.0, 2.0 or 3.0");
         }
-        String header = new String(bytes, start, headerLen,
+        int start = major == 1 ? 10 : 12;
+        if (bytes.length < start) {
+            throw new IOException(file + ": the file ends inside its header (" + bytes.length + " bytes)");
+        }
+        long headerLen = major == 1 ? Short.toUnsignedInt(buf.getShort(8)) : Integer.toUnsignedLong(buf.getInt(8));
+        if (start + headerLen > bytes.length) {
+            throw new IOException(file + ": header length " + headerLen + " does not fit in the file ("
+                    + bytes.length + " bytes)");
+        }
+        String header = new String(bytes, start, (int) headerLen,
                 major >= 3 ? StandardCharsets.UTF_8 : StandardCharsets.ISO_8859_1);
         String descr = group(DESCR, header, file, "descr");
         if (group(ORDER, header, file, "fortran_order").equals("True")) {
             throw new IOException(file + ": Fortran order is not supported; save a C-order array "
                     + "(numpy.ascontiguousarray)");
         }
-        long[] shape = parseShape(group(SHAPE, header, file, "shape"));
-        long count = 1;
-        for (long s : shape) {
-            count = Math.multiplyExact(count, s);
-        }
-        int dataStart = start + headerLen;
-        switch (descr) {
-            case "<f4" -> {
-                if (bytes.length - dataStart < count * 4) {
-                    throw new IOException(file + ": has " + (bytes.length - dataStart) + " data bytes, shape needs "
-                            + count * 4);
-                }
-                float[] values = new float[Math.toIntExact(count)];
-                buf.position(dataStart);
-                buf.asFloatBuffer().get(values);
-                return new Array(shape, values, null);
-            }
-            case "|b1" -> {
-                if (bytes.length - dataStart < count) {
-                    throw new IOException(file + ": truncated data");
-                }
-                boolean[] values = new boolean[Math.toIntExact(count)];
-                for (int i = 0; i < values.length; i++) {
-                    values[i] = bytes[dataStart + i] != 0;
-                }
-                return new Array(shape, null, values);
-            }
+        int itemSize = switch (descr) {
+            case "<f4" -> 4;
+            case "|b1" -> 1;
             default -> throw new IOException(file + ": dtype '" + descr
                     + "' is not supported; expected float32 '<f4' (or bool '|b1' for masks)");
+        };
+        String shapeText = group(SHAPE, header, file, "shape");
+        long[] shape = parseShape(file, shapeText);
+        long count = 1;
+        for (long s : shape) {
+            count *= s; // parseShape checked that the product is below 2^63
         }
+        int dataStart = start + (int) headerLen;
+        long dataBytes = bytes.length - dataStart;
+        if (count > dataBytes / itemSize) {
+            throw new IOException(file + ": has " + dataBytes + " data bytes, shape (" + shapeText + ") needs "
+                    + BigInteger.valueOf(count).multiply(BigInteger.valueOf(itemSize)));
+        }
+        if (itemSize == 4) {
+            float[] values = new float[(int) count];
+            buf.position(dataStart);
+            buf.asFloatBuffer().get(values);
+            return new Array(shape, values, null);
+        }
+        boolean[] values = new boolean[(int) count];
+        for (int i = 0; i < values.length; i++) {
+            values[i] = bytes[dataStart + i] != 0;
+        }
+        return new Array(shape, null, values);
     }
 
     static void write(Path file, float[] values, long... shape) throws IOException {
@@ -140,13 +146,37 @@ final class Npy {
         return m.group(1);
     }
 
-    private static long[] parseShape(String text) {
-        List<Long> dims = new ArrayList<>();
-        for (String part : text.split(",")) {
-            if (!part.isBlank()) {
-                dims.add(Long.parseLong(part.trim()));
-            }
+    /**
+     * The dimensions in a header's shape tuple ("2, 3", "5," or "" for a scalar): integers from 0 to
+     * 2^63 - 1 whose product, the element count, is below 2^63 too.
+     */
+    private static long[] parseShape(Path file, String text) throws IOException {
+        String where = file + ": shape (" + text + ")";
+        if (text.isBlank()) {
+            return new long[0];
         }
-        return dims.stream().mapToLong(Long::longValue).toArray();
+        String[] parts = text.strip().replaceFirst(",$", "").split(",", -1); // NumPy writes (5,) for one dimension
+        long[] dims = new long[parts.length];
+        BigInteger count = BigInteger.ONE;
+        for (int i = 0; i < parts.length; i++) {
+            BigInteger d;
+            try {
+                d = new BigInteger(parts[i].strip());
+            } catch (NumberFormatException e) {
+                throw new IOException(where + ": not a list of integers");
+            }
+            if (d.signum() < 0) {
+                throw new IOException(where + ": dimensions must be >= 0");
+            }
+            if (d.bitLength() > 63) {
+                throw new IOException(where + ": dimensions must be < 2^63");
+            }
+            dims[i] = d.longValue();
+            count = count.multiply(d);
+        }
+        if (count.bitLength() > 63) {
+            throw new IOException(where + " has 2^63 or more elements");
+        }
+        return dims;
     }
 }
