@@ -48,6 +48,10 @@ public final class Main {
         } catch (IOException | RuntimeException e) {
             err.println("panattn " + args[0] + ": " + e.getMessage());
             return 1;
+        } catch (OutOfMemoryError e) {
+            err.println("panattn " + args[0] + ": out of memory (" + e.getMessage() + "); the Java heap may grow to "
+                    + Runtime.getRuntime().maxMemory() / (1 << 20) + " MB, set by -Xmx in PANATTN_JAVA_OPTS");
+            return 1;
         }
     }
 }

@@ -204,6 +204,16 @@ class MainTest {
     }
 
     @Test
+    void benchRefusesCasesThatCannotFitInMemoryBeforeTimingAnything() {
+        Outcome o = main("bench", "--lq", "2000000000", "--d", "128");
+        assertUsageError(o, "panattn bench: --lq 2000000000 --d 128: B=1 H=8 Lq=2000000000 Lk=2000000000 D=128 needs "
+                + "32768.0 GB for its tensors, the largest 8192.0 GB; a Java array here holds at most ");
+        assertEquals("", o.out, "nothing was timed");
+        assertUsageError(main("bench", "--workload", "W4", "--e", "2000000000", "--h", "1"),
+                "panattn bench: --h 1 --e 2000000000: B=1 L=128 E=2000000000 H=1 needs ");
+    }
+
+    @Test
     void benchPrintsJsonLinesForEveryBackendAndDrawsAChart() throws IOException {
         Path chart = tmp.resolve("chart.png");
         Outcome o = main("bench", "--b", "1", "--h", "2", "--lq", "9", "--d", "8", "--backend", "all", "--iterations",
