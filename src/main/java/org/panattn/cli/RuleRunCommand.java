@@ -48,7 +48,7 @@ final class RuleRunCommand {
             AttentionSpec.Builder spec = AttentionSpec.builder().backend(backend)
                     .causal(o.flag("--causal") ? Causal.TOP_LEFT : Causal.NONE);
             if (o.get("--mask") != null) {
-                spec.mask(RunCommand.loadMask(arena, o.get("--mask"), "--mask"));
+                spec.mask(RunCommand.loadMask(arena, o.get("--mask")));
             }
             long[] outShape = q.shape();
             outShape[outShape.length - 1] = v.size(v.rank() - 1);

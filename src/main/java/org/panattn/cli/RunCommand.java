@@ -79,7 +79,7 @@ final class RunCommand {
                 spec.backend(parseBackend(o.get("--backend")));
             }
             if (o.get("--mask") != null) {
-                spec.mask(loadMask(arena, o.get("--mask"), "--mask"));
+                spec.mask(loadMask(arena, o.get("--mask")));
             }
             positional(arena, o, spec, q, k, o.get("--backend") == null ? Panattn.defaultBackend()
                     : parseBackend(o.get("--backend")));
@@ -152,8 +152,9 @@ final class RunCommand {
         return Tensor.of(arena, a.floats(), a.shape());
     }
 
-    static Mask loadMask(Arena arena, String file, String option) throws IOException {
-        Npy.Array a = Npy.read(option, file);
+    /** The --mask file. */
+    static Mask loadMask(Arena arena, String file) throws IOException {
+        Npy.Array a = Npy.read("--mask", file);
         return a.isBoolean() ? Mask.keep(arena, a.booleans(), a.shape())
                 : Mask.additive(Tensor.of(arena, a.floats(), a.shape()));
     }
