@@ -22,6 +22,7 @@ import org.junit.jupiter.api.Test;
 /** The command line, on .npy fixtures that NumPy wrote with its own float64 results. */
 class MainTest {
     private static final Path NPY = Path.of("src/test/resources/npy");
+    private static final String MHA = "src/test/resources/mha/self/";
 
     @TempDir
     Path tmp;
@@ -110,12 +111,11 @@ class MainTest {
                 "--weights", again), "panattn run: --weights " + again + " and --out " + same + " are the same file");
         assertUsageError(main("run", "--q", q.toString(), "--k", npy("k4"), "--v", npy("v4"), "--out", q.toString()),
                 "--out " + q + " and the input --q " + q + " are the same file");
-        String mha = "src/test/resources/mha/self/";
-        assertUsageError(main("run", "--variant", "mha", "--query", mha + "x.npy", "--heads", "4", "--in-proj-weight",
-                mha + "in_proj_weight.npy", "--out-proj-weight", mha + "out_proj_weight.npy", "--out", same,
+        assertUsageError(main("run", "--variant", "mha", "--query", MHA + "x.npy", "--heads", "4", "--in-proj-weight",
+                MHA + "in_proj_weight.npy", "--out-proj-weight", MHA + "out_proj_weight.npy", "--out", same,
                 "--weights", again), "--weights " + again + " and --out " + same);
         assertUsageError(main("run", "--variant", "mha", "--query", q.toString(), "--heads", "4", "--in-proj-weight",
-                mha + "in_proj_weight.npy", "--out-proj-weight", mha + "out_proj_weight.npy", "--out", q.toString()),
+                MHA + "in_proj_weight.npy", "--out-proj-weight", MHA + "out_proj_weight.npy", "--out", q.toString()),
                 "--out " + q + " and the input --query " + q);
         assertUsageError(main("run", "--variant", "general", "--q", npy("q3"), "--k", npy("k3"), "--v", npy("v3"),
                 "--w", q.toString(), "--out", q.toString()), "--out " + q + " and the input --w " + q);
@@ -132,9 +132,8 @@ class MainTest {
         assertEquals("panattn run: --out: cannot write /nonexistent/dir/o.npy: folder /nonexistent/dir does not exist\n",
                 o.err);
         Path out = tmp.resolve("out.npy");
-        String mha = "src/test/resources/mha/self/";
-        o = main("run", "--variant", "mha", "--query", mha + "x.npy", "--heads", "4", "--in-proj-weight",
-                mha + "in_proj_weight.npy", "--out-proj-weight", mha + "out_proj_weight.npy", "--out", out.toString(),
+        o = main("run", "--variant", "mha", "--query", MHA + "x.npy", "--heads", "4", "--in-proj-weight",
+                MHA + "in_proj_weight.npy", "--out-proj-weight", MHA + "out_proj_weight.npy", "--out", out.toString(),
                 "--weights", "/nonexistent/w.npy");
         assertTrue(o.err.contains("--weights: cannot write /nonexistent/w.npy: folder /nonexistent does not exist"), o.err);
         assertFalse(Files.exists(out), "--out was not written either");
@@ -150,14 +149,14 @@ class MainTest {
 
     @Test
     void anUnreadableInputIsNamedByItsOption() {
-        String out = tmp.resolve("o.npy").toString(), mha = "src/test/resources/mha/self/";
+        String out = tmp.resolve("o.npy").toString();
         Outcome o = main("run", "--q", "nope.npy", "--k", npy("k4"), "--v", npy("v4"), "--out", out);
         assertEquals(1, o.code, o.err);
         assertEquals("panattn run: --q: cannot read nope.npy: no such file\n", o.err);
         o = main("run", "--q", npy("q4"), "--k", npy("k4"), "--v", npy("v4"), "--mask", "nope.npy", "--out", out);
         assertEquals("panattn run: --mask: cannot read nope.npy: no such file\n", o.err);
-        o = main("run", "--variant", "mha", "--query", mha + "x.npy", "--heads", "4", "--in-proj-weight",
-                mha + "in_proj_weight.npy", "--out-proj-weight", "nope.npy", "--out", out);
+        o = main("run", "--variant", "mha", "--query", MHA + "x.npy", "--heads", "4", "--in-proj-weight",
+                MHA + "in_proj_weight.npy", "--out-proj-weight", "nope.npy", "--out", out);
         assertEquals("panattn run: --out-proj-weight: cannot read nope.npy: no such file\n", o.err);
         o = main("run", "--variant", "pooling", "--x", npy("k3"), "--query", npy("q3"), "--key-padding-mask",
                 tmp.toString(), "--out", out);
@@ -168,10 +167,10 @@ class MainTest {
     void everyNumericOptionSaysWhatItExpected() throws IOException {
         Path table = tmp.resolve("table.npy");
         Npy.write(table, new float[32 * 4], 32, 4);
-        String out = tmp.resolve("o.npy").toString(), mha = "src/test/resources/mha/self/";
+        String out = tmp.resolve("o.npy").toString();
         String[] sdpa = {"run", "--q", npy("q4"), "--k", npy("k4"), "--v", npy("v4"), "--out", out};
-        String[] layer = {"run", "--variant", "mha", "--query", mha + "x.npy", "--in-proj-weight",
-            mha + "in_proj_weight.npy", "--out-proj-weight", mha + "out_proj_weight.npy", "--out", out};
+        String[] layer = {"run", "--variant", "mha", "--query", MHA + "x.npy", "--in-proj-weight",
+            MHA + "in_proj_weight.npy", "--out-proj-weight", MHA + "out_proj_weight.npy", "--out", out};
         String[] bench = {"bench"};
         Object[][] cases = {
             {sdpa, "--scale abc", "--scale: expected a number, got \"abc\""},
