@@ -43,8 +43,14 @@ final class BenchCommand {
         }
 
         double bytes() {
-            double io = 4.0 * b * (h * lq * d * 2 + hkv * lk * d * 2);
+            double io = 4.0 * b * (2.0 * h * lq * d + 2.0 * hkv * lk * d);
             return mha ? io + 4.0 * 4 * e * e : io;
+        }
+
+        /** Bytes of the largest tensor, which the bench (or MultiHeadAttention.initRandom) fills from one array. */
+        double largest() {
+            return 4.0 * (mha ? Math.max((double) b * lq * e, 3.0 * e * e)
+                    : b * Math.max((double) h * lq, (double) hkv * lk) * d);
         }
 
         String describe() {
@@ -65,23 +71,30 @@ final class BenchCommand {
         }
     }
 
+    /** Samples per case at most: their times are kept (8 bytes each) to take the percentiles. */
+    private static final int MAX_ITERATIONS = 1_000_000;
+
+    /** The options that size a case, in the usage's order. */
+    private static final List<String> SIZES = List.of("--b", "--h", "--hkv", "--lq", "--lk", "--d", "--e");
+
     private BenchCommand() {
     }
 
     static void run(String[] args, PrintStream out) throws IOException {
         Options o = new Options(args, Set.of("--causal", "--json"), Set.of("--workload", "--b", "--h", "--hkv", "--lq",
                 "--lk", "--d", "--e", "--backend", "--threads", "--iterations", "--max-seconds", "--chart"));
+        o.checkOutputs(List.of(), List.of("--chart"));
         List<Shape> shapes = new ArrayList<>();
         String w = o.get("--workload");
         for (String name : w == null ? new String[] {null} : w.split(",")) {
-            shapes.add(shape(name, o));
+            shapes.add(checkMemory(shape(name, o), o));
         }
         if (o.get("--threads") != null) {
-            Panattn.setThreads(Integer.parseInt(o.get("--threads")));
+            Panattn.setThreads((int) o.integer("--threads", 0, 0, Integer.MAX_VALUE));
         }
         int threads = Panattn.isNativeAvailable() ? Panattn.threads() : Runtime.getRuntime().availableProcessors();
-        int iterations = o.get("--iterations") == null ? 50 : Integer.parseInt(o.get("--iterations"));
-        double maxSeconds = o.get("--max-seconds") == null ? 20 : Double.parseDouble(o.get("--max-seconds"));
+        int iterations = (int) o.integer("--iterations", 50, 1, MAX_ITERATIONS);
+        double maxSeconds = o.number("--max-seconds", 20);
         List<Backend> backends = backends(o.get("--backend"));
         List<Result> results = new ArrayList<>();
         if (!o.flag("--json")) {
@@ -90,7 +103,13 @@ final class BenchCommand {
         }
         for (Shape s : shapes) {
             for (Backend backend : backends) {
-                Result r = measure(s, backend, backend == Backend.JAVA ? 1 : threads, iterations, maxSeconds);
+                Result r;
+                try {
+                    r = measure(s, backend, backend == Backend.JAVA ? 1 : threads, iterations, maxSeconds);
+                } catch (OutOfMemoryError e) {
+                    throw new OutOfMemoryError(s.describe() + " needs " + gb(s.bytes()) + " for its tensors: "
+                            + e.getMessage());
+                }
                 results.add(r);
                 print(out, r, o.flag("--json"));
             }
@@ -121,8 +140,37 @@ final class BenchCommand {
         return new Shape(name == null ? "sdpa" : name, mha, b, h, hkv, lq, lk, dim, e, o.flag("--causal"));
     }
 
+    /**
+     * Refuses a case whose largest tensor cannot be filled from one Java array (as {@link DemoCommand#random}
+     * and MultiHeadAttention.initRandom fill them), naming the size options given. The tensors' total is at
+     * most a few times that (with the default heap, about the machine's memory); past that, an allocation
+     * that still fails is reported with the case's need.
+     */
+    private static Shape checkMemory(Shape s, Options o) {
+        long heap = Runtime.getRuntime().maxMemory();
+        double array = Math.min(heap, 4.0 * (Integer.MAX_VALUE - 8));
+        if (s.largest() <= array) {
+            return s;
+        }
+        StringBuilder given = new StringBuilder();
+        for (String name : SIZES) {
+            if (o.get(name) != null) {
+                given.append(given.isEmpty() ? "" : " ").append(name).append(' ').append(o.get(name));
+            }
+        }
+        throw new Options.UsageException(given + (given.isEmpty() ? "" : ": ") + s.describe() + " needs "
+                + gb(s.bytes()) + " for its tensors, the largest " + gb(s.largest())
+                + "; a Java array here holds at most " + gb(array)
+                + (array == heap ? " (the heap's limit, set by -Xmx)" : " (2^31 - 9 floats)"));
+    }
+
+    private static String gb(double bytes) {
+        return String.format(Locale.ROOT, "%.1f GB", bytes / 1e9);
+    }
+
+    /** A size option: a positive integer within int range. */
     private static long value(Options o, String name, long fallback) {
-        return o.get(name) == null ? fallback : Long.parseLong(o.get(name));
+        return o.integer(name, fallback, 1, Integer.MAX_VALUE);
     }
 
     static List<Backend> backends(String option) {

@@ -34,15 +34,23 @@ public final class Main {
                 case "demo" -> DemoCommand.run(out);
                 case "run" -> RunCommand.run(rest, out);
                 case "bench" -> BenchCommand.run(rest, out);
-                default -> throw new Options.UsageException("unknown command '" + args[0] + "'");
+                default -> {
+                    err.println("panattn: unknown command '" + args[0] + "'");
+                    err.print(USAGE);
+                    return 2;
+                }
             }
             return 0;
         } catch (Options.UsageException e) {
-            err.println("panattn: " + e.getMessage());
+            err.println("panattn " + args[0] + ": " + e.getMessage());
             err.print(USAGE);
             return 2;
         } catch (IOException | RuntimeException e) {
             err.println("panattn " + args[0] + ": " + e.getMessage());
+            return 1;
+        } catch (OutOfMemoryError e) {
+            err.println("panattn " + args[0] + ": out of memory (" + e.getMessage() + "); the Java heap may grow to "
+                    + Runtime.getRuntime().maxMemory() / (1 << 20) + " MB, set by -Xmx in PANATTN_JAVA_OPTS");
             return 1;
         }
     }

@@ -3,6 +3,7 @@ package org.panattn.cli;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Set;
 
 import org.panattn.AttentionSpec;
@@ -35,33 +36,39 @@ final class MhaRunCommand {
                         "--in-proj-bias", "--q-proj-weight", "--k-proj-weight", "--v-proj-weight",
                         "--out-proj-weight", "--out-proj-bias", "--key-padding-mask", "--attn-mask", "--window",
                         "--backend", "--out", "--weights"));
+        o.checkOutputs(List.of("--query", "--key", "--value", "--in-proj-weight", "--in-proj-bias", "--q-proj-weight",
+                "--k-proj-weight", "--v-proj-weight", "--out-proj-weight", "--out-proj-bias", "--key-padding-mask",
+                "--attn-mask"), List.of("--out", "--weights"));
         boolean batchFirst = !o.flag("--seq-first");
         try (Arena arena = Arena.ofConfined()) {
             Tensor query = RunCommand.load(arena, o.require("--query"), "--query");
             Tensor key = o.get("--key") == null ? query : RunCommand.load(arena, o.get("--key"), "--key");
             Tensor value = o.get("--value") == null ? key : RunCommand.load(arena, o.get("--value"), "--value");
-            long heads = Long.parseLong(o.require("--heads"));
+            o.require("--heads");
+            long heads = o.integer("--heads", 0, 1, Long.MAX_VALUE);
             MultiHeadAttention.Builder b = MultiHeadAttention.builder(query.size(2), heads)
                     .kdim(key.size(2)).vdim(value.size(2)).batchFirst(batchFirst)
                     .bias(o.get("--in-proj-bias") != null || o.get("--out-proj-bias") != null);
             if (o.get("--kv-heads") != null) {
-                b.kvHeads(Long.parseLong(o.get("--kv-heads")));
+                b.kvHeads(o.integer("--kv-heads", heads, 1, Long.MAX_VALUE));
             }
             MultiHeadAttention mha = b.build(arena);
-            float[] inBias = floats(o.get("--in-proj-bias"));
+            float[] inBias = floats(o.get("--in-proj-bias"), "--in-proj-bias");
             if (o.get("--in-proj-weight") != null) {
-                mha.loadInProj(floats(o.get("--in-proj-weight")), inBias);
+                mha.loadInProj(floats(o.get("--in-proj-weight"), "--in-proj-weight"), inBias);
             } else {
-                mha.loadQkv(floats(o.require("--q-proj-weight")), floats(o.require("--k-proj-weight")),
-                        floats(o.require("--v-proj-weight")), inBias);
+                mha.loadQkv(floats(o.require("--q-proj-weight"), "--q-proj-weight"),
+                        floats(o.require("--k-proj-weight"), "--k-proj-weight"),
+                        floats(o.require("--v-proj-weight"), "--v-proj-weight"), inBias);
             }
-            mha.loadOutProj(floats(o.require("--out-proj-weight")), floats(o.get("--out-proj-bias")));
+            mha.loadOutProj(floats(o.require("--out-proj-weight"), "--out-proj-weight"),
+                    floats(o.get("--out-proj-bias"), "--out-proj-bias"));
 
             long batch = query.size(batchFirst ? 0 : 1);
             long lq = query.size(batchFirst ? 1 : 0), lk = key.size(batchFirst ? 1 : 0);
             AttentionSpec.Builder spec = AttentionSpec.builder().causal(o.flag("--causal") ? Causal.TOP_LEFT : Causal.NONE);
             if (o.get("--window") != null) {
-                spec.window(Long.parseLong(o.get("--window")));
+                spec.window(o.integer("--window", 0, 0, Long.MAX_VALUE));
             }
             if (o.get("--backend") != null) {
                 spec.backend(RunCommand.parseBackend(o.get("--backend")));
@@ -83,19 +90,19 @@ final class MhaRunCommand {
         }
     }
 
-    private static float[] floats(String file) throws IOException {
+    private static float[] floats(String file, String option) throws IOException {
         if (file == null) {
             return null;
         }
-        Npy.Array a = Npy.read(Path.of(file));
+        Npy.Array a = Npy.read(option, file);
         if (a.isBoolean()) {
-            throw new Options.UsageException(file + ": expected float32 '<f4' weights, got bool");
+            throw new Options.UsageException(option + " " + file + ": expected float32 '<f4' weights, got bool");
         }
         return a.floats();
     }
 
     private static Mask keyPadding(Arena arena, String file, long batch, long lk) throws IOException {
-        Npy.Array a = Npy.read(Path.of(file));
+        Npy.Array a = Npy.read("--key-padding-mask", file);
         if (a.shape().length != 2 || a.shape()[0] != batch || a.shape()[1] != lk) {
             throw new Options.UsageException("--key-padding-mask " + file + ": expected shape (" + batch + ", " + lk + ")");
         }
@@ -105,7 +112,7 @@ final class MhaRunCommand {
 
     /** PyTorch's 3-D attn_mask is (B*H, Lq, Lk): read it as (B, H, Lq, Lk). */
     private static Mask attnMask(Arena arena, String file, long batch, long heads, long lq, long lk) throws IOException {
-        Npy.Array a = Npy.read(Path.of(file));
+        Npy.Array a = Npy.read("--attn-mask", file);
         long[] shape = a.shape();
         if (shape.length == 3 && shape[0] == batch * heads && heads > 1) {
             shape = new long[] {batch, heads, shape[1], shape[2]};

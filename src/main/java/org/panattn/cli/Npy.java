@@ -1,13 +1,15 @@
 package org.panattn.cli;
 
 import java.io.IOException;
+import java.math.BigInteger;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.FileSystemException;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -32,8 +34,22 @@ final class Npy {
     private Npy() {
     }
 
+    /** {@link #read(Path)} of the file given to a command-line option; errors start with the option. */
+    static Array read(String option, String file) throws IOException {
+        try {
+            return read(Path.of(file));
+        } catch (IOException e) {
+            throw new IOException(option + ": " + e.getMessage(), e);
+        }
+    }
+
     static Array read(Path file) throws IOException {
-        byte[] bytes = Files.readAllBytes(file);
+        byte[] bytes;
+        try {
+            bytes = Files.readAllBytes(file);
+        } catch (IOException e) {
+            throw new IOException("cannot read " + file + ": " + reason(e), e);
+        }
         ByteBuffer buf = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN);
         for (int i = 0; i < MAGIC.length; i++) {
             if (bytes.length < 10 || bytes[i] != MAGIC[i]) {
@@ -41,48 +57,55 @@ final class Npy {
             }
         }
         int major = bytes[6];
-        int headerLen = major == 1 ? Short.toUnsignedInt(buf.getShort(8)) : buf.getInt(8);
-        int start = major == 1 ? 10 : 12;
-        if (start + headerLen > bytes.length) {
-            throw new IOException(file + ": truncated header");
+        if (major < 1 || major > 3) {
+            throw new IOException(file + ": format version " + major + "." + bytes[7]
+                    + " is not supported; expected 1.0, 2.0 or 3.0");
         }
-        String header = new String(bytes, start, headerLen,
+        int start = major == 1 ? 10 : 12;
+        if (bytes.length < start) {
+            throw new IOException(file + ": the file ends inside its header (" + bytes.length + " bytes)");
+        }
+        long headerLen = major == 1 ? Short.toUnsignedInt(buf.getShort(8)) : Integer.toUnsignedLong(buf.getInt(8));
+        if (start + headerLen > bytes.length) {
+            throw new IOException(file + ": header length " + headerLen + " does not fit in the file ("
+                    + bytes.length + " bytes)");
+        }
+        String header = new String(bytes, start, (int) headerLen,
                 major >= 3 ? StandardCharsets.UTF_8 : StandardCharsets.ISO_8859_1);
         String descr = group(DESCR, header, file, "descr");
         if (group(ORDER, header, file, "fortran_order").equals("True")) {
             throw new IOException(file + ": Fortran order is not supported; save a C-order array "
                     + "(numpy.ascontiguousarray)");
         }
-        long[] shape = parseShape(group(SHAPE, header, file, "shape"));
-        long count = 1;
-        for (long s : shape) {
-            count = Math.multiplyExact(count, s);
-        }
-        int dataStart = start + headerLen;
-        switch (descr) {
-            case "<f4" -> {
-                if (bytes.length - dataStart < count * 4) {
-                    throw new IOException(file + ": has " + (bytes.length - dataStart) + " data bytes, shape needs "
-                            + count * 4);
-                }
-                float[] values = new float[Math.toIntExact(count)];
-                buf.position(dataStart);
-                buf.asFloatBuffer().get(values);
-                return new Array(shape, values, null);
-            }
-            case "|b1" -> {
-                if (bytes.length - dataStart < count) {
-                    throw new IOException(file + ": truncated data");
-                }
-                boolean[] values = new boolean[Math.toIntExact(count)];
-                for (int i = 0; i < values.length; i++) {
-                    values[i] = bytes[dataStart + i] != 0;
-                }
-                return new Array(shape, null, values);
-            }
+        int itemSize = switch (descr) {
+            case "<f4" -> 4;
+            case "|b1" -> 1;
             default -> throw new IOException(file + ": dtype '" + descr
                     + "' is not supported; expected float32 '<f4' (or bool '|b1' for masks)");
+        };
+        String shapeText = group(SHAPE, header, file, "shape");
+        long[] shape = parseShape(file, shapeText);
+        long count = 1;
+        for (long s : shape) {
+            count *= s; // parseShape checked that the product is below 2^63
         }
+        int dataStart = start + (int) headerLen;
+        long dataBytes = bytes.length - dataStart;
+        if (count > dataBytes / itemSize) {
+            throw new IOException(file + ": has " + dataBytes + " data bytes, shape (" + shapeText + ") needs "
+                    + BigInteger.valueOf(count).multiply(BigInteger.valueOf(itemSize)));
+        }
+        if (itemSize == 4) {
+            float[] values = new float[(int) count];
+            buf.position(dataStart);
+            buf.asFloatBuffer().get(values);
+            return new Array(shape, values, null);
+        }
+        boolean[] values = new boolean[(int) count];
+        for (int i = 0; i < values.length; i++) {
+            values[i] = bytes[dataStart + i] != 0;
+        }
+        return new Array(shape, null, values);
     }
 
     static void write(Path file, float[] values, long... shape) throws IOException {
@@ -100,7 +123,19 @@ final class Npy {
         buf.put(MAGIC).put((byte) 1).put((byte) 0).putShort((short) header.length());
         buf.put(header.getBytes(StandardCharsets.ISO_8859_1));
         buf.asFloatBuffer().put(values);
-        Files.write(file, buf.array());
+        try {
+            Files.write(file, buf.array());
+        } catch (IOException e) {
+            throw new IOException("cannot write " + file + ": " + reason(e), e);
+        }
+    }
+
+    /** Why a file operation failed, in words (the JDK's exceptions often give only the path). */
+    static String reason(IOException e) {
+        return e instanceof NoSuchFileException ? "no such file"
+                : e instanceof AccessDeniedException ? "permission denied"
+                : e instanceof FileSystemException f && f.getReason() != null ? f.getReason()
+                : e.getMessage();
     }
 
     private static String group(Pattern p, String header, Path file, String key) throws IOException {
@@ -111,13 +146,37 @@ final class Npy {
         return m.group(1);
     }
 
-    private static long[] parseShape(String text) {
-        List<Long> dims = new ArrayList<>();
-        for (String part : text.split(",")) {
-            if (!part.isBlank()) {
-                dims.add(Long.parseLong(part.trim()));
-            }
+    /**
+     * The dimensions in a header's shape tuple ("2, 3", "5," or "" for a scalar): integers from 0 to
+     * 2^63 - 1 whose product, the element count, is below 2^63 too.
+     */
+    private static long[] parseShape(Path file, String text) throws IOException {
+        String where = file + ": shape (" + text + ")";
+        if (text.isBlank()) {
+            return new long[0];
         }
-        return dims.stream().mapToLong(Long::longValue).toArray();
+        String[] parts = text.strip().replaceFirst(",$", "").split(",", -1); // NumPy writes (5,) for one dimension
+        long[] dims = new long[parts.length];
+        BigInteger count = BigInteger.ONE;
+        for (int i = 0; i < parts.length; i++) {
+            BigInteger d;
+            try {
+                d = new BigInteger(parts[i].strip());
+            } catch (NumberFormatException e) {
+                throw new IOException(where + ": not a list of integers");
+            }
+            if (d.signum() < 0) {
+                throw new IOException(where + ": dimensions must be >= 0");
+            }
+            if (d.bitLength() > 63) {
+                throw new IOException(where + ": dimensions must be < 2^63");
+            }
+            dims[i] = d.longValue();
+            count = count.multiply(d);
+        }
+        if (count.bitLength() > 63) {
+            throw new IOException(where + " has 2^63 or more elements");
+        }
+        return dims;
     }
 }

@@ -3,6 +3,7 @@ package org.panattn.cli;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Set;
 
 import org.panattn.Attention;
@@ -33,6 +34,8 @@ final class RuleRunCommand {
     static void run(String variant, String[] args) throws IOException {
         Options o = new Options(args, Set.of("--causal"), Set.of("--variant", "--q", "--k", "--v", "--w", "--wq", "--wk",
                 "--v-vec", "--bias", "--x", "--query", "--key-padding-mask", "--mask", "--backend", "--out", "--weights"));
+        o.checkOutputs(List.of("--q", "--k", "--v", "--w", "--wq", "--wk", "--v-vec", "--bias", "--x", "--query",
+                "--key-padding-mask", "--mask"), List.of("--out", "--weights"));
         try (Arena arena = Arena.ofConfined()) {
             Backend backend = o.get("--backend") == null ? null : RunCommand.parseBackend(o.get("--backend"));
             if (variant.equals("pooling")) {
@@ -79,7 +82,7 @@ final class RuleRunCommand {
         Tensor query = matrix(arena, o.require("--query"), "--query");
         Mask padding = null;
         if (o.get("--key-padding-mask") != null) {
-            Npy.Array m = Npy.read(Path.of(o.get("--key-padding-mask")));
+            Npy.Array m = Npy.read("--key-padding-mask", o.get("--key-padding-mask"));
             if (!m.isBoolean() || m.shape().length != 2) {
                 throw new Options.UsageException("--key-padding-mask: expected a bool (B, L) array");
             }
@@ -98,7 +101,7 @@ final class RuleRunCommand {
         if (file == null) {
             return null;
         }
-        Npy.Array a = Npy.read(Path.of(file));
+        Npy.Array a = Npy.read(option, file);
         if (a.isBoolean()) {
             throw new Options.UsageException(option + " " + file + ": expected float32 '<f4', got bool");
         }

@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.io.PrintStream;
 import java.lang.foreign.Arena;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Locale;
 import java.util.Set;
 
@@ -57,6 +58,7 @@ final class RunCommand {
         Options o = new Options(args, Set.of("--causal", "--alibi", "--rel-unidirectional"),
                 Set.of("--variant", "--q", "--k", "--v", "--out", "--mask", "--causal-align", "--scale", "--backend",
                         "--weights", "--softcap", "--rel-bias", "--rel-max-distance", "--rope-base", "--rope-layout"));
+        o.checkOutputs(List.of("--q", "--k", "--v", "--mask", "--rel-bias"), List.of("--out", "--weights"));
         try (Arena arena = Arena.ofConfined()) {
             Tensor q = load(arena, o.require("--q"), "--q");
             Tensor k = load(arena, o.require("--k"), "--k");
@@ -71,7 +73,7 @@ final class RunCommand {
                 });
             }
             if (o.get("--scale") != null) {
-                spec.scale(Float.parseFloat(o.get("--scale")));
+                spec.scale((float) o.number("--scale", 0));
             }
             if (o.get("--backend") != null) {
                 spec.backend(parseBackend(o.get("--backend")));
@@ -104,18 +106,18 @@ final class RunCommand {
                                    Backend backend) throws IOException {
         int heads = q.rank() == 4 ? (int) q.size(1) : 1;
         if (o.get("--softcap") != null) {
-            spec.softcap(Float.parseFloat(o.get("--softcap")));
+            spec.softcap((float) o.number("--softcap", 0));
         }
         if (o.flag("--alibi")) {
             spec.alibi(Alibi.slopes(arena, heads));
         }
         if (o.get("--rel-bias") != null) {
             Tensor table = RuleRunCommand.matrix(arena, o.get("--rel-bias"), "--rel-bias");
-            int maxDistance = o.get("--rel-max-distance") == null ? 128 : Integer.parseInt(o.get("--rel-max-distance"));
+            int maxDistance = (int) o.integer("--rel-max-distance", 128, 2, Integer.MAX_VALUE);
             spec.relativeBias(new RelativePositionBias(table, !o.flag("--rel-unidirectional"), maxDistance));
         }
         if (o.get("--rope-base") != null) {
-            float base = Float.parseFloat(o.get("--rope-base"));
+            float base = (float) o.number("--rope-base", 0);
             Rope.Layout layout = switch (o.get("--rope-layout") == null ? "half" : o.get("--rope-layout")) {
                 case "half" -> Rope.Layout.HALF;
                 case "interleaved" -> Rope.Layout.INTERLEAVED;
@@ -139,7 +141,7 @@ final class RunCommand {
     }
 
     static Tensor load(Arena arena, String file, String option) throws IOException {
-        Npy.Array a = Npy.read(Path.of(file));
+        Npy.Array a = Npy.read(option, file);
         if (a.isBoolean()) {
             throw new Options.UsageException(option + " " + file + ": expected float32 '<f4', got bool");
         }
@@ -150,8 +152,9 @@ final class RunCommand {
         return Tensor.of(arena, a.floats(), a.shape());
     }
 
+    /** The --mask file. */
     static Mask loadMask(Arena arena, String file) throws IOException {
-        Npy.Array a = Npy.read(Path.of(file));
+        Npy.Array a = Npy.read("--mask", file);
         return a.isBoolean() ? Mask.keep(arena, a.booleans(), a.shape())
                 : Mask.additive(Tensor.of(arena, a.floats(), a.shape()));
     }

@@ -2,13 +2,17 @@ package org.panattn.cli;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.stream.Stream;
 
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -18,6 +22,7 @@ import org.junit.jupiter.api.Test;
 /** The command line, on .npy fixtures that NumPy wrote with its own float64 results. */
 class MainTest {
     private static final Path NPY = Path.of("src/test/resources/npy");
+    private static final String MHA = "src/test/resources/mha/self/";
 
     @TempDir
     Path tmp;
@@ -83,8 +88,128 @@ class MainTest {
     void usageErrorsExitTwo() {
         Outcome o = main("run", "--q");
         assertEquals(2, o.code);
-        assertTrue(o.err.contains("--q needs a value") && o.err.contains("usage:"), o.err);
-        assertEquals(2, main("frobnicate").code);
+        assertTrue(o.err.startsWith("panattn run: --q needs a value\n") && o.err.contains("usage:"), o.err);
+        Outcome unknown = main("frobnicate");
+        assertEquals(2, unknown.code);
+        assertTrue(unknown.err.startsWith("panattn: unknown command 'frobnicate'\n"), unknown.err);
+    }
+
+    /** Exit code 2 (a usage error) with every part in the message. */
+    private static void assertUsageError(Outcome o, String... parts) {
+        assertEquals(2, o.code, o.err);
+        for (String part : parts) {
+            assertTrue(o.err.contains(part), part + " in " + o.err);
+        }
+    }
+
+    @Test
+    void outputsMayNotShareAPathWithEachOtherOrWithAnInput() throws IOException {
+        Path q = Files.copy(Path.of(npy("q4")), tmp.resolve("q.npy"));
+        byte[] original = Files.readAllBytes(q);
+        String same = tmp.resolve("same.npy").toString(), again = tmp.resolve("sub/../same.npy").toString();
+        assertUsageError(main("run", "--q", npy("q4"), "--k", npy("k4"), "--v", npy("v4"), "--out", same,
+                "--weights", again), "panattn run: --weights " + again + " and --out " + same + " are the same file");
+        assertUsageError(main("run", "--q", q.toString(), "--k", npy("k4"), "--v", npy("v4"), "--out", q.toString()),
+                "--out " + q + " and the input --q " + q + " are the same file");
+        assertUsageError(main("run", "--variant", "mha", "--query", MHA + "x.npy", "--heads", "4", "--in-proj-weight",
+                MHA + "in_proj_weight.npy", "--out-proj-weight", MHA + "out_proj_weight.npy", "--out", same,
+                "--weights", again), "--weights " + again + " and --out " + same);
+        assertUsageError(main("run", "--variant", "mha", "--query", q.toString(), "--heads", "4", "--in-proj-weight",
+                MHA + "in_proj_weight.npy", "--out-proj-weight", MHA + "out_proj_weight.npy", "--out", q.toString()),
+                "--out " + q + " and the input --query " + q);
+        assertUsageError(main("run", "--variant", "general", "--q", npy("q3"), "--k", npy("k3"), "--v", npy("v3"),
+                "--w", q.toString(), "--out", q.toString()), "--out " + q + " and the input --w " + q);
+        assertUsageError(main("run", "--variant", "pooling", "--x", npy("k3"), "--query", q.toString(), "--out", same,
+                "--weights", q.toString()), "--weights " + q + " and the input --query " + q);
+        assertArrayEquals(original, Files.readAllBytes(q), "the input is untouched");
+        assertFalse(Files.exists(Path.of(same)), "nothing was written");
+    }
+
+    @Test
+    void everyOutputFolderIsCheckedBeforeAnythingRuns() {
+        Outcome o = main("run", "--q", npy("q4"), "--k", npy("k4"), "--v", npy("v4"), "--out", "/nonexistent/dir/o.npy");
+        assertEquals(1, o.code, o.err);
+        assertEquals("panattn run: --out: cannot write /nonexistent/dir/o.npy: folder /nonexistent/dir does not exist\n",
+                o.err);
+        Path out = tmp.resolve("out.npy");
+        o = main("run", "--variant", "mha", "--query", MHA + "x.npy", "--heads", "4", "--in-proj-weight",
+                MHA + "in_proj_weight.npy", "--out-proj-weight", MHA + "out_proj_weight.npy", "--out", out.toString(),
+                "--weights", "/nonexistent/w.npy");
+        assertTrue(o.err.contains("--weights: cannot write /nonexistent/w.npy: folder /nonexistent does not exist"), o.err);
+        assertFalse(Files.exists(out), "--out was not written either");
+        o = main("run", "--variant", "general", "--q", npy("q3"), "--k", npy("k3"), "--v", npy("v3"), "--w", npy("q3"),
+                "--out", tmp.toString());
+        assertTrue(o.err.contains("--out: cannot write " + tmp + ": it is a folder"), o.err);
+        o = main("bench", "--iterations", "1000000", "--max-seconds", "60", "--chart", "/nonexistent/dir/c.png");
+        assertEquals(1, o.code, o.err);
+        assertTrue(o.err.contains("--chart: cannot write /nonexistent/dir/c.png: folder /nonexistent/dir does not exist"),
+                o.err);
+        assertEquals("", o.out, "nothing was timed");
+    }
+
+    @Test
+    void anUnreadableInputIsNamedByItsOption() {
+        String out = tmp.resolve("o.npy").toString();
+        Outcome o = main("run", "--q", "nope.npy", "--k", npy("k4"), "--v", npy("v4"), "--out", out);
+        assertEquals(1, o.code, o.err);
+        assertEquals("panattn run: --q: cannot read nope.npy: no such file\n", o.err);
+        o = main("run", "--q", npy("q4"), "--k", npy("k4"), "--v", npy("v4"), "--mask", "nope.npy", "--out", out);
+        assertEquals("panattn run: --mask: cannot read nope.npy: no such file\n", o.err);
+        o = main("run", "--variant", "mha", "--query", MHA + "x.npy", "--heads", "4", "--in-proj-weight",
+                MHA + "in_proj_weight.npy", "--out-proj-weight", "nope.npy", "--out", out);
+        assertEquals("panattn run: --out-proj-weight: cannot read nope.npy: no such file\n", o.err);
+        o = main("run", "--variant", "pooling", "--x", npy("k3"), "--query", npy("q3"), "--key-padding-mask",
+                tmp.toString(), "--out", out);
+        assertTrue(o.err.startsWith("panattn run: --key-padding-mask: cannot read " + tmp + ": "), o.err);
+    }
+
+    @Test
+    void everyNumericOptionSaysWhatItExpected() throws IOException {
+        Path table = tmp.resolve("table.npy");
+        Npy.write(table, new float[32 * 4], 32, 4);
+        String out = tmp.resolve("o.npy").toString();
+        String[] sdpa = {"run", "--q", npy("q4"), "--k", npy("k4"), "--v", npy("v4"), "--out", out};
+        String[] layer = {"run", "--variant", "mha", "--query", MHA + "x.npy", "--in-proj-weight",
+            MHA + "in_proj_weight.npy", "--out-proj-weight", MHA + "out_proj_weight.npy", "--out", out};
+        String[] bench = {"bench"};
+        Object[][] cases = {
+            {sdpa, "--scale abc", "--scale: expected a number, got \"abc\""},
+            {sdpa, "--softcap 1,5", "--softcap: expected a number, got \"1,5\""},
+            {sdpa, "--rope-base NaN", "--rope-base: expected a number, got \"NaN\""},
+            {sdpa, "--rel-bias " + table + " --rel-max-distance 2.5",
+                "--rel-max-distance: expected an integer from 2 to 2147483647, got \"2.5\""},
+            {layer, "--heads two", "--heads: expected an integer >= 1, got \"two\""},
+            {layer, "--heads 4 --kv-heads 0", "--kv-heads: expected an integer >= 1, got \"0\""},
+            {layer, "--heads 4 --window -1", "--window: expected an integer >= 0, got \"-1\""},
+            {bench, "--b x", "--b: expected an integer from 1 to 2147483647, got \"x\""},
+            {bench, "--h 0", "--h: expected an integer from 1 to 2147483647, got \"0\""},
+            {bench, "--hkv 1e3", "--hkv: expected an integer from 1 to 2147483647, got \"1e3\""},
+            {bench, "--lq 3000000000", "--lq: expected an integer from 1 to 2147483647, got \"3000000000\""},
+            {bench, "--lk -5", "--lk: expected an integer from 1 to 2147483647, got \"-5\""},
+            {bench, "--d 99999999999999999999",
+                "--d: expected an integer from 1 to 2147483647, got \"99999999999999999999\""},
+            {bench, "--workload W4 --e big", "--e: expected an integer from 1 to 2147483647, got \"big\""},
+            {bench, "--threads -1", "--threads: expected an integer from 0 to 2147483647, got \"-1\""},
+            {bench, "--iterations many", "--iterations: expected an integer from 1 to 1000000, got \"many\""},
+            {bench, "--max-seconds soon", "--max-seconds: expected a number, got \"soon\""},
+        };
+        for (Object[] c : cases) {
+            String[] base = (String[]) c[0];
+            Outcome o = main(Stream.concat(Arrays.stream(base), Arrays.stream(((String) c[1]).split(" ")))
+                    .toArray(String[]::new));
+            assertEquals(2, o.code, c[1] + ": " + o.err);
+            assertTrue(o.err.startsWith("panattn " + base[0] + ": " + c[2] + "\n"), c[1] + ": " + o.err);
+        }
+    }
+
+    @Test
+    void benchRefusesCasesThatCannotFitInMemoryBeforeTimingAnything() {
+        Outcome o = main("bench", "--lq", "2000000000", "--d", "128");
+        assertUsageError(o, "panattn bench: --lq 2000000000 --d 128: B=1 H=8 Lq=2000000000 Lk=2000000000 D=128 needs "
+                + "32768.0 GB for its tensors, the largest 8192.0 GB; a Java array here holds at most ");
+        assertEquals("", o.out, "nothing was timed");
+        assertUsageError(main("bench", "--workload", "W4", "--e", "2000000000", "--h", "1"),
+                "panattn bench: --h 1 --e 2000000000: B=1 L=128 E=2000000000 H=1 needs ");
     }
 
     @Test
@@ -102,7 +227,7 @@ class MainTest {
             "gflops", "gbps"}) {
             assertTrue(lines[0].contains("\"" + key + "\":"), key + " in " + lines[0]);
         }
-        assertTrue(java.nio.file.Files.size(chart) > 1000, "chart written");
+        assertTrue(Files.size(chart) > 1000, "chart written");
         Outcome w4 = main("bench", "--workload", "W4", "--e", "64", "--h", "4", "--lq", "8", "--backend", "native",
                 "--iterations", "2", "--max-seconds", "1");
         assertEquals(0, w4.code, w4.err);
