@@ -71,3 +71,21 @@ int pa_additive_attention(const pa_tensor *qp, const pa_tensor *kp, const pa_ten
     rc = pa_plan_init(&p, "values", values, out, o, inputs, names, vvec != NULL ? 3 : 2);
     return rc != PA_OK ? rc : pa_plan_run(&p, o);
 }
+
+/* The twin whose buffers are call arguments (see panattn.h). */
+int pa_additive_attention_buffers(const pa_tensor *qp, const pa_tensor *kp, const pa_tensor *vvec,
+                                  const pa_tensor *values, const pa_tensor *out,
+                                  const pa_sdpa_options *opts, const void *qp_data,
+                                  const void *kp_data, const void *vvec_data, const void *values_data,
+                                  void *out_data, const void *mask_data, void *weights_data,
+                                  const void *key_padding_data, const void *alibi_slopes_data,
+                                  const void *rel_bias_data)
+{
+    pa_tensor c[5];
+    pa_option_copies oc;
+    const pa_sdpa_options *o = pa_options_with_data(&oc, opts, mask_data, weights_data, key_padding_data,
+                                                 alibi_slopes_data, rel_bias_data);
+    return pa_additive_attention(pa_with_data(qp, qp_data, &c[0]), pa_with_data(kp, kp_data, &c[1]),
+                                 pa_with_data(vvec, vvec_data, &c[2]), pa_with_data(values, values_data, &c[3]),
+                                 pa_with_data(out, out_data, &c[4]), o);
+}

@@ -78,3 +78,21 @@ int pa_concat_attention(const pa_tensor *q, const pa_tensor *k, const pa_tensor 
     rc = pa_plan_init(&p, "values", values, out, o, inputs, names, bias != NULL ? 4 : 3);
     return rc != PA_OK ? rc : pa_plan_run(&p, o);
 }
+
+/* The twin whose buffers are call arguments (see panattn.h). */
+int pa_concat_attention_buffers(const pa_tensor *q, const pa_tensor *k, const pa_tensor *w,
+                                const pa_tensor *bias, const pa_tensor *values, const pa_tensor *out,
+                                const pa_sdpa_options *opts, const void *q_data, const void *k_data,
+                                const void *w_data, const void *bias_data, const void *values_data,
+                                void *out_data, const void *mask_data, void *weights_data,
+                                const void *key_padding_data, const void *alibi_slopes_data,
+                                const void *rel_bias_data)
+{
+    pa_tensor c[6];
+    pa_option_copies oc;
+    const pa_sdpa_options *o = pa_options_with_data(&oc, opts, mask_data, weights_data, key_padding_data,
+                                                 alibi_slopes_data, rel_bias_data);
+    return pa_concat_attention(pa_with_data(q, q_data, &c[0]), pa_with_data(k, k_data, &c[1]),
+                               pa_with_data(w, w_data, &c[2]), pa_with_data(bias, bias_data, &c[3]),
+                               pa_with_data(values, values_data, &c[4]), pa_with_data(out, out_data, &c[5]), o);
+}

@@ -112,6 +112,19 @@ int pa_check_disjoint(const char *fn, const char *name, const pa_tensor *t,
 /* Bytes of one element of a dtype (pa_check_tensor has validated it). */
 int pa_dtype_size(int dtype);
 
+/* For the _buffers twins (buffers.c): copies of a descriptor, and of the
+ * options and their tensors, whose data fields are the call's buffer
+ * arguments (NULL stays NULL). */
+typedef struct pa_option_copies {
+    pa_sdpa_options o;
+    pa_tensor mask, weights, key_padding, alibi_slopes, rel_bias;
+} pa_option_copies;
+const pa_tensor *pa_with_data(const pa_tensor *t, const void *data, pa_tensor *copy);
+const pa_sdpa_options *pa_options_with_data(pa_option_copies *c, const pa_sdpa_options *opts,
+                                            const void *mask, const void *weights,
+                                            const void *key_padding, const void *alibi_slopes,
+                                            const void *rel_bias);
+
 /* The BLAS must run single-threaded: panattn owns the threading. */
 void pa_blas_init(void);
 

@@ -128,3 +128,19 @@ int pa_sdpa_dense(const float *q, const float *k, const float *v, float *out, in
     o.causal = causal;
     return pa_sdpa(&t[0], &t[1], &t[2], &t[3], &o);
 }
+
+/* The twin whose buffers are call arguments (see panattn.h). */
+int pa_sdpa_buffers(const pa_tensor *q, const pa_tensor *k, const pa_tensor *v,
+                    const pa_tensor *out, const pa_sdpa_options *opts,
+                    const void *q_data, const void *k_data, const void *v_data,
+                    void *out_data, const void *mask_data, void *weights_data,
+                    const void *key_padding_data, const void *alibi_slopes_data,
+                    const void *rel_bias_data)
+{
+    pa_tensor c[4];
+    pa_option_copies oc;
+    const pa_sdpa_options *o = pa_options_with_data(&oc, opts, mask_data, weights_data, key_padding_data,
+                                                 alibi_slopes_data, rel_bias_data);
+    return pa_sdpa(pa_with_data(q, q_data, &c[0]), pa_with_data(k, k_data, &c[1]), pa_with_data(v, v_data, &c[2]),
+                   pa_with_data(out, out_data, &c[3]), o);
+}
