@@ -23,7 +23,7 @@ class NumericEdgeCaseTest {
 
     @AfterAll
     static void restoreIsa() {
-        Panattn.setMaxIsa(Panattn.supportedIsa());
+        Target.restore();
     }
 
     /** Output and weights from the Java backend, the Vector API backend, then native at each ISA cap. */
@@ -32,19 +32,14 @@ class NumericEdgeCaseTest {
 
     private static List<Result> everyBackend(Arena arena, Tensor q, Tensor k, Tensor v, AttentionSpec spec) {
         List<Result> results = new ArrayList<>();
-        for (String who : new String[] {"java", "vector", "scalar", "avx2", "avx512"}) {
-            Backend backend = who.equals("java") ? Backend.JAVA : who.equals("vector") ? Backend.JAVA_VECTOR
-                    : Backend.NATIVE;
-            if (backend == Backend.NATIVE) {
-                Panattn.setMaxIsa(Isa.valueOf(who.toUpperCase(java.util.Locale.ROOT)));
-            }
+        for (Target target : Target.all()) {
+            Backend backend = target.select();
             long[] os = q.shape();
             os[3] = v.size(3);
             Tensor out = Tensor.allocate(arena, os);
             Tensor w = Tensor.allocate(arena, q.size(0), q.size(1), q.size(2), k.size(2));
             Attention.scaledDotProduct(q, k, v, out, spec.toBuilder().weights(w).backend(backend).build());
-            results.add(new Result(who + (backend == Backend.NATIVE ? " (" + Panattn.isa() + ")" : ""),
-                    out.toArray(), w.toArray()));
+            results.add(new Result(target.toString(), out.toArray(), w.toArray()));
         }
         return results;
     }

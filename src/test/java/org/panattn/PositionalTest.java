@@ -38,7 +38,7 @@ class PositionalTest {
 
     @AfterAll
     static void restoreIsa() {
-        Panattn.setMaxIsa(Panattn.supportedIsa());
+        Target.restore();
     }
 
     @ParameterizedTest(name = "{0}")
@@ -78,16 +78,12 @@ class PositionalTest {
             }
             Reference.Result ref = Reference.sdpa(q, k, v, null, null, c.causal, 0, 1 / Math.sqrt(d),
                     new Reference.Pos(c.softcap, slopes, rel, c.bidirectional, 64));
-            for (Backend backend : Backend.values()) {
-                for (Isa isa : backend != Backend.NATIVE ? new Isa[] {null} : Panattn.isaLevels().toArray(Isa[]::new)) {
-                    if (backend == Backend.NATIVE) {
-                        Panattn.setMaxIsa(isa);
-                    }
-                    Tensor out = Tensor.allocate(arena, b, h, c.lq, d);
-                    Attention.scaledDotProduct(q, k, v, out, spec.backend(backend).build());
-                    double err = Reference.relativeError(out.toArray(), ref.out());
-                    assertTrue(err < TOLERANCE, backend + " " + isa + ": relative error " + err);
-                }
+            for (Target target : Target.all()) {
+                Backend backend = target.select();
+                Tensor out = Tensor.allocate(arena, b, h, c.lq, d);
+                Attention.scaledDotProduct(q, k, v, out, spec.backend(backend).build());
+                double err = Reference.relativeError(out.toArray(), ref.out());
+                assertTrue(err < TOLERANCE, target + ": relative error " + err);
             }
         }
     }
@@ -129,16 +125,12 @@ class PositionalTest {
                     new Reference.Pos(0, null, rel, true, 2));
             AttentionSpec.Builder spec = AttentionSpec.builder().causal(causal).window(window)
                     .relativeBias(new RelativePositionBias(table, true, 2));
-            for (Backend backend : Backend.values()) {
-                for (Isa isa : backend != Backend.NATIVE ? new Isa[] {null} : Panattn.isaLevels().toArray(Isa[]::new)) {
-                    if (backend == Backend.NATIVE) {
-                        Panattn.setMaxIsa(isa);
-                    }
-                    Tensor out = Tensor.allocate(arena, 1, h, lq, d);
-                    Attention.scaledDotProduct(q, k, v, out, spec.backend(backend).build());
-                    double err = Reference.relativeError(out.toArray(), ref.out());
-                    assertTrue(err < TOLERANCE, backend + " " + isa + ": relative error " + err);
-                }
+            for (Target target : Target.all()) {
+                Backend backend = target.select();
+                Tensor out = Tensor.allocate(arena, 1, h, lq, d);
+                Attention.scaledDotProduct(q, k, v, out, spec.backend(backend).build());
+                double err = Reference.relativeError(out.toArray(), ref.out());
+                assertTrue(err < TOLERANCE, target + ": relative error " + err);
             }
         }
     }

@@ -14,8 +14,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * Properties of every score rule (dot, scaled dot, general, additive,
- * concat-tanh-sum, concat-linear) on random problems, one seed per case:
+ * Properties of every score rule of {@link TestRule} on random problems, one seed per case:
  * random sizes (0 and odd ones included), every tensor a strided view with
  * guard bytes around it, random keep-masks and key padding, causal rules,
  * soft-capping, ALiBi and T5 bias, the weights output. For each: the Java
@@ -29,7 +28,7 @@ class RulePropertyTest {
 
     @AfterAll
     static void restoreIsa() {
-        Panattn.setMaxIsa(Panattn.supportedIsa());
+        Target.restore();
     }
 
     static LongStream seeds() {
@@ -54,13 +53,13 @@ class RulePropertyTest {
     }
 
     private static Problem problem(Arena arena, SplittableRandom rnd) {
-        ScoreRulesTest.Rule rule = ScoreRulesTest.Rule.values()[rnd.nextInt(ScoreRulesTest.Rule.values().length)];
-        boolean concat = rule == ScoreRulesTest.Rule.CONCAT_LINEAR;
+        TestRule rule = TestRule.values()[rnd.nextInt(TestRule.values().length)];
+        boolean concat = rule.keyPerQuery();
         int b = 1 + rnd.nextInt(3);
         int lq = rnd.nextInt(12) == 0 ? 0 : 1 + rnd.nextInt(30);
         int lk = rnd.nextInt(12) == 0 ? 0 : 1 + rnd.nextInt(40);
         int dq = 1 + rnd.nextInt(20);
-        int dk = rule == ScoreRulesTest.Rule.DOT || rule == ScoreRulesTest.Rule.SCALED_DOT ? dq : 1 + rnd.nextInt(20);
+        int dk = rule.sameWidth() ? dq : 1 + rnd.nextInt(20);
         int dv = rnd.nextInt(10) == 0 ? 0 : 1 + rnd.nextInt(20);
         int a = 1 + rnd.nextInt(24);
         ScoreRulesTest.Case c = new ScoreRulesTest.Case(rule, b, lq, lk, dq, dk, dv, a, false);
@@ -68,14 +67,9 @@ class RulePropertyTest {
         Tensor q = guarded(arena, rnd, inputs, b, lq, dq);
         Tensor k = guarded(arena, rnd, inputs, b, concat ? lq : lk, dk);
         Tensor v = guarded(arena, rnd, inputs, b, lk, dv);
-        Tensor w = guarded(arena, rnd, inputs, switch (rule) {
-            case GENERAL -> new long[] {dq, dk};
-            case CONCAT_TANH_SUM -> new long[] {a, dq + dk};
-            case CONCAT_LINEAR -> new long[] {lk, dq + dk};
-            default -> new long[] {a, dq};
-        });
+        Tensor w = guarded(arena, rnd, inputs, rule.weightShape(dq, dk, lk, a));
         Tensor wk = guarded(arena, rnd, inputs, a, dk);
-        Tensor bias = guarded(arena, rnd, inputs, concat ? lk : a);
+        Tensor bias = guarded(arena, rnd, inputs, rule.biasSize(lk, a));
         Tensor vvec = guarded(arena, rnd, inputs, a);
         Mask mask = null;
         if (rnd.nextBoolean()) {
@@ -124,19 +118,8 @@ class RulePropertyTest {
         if (p.table != null) {
             spec.relativeBias(new RelativePositionBias(p.table, p.causal == Causal.NONE, 20));
         }
-        ScoreRule rule = switch (c.rule()) {
-            case DOT -> ScoreRule.dot();
-            case SCALED_DOT -> ScoreRule.scaledDot();
-            case GENERAL -> ScoreRule.general(p.w);
-            case ADDITIVE -> ScoreRule.additive(p.w, p.wk, p.bias, p.vvec);
-            case CONCAT_TANH_SUM -> ScoreRule.concatTanhSum(p.w, p.bias, c.dq());
-            case CONCAT_LINEAR -> null;
-        };
-        if (rule == null) {
-            Attention.concatLinear(p.q, p.k, p.v, p.w, p.bias, out.view(), spec.build());
-        } else {
-            Attention.attend(rule, p.q, p.k, p.v, out.view(), spec.build());
-        }
+        c.rule().bind(new TestRule.Weights(p.w, p.wk, p.bias, p.vvec), c.dq()).attend(p.q, p.k, p.v, out.view(),
+                spec.build());
         String who = backend + (backend == Backend.NATIVE ? " " + Panattn.isa() : "");
         GuardedTensor.assertOnlyOutputsWritten(who, out, w, p.inputs, before);
         return new Run(out.view().toArray(), w == null ? null : w.view().toArray());
@@ -144,7 +127,7 @@ class RulePropertyTest {
 
     @ParameterizedTest(name = "seed {0}")
     @MethodSource("seeds")
-    void nativeAndVectorMatchJavaAndWriteOnlyTheirOutputs(long seed) {
+    void everyBackendMatchesJavaAndWritesOnlyItsOutputs(long seed) {
         try (Arena arena = Arena.ofConfined()) {
             SplittableRandom rnd = new SplittableRandom(seed * 0x9E3779B97F4A7C15L + 29);
             Problem p = problem(arena, rnd);
@@ -153,11 +136,8 @@ class RulePropertyTest {
             check(java, ref.out(), p.weights ? ref.weights() : null, "Java vs float64 reference", p);
             double[] javaOut = Reference.toDouble(java.out);
             double[] javaWeights = p.weights ? Reference.toDouble(java.weights) : null;
-            check(run(arena, rnd, p, Backend.JAVA_VECTOR), javaOut, javaWeights, "Vector API vs Java", p);
-            for (Isa isa : Panattn.isaLevels().toArray(Isa[]::new)) {
-                Panattn.setMaxIsa(isa);
-                check(run(arena, rnd, p, Backend.NATIVE), javaOut, javaWeights, "native " + Panattn.isa() + " vs Java",
-                        p);
+            for (Target t : Target.others()) {
+                check(run(arena, rnd, p, t.select()), javaOut, javaWeights, t + " vs Java", p);
             }
         }
     }
@@ -173,7 +153,8 @@ class RulePropertyTest {
         }
         double[] slopes = p.slopes == null ? null : new double[] {p.slopes[0]};
         Reference.Pos pos = new Reference.Pos(p.softcap, slopes, rel, p.causal == Causal.NONE, 20);
-        Reference.Score score = ScoreRulesTest.score(c, p.q, p.k, p.w, p.wk, p.bias, p.vvec);
+        Reference.Score score = c.rule().reference(new TestRule.Inputs(p.q, p.k, new TestRule.Weights(p.w, p.wk, p.bias,
+                p.vvec), c.dq(), c.dk(), c.a()));
         return Reference.attend(score, c.b(), 1, 1, c.lq(), p.lk(), p.v.unsqueeze(1), p.mask, p.keyPadding, p.causal,
                 0, pos);
     }

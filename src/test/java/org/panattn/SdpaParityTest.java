@@ -72,13 +72,12 @@ class SdpaParityTest {
 
     @AfterAll
     static void restoreIsa() {
-        List<Isa> levels = Panattn.isaLevels();
-        Panattn.setMaxIsa(levels.get(levels.size() - 1));
+        Target.restore();
     }
 
     @ParameterizedTest(name = "{0}")
     @MethodSource("cases")
-    void nativeAndJavaMatchFloat64Reference(Case c) {
+    void everyBackendMatchesFloat64Reference(Case c) {
         Shape s = c.s;
         try (Arena arena = Arena.ofConfined()) {
             SplittableRandom rnd = new SplittableRandom(c.toString().hashCode());
@@ -96,11 +95,10 @@ class SdpaParityTest {
             Reference.Result ref = Reference.sdpa(q, k, v, mask, padding, c.causal, c.window(), 1.0 / Math.sqrt(s.dk));
 
             float[] javaOut = run(arena, c, q, k, v, spec, Backend.JAVA, ref);
-            for (Isa isa : Panattn.isaLevels()) {
-                Panattn.setMaxIsa(isa);
-                float[] nativeOut = run(arena, c, q, k, v, spec, Backend.NATIVE, ref);
-                double vsJava = maxRelDiff(nativeOut, javaOut);
-                assertTrue(vsJava < TOLERANCE, "native (" + Panattn.isa() + ") vs Java: " + vsJava);
+            for (Target t : Target.others()) {
+                float[] got = run(arena, c, q, k, v, spec, t.select(), ref);
+                double vsJava = maxRelDiff(got, javaOut);
+                assertTrue(vsJava < TOLERANCE, t + " vs Java: " + vsJava);
             }
         }
     }

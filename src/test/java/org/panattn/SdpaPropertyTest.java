@@ -28,7 +28,7 @@ class SdpaPropertyTest {
 
     @AfterAll
     static void restoreIsa() {
-        Panattn.setMaxIsa(Panattn.supportedIsa());
+        Target.restore();
     }
 
     static LongStream seeds() {
@@ -128,7 +128,7 @@ class SdpaPropertyTest {
 
     @ParameterizedTest(name = "seed {0}")
     @MethodSource("seeds")
-    void nativeMatchesJavaAndWritesOnlyItsOutputs(long seed) {
+    void everyBackendMatchesJavaAndWritesOnlyItsOutputs(long seed) {
         try (Arena arena = Arena.ofConfined()) {
             SplittableRandom rnd = new SplittableRandom(seed * 0x9E3779B97F4A7C15L + 17);
             Problem p = problem(arena, rnd);
@@ -138,12 +138,11 @@ class SdpaPropertyTest {
             if (p.weights) {
                 check(java.weights, ref.weights(), "Java vs float64 reference, weights", p);
             }
-            for (Isa isa : Panattn.isaLevels().toArray(Isa[]::new)) {
-                Panattn.setMaxIsa(isa);
-                Run nat = run(arena, rnd, p, Backend.NATIVE);
-                check(nat.out, Reference.toDouble(java.out), "native " + Panattn.isa() + " vs Java, out", p);
+            for (Target t : Target.others()) {
+                Run got = run(arena, rnd, p, t.select());
+                check(got.out, Reference.toDouble(java.out), t + " vs Java, out", p);
                 if (p.weights) {
-                    check(nat.weights, Reference.toDouble(java.weights), "native " + Panattn.isa() + " vs Java, weights", p);
+                    check(got.weights, Reference.toDouble(java.weights), t + " vs Java, weights", p);
                 }
             }
         }

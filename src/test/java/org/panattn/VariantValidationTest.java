@@ -32,41 +32,35 @@ class VariantValidationTest {
     /** Sizes of the rank-3 (B, L, D) calls; the rules with weights use Dk = 3, A = 7. */
     private static final long B = 2, LQ = 3, LK = 5, DQ = 4, DV = 6, A = 7;
 
-    enum Rule { DOT, SCALED_DOT, GENERAL, ADDITIVE, CONCAT_TANH_SUM }
-
+    /** The rules with one key per query (concat-linear) have their own tests below. */
     static Stream<Arguments> rulesOnBackends() {
-        return Arrays.stream(Rule.values()).flatMap(r -> Arrays.stream(Backend.values()).map(b -> Arguments.of(r, b)));
+        return Arrays.stream(TestRule.values()).filter(r -> !r.keyPerQuery())
+                .flatMap(r -> Arrays.stream(Backend.values()).map(b -> Arguments.of(r, b)));
     }
 
-    private static long dk(Rule r) {
-        return r == Rule.DOT || r == Rule.SCALED_DOT ? DQ : 3;
+    private static long dk(TestRule r) {
+        return r.sameWidth() ? DQ : 3;
     }
 
-    private static ScoreRule rule(Rule r, Arena arena, SplittableRandom rnd) {
-        return switch (r) {
-            case DOT -> ScoreRule.dot();
-            case SCALED_DOT -> ScoreRule.scaledDot();
-            case GENERAL -> ScoreRule.general(Reference.random(arena, rnd, DQ, 3));
-            case ADDITIVE -> ScoreRule.additive(Reference.random(arena, rnd, A, DQ), Reference.random(arena, rnd, A, 3),
-                    Reference.random(arena, rnd, A), Reference.random(arena, rnd, A));
-            case CONCAT_TANH_SUM -> ScoreRule.concatTanhSum(Reference.random(arena, rnd, A, DQ + 3),
-                    Reference.random(arena, rnd, A), DQ);
-        };
+    /** The rule's call on random weights. */
+    private static TestRule.Call rule(TestRule r, Arena arena, SplittableRandom rnd) {
+        return r.bind(new TestRule.Weights(Reference.random(arena, rnd, r.weightShape(DQ, 3, LK, A)),
+                Reference.random(arena, rnd, A, 3), Reference.random(arena, rnd, A), Reference.random(arena, rnd, A)), DQ);
     }
 
     /** What a k of the wrong width is told: the rules with key weights name their columns. */
-    private static String wrongKeyWidth(Rule r, long dk) {
-        return r == Rule.ADDITIVE || r == Rule.CONCAT_TANH_SUM
+    private static String wrongKeyWidth(TestRule r, long dk) {
+        return r.namesKeyColumns()
                 ? "k: last dimension must be " + dk + " (Dk, the columns of wk), got shape (2, 5, " + (dk + 1) + ")"
                 : "k: expected shape (B, Lk, Dk) = (2, *, " + dk + "), got (2, 5, " + (dk + 1) + ")";
     }
 
     @ParameterizedTest(name = "{0} on {1}")
     @MethodSource("rulesOnBackends")
-    void attendNamesEachBadTensor(Rule r, Backend backend) {
+    void attendNamesEachBadTensor(TestRule r, Backend backend) {
         try (Arena arena = Arena.ofConfined()) {
             SplittableRandom rnd = new SplittableRandom(r.ordinal());
-            ScoreRule rule = rule(r, arena, rnd);
+            TestRule.Call rule = rule(r, arena, rnd);
             long dk = dk(r);
             Tensor q = Reference.random(arena, rnd, B, LQ, DQ);
             Tensor k = Reference.random(arena, rnd, B, LK, dk);
@@ -74,46 +68,46 @@ class VariantValidationTest {
             Tensor out = sentinel(arena, B, LQ, DV);
             AttentionSpec spec = on(backend);
             expect(IAE, "rule must not be null", () -> Attention.attend(null, q, k, v, out, spec));
-            expect(IAE, "spec must not be null", () -> Attention.attend(rule, q, k, v, out, null));
-            expect(IAE, "q must not be null", () -> Attention.attend(rule, null, k, v, out, spec));
-            expect(IAE, "k must not be null", () -> Attention.attend(rule, q, null, v, out, spec));
-            expect(IAE, "v must not be null", () -> Attention.attend(rule, q, k, null, out, spec));
-            expect(IAE, "out must not be null", () -> Attention.attend(rule, q, k, v, null, spec));
-            expect(ISE, "q: its arena is closed", () -> Attention.attend(rule, closed(B, LQ, DQ), k, v, out, spec));
-            expect(ISE, "k: its arena is closed", () -> Attention.attend(rule, q, closed(B, LK, dk), v, out, spec));
-            expect(ISE, "v: its arena is closed", () -> Attention.attend(rule, q, k, closed(B, LK, DV), out, spec));
-            expect(ISE, "out: its arena is closed", () -> Attention.attend(rule, q, k, v, closed(B, LQ, DV), spec));
+            expect(IAE, "spec must not be null", () -> rule.attend(q, k, v, out, null));
+            expect(IAE, "q must not be null", () -> rule.attend(null, k, v, out, spec));
+            expect(IAE, "k must not be null", () -> rule.attend(q, null, v, out, spec));
+            expect(IAE, "v must not be null", () -> rule.attend(q, k, null, out, spec));
+            expect(IAE, "out must not be null", () -> rule.attend(q, k, v, null, spec));
+            expect(ISE, "q: its arena is closed", () -> rule.attend(closed(B, LQ, DQ), k, v, out, spec));
+            expect(ISE, "k: its arena is closed", () -> rule.attend(q, closed(B, LK, dk), v, out, spec));
+            expect(ISE, "v: its arena is closed", () -> rule.attend(q, k, closed(B, LK, DV), out, spec));
+            expect(ISE, "out: its arena is closed", () -> rule.attend(q, k, v, closed(B, LQ, DV), spec));
             expect(IAE, "q: expected rank 4 (B, H, L, D) or rank 3 (B, L, D), got shape (3, 4)",
-                    () -> Attention.attend(rule, Tensor.allocate(arena, LQ, DQ), k, v, out, spec));
+                    () -> rule.attend(Tensor.allocate(arena, LQ, DQ), k, v, out, spec));
             expect(IAE, "k: expected rank 3 like q, got shape (2, 1, 5, " + dk + ")",
-                    () -> Attention.attend(rule, q, k.unsqueeze(1), v, out, spec));
+                    () -> rule.attend(q, k.unsqueeze(1), v, out, spec));
             expect(IAE, "out: expected rank 3 like q, got shape (2, 1, 3, 6)",
-                    () -> Attention.attend(rule, q, k, v, out.unsqueeze(1), spec));
+                    () -> rule.attend(q, k, v, out.unsqueeze(1), spec));
             expect(IAE, wrongKeyWidth(r, dk),
-                    () -> Attention.attend(rule, q, Tensor.allocate(arena, B, LK, dk + 1), v, out, spec));
+                    () -> rule.attend(q, Tensor.allocate(arena, B, LK, dk + 1), v, out, spec));
             expect(IAE, "k: expected shape (B, Lk, Dk) = (2, *, |got (3, 5, " + dk + ")",
-                    () -> Attention.attend(rule, q, Tensor.allocate(arena, 3, LK, dk), v, out, spec));
+                    () -> rule.attend(q, Tensor.allocate(arena, 3, LK, dk), v, out, spec));
             expect(IAE, "v: expected shape (B, Lk, Dv) = (2, 5, *), got (2, 6, 6)",
-                    () -> Attention.attend(rule, q, k, Tensor.allocate(arena, B, LK + 1, DV), out, spec));
+                    () -> rule.attend(q, k, Tensor.allocate(arena, B, LK + 1, DV), out, spec));
             expect(IAE, "out: expected shape (B, Lq, Dv) = (2, 3, 6), got (2, 3, 7)",
-                    () -> Attention.attend(rule, q, k, v, Tensor.allocate(arena, B, LQ, DV + 1), spec));
-            expect(IAE, "out: shares memory with v", () -> Attention.attend(rule, q, k, v,
+                    () -> rule.attend(q, k, v, Tensor.allocate(arena, B, LQ, DV + 1), spec));
+            expect(IAE, "out: shares memory with v", () -> rule.attend(q, k, v,
                     Tensor.wrap(v.segment(), B, LQ, DV), spec));
-            expect(IAE, "out: its segment is read-only", () -> Attention.attend(rule, q, k, v,
+            expect(IAE, "out: its segment is read-only", () -> rule.attend(q, k, v,
                     Tensor.wrap(out.segment().asReadOnly(), B, LQ, DV), spec));
-            expect(IAE, "weights: expected shape (B, Lq, Lk) = (2, 3, 5), got (2, 3, 6)", () -> Attention.attend(rule,
+            expect(IAE, "weights: expected shape (B, Lq, Lk) = (2, 3, 5), got (2, 3, 6)", () -> rule.attend(
                     q, k, v, out, spec.toBuilder().weights(Tensor.allocate(arena, B, LQ, LK + 1)).build()));
-            expect(IAE, "mask: last dimension must be Lk = 5, got shape (1, 1, 3, 6)", () -> Attention.attend(rule,
+            expect(IAE, "mask: last dimension must be Lk = 5, got shape (1, 1, 3, 6)", () -> rule.attend(
                     q, k, v, out, spec.toBuilder().mask(Mask.keep(arena, new boolean[18], LQ, LK + 1)).build()));
             expect(IAE, "mask: shape (3, 1, 3, 5) does not broadcast to (B, H, Lq, Lk) = (2, 1, 3, 5)|B must be 1 or 2",
-                    () -> Attention.attend(rule, q, k, v, out, spec.toBuilder()
+                    () -> rule.attend(q, k, v, out, spec.toBuilder()
                             .mask(Mask.additive(Tensor.allocate(arena, 3, LQ, LK))).build()));
-            expect(IAE, "keyPadding: last dimension must be Lk = 5", () -> Attention.attend(rule, q, k, v, out,
+            expect(IAE, "keyPadding: last dimension must be Lk = 5", () -> rule.attend(q, k, v, out,
                     spec.toBuilder().keyPadding(Mask.keyPadding(arena, new long[] {1, 2}, LK - 1)).build()));
             if (backend == Backend.NATIVE) {
                 Tensor heapQ = Tensor.wrap(MemorySegment.ofArray(q.toArray()), B, LQ, DQ);
                 expect(IAE, "q: the native backend needs off-heap memory",
-                        () -> Attention.attend(rule, heapQ, k, v, out, spec));
+                        () -> rule.attend(heapQ, k, v, out, spec));
             }
             Tensor[] confined = {q, k, v, out};
             String[] names = {"q", "k", "v", "out"};
@@ -124,7 +118,7 @@ class VariantValidationTest {
                         Tensor[] t = {Tensor.allocate(shared, B, LQ, DQ), Tensor.allocate(shared, B, LK, dk),
                             Tensor.allocate(shared, B, LK, DV), Tensor.allocate(shared, B, LQ, DV)};
                         t[at] = confined[at];
-                        Attention.attend(rule, t[0], t[1], t[2], t[3], spec);
+                        rule.attend(t[0], t[1], t[2], t[3], spec);
                     }
                 });
             }
@@ -134,21 +128,18 @@ class VariantValidationTest {
 
     @ParameterizedTest(name = "{0} on {1}")
     @MethodSource("rulesOnBackends")
-    void queriesOfTheWrongWidthAreNamed(Rule r, Backend backend) {
+    void queriesOfTheWrongWidthAreNamed(TestRule r, Backend backend) {
         try (Arena arena = Arena.ofConfined()) {
             SplittableRandom rnd = new SplittableRandom(r.ordinal());
-            ScoreRule rule = rule(r, arena, rnd);
+            TestRule.Call rule = rule(r, arena, rnd);
             Tensor q = Reference.random(arena, rnd, B, LQ, DQ + 1);
             Tensor k = Reference.random(arena, rnd, B, LK, dk(r));
             Tensor v = Reference.random(arena, rnd, B, LK, DV);
             Tensor out = sentinel(arena, B, LQ, DV);
             // The dot rules take Dk from q, so the mismatch is k's; the others know Dq from their weights.
-            String words = switch (r) {
-                case DOT, SCALED_DOT -> "k: expected shape (B, Lk, Dk) = (2, *, 5), got (2, 5, 4)";
-                case GENERAL -> "q: last dimension must be 4 (Dq, the rows of w), got shape (2, 3, 5)";
-                case ADDITIVE, CONCAT_TANH_SUM -> "q: last dimension must be 4 (Dq, the columns of wq), got shape (2, 3, 5)";
-            };
-            expect(IAE, words, () -> Attention.attend(rule, q, k, v, out, on(backend)));
+            String words = r.sameWidth() ? "k: expected shape (B, Lk, Dk) = (2, *, 5), got (2, 5, 4)"
+                    : "q: last dimension must be 4 (Dq, the |), got shape (2, 3, 5)";
+            expect(IAE, words, () -> rule.attend(q, k, v, out, on(backend)));
             assertUntouched(out, r + " on " + backend);
         }
     }
