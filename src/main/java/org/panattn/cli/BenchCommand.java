@@ -11,12 +11,16 @@ import java.util.Locale;
 import java.util.Set;
 import java.util.SplittableRandom;
 
+import org.panattn.Alibi;
 import org.panattn.Attention;
 import org.panattn.AttentionSpec;
 import org.panattn.Backend;
 import org.panattn.Causal;
 import org.panattn.MultiHeadAttention;
 import org.panattn.Panattn;
+import org.panattn.RelativePositionBias;
+import org.panattn.Rope;
+import org.panattn.ScoreRule;
 import org.panattn.Tensor;
 
 /**
@@ -27,16 +31,22 @@ import org.panattn.Tensor;
 final class BenchCommand {
     static final String USAGE = """
             bench [--workload W1|W2|W3|W4] [--b B] [--h H] [--hkv HKV] [--lq LQ] [--lk LK] [--d D] [--causal]
-                  [--e E] [--backend native|java|vector|all] [--threads N] [--iterations N]
-                  [--max-seconds S] [--json] [--chart FILE.png]
+                  [--e E] [--variant V,...|all] [--backend native|java|vector|all] [--threads N]
+                  [--iterations N] [--max-seconds S] [--json] [--chart FILE.png]
               W1 prefill B=1 H=12 L=512 D=64; W2 decode B=1 H=32 Lq=1 Lk=4096 D=128;
               W3 tiny B=1 H=1 L=16 D=64; W4 multi-head layer E=768 H=12 B=1 L=128 (projections
               included). Options override a workload's shape; without --workload they describe
-              scaled dot-product attention. --max-seconds (default 20) caps each case's timing.""";
+              scaled dot-product attention. --variant times another rule or term on the same
+              shape: sdpa (default), general, additive, concat-tanh, concat-linear, softcap,
+              alibi, t5, rope. --max-seconds (default 20) caps each case's timing.""";
+
+    /** The calls --variant times: scaled dot-product attention, the other rules, the positional terms. */
+    static final List<String> VARIANTS = List.of("sdpa", "general", "additive", "concat-tanh", "concat-linear",
+            "softcap", "alibi", "t5", "rope");
 
     /** A benchmark case: scaled dot-product attention, or a whole multi-head layer (mha). */
     record Shape(String workload, boolean mha, long b, long h, long hkv, long lq, long lk, long d, long e,
-                 boolean causal) {
+                 boolean causal, String variant) {
         double flops() {
             double attention = 2.0 * b * h * lq * lk * 2 * d * (causal && lq == lk ? 0.5 : 1.0);
             return mha ? attention + 2.0 * b * lq * e * 3 * e + 2.0 * b * lq * e * e : attention;
@@ -54,9 +64,9 @@ final class BenchCommand {
         }
 
         String describe() {
-            return mha ? "B=" + b + " L=" + lq + " E=" + e + " H=" + h
+            return (variant.equals("sdpa") ? "" : variant + " ") + (mha ? "B=" + b + " L=" + lq + " E=" + e + " H=" + h
                     : "B=" + b + " H=" + h + (hkv != h ? " Hkv=" + hkv : "") + " Lq=" + lq + " Lk=" + lk + " D=" + d
-                    + (causal ? " causal" : "");
+                    + (causal ? " causal" : ""));
         }
     }
 
@@ -82,12 +92,14 @@ final class BenchCommand {
 
     static void run(String[] args, PrintStream out) throws IOException {
         Options o = new Options(args, Set.of("--causal", "--json"), Set.of("--workload", "--b", "--h", "--hkv", "--lq",
-                "--lk", "--d", "--e", "--backend", "--threads", "--iterations", "--max-seconds", "--chart"));
+                "--lk", "--d", "--e", "--variant", "--backend", "--threads", "--iterations", "--max-seconds", "--chart"));
         o.checkOutputs(List.of(), List.of("--chart"));
         List<Shape> shapes = new ArrayList<>();
         String w = o.get("--workload");
-        for (String name : w == null ? new String[] {null} : w.split(",")) {
-            shapes.add(checkMemory(shape(name, o), o));
+        for (String variant : variants(o.get("--variant"))) {
+            for (String name : w == null ? new String[] {null} : w.split(",")) {
+                shapes.add(checkMemory(shape(name, o, variant), o));
+            }
         }
         if (o.get("--threads") != null) {
             Panattn.setThreads((int) o.integer("--threads", 0, 0, Integer.MAX_VALUE));
@@ -98,7 +110,7 @@ final class BenchCommand {
         List<Backend> backends = backends(o.get("--backend"));
         List<Result> results = new ArrayList<>();
         if (!o.flag("--json")) {
-            out.printf(Locale.ROOT, "%-4s %-38s %-12s %7s %12s %12s %12s %9s %8s%n", "", "shape", "backend", "threads",
+            out.printf(Locale.ROOT, "%-4s %-46s %-8s %7s %12s %12s %12s %9s %8s%n", "", "shape", "backend", "threads",
                     "median", "p10", "p90", "GFLOP/s", "GB/s");
         }
         for (Shape s : shapes) {
@@ -119,7 +131,25 @@ final class BenchCommand {
         }
     }
 
-    static Shape shape(String workload, Options o) {
+    static List<String> variants(String option) {
+        if (option == null) {
+            return List.of("sdpa");
+        }
+        if (option.equals("all")) {
+            return VARIANTS;
+        }
+        List<String> list = new ArrayList<>();
+        for (String v : option.split(",")) {
+            if (!VARIANTS.contains(v.trim())) {
+                throw new Options.UsageException("--variant: expected all or some of " + String.join(", ", VARIANTS)
+                        + ", got '" + v.trim() + "'");
+            }
+            list.add(v.trim());
+        }
+        return list;
+    }
+
+    static Shape shape(String workload, Options o, String variant) {
         String name = workload == null ? null : workload.trim().toUpperCase(Locale.ROOT);
         long[] d = switch (name == null ? "" : name) {  // b, h, hkv, lq, lk, d, e
             case "W1" -> new long[] {1, 12, 12, 512, 512, 64, 0};
@@ -137,7 +167,11 @@ final class BenchCommand {
         if (mha && lk != lq) {
             throw new Options.UsageException("W4 is self-attention: --lk must equal --lq");
         }
-        return new Shape(name == null ? "sdpa" : name, mha, b, h, hkv, lq, lk, dim, e, o.flag("--causal"));
+        if (mha && !variant.equals("sdpa")) {
+            throw new Options.UsageException("--variant " + variant + ": W4 is a multi-head layer; variants time the"
+                    + " attention call of W1, W2, W3 or a shape");
+        }
+        return new Shape(name == null ? "sdpa" : name, mha, b, h, hkv, lq, lk, dim, e, o.flag("--causal"), variant);
     }
 
     /**
@@ -233,7 +267,35 @@ final class BenchCommand {
         Tensor k = DemoCommand.random(arena, rnd, s.b, s.hkv, s.lk, s.d);
         Tensor v = DemoCommand.random(arena, rnd, s.b, s.hkv, s.lk, s.d);
         Tensor o = Tensor.allocate(arena, s.b, s.h, s.lq, s.d);
+        long d = s.d;
+        return switch (s.variant) {
+            case "general" -> rule(ScoreRule.general(DemoCommand.random(arena, rnd, d, d)), q, k, v, o, spec);
+            case "additive" -> rule(ScoreRule.additive(DemoCommand.random(arena, rnd, d, d),
+                    DemoCommand.random(arena, rnd, d, d), DemoCommand.random(arena, rnd, d),
+                    DemoCommand.random(arena, rnd, d)), q, k, v, o, spec);
+            case "concat-tanh" -> rule(ScoreRule.concatTanhSum(DemoCommand.random(arena, rnd, d, 2 * d),
+                    DemoCommand.random(arena, rnd, d), d), q, k, v, o, spec);
+            case "concat-linear" -> {
+                Tensor kPerQuery = DemoCommand.random(arena, rnd, s.b, s.h, s.lq, s.d);
+                Tensor w = DemoCommand.random(arena, rnd, s.lk, 2 * d), bias = DemoCommand.random(arena, rnd, s.lk);
+                Tensor values = DemoCommand.random(arena, rnd, s.b, s.h, s.lk, s.d);
+                yield () -> Attention.concatLinear(q, kPerQuery, values, w, bias, o, spec);
+            }
+            case "softcap" -> sdpa(q, k, v, o, spec.toBuilder().softcap(30f).build());
+            case "alibi" -> sdpa(q, k, v, o, spec.toBuilder().alibi(Alibi.slopes(arena, (int) s.h)).build());
+            case "t5" -> sdpa(q, k, v, o, spec.toBuilder().relativeBias(new RelativePositionBias(
+                    DemoCommand.random(arena, rnd, 32, s.h), !s.causal, 128)).build());
+            case "rope" -> () -> Rope.apply(q, 0, 10000f, Rope.Layout.HALF, backend);
+            default -> sdpa(q, k, v, o, spec);
+        };
+    }
+
+    private static Runnable sdpa(Tensor q, Tensor k, Tensor v, Tensor o, AttentionSpec spec) {
         return () -> Attention.scaledDotProduct(q, k, v, o, spec);
+    }
+
+    private static Runnable rule(ScoreRule rule, Tensor q, Tensor k, Tensor v, Tensor o, AttentionSpec spec) {
+        return () -> Attention.attend(rule, q, k, v, o, spec);
     }
 
     private static String backendName(Backend b) {
@@ -259,7 +321,7 @@ final class BenchCommand {
                     s.lq(), s.lk(), s.d(), s.e(), s.causal(), backendName(r.backend()), r.threads(), r.samples(),
                     r.medianNs(), r.p10Ns(), r.p90Ns(), r.gflops(), r.gbps());
         } else {
-            out.printf(Locale.ROOT, "%-4s %-38s %-12s %7d %12s %12s %12s %9.1f %8.2f%n", s.workload().length() <= 4
+            out.printf(Locale.ROOT, "%-4s %-46s %-8s %7d %12s %12s %12s %9.1f %8.2f%n", s.workload().length() <= 4
                     ? s.workload() : "", s.describe(), backendName(r.backend()), r.threads(), time(r.medianNs()),
                     time(r.p10Ns()), time(r.p90Ns()), r.gflops(), r.gbps());
         }

@@ -241,4 +241,23 @@ class MainTest {
         assertTrue(info.out.contains("isa:") && info.out.contains("blas:") && info.out.contains("library:"),
                 info.out);
     }
+
+    @Test
+    void benchTimesEveryVariantOnEveryBackend() {
+        Outcome o = main("bench", "--workload", "W3", "--lq", "9", "--lk", "11", "--variant", "all", "--backend", "all",
+                "--iterations", "3", "--max-seconds", "1");
+        assertEquals(0, o.code, o.err);
+        for (String variant : new String[] {"general", "additive", "concat-tanh", "concat-linear", "softcap", "alibi",
+            "t5", "rope"}) {
+            for (String backend : new String[] {"native", "vector", "java"}) {
+                assertTrue(o.out.lines().anyMatch(l -> l.contains(variant + " B=1 H=1 Lq=9 Lk=11 D=64")
+                        && l.contains(" " + backend + " ")), variant + " on " + backend + ":\n" + o.out);
+            }
+        }
+        assertEquals(1 + 9 * 3, o.out.lines().count(), o.out);
+        assertUsageError(main("bench", "--variant", "sdpa,fast"), "panattn bench: --variant: expected all or some of "
+                + "sdpa, general, additive, concat-tanh, concat-linear, softcap, alibi, t5, rope, got 'fast'");
+        assertUsageError(main("bench", "--workload", "W4", "--variant", "alibi"), "panattn bench: --variant alibi: W4 "
+                + "is a multi-head layer");
+    }
 }
