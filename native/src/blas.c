@@ -28,7 +28,7 @@ const char *pa_blas_info(void)
 int pa_blas_threads(void)
 {
 #if defined(PANATTN_OPENBLAS)
-    pa_active_kernels();  /* the first call sets OpenBLAS to one thread */
+    pa_blas_init();  /* as the library's initialisation does: asking must not depend on it */
     return openblas_get_num_threads();
 #else
     return 0;

@@ -1,50 +1,57 @@
 package org.panattn.internal;
 
+import java.lang.foreign.MemorySegment;
+import java.util.function.IntSupplier;
+import java.util.function.Supplier;
+
 import org.panattn.internal.ffi.Panattn_h;
 
-/** The native library's own facts: version, ISA levels, BLAS. */
+/** The native library's own facts and settings: version, ISA levels, threads, BLAS. */
 public final class NativeInfo {
     private NativeInfo() {
     }
 
-    public static String version() {
+    /** Calls f once the library is loaded (or throws why it is not). */
+    private static int loaded(IntSupplier f) {
         NativeLoader.ensureLoaded();
-        return NativeBackend.cString(Panattn_h.pa_version());
+        return f.getAsInt();
+    }
+
+    private static String loadedString(Supplier<MemorySegment> f) {
+        NativeLoader.ensureLoaded();
+        return NativeBackend.cString(f.get());
+    }
+
+    public static String version() {
+        return loadedString(Panattn_h::pa_version);
     }
 
     public static int isa() {
-        NativeLoader.ensureLoaded();
-        return Panattn_h.pa_isa();
+        return loaded(Panattn_h::pa_isa);
     }
 
     public static int supportedIsa() {
-        NativeLoader.ensureLoaded();
-        return Panattn_h.pa_isa_supported();
+        return loaded(Panattn_h::pa_isa_supported);
     }
 
     public static void setMaxIsa(int level) {
-        NativeLoader.ensureLoaded();
-        NativeBackend.check(Panattn_h.pa_set_max_isa(level), "pa_set_max_isa");
+        NativeBackend.check(loaded(() -> Panattn_h.pa_set_max_isa(level)), "pa_set_max_isa");
     }
 
     public static int threads() {
-        NativeLoader.ensureLoaded();
-        return Panattn_h.pa_num_threads();
+        return loaded(Panattn_h::pa_num_threads);
     }
 
     public static void setThreads(int threads) {
-        NativeLoader.ensureLoaded();
-        NativeBackend.check(Panattn_h.pa_set_num_threads(threads), "pa_set_num_threads");
+        NativeBackend.check(loaded(() -> Panattn_h.pa_set_num_threads(threads)), "pa_set_num_threads");
     }
 
     public static String blas() {
-        NativeLoader.ensureLoaded();
-        return NativeBackend.cString(Panattn_h.pa_blas_info());
+        return loadedString(Panattn_h::pa_blas_info);
     }
 
     /** Threads one BLAS call uses, or 0 when the BLAS cannot tell. */
     public static int blasThreads() {
-        NativeLoader.ensureLoaded();
-        return Panattn_h.pa_blas_threads();
+        return loaded(Panattn_h::pa_blas_threads);
     }
 }
