@@ -17,6 +17,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
 import org.junit.jupiter.api.Test;
+import org.panattn.layers.MultiHeadAttention;
 
 /**
  * Many threads on shared inputs: results identical to a single-thread run;

@@ -15,9 +15,9 @@ import org.panattn.Attention;
 import org.panattn.AttentionSpec;
 import org.panattn.Backend;
 import org.panattn.Causal;
-import org.panattn.MultiHeadAttention;
 import org.panattn.Panattn;
 import org.panattn.Tensor;
+import org.panattn.layers.MultiHeadAttention;
 
 /**
  * {@code bench}: times a named workload or an explicit shape on chosen

@@ -9,8 +9,8 @@ import java.util.Set;
 import org.panattn.AttentionSpec;
 import org.panattn.Causal;
 import org.panattn.Mask;
-import org.panattn.MultiHeadAttention;
 import org.panattn.Tensor;
+import org.panattn.layers.MultiHeadAttention;
 
 /** {@code run --variant mha}: a multi-head attention layer with PyTorch-named weight files. */
 final class MhaRunCommand {

@@ -7,13 +7,13 @@ import java.util.List;
 import java.util.Set;
 
 import org.panattn.Attention;
-import org.panattn.AttentionPooling;
 import org.panattn.AttentionSpec;
 import org.panattn.Backend;
 import org.panattn.Causal;
 import org.panattn.Mask;
 import org.panattn.ScoreRule;
 import org.panattn.Tensor;
+import org.panattn.layers.AttentionPooling;
 
 /** {@code run --variant general|additive|concat|concat-tanh|pooling}: the other score rules on .npy files. */
 final class RuleRunCommand {

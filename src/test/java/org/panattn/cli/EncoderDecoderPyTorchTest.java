@@ -11,8 +11,8 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 import org.panattn.AttentionSpec;
 import org.panattn.Backend;
-import org.panattn.EncoderDecoderAttention;
 import org.panattn.Tensor;
+import org.panattn.layers.EncoderDecoderAttention;
 
 /** EncoderDecoderAttention against the seq2seq tutorial's Attn module run by PyTorch (scripts/make-torch-fixtures.py). */
 class EncoderDecoderPyTorchTest {

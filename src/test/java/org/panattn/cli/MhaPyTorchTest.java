@@ -18,8 +18,8 @@ import org.junit.jupiter.params.provider.EnumSource;
 import org.panattn.AttentionSpec;
 import org.panattn.Backend;
 import org.panattn.Mask;
-import org.panattn.MultiHeadAttention;
 import org.panattn.Tensor;
+import org.panattn.layers.MultiHeadAttention;
 
 /**
  * MultiHeadAttention against PyTorch's nn.MultiheadAttention, given the

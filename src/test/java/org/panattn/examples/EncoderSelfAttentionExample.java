@@ -5,8 +5,8 @@ import java.util.SplittableRandom;
 
 import org.panattn.AttentionSpec;
 import org.panattn.Mask;
-import org.panattn.MultiHeadAttention;
 import org.panattn.Tensor;
+import org.panattn.layers.MultiHeadAttention;
 
 /**
  * An encoder self-attention block: every token of a padded batch attends

@@ -8,8 +8,8 @@ import java.util.List;
 
 import org.junit.jupiter.api.Test;
 import org.panattn.Backend;
-import org.panattn.MultiHeadAttention;
 import org.panattn.Tensor;
+import org.panattn.layers.MultiHeadAttention;
 
 /** Runs every example and checks what it demonstrates. */
 class ExamplesTest {

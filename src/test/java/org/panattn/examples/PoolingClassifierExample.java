@@ -2,11 +2,11 @@ package org.panattn.examples;
 
 import java.lang.foreign.Arena;
 
-import org.panattn.AttentionPooling;
 import org.panattn.Backend;
 import org.panattn.Mask;
 import org.panattn.Panattn;
 import org.panattn.Tensor;
+import org.panattn.layers.AttentionPooling;
 
 /**
  * Attention pooling for classification: a query that looks for one

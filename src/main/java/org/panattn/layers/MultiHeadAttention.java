@@ -1,9 +1,15 @@
-package org.panattn;
+package org.panattn.layers;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.SplittableRandom;
 
+import org.panattn.Attention;
+import org.panattn.AttentionSpec;
+import org.panattn.Backend;
+import org.panattn.KvCache;
+import org.panattn.Rope;
+import org.panattn.Tensor;
 
 /**
  * The Transformer's multi-head attention layer, as PyTorch's
@@ -92,19 +98,19 @@ public final class MultiHeadAttention {
                     + embedDim + ", kvDim = " + kvDim + ")", e);
         }
         if (isPacked()) {
-            inProj = Tensor.allocate("in_proj_weight", arena, inRows, embedDim);
+            inProj = Weights.allocate("in_proj_weight", arena, inRows, embedDim);
             qW = rows(inProj, 0, embedDim);
             kW = rows(inProj, embedDim, kvDim);
             vW = rows(inProj, embedDim + kvDim, kvDim);
         } else {
             inProj = null;
-            qW = Tensor.allocate("q_proj_weight", arena, embedDim, embedDim);
-            kW = Tensor.allocate("k_proj_weight", arena, kvDim, kdim);
-            vW = Tensor.allocate("v_proj_weight", arena, kvDim, vdim);
+            qW = Weights.allocate("q_proj_weight", arena, embedDim, embedDim);
+            kW = Weights.allocate("k_proj_weight", arena, kvDim, kdim);
+            vW = Weights.allocate("v_proj_weight", arena, kvDim, vdim);
         }
-        outW = Tensor.allocate("out_proj.weight", arena, embedDim, embedDim);
+        outW = Weights.allocate("out_proj.weight", arena, embedDim, embedDim);
         if (b.bias) {
-            inBias = Tensor.allocate("in_proj_bias", arena, inRows);
+            inBias = Weights.allocate("in_proj_bias", arena, inRows);
             qB = slice(inBias, 0, embedDim);
             kB = slice(inBias, embedDim, kvDim);
             vB = slice(inBias, embedDim + kvDim, kvDim);
@@ -353,26 +359,18 @@ public final class MultiHeadAttention {
     public MultiHeadAttention initRandom(long seed) {
         SplittableRandom rnd = new SplittableRandom(seed);
         if (isPacked()) {
-            fillUniform(inProj, rnd, Math.sqrt(6.0 / (inProj.size(0) + inProj.size(1))));
+            Weights.fillUniform(inProj, rnd, Math.sqrt(6.0 / (inProj.size(0) + inProj.size(1))));
         } else {
             for (Tensor w : new Tensor[] {qW, kW, vW}) {
-                fillUniform(w, rnd, Math.sqrt(6.0 / (w.size(0) + w.size(1))));
+                Weights.fillUniform(w, rnd, Math.sqrt(6.0 / (w.size(0) + w.size(1))));
             }
         }
-        fillUniform(outW, rnd, 1.0 / Math.sqrt(embedDim));
+        Weights.fillUniform(outW, rnd, 1.0 / Math.sqrt(embedDim));
         if (inBias != null) {
             inBias.copyFrom(new float[(int) inBias.size()]);
             outB.copyFrom(new float[(int) outB.size()]);
         }
         return this;
-    }
-
-    private static void fillUniform(Tensor t, SplittableRandom rnd, double bound) {
-        float[] x = new float[Math.toIntExact(t.size())];
-        for (int i = 0; i < x.length; i++) {
-            x[i] = (float) ((rnd.nextDouble() * 2 - 1) * bound);
-        }
-        t.copyFrom(x);
     }
 
     /**
@@ -386,7 +384,7 @@ public final class MultiHeadAttention {
         if (!isPacked()) {
             throw new IllegalStateException("kdim/vdim differ from embedDim: load q/k/v projections with loadQkv");
         }
-        load(new String[] {"in_proj_weight", "in_proj_bias"}, new Tensor[] {inProj, inBias}, weight, bias);
+        Weights.load(new String[] {"in_proj_weight", "in_proj_bias"}, new Tensor[] {inProj, inBias}, weight, bias);
         return this;
     }
 
@@ -400,7 +398,7 @@ public final class MultiHeadAttention {
      * @return this layer
      */
     public MultiHeadAttention loadQkv(float[] qWeight, float[] kWeight, float[] vWeight, float[] inProjBias) {
-        load(new String[] {"q_proj_weight", "k_proj_weight", "v_proj_weight", "in_proj_bias"},
+        Weights.load(new String[] {"q_proj_weight", "k_proj_weight", "v_proj_weight", "in_proj_bias"},
                 new Tensor[] {qW, kW, vW, inBias}, qWeight, kWeight, vWeight, inProjBias);
         return this;
     }
@@ -413,34 +411,8 @@ public final class MultiHeadAttention {
      * @return this layer
      */
     public MultiHeadAttention loadOutProj(float[] weight, float[] bias) {
-        load(new String[] {"out_proj.weight", "out_proj.bias"}, new Tensor[] {outW, outB}, weight, bias);
+        Weights.load(new String[] {"out_proj.weight", "out_proj.bias"}, new Tensor[] {outW, outB}, weight, bias);
         return this;
-    }
-
-    /**
-     * Copies named PyTorch weights into their tensors (a null tensor: a bias the layer was built without),
-     * checking every count and the layer's arena before copying any, so a refused load changes nothing
-     * (also used by EncoderDecoderAttention).
-     */
-    static void load(String[] names, Tensor[] dst, float[]... values) {
-        for (int i = 0; i < dst.length; i++) {
-            if (dst[i] == null) {
-                if (values[i] != null) {
-                    throw new IllegalArgumentException(names[i] + ": this layer was built without biases");
-                }
-                continue;
-            }
-            if (values[i] == null || values[i].length != dst[i].size()) {
-                throw new IllegalArgumentException(names[i] + ": expected " + dst[i].size() + " values, shape "
-                        + Shapes.format(dst[i].shape()) + ", got " + (values[i] == null ? "null" : values[i].length));
-            }
-            AttentionValidation.usable(names[i], dst[i], null);
-        }
-        for (int i = 0; i < dst.length; i++) {
-            if (dst[i] != null) {
-                dst[i].copyFrom(values[i]);
-            }
-        }
     }
 
     // ---- forward ----------------------------------------------------------
@@ -482,7 +454,7 @@ public final class MultiHeadAttention {
         if (spec.weights() != null) {
             throw new IllegalArgumentException("spec.weights: MultiHeadAttention allocates the weights; use need");
         }
-        Backend backend = spec.resolvedBackend();
+        Backend backend = Checks.backend(spec);
         checkInput("query", query, embedDim, backend);
         checkInput("key", key, kdim, backend);
         checkInput("value", value, vdim, backend);
@@ -546,10 +518,10 @@ public final class MultiHeadAttention {
         if (!isPacked()) {
             throw new IllegalStateException("forwardCached needs kdim == vdim == embedDim");
         }
-        Backend backend = spec.resolvedBackend();
+        Backend backend = Checks.backend(spec);
         checkInput("x", x, embedDim, backend);
         checkLayer(backend);
-        cache.expectLayout("cache", batchOf(x), numKvHeads, headDim);
+        checkCache(cache, batchOf(x));
         Tensor qkv = project(arena, backend, x, inProj, inBias);
         rotate(new Heads(qkv, 0, numHeads), cache.length(), backend);
         rotate(new Heads(qkv, embedDim, numKvHeads), cache.length(), backend);
@@ -597,39 +569,39 @@ public final class MultiHeadAttention {
     /** y = x·Wᵀ + b over the last dimension of a rank-3 input, into a new (d0, d1, N) tensor. */
     private static Tensor project(Arena arena, Backend backend, Tensor x, Tensor w, Tensor bias) {
         Tensor y = Tensor.allocate(arena, x.size(0), x.size(1), w.size(0));
-        Tensor x4 = tokenRows(x);
-        AttentionValidation.usable("input", x, backend);
-        AttentionValidation.contiguousRows("input", x4);
-        Linear.apply(backend, x4, w, bias, tokenRows(y));
+        Attention.linear(x, w, bias, y, backend);
         return y;
-    }
-
-    /** A rank-3 tensor as rank 4: all tokens as rows of one matrix when the two leading dimensions merge, so
-     * the projection is one sgemm. */
-    private static Tensor tokenRows(Tensor t) {
-        long[] st = t.strides();
-        if (st[0] == t.size(1) * st[1]) {
-            return Tensor.wrap(t.segment(), new long[] {1, 1, t.size(0) * t.size(1), t.size(2)},
-                    new long[] {0, 0, st[1], st[2]});
-        }
-        return t.unsqueeze(0);
     }
 
     private void checkInput(String name, Tensor t, long width, Backend backend) {
         if (t == null) {
             throw new IllegalArgumentException(name + " must not be null");
         }
-        AttentionValidation.usable(name, t, backend);
+        Checks.usable(name, t, backend);
         if (t.rank() != 3 || t.size(2) != width) {
             throw new IllegalArgumentException(name + ": expected shape " + (batchFirst ? "(B, L, " : "(L, B, ")
-                    + width + "), got " + Shapes.format(t.shape()));
+                    + width + "), got " + Checks.format(t.shape()));
         }
-        AttentionValidation.contiguousRows(name, t.unsqueeze(0));
+        Checks.contiguousRows(name, t);
+    }
+
+    /**
+     * The cache holds keys and values {@code (batch, numKvHeads, maxLen, headDim)} in storage this thread
+     * may use; failures name it {@code cache}.
+     */
+    private void checkCache(KvCache cache, long batch) {
+        long[] k = cache.keys().shape(), v = cache.values().shape(); // refused by the cache itself when unusable
+        k[2] = v[2] = cache.capacity();
+        if (k[0] != batch || k[1] != numKvHeads || k[3] != headDim || v[3] != headDim) {
+            throw new IllegalArgumentException("cache: expected keys and values (B, Hkv, maxLen, D) = (" + batch
+                    + ", " + numKvHeads + ", *, " + headDim + "), got " + Checks.format(k) + " and "
+                    + Checks.format(v));
+        }
     }
 
     /** The layer's weights live in the arena it was built in: alive, and usable by this thread. */
     private void checkLayer(Backend backend) {
-        AttentionValidation.usable("the layer's weights", outW, backend);
+        Checks.usable("the layer's weights", outW, backend);
     }
 
     private long batchOf(Tensor t) {

@@ -1,4 +1,4 @@
-package org.panattn;
+package org.panattn.layers;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -8,6 +8,11 @@ import java.util.SplittableRandom;
 
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
+import org.panattn.Backend;
+import org.panattn.Causal;
+import org.panattn.Mask;
+import org.panattn.Reference;
+import org.panattn.Tensor;
 
 /** Attention pooling against the float64 reference: one query broadcast over the batch, padding hidden. */
 class AttentionPoolingTest {
