@@ -18,15 +18,6 @@ import org.panattn.Tensor;
  * no copies); keys and values are the sequence itself.
  */
 public final class AttentionPooling {
-    /**
-     * The pooled vectors {@code (B, D)} and the weights {@code (B, L)}.
-     *
-     * @param pooled the pooled
-     * @param weights where the weights go, or null
-     */
-    public record Output(Tensor pooled, Tensor weights) {
-    }
-
     private final Tensor query;
 
     /**
@@ -79,7 +70,7 @@ public final class AttentionPooling {
      * @param backend the backend to compute with, or null for {@link Panattn#defaultBackend()}
      * @return the pooled vectors and the attention weights; with L = 0 the pooled vectors are zeros
      */
-    public Output forward(Arena arena, Tensor x, Mask keyPadding, Backend backend) {
+    public LayerOutput forward(Arena arena, Tensor x, Mask keyPadding, Backend backend) {
         if (arena == null || x == null) {
             throw new IllegalArgumentException((arena == null ? "arena" : "x") + " must not be null");
         }
@@ -99,6 +90,6 @@ public final class AttentionPooling {
         AttentionSpec spec = AttentionSpec.builder().keyPadding(keyPadding).backend(resolved)
                 .weights(Tensor.wrap(weights.segment(), b, 1, 1, l)).build();
         Attention.scaledDotProduct(q, kv, kv, Tensor.wrap(pooled.segment(), b, 1, 1, d), spec);
-        return new Output(pooled, weights);
+        return new LayerOutput(pooled, weights);
     }
 }

@@ -25,15 +25,6 @@ import org.panattn.Tensor;
  * query, e.g. the decoder's hidden state), V {@code (B, Lv, Dv)}.
  */
 public final class EncoderDecoderAttention {
-    /**
-     * The output and the attention weights.
-     *
-     * @param output the output
-     * @param weights where the weights go, or null
-     */
-    public record Output(Tensor output, Tensor weights) {
-    }
-
     private final long querySize, keySize, valuePositions, valueSize, outputSize;
     private final Tensor attnW, attnB, combineW, combineB;
 
@@ -108,7 +99,7 @@ public final class EncoderDecoderAttention {
     /**
      * One step; the spec's masks, backend and options apply to the attention.
      * Lq = 0 (or B = 0) is legal and gives an empty output. The spec must not
-     * name a weights tensor: the weights come back in the {@link Output}.
+     * name a weights tensor: the weights come back in the {@link LayerOutput}.
      *
      * @param arena the arena to allocate in
      * @param q the queries
@@ -117,13 +108,13 @@ public final class EncoderDecoderAttention {
      * @param spec the masks, causal rule, scale, positional terms and backend
      * @return the output and the attention weights (null when not asked for)
      */
-    public Output forward(Arena arena, Tensor q, Tensor k, Tensor v, AttentionSpec spec) {
+    public LayerOutput forward(Arena arena, Tensor q, Tensor k, Tensor v, AttentionSpec spec) {
         if (arena == null || spec == null) {
             throw new IllegalArgumentException((arena == null ? "arena" : "spec") + " must not be null");
         }
         if (spec.weights() != null) {
             throw new IllegalArgumentException("spec.weights: EncoderDecoderAttention allocates the weights and "
-                    + "returns them in its Output");
+                    + "returns them in its LayerOutput");
         }
         Backend backend = Checks.backend(spec);
         // q is copied below before the attention call checks it, so it is checked here.
@@ -155,6 +146,6 @@ public final class EncoderDecoderAttention {
         Attention.concatLinear(q, k, v, attnW, attnB, applied, spec.toBuilder().weights(weights).backend(backend).build());
         Tensor out = Tensor.allocate(arena, b, lq, outputSize);
         Attention.linear(cat, combineW, combineB, out, backend);
-        return new Output(out, weights);
+        return new LayerOutput(out, weights);
     }
 }

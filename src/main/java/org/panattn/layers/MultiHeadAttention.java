@@ -59,15 +59,6 @@ public final class MultiHeadAttention {
         AVERAGED
     }
 
-    /**
-     * The result of {@link #forward}: the output, and the weights when asked.
-     *
-     * @param output the output
-     * @param weights where the weights go, or null
-     */
-    public record Output(Tensor output, Tensor weights) {
-    }
-
     private final long embedDim, numHeads, numKvHeads, headDim, kdim, vdim;
     private final boolean batchFirst;
     /** Rotary embeddings of q and k after projection: base, or 0 for none. */
@@ -426,7 +417,7 @@ public final class MultiHeadAttention {
      * @param need which attention weights to return
      * @return the output and the attention weights (null when not asked for)
      */
-    public Output forward(Arena arena, Tensor x, AttentionSpec spec, NeedWeights need) {
+    public LayerOutput forward(Arena arena, Tensor x, AttentionSpec spec, NeedWeights need) {
         return forward(arena, x, x, x, spec, need);
     }
 
@@ -446,7 +437,7 @@ public final class MultiHeadAttention {
      * @param need which attention weights to return
      * @return the output and the attention weights (null when not asked for)
      */
-    public Output forward(Arena arena, Tensor query, Tensor key, Tensor value, AttentionSpec spec, NeedWeights need) {
+    public LayerOutput forward(Arena arena, Tensor query, Tensor key, Tensor value, AttentionSpec spec, NeedWeights need) {
         if (arena == null || spec == null || need == null) {
             throw new IllegalArgumentException((arena == null ? "arena" : spec == null ? "spec" : "need")
                     + " must not be null");
@@ -494,7 +485,7 @@ public final class MultiHeadAttention {
         AttentionSpec headSpec = spec.toBuilder().weights(weights).backend(backend).build();
         Attention.scaledDotProduct(q.view(), k.view(), v.view(), new Heads(merged, 0, numHeads).view(), headSpec);
         Tensor out = project(arena, backend, merged, outW, outB);
-        return new Output(out, need == NeedWeights.AVERAGED ? averageOverHeads(arena, weights) : weights);
+        return new LayerOutput(out, need == NeedWeights.AVERAGED ? averageOverHeads(arena, weights) : weights);
     }
 
     /**

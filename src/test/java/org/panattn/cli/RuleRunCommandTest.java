@@ -98,7 +98,7 @@ class RuleRunCommandTest {
 
             Tensor query = Tensor.of(arena, file("query", 6), 6);
             float[] pooled = new AttentionPooling(query).forward(arena, k, null, org.panattn.Panattn.defaultBackend())
-                    .pooled().toArray();
+                    .output().toArray();
             assertSame(pooled, run("--variant", "pooling", "--x", path("k"), "--query", path("query")));
         }
     }

@@ -40,7 +40,7 @@ class LayerEmptySizesTest {
             float[] outBias = Reference.random(arena, rnd, 8).toArray();
             mha.loadOutProj(mha.outProjWeight().toArray(), outBias);
             AttentionSpec spec = on(backend);
-            MultiHeadAttention.Output noQueries = mha.forward(arena, Tensor.allocate(arena, 2, 0, 8), spec,
+            LayerOutput noQueries = mha.forward(arena, Tensor.allocate(arena, 2, 0, 8), spec,
                     MultiHeadAttention.NeedWeights.AVERAGED);
             assertArrayEquals(new long[] {2, 0, 8}, noQueries.output().shape());
             assertArrayEquals(new long[] {2, 0, 0}, noQueries.weights().shape());
@@ -71,7 +71,7 @@ class LayerEmptySizesTest {
         try (Arena arena = Arena.ofConfined()) {
             SplittableRandom rnd = new SplittableRandom(3);
             EncoderDecoderAttention step = new EncoderDecoderAttention(arena, 4, 3, 5, 6, 2).initRandom(3);
-            EncoderDecoderAttention.Output r = step.forward(arena, Tensor.allocate(arena, 2, 0, 4),
+            LayerOutput r = step.forward(arena, Tensor.allocate(arena, 2, 0, 4),
                     Tensor.allocate(arena, 2, 0, 3), Reference.random(arena, rnd, 2, 5, 6), on(backend));
             assertArrayEquals(new long[] {2, 0, 2}, r.output().shape());
             assertArrayEquals(new long[] {2, 0, 5}, r.weights().shape());
@@ -79,13 +79,13 @@ class LayerEmptySizesTest {
                     Tensor.allocate(arena, 0, 3, 3), Tensor.allocate(arena, 0, 5, 6), on(backend)).output().shape());
 
             AttentionPooling pool = AttentionPooling.random(arena, 4, 3);
-            AttentionPooling.Output pooled = pool.forward(arena, Tensor.allocate(arena, 2, 0, 4), null, backend);
-            assertAll(0f, pooled.pooled(), "pooling over L = 0");
-            assertArrayEquals(new long[] {2, 4}, pooled.pooled().shape());
+            LayerOutput pooled = pool.forward(arena, Tensor.allocate(arena, 2, 0, 4), null, backend);
+            assertAll(0f, pooled.output(), "pooling over L = 0");
+            assertArrayEquals(new long[] {2, 4}, pooled.output().shape());
             assertArrayEquals(new long[] {2, 0}, pooled.weights().shape());
             // Every position padded away is the same as none: zeros.
             Tensor x = Reference.random(arena, rnd, 2, 3, 4);
-            assertAll(0f, pool.forward(arena, x, Mask.keyPadding(arena, new long[] {0, 0}, 3), backend).pooled(),
+            assertAll(0f, pool.forward(arena, x, Mask.keyPadding(arena, new long[] {0, 0}, 3), backend).output(),
                     "pooling with every position padded");
         }
     }

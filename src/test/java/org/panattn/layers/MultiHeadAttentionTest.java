@@ -78,7 +78,7 @@ class MultiHeadAttentionTest {
             double[] ref = reference(arena, mha, c, query, key, value, spec.build());
             float[] javaOut = null;
             for (Backend backend : Backend.values()) {
-                MultiHeadAttention.Output r = mha.forward(arena, query, key, value, spec.backend(backend).build(),
+                LayerOutput r = mha.forward(arena, query, key, value, spec.backend(backend).build(),
                         MultiHeadAttention.NeedWeights.NONE);
                 assertArrayEquals(query.shape(), r.output().shape());
                 double err = Reference.relativeError(r.output().toArray(), ref);
