@@ -49,7 +49,8 @@ final class Checks {
                     + format(st) + "; use contiguous() for a copy");
         }
         if (s[1] > 1 && st[1] < s[2]) {
-            throw new IllegalArgumentException(name + ": rows overlap (stride " + st[1] + " < row length " + s[2] + ")");
+            throw new IllegalArgumentException(name + ": rows overlap (stride " + st[1] + " < row length " + s[2]
+                    + ")");
         }
         if (s[1] > Integer.MAX_VALUE || s[2] > Integer.MAX_VALUE || st[1] > Integer.MAX_VALUE) {
             throw new IllegalArgumentException(name + ": rows beyond 2^31 elements are not supported, got shape "

@@ -1,12 +1,9 @@
 package org.panattn.layers;
 
 import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
-import java.util.SplittableRandom;
 
 import org.panattn.Attention;
 import org.panattn.AttentionSpec;
-import org.panattn.Backend;
 import org.panattn.KvCache;
 import org.panattn.Rope;
 import org.panattn.Tensor;
@@ -59,56 +56,14 @@ public final class MultiHeadAttention {
         AVERAGED
     }
 
-    private final long embedDim, numHeads, numKvHeads, headDim, kdim, vdim;
-    private final boolean batchFirst;
-    /** Rotary embeddings of q and k after projection: base, or 0 for none. */
-    private final float ropeBase;
-    private final Rope.Layout ropeLayout;
-    /** (E + 2·kvDim, E) when kdim == vdim == E, else null; qW, kW, vW are then its row views. */
-    private final Tensor inProj;
-    private final Tensor qW, kW, vW, outW;
-    /** Null when the layer has no biases. */
-    private final Tensor inBias, qB, kB, vB, outB;
+    private final MultiHeadConfig config;
+    private final MultiHeadWeights weights;
+    private final MultiHeadForward forward;
 
-    private MultiHeadAttention(Builder b, Arena arena) {
-        embedDim = b.embedDim;
-        numHeads = b.numHeads;
-        numKvHeads = b.numKvHeads;
-        headDim = embedDim / numHeads;
-        kdim = b.kdim;
-        vdim = b.vdim;
-        batchFirst = b.batchFirst;
-        ropeBase = b.ropeBase;
-        ropeLayout = b.ropeLayout;
-        long kvDim = kvDim();
-        long inRows; // E + 2·kvDim, the rows of in_proj_weight
-        try {
-            inRows = Math.addExact(embedDim, Math.multiplyExact(2, kvDim));
-        } catch (ArithmeticException e) {
-            throw new IllegalArgumentException("embedDim: in_proj_weight's E + 2·kvDim rows overflow 64 bits (E = "
-                    + embedDim + ", kvDim = " + kvDim + ")", e);
-        }
-        if (isPacked()) {
-            inProj = Weights.allocate("in_proj_weight", arena, inRows, embedDim);
-            qW = rows(inProj, 0, embedDim);
-            kW = rows(inProj, embedDim, kvDim);
-            vW = rows(inProj, embedDim + kvDim, kvDim);
-        } else {
-            inProj = null;
-            qW = Weights.allocate("q_proj_weight", arena, embedDim, embedDim);
-            kW = Weights.allocate("k_proj_weight", arena, kvDim, kdim);
-            vW = Weights.allocate("v_proj_weight", arena, kvDim, vdim);
-        }
-        outW = Weights.allocate("out_proj.weight", arena, embedDim, embedDim);
-        if (b.bias) {
-            inBias = Weights.allocate("in_proj_bias", arena, inRows);
-            qB = slice(inBias, 0, embedDim);
-            kB = slice(inBias, embedDim, kvDim);
-            vB = slice(inBias, embedDim + kvDim, kvDim);
-            outB = Tensor.allocate(arena, embedDim);
-        } else {
-            inBias = qB = kB = vB = outB = null;
-        }
+    private MultiHeadAttention(MultiHeadConfig config, Arena arena) {
+        this.config = config;
+        this.weights = new MultiHeadWeights(config, arena);
+        this.forward = new MultiHeadForward(config, weights);
     }
 
     /**
@@ -229,7 +184,8 @@ public final class MultiHeadAttention {
             if (arena == null) {
                 throw new IllegalArgumentException("arena must not be null");
             }
-            return new MultiHeadAttention(this, arena);
+            return new MultiHeadAttention(new MultiHeadConfig(embedDim, numHeads, numKvHeads, kdim, vdim, bias,
+                    batchFirst, ropeBase, ropeLayout), arena);
         }
 
         private static long positive(String name, long value) {
@@ -242,26 +198,22 @@ public final class MultiHeadAttention {
 
     /** {@return the width E} */
     public long embedDim() {
-        return embedDim;
+        return config.embedDim();
     }
 
     /** {@return the number of query heads} */
     public long numHeads() {
-        return numHeads;
+        return config.numHeads();
     }
 
     /** {@return the number of key/value heads} */
     public long numKvHeads() {
-        return numKvHeads;
+        return config.numKvHeads();
     }
 
     /** {@return the width of one head, E / numHeads} */
     public long headDim() {
-        return headDim;
-    }
-
-    private long kvDim() {
-        return numKvHeads * headDim;
+        return config.headDim();
     }
 
     /**
@@ -270,7 +222,7 @@ public final class MultiHeadAttention {
      * @return the q proj weight
      */
     public Tensor qProjWeight() {
-        return qW;
+        return weights.qW;
     }
 
     /**
@@ -279,7 +231,7 @@ public final class MultiHeadAttention {
      * @return the k proj weight
      */
     public Tensor kProjWeight() {
-        return kW;
+        return weights.kW;
     }
 
     /**
@@ -288,7 +240,7 @@ public final class MultiHeadAttention {
      * @return the v proj weight
      */
     public Tensor vProjWeight() {
-        return vW;
+        return weights.vW;
     }
 
     /**
@@ -297,7 +249,7 @@ public final class MultiHeadAttention {
      * @return the in proj bias
      */
     public Tensor inProjBias() {
-        return inBias;
+        return weights.inBias;
     }
 
     /**
@@ -306,7 +258,7 @@ public final class MultiHeadAttention {
      * @return the out proj weight
      */
     public Tensor outProjWeight() {
-        return outW;
+        return weights.outW;
     }
 
     /**
@@ -315,7 +267,7 @@ public final class MultiHeadAttention {
      * @return the out proj bias
      */
     public Tensor outProjBias() {
-        return outB;
+        return weights.outB;
     }
 
     /**
@@ -324,19 +276,10 @@ public final class MultiHeadAttention {
      * @return whether the projections are packed
      */
     public boolean isPacked() {
-        return kdim == embedDim && vdim == embedDim;
+        return config.isPacked();
     }
 
-    private static Tensor rows(Tensor m, long first, long count) {
-        return Tensor.wrap(m.segment().asSlice(first * m.size(1) * Float.BYTES, count * m.size(1) * Float.BYTES),
-                count, m.size(1));
-    }
-
-    private static Tensor slice(Tensor v, long first, long count) {
-        return Tensor.wrap(v.segment().asSlice(first * Float.BYTES, count * Float.BYTES), count);
-    }
-
-    // ---- weights ----------------------------------------------------------
+    // ---- weights, kept, loaded and initialised by MultiHeadWeights ----------
 
     /**
      * Seeded random weights as PyTorch initialises them: Xavier-uniform
@@ -348,19 +291,7 @@ public final class MultiHeadAttention {
      * @return this layer
      */
     public MultiHeadAttention initRandom(long seed) {
-        SplittableRandom rnd = new SplittableRandom(seed);
-        if (isPacked()) {
-            Weights.fillUniform(inProj, rnd, Math.sqrt(6.0 / (inProj.size(0) + inProj.size(1))));
-        } else {
-            for (Tensor w : new Tensor[] {qW, kW, vW}) {
-                Weights.fillUniform(w, rnd, Math.sqrt(6.0 / (w.size(0) + w.size(1))));
-            }
-        }
-        Weights.fillUniform(outW, rnd, 1.0 / Math.sqrt(embedDim));
-        if (inBias != null) {
-            inBias.copyFrom(new float[(int) inBias.size()]);
-            outB.copyFrom(new float[(int) outB.size()]);
-        }
+        weights.initRandom(seed);
         return this;
     }
 
@@ -372,10 +303,7 @@ public final class MultiHeadAttention {
      * @return this layer
      */
     public MultiHeadAttention loadInProj(float[] weight, float[] bias) {
-        if (!isPacked()) {
-            throw new IllegalStateException("kdim/vdim differ from embedDim: load q/k/v projections with loadQkv");
-        }
-        Weights.load(new String[] {"in_proj_weight", "in_proj_bias"}, new Tensor[] {inProj, inBias}, weight, bias);
+        weights.loadInProj(weight, bias);
         return this;
     }
 
@@ -389,8 +317,7 @@ public final class MultiHeadAttention {
      * @return this layer
      */
     public MultiHeadAttention loadQkv(float[] qWeight, float[] kWeight, float[] vWeight, float[] inProjBias) {
-        Weights.load(new String[] {"q_proj_weight", "k_proj_weight", "v_proj_weight", "in_proj_bias"},
-                new Tensor[] {qW, kW, vW, inBias}, qWeight, kWeight, vWeight, inProjBias);
+        weights.loadQkv(qWeight, kWeight, vWeight, inProjBias);
         return this;
     }
 
@@ -402,11 +329,11 @@ public final class MultiHeadAttention {
      * @return this layer
      */
     public MultiHeadAttention loadOutProj(float[] weight, float[] bias) {
-        Weights.load(new String[] {"out_proj.weight", "out_proj.bias"}, new Tensor[] {outW, outB}, weight, bias);
+        weights.loadOutProj(weight, bias);
         return this;
     }
 
-    // ---- forward ----------------------------------------------------------
+    // ---- forward passes, run by MultiHeadForward ---------------------------
 
     /**
      * Self-attention: {@code forward(arena, x, x, x, spec, need)}.
@@ -438,54 +365,7 @@ public final class MultiHeadAttention {
      * @return the output and the attention weights (null when not asked for)
      */
     public LayerOutput forward(Arena arena, Tensor query, Tensor key, Tensor value, AttentionSpec spec, NeedWeights need) {
-        if (arena == null || spec == null || need == null) {
-            throw new IllegalArgumentException((arena == null ? "arena" : spec == null ? "spec" : "need")
-                    + " must not be null");
-        }
-        if (spec.weights() != null) {
-            throw new IllegalArgumentException("spec.weights: MultiHeadAttention allocates the weights; use need");
-        }
-        Backend backend = Checks.backend(spec);
-        checkInput("query", query, embedDim, backend);
-        checkInput("key", key, kdim, backend);
-        checkInput("value", value, vdim, backend);
-        checkLayer(backend);
-        long batch = batchOf(query);
-        if (batchOf(key) != batch || batchOf(value) != batch) {
-            throw new IllegalArgumentException("key and value: batch must be " + batch + " like query, got "
-                    + batchOf(key) + " and " + batchOf(value));
-        }
-        if (lengthOf(key) != lengthOf(value)) {
-            throw new IllegalArgumentException("value: length must be " + lengthOf(key) + " like key, got "
-                    + lengthOf(value));
-        }
-        Heads q, k, v;
-        if (query == key && key == value && isPacked()) {
-            Tensor qkv = project(arena, backend, query, inProj, inBias);
-            q = new Heads(qkv, 0, numHeads);
-            k = new Heads(qkv, embedDim, numKvHeads);
-            v = new Heads(qkv, embedDim + kvDim(), numKvHeads);
-        } else {
-            q = new Heads(project(arena, backend, query, qW, qB), 0, numHeads);
-            if (key == value && isPacked()) {
-                Tensor kv = project(arena, backend, key, rows(inProj, embedDim, 2 * kvDim()),
-                        inBias == null ? null : slice(inBias, embedDim, 2 * kvDim()));
-                k = new Heads(kv, 0, numKvHeads);
-                v = new Heads(kv, kvDim(), numKvHeads);
-            } else {
-                k = new Heads(project(arena, backend, key, kW, kB), 0, numKvHeads);
-                v = new Heads(project(arena, backend, value, vW, vB), 0, numKvHeads);
-            }
-        }
-        rotate(q, 0, backend);
-        rotate(k, 0, backend);
-        Tensor merged = Tensor.allocate(arena, query.shape());
-        Tensor weights = need == NeedWeights.NONE ? null
-                : Tensor.allocate(arena, batch, numHeads, lengthOf(query), lengthOf(key));
-        AttentionSpec headSpec = spec.toBuilder().weights(weights).backend(backend).build();
-        Attention.scaledDotProduct(q.view(), k.view(), v.view(), new Heads(merged, 0, numHeads).view(), headSpec);
-        Tensor out = project(arena, backend, merged, outW, outB);
-        return new LayerOutput(out, need == NeedWeights.AVERAGED ? averageOverHeads(arena, weights) : weights);
+        return forward.forward(arena, query, key, value, spec, need);
     }
 
     /**
@@ -502,118 +382,6 @@ public final class MultiHeadAttention {
      * @return the output for the new tokens
      */
     public Tensor forwardCached(Arena arena, Tensor x, KvCache cache, AttentionSpec spec) {
-        if (arena == null || cache == null || spec == null) {
-            throw new IllegalArgumentException((arena == null ? "arena" : cache == null ? "cache" : "spec")
-                    + " must not be null");
-        }
-        if (!isPacked()) {
-            throw new IllegalStateException("forwardCached needs kdim == vdim == embedDim");
-        }
-        Backend backend = Checks.backend(spec);
-        checkInput("x", x, embedDim, backend);
-        checkLayer(backend);
-        checkCache(cache, batchOf(x));
-        Tensor qkv = project(arena, backend, x, inProj, inBias);
-        rotate(new Heads(qkv, 0, numHeads), cache.length(), backend);
-        rotate(new Heads(qkv, embedDim, numKvHeads), cache.length(), backend);
-        cache.append(new Heads(qkv, embedDim, numKvHeads).view(), new Heads(qkv, embedDim + kvDim(), numKvHeads).view());
-        Tensor merged = Tensor.allocate(arena, x.shape());
-        cache.attend(new Heads(qkv, 0, numHeads).view(), new Heads(merged, 0, numHeads).view(),
-                spec.toBuilder().backend(backend).build());
-        return project(arena, backend, merged, outW, outB);
-    }
-
-    /** Applies the layer's rotary embedding, if any, to projected heads at {@code position}. */
-    private void rotate(Heads heads, long position, Backend backend) {
-        if (ropeBase > 0f) {
-            Rope.apply(heads.view(), position, ropeBase, ropeLayout, backend);
-        }
-    }
-
-    /**
-     * A head-split view {@code (B, heads, L, headDim)} of a token-major
-     * buffer {@code (d0, d1, width)}, starting at column {@code column}.
-     */
-    private final class Heads {
-        private final Tensor buffer;
-        private final long column, heads;
-
-        Heads(Tensor buffer, long column, long heads) {
-            this.buffer = buffer;
-            this.column = column;
-            this.heads = heads;
-        }
-
-        Tensor view() {
-            long d0 = buffer.size(0), d1 = buffer.size(1), width = buffer.size(2);
-            long b = batchFirst ? d0 : d1, l = batchFirst ? d1 : d0;
-            long[] strides = batchFirst
-                    ? new long[] {d1 * width, headDim, width, 1}
-                    : new long[] {width, headDim, d1 * width, 1};
-            long offset = column * Float.BYTES;
-            // An empty buffer (B = 0 or L = 0) has no bytes to slice; its views reach none.
-            MemorySegment seg = buffer.size() == 0 ? buffer.segment() : buffer.segment().asSlice(offset);
-            return Tensor.wrap(seg, new long[] {b, heads, l, headDim}, strides);
-        }
-    }
-
-    /** y = x·Wᵀ + b over the last dimension of a rank-3 input, into a new (d0, d1, N) tensor. */
-    private static Tensor project(Arena arena, Backend backend, Tensor x, Tensor w, Tensor bias) {
-        Tensor y = Tensor.allocate(arena, x.size(0), x.size(1), w.size(0));
-        Attention.linear(x, w, bias, y, backend);
-        return y;
-    }
-
-    private void checkInput(String name, Tensor t, long width, Backend backend) {
-        if (t == null) {
-            throw new IllegalArgumentException(name + " must not be null");
-        }
-        Checks.usable(name, t, backend);
-        if (t.rank() != 3 || t.size(2) != width) {
-            throw new IllegalArgumentException(name + ": expected shape " + (batchFirst ? "(B, L, " : "(L, B, ")
-                    + width + "), got " + Checks.format(t.shape()));
-        }
-        Checks.contiguousRows(name, t);
-    }
-
-    /**
-     * The cache holds keys and values {@code (batch, numKvHeads, maxLen, headDim)} in storage this thread
-     * may use; failures name it {@code cache}.
-     */
-    private void checkCache(KvCache cache, long batch) {
-        long[] k = cache.keys().shape(), v = cache.values().shape(); // refused by the cache itself when unusable
-        k[2] = v[2] = cache.capacity();
-        if (k[0] != batch || k[1] != numKvHeads || k[3] != headDim || v[3] != headDim) {
-            throw new IllegalArgumentException("cache: expected keys and values (B, Hkv, maxLen, D) = (" + batch
-                    + ", " + numKvHeads + ", *, " + headDim + "), got " + Checks.format(k) + " and "
-                    + Checks.format(v));
-        }
-    }
-
-    /** The layer's weights live in the arena it was built in: alive, and usable by this thread. */
-    private void checkLayer(Backend backend) {
-        Checks.usable("the layer's weights", outW, backend);
-    }
-
-    private long batchOf(Tensor t) {
-        return t.size(batchFirst ? 0 : 1);
-    }
-
-    private long lengthOf(Tensor t) {
-        return t.size(batchFirst ? 1 : 0);
-    }
-
-    private static Tensor averageOverHeads(Arena arena, Tensor perHead) {
-        long b = perHead.size(0), h = perHead.size(1), lq = perHead.size(2), lk = perHead.size(3);
-        float[] w = perHead.toArray();
-        float[] avg = new float[Math.toIntExact(b * lq * lk)];
-        for (long bi = 0; bi < b; bi++) {
-            for (long hi = 0; hi < h; hi++) {
-                for (long i = 0; i < lq * lk; i++) {
-                    avg[(int) (bi * lq * lk + i)] += w[(int) ((bi * h + hi) * lq * lk + i)] / h;
-                }
-            }
-        }
-        return Tensor.of(arena, avg, b, lq, lk);
+        return forward.forwardCached(arena, x, cache, spec);
     }
 }

@@ -20,18 +20,15 @@ final class Weights {
         if (arena == null) {
             throw new IllegalArgumentException("arena must not be null");
         }
-        long count = 1;
-        try { // as Tensor.allocate counts: a size of 0 anywhere makes 0, whatever the others
-            if (Arrays.stream(shape).anyMatch(s -> s == 0)) {
-                count = 0;
-            }
-
+        // Counted as Tensor.allocate counts: a size of 0 anywhere makes 0, whatever the others.
+        long count = Arrays.stream(shape).anyMatch(s -> s == 0) ? 0 : 1;
+        try {
             for (int d = 0; count != 0 && d < shape.length; d++) {
                 count = Math.multiplyExact(count, shape[d]);
             }
         } catch (ArithmeticException e) {
-            throw new IllegalArgumentException(name + " " + Arrays.toString(shape) + ": element count overflows 64 bits",
-                    e);
+            throw new IllegalArgumentException(name + " " + Arrays.toString(shape)
+                    + ": element count overflows 64 bits", e);
         }
         if (count > Long.MAX_VALUE / Float.BYTES) {
             throw new IllegalArgumentException(name + " " + Arrays.toString(shape) + ": byte size overflows 64 bits");
