@@ -27,7 +27,8 @@ import org.panattn.Tensor;
  * same {@code forward} with distinct key and value tensors.</li>
  * <li>{@code numKvHeads} keys/values heads serve {@code numHeads} query heads
  * (grouped-query attention; 1 is multi-query attention).</li>
- * <li>Projections are one sgemm over all B·L tokens (one for q, k and v
+ * <li>Projections are {@link Attention#linear}: one sgemm over all B·L
+ * tokens of an input whose rows are evenly strided (one for q, k and v
  * together in self-attention); heads are split and merged by strides.</li>
  * </ul>
  *
