@@ -176,6 +176,33 @@ public final class Attention {
     }
 
     /**
+     * A linear layer, {@code y = x·Wᵀ + bias} over the last dimension, as
+     * PyTorch's {@code nn.Linear}: x {@code (..., K)} of rank 1 to 4, w
+     * {@code (N, K)} (PyTorch's weight layout), bias {@code (N)} or null,
+     * y {@code (..., N)} with x's leading sizes. It is how layers project
+     * their inputs; the rows of a tensor whose leading dimensions are evenly
+     * strided (any contiguous one) go through one matrix product.
+     *
+     * <p>The last dimension of x, w and y must be contiguous (stride 1) and
+     * rows must not overlap; other dimensions may have any strides, so
+     * column views of a wider tensor work in place. The bias is a contiguous
+     * vector. y is written, nothing else: it must be writable, give every
+     * element its own memory and share no byte with x, w or the bias. Sizes
+     * of 0 are legal (K = 0 gives the bias, or zeros). Arenas and threads
+     * are as in {@link #scaledDotProduct(Tensor, Tensor, Tensor, Tensor, AttentionSpec)}; a refused
+     * call writes nothing.
+     *
+     * @param x the input {@code (..., K)}
+     * @param w the weight {@code (N, K)}
+     * @param bias the bias {@code (N)}, or null for none
+     * @param y where the output {@code (..., N)} is written
+     * @param backend the backend to compute with, or null for {@link Panattn#defaultBackend()}
+     */
+    public static void linear(Tensor x, Tensor w, Tensor bias, Tensor y, Backend backend) {
+        Linear.checked(x, w, bias, y, backend);
+    }
+
+    /**
      * The sizes of a dense scaled dot-product attention call on arrays:
      * q {@code (b, h, lq, dk)}, k {@code (b, hkv, lk, dk)}, v {@code (b, hkv, lk, dv)},
      * out {@code (b, h, lq, dv)}, row-major.

@@ -15,59 +15,56 @@ public final class AttentionSpec {
     /** No mask, no causal rule, scale 1/sqrt(Dk), the default backend. */
     public static final AttentionSpec DEFAULT = builder().build();
 
-    private final Causal causal;
-    private final Mask mask;
-    private final Mask keyPadding;
-    private final long window;
-    private final float softcap;
-    private final Tensor alibiSlopes;
-    private final RelativePositionBias relativeBias;
-    private final float scale;
-    private final Tensor weights;
-    private final Backend backend;
+    /**
+     * The options, written out once: a builder fills its own copy, and a
+     * spec keeps a frozen copy of the builder's, so the two never share one.
+     */
+    private static final class Values implements Cloneable {
+        Causal causal = Causal.NONE;
+        Mask mask;
+        Mask keyPadding;
+        long window;
+        float softcap;
+        Tensor alibiSlopes;
+        RelativePositionBias relativeBias;
+        float scale = Float.NaN;
+        Tensor weights;
+        Backend backend;
 
-    private AttentionSpec(Builder b) {
-        this.causal = b.causal;
-        this.mask = b.mask;
-        this.keyPadding = b.keyPadding;
-        this.window = b.window;
-        this.softcap = b.softcap;
-        this.alibiSlopes = b.alibiSlopes;
-        this.relativeBias = b.relativeBias;
-        this.scale = b.scale;
-        this.weights = b.weights;
-        this.backend = b.backend;
+        /** Each field is a primitive or a reference to an immutable object, so a shallow copy is a full one. */
+        Values copy() {
+            try {
+                return (Values) clone();
+            } catch (CloneNotSupportedException e) {
+                throw new AssertionError(e);
+            }
+        }
+    }
+
+    private final Values values;
+
+    private AttentionSpec(Values values) {
+        this.values = values;
     }
 
     /** {@return a builder starting from the defaults: no causal rule, no mask, default scale and backend} */
     public static Builder builder() {
-        return new Builder();
+        return new Builder(new Values());
     }
 
     /** {@return a builder starting from this spec's values} */
     public Builder toBuilder() {
-        Builder b = new Builder();
-        b.causal = causal;
-        b.mask = mask;
-        b.keyPadding = keyPadding;
-        b.window = window;
-        b.softcap = softcap;
-        b.alibiSlopes = alibiSlopes;
-        b.relativeBias = relativeBias;
-        b.scale = scale;
-        b.weights = weights;
-        b.backend = backend;
-        return b;
+        return new Builder(values.copy());
     }
 
     /** {@return the causal rule} */
     public Causal causal() {
-        return causal;
+        return values.causal;
     }
 
     /** {@return the mask, or null} */
     public Mask mask() {
-        return mask;
+        return values.mask;
     }
 
     /**
@@ -76,7 +73,7 @@ public final class AttentionSpec {
      * @return the key padding
      */
     public Mask keyPadding() {
-        return keyPadding;
+        return values.keyPadding;
     }
 
     /**
@@ -85,7 +82,7 @@ public final class AttentionSpec {
      * @return the window
      */
     public long window() {
-        return window;
+        return values.window;
     }
 
     /**
@@ -94,7 +91,7 @@ public final class AttentionSpec {
      * @return the softcap
      */
     public float softcap() {
-        return softcap;
+        return values.softcap;
     }
 
     /**
@@ -103,7 +100,7 @@ public final class AttentionSpec {
      * @return the alibi slopes
      */
     public Tensor alibiSlopes() {
-        return alibiSlopes;
+        return values.alibiSlopes;
     }
 
     /**
@@ -112,22 +109,22 @@ public final class AttentionSpec {
      * @return the relative bias
      */
     public RelativePositionBias relativeBias() {
-        return relativeBias;
+        return values.relativeBias;
     }
 
     /** {@return the scale, or NaN for the default 1/sqrt(Dk)} */
     public float scale() {
-        return scale;
+        return values.scale;
     }
 
     /** {@return where the attention weights (B, H, Lq, Lk) are written, or null} */
     public Tensor weights() {
-        return weights;
+        return values.weights;
     }
 
     /** {@return the backend, or null for {@link Panattn#defaultBackend()}} */
     public Backend backend() {
-        return backend;
+        return values.backend;
     }
 
     /**
@@ -136,23 +133,15 @@ public final class AttentionSpec {
      * switch backends halfway through.
      */
     Backend resolvedBackend() {
-        return backend != null ? backend : Panattn.defaultBackend();
+        return values.backend != null ? values.backend : Panattn.defaultBackend();
     }
 
     /** Builds an {@link AttentionSpec}. */
     public static final class Builder {
-        private Causal causal = Causal.NONE;
-        private Mask mask;
-        private Mask keyPadding;
-        private long window;
-        private float softcap;
-        private Tensor alibiSlopes;
-        private RelativePositionBias relativeBias;
-        private float scale = Float.NaN;
-        private Tensor weights;
-        private Backend backend;
+        private final Values values;
 
-        private Builder() {
+        private Builder(Values values) {
+            this.values = values;
         }
 
         /**
@@ -165,7 +154,7 @@ public final class AttentionSpec {
             if (causal == null) {
                 throw new IllegalArgumentException("causal must not be null (use Causal.NONE)");
             }
-            this.causal = causal;
+            values.causal = causal;
             return this;
         }
 
@@ -176,7 +165,7 @@ public final class AttentionSpec {
          * @return this builder
          */
         public Builder mask(Mask mask) {
-            this.mask = mask;
+            values.mask = mask;
             return this;
         }
 
@@ -189,7 +178,7 @@ public final class AttentionSpec {
          * @return this builder
          */
         public Builder keyPadding(Mask keyPadding) {
-            this.keyPadding = keyPadding;
+            values.keyPadding = keyPadding;
             return this;
         }
 
@@ -206,7 +195,7 @@ public final class AttentionSpec {
             if (window < 0) {
                 throw new IllegalArgumentException("window must be >= 0, got " + window);
             }
-            this.window = window;
+            values.window = window;
             return this;
         }
 
@@ -221,7 +210,7 @@ public final class AttentionSpec {
             if (!Float.isFinite(cap) || cap < 0f) {
                 throw new IllegalArgumentException("softcap must be finite and >= 0, got " + cap);
             }
-            this.softcap = cap;
+            values.softcap = cap;
             return this;
         }
 
@@ -235,7 +224,7 @@ public final class AttentionSpec {
          * @return this builder
          */
         public Builder alibi(Tensor slopes) {
-            this.alibiSlopes = slopes;
+            values.alibiSlopes = slopes;
             return this;
         }
 
@@ -246,7 +235,7 @@ public final class AttentionSpec {
          * @return this builder
          */
         public Builder relativeBias(RelativePositionBias bias) {
-            this.relativeBias = bias;
+            values.relativeBias = bias;
             return this;
         }
 
@@ -260,7 +249,7 @@ public final class AttentionSpec {
             if (!Float.isFinite(scale) || scale == 0f) {
                 throw new IllegalArgumentException("scale must be finite and nonzero, got " + scale);
             }
-            this.scale = scale;
+            values.scale = scale;
             return this;
         }
 
@@ -271,7 +260,7 @@ public final class AttentionSpec {
          * @return this builder
          */
         public Builder weights(Tensor weights) {
-            this.weights = weights;
+            values.weights = weights;
             return this;
         }
 
@@ -282,16 +271,16 @@ public final class AttentionSpec {
          * @return this builder
          */
         public Builder backend(Backend backend) {
-            this.backend = backend;
+            values.backend = backend;
             return this;
         }
 
         /** {@return the spec} */
         public AttentionSpec build() {
-            if (window > 0 && causal == Causal.NONE) {
-                throw new IllegalArgumentException("window " + window + " needs a causal rule (TOP_LEFT or BOTTOM_RIGHT)");
+            if (values.window > 0 && values.causal == Causal.NONE) {
+                throw new IllegalArgumentException("window " + values.window + " needs a causal rule (TOP_LEFT or BOTTOM_RIGHT)");
             }
-            return new AttentionSpec(this);
+            return new AttentionSpec(values.copy());
         }
     }
 }

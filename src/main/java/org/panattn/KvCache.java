@@ -162,19 +162,6 @@ public final class KvCache {
         AttentionValidation.usable(name, keys, null);
     }
 
-    /**
-     * Checks that a layer's cache fits it: keys and values {@code (batch, kvHeads, *, headDim)},
-     * storage usable; failures name the cache as {@code name}.
-     */
-    void expectLayout(String name, long batch, long kvHeads, long headDim) {
-        checkStorage(name);
-        long[] k = keys.shape(), v = values.shape();
-        if (k[0] != batch || k[1] != kvHeads || k[3] != headDim || v[3] != headDim) {
-            throw new IllegalArgumentException(name + ": expected keys and values (B, Hkv, maxLen, D) = (" + batch
-                    + ", " + kvHeads + ", *, " + headDim + "), got " + Shapes.format(k) + " and " + Shapes.format(v));
-        }
-    }
-
     /** Copies src (B, Hkv, T, D) into dst at token offset {@code at}, row by row. */
     private static void copyRows(Tensor src, Tensor dst, long at) {
         long[] ss = src.strides();

@@ -18,7 +18,7 @@ import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * The pieces the attention variants are built from (tensors, masks, spec
- * options, RoPE, ALiBi, T5 tables) refuse bad arguments by name, with what
+ * options, RoPE, the linear layer, ALiBi, T5 tables) refuse bad arguments by name, with what
  * was expected, before touching memory.
  */
 class BuildingBlockValidationTest {
@@ -217,6 +217,60 @@ class BuildingBlockValidationTest {
             }
             assertArrayEquals(before, x.toArray(), "refused calls left x as it was");
             Rope.apply(x, Long.MAX_VALUE - 4, 10000f, half, backend); // the last row at Long.MAX_VALUE is legal
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(Backend.class)
+    void linearNamesEachBadArgument(Backend backend) {
+        try (Arena arena = Arena.ofConfined()) {
+            SplittableRandom rnd = new SplittableRandom(5);
+            Tensor x = Reference.random(arena, rnd, 2, 3, 4), w = Reference.random(arena, rnd, 5, 4);
+            Tensor bias = Reference.random(arena, rnd, 5);
+            Tensor y = Refusals.sentinel(arena, 2, 3, 5);
+            expect(IAE, "x must not be null", () -> Attention.linear(null, w, bias, y, backend));
+            expect(IAE, "w must not be null", () -> Attention.linear(x, null, bias, y, backend));
+            expect(IAE, "y must not be null", () -> Attention.linear(x, w, bias, null, backend));
+            expect(IAE, "w: expected shape (N, K) = (*, 4), got (5, 3)",
+                    () -> Attention.linear(x, Tensor.allocate(arena, 5, 3), bias, y, backend));
+            expect(IAE, "w: expected shape (N, K) = (*, 4), got (1, 5, 4)",
+                    () -> Attention.linear(x, w.unsqueeze(0), bias, y, backend));
+            expect(IAE, "bias: expected shape (N) = (5), got (4)",
+                    () -> Attention.linear(x, w, Tensor.allocate(arena, 4), y, backend));
+            expect(IAE, "bias: expected a contiguous vector (stride 1), got strides (2)", () -> Attention.linear(x, w,
+                    Tensor.wrap(arena.allocate(40, 4), new long[] {5}, new long[] {2}), y, backend));
+            expect(IAE, "y: expected shape (..., N) = (2, 3, 5), like x with N = 5 last, got (2, 3, 4)",
+                    () -> Attention.linear(x, w, bias, Tensor.allocate(arena, 2, 3, 4), backend));
+            expect(IAE, "y: expected shape (..., N) = (2, 3, 5), like x with N = 5 last, got (6, 5)",
+                    () -> Attention.linear(x, w, bias, Tensor.allocate(arena, 6, 5), backend));
+            expect(IAE, "x: the last dimension must be contiguous",
+                    () -> Attention.linear(Tensor.allocate(arena, 2, 4, 3).permute(0, 2, 1), w, bias, y, backend));
+            expect(IAE, "w: the last dimension must be contiguous",
+                    () -> Attention.linear(x, Tensor.allocate(arena, 4, 5).permute(1, 0), bias, y, backend));
+            expect(IAE, "y: the last dimension must be contiguous", () -> Attention.linear(x, w, bias,
+                    Tensor.allocate(arena, 2, 5, 3).permute(0, 2, 1), backend));
+            expect(IAE, "y: its segment is read-only", () -> Attention.linear(x, w, bias,
+                    Tensor.wrap(y.segment().asReadOnly(), y.shape()), backend));
+            expect(IAE, "y: elements share memory", () -> Attention.linear(x, w, bias,
+                    Tensor.wrap(y.segment(), new long[] {2, 3, 5}, new long[] {0, 5, 1}), backend));
+            Tensor xy = Reference.random(arena, rnd, 2, 3, 9); // x in columns 0..3, y in 4..8: y overlaps x's rows
+            expect(IAE, "y: shares memory with x", () -> Attention.linear(
+                    Tensor.wrap(xy.segment(), new long[] {2, 3, 4}, new long[] {27, 9, 1}), w, bias,
+                    Tensor.wrap(xy.segment().asSlice(16), new long[] {2, 3, 5}, new long[] {27, 9, 1}), backend));
+            expect(IAE, "y: shares memory with w", () -> Attention.linear(Reference.random(arena, rnd, 4, 4),
+                    Tensor.wrap(w.segment(), 5, 4), null, Tensor.wrap(w.segment(), 4, 5), backend));
+            expect(IAE, "y: shares memory with bias", () -> Attention.linear(Reference.random(arena, rnd, 1, 4), w,
+                    bias, Tensor.wrap(bias.segment(), 1, 5), backend));
+            expect(ISE, "x: its arena is closed", () -> Attention.linear(closed(2, 3, 4), w, bias, y, backend));
+            expect(ISE, "bias: its arena is closed", () -> Attention.linear(x, w, closed(5), y, backend));
+            expect(ISE, "y: its arena is closed", () -> Attention.linear(x, w, bias, closed(2, 3, 5), backend));
+            expectOnOtherThread(ISE, "x: its arena is confined to another thread",
+                    () -> Attention.linear(x, w, bias, y, backend));
+            if (backend == Backend.NATIVE) {
+                expect(IAE, "w: the native backend needs off-heap memory", () -> Attention.linear(x,
+                        Tensor.wrap(MemorySegment.ofArray(w.toArray()), 5, 4), bias, y, backend));
+            }
+            Refusals.assertUntouched(y, backend.toString());
         }
     }
 

@@ -17,6 +17,8 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
 import org.junit.jupiter.api.Test;
+import org.panattn.layers.LayerOutput;
+import org.panattn.layers.MultiHeadAttention;
 
 /**
  * Many threads on shared inputs: results identical to a single-thread run;
@@ -106,7 +108,7 @@ class ConcurrencyTest {
                 .rope(10000f, Rope.Layout.HALF).build(shared).initRandom(7);
         Tensor x = Reference.random(shared, rnd, 2, 11, 16);
         list.add(new Variant("multi-head layer (GQA, RoPE)", arena -> {
-            MultiHeadAttention.Output o = layer.forward(arena, x, causal.toBuilder().alibi(null).build(),
+            LayerOutput o = layer.forward(arena, x, causal.toBuilder().alibi(null).build(),
                     MultiHeadAttention.NeedWeights.AVERAGED);
             return new float[][] {o.output().toArray(), o.weights().toArray()};
         }));

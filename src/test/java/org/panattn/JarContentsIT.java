@@ -22,8 +22,8 @@ import org.panattn.internal.NativeLoader;
  * The jars {@code mvn package} built (run by Failsafe after packaging): the
  * library jar holds only the main sources' classes, the native libraries
  * and the version resource (nothing from tests or benchmarks), its module
- * exports only org.panattn and needs only java.base, and the sources and
- * Javadoc jars exist beside it.
+ * exports only org.panattn and org.panattn.layers and needs only java.base,
+ * and the sources and Javadoc jars exist beside it.
  */
 class JarContentsIT {
     private static final Path JAR = Path.of(System.getProperty("panattn.jar", "target/panattn.jar"));
@@ -78,7 +78,7 @@ class JarContentsIT {
     @Test
     void moduleExportsOnlyTheApiAndNeedsOnlyTheJdk() {
         ModuleDescriptor m = ModuleFinder.of(JAR).find("org.panattn").orElseThrow().descriptor();
-        assertEquals(Set.of("org.panattn"),
+        assertEquals(Set.of("org.panattn", "org.panattn.layers"),
                 m.exports().stream().map(ModuleDescriptor.Exports::source).collect(Collectors.toSet()));
         assertTrue(m.exports().stream().noneMatch(ModuleDescriptor.Exports::isQualified), m.exports().toString());
         // Only the JDK: java.base, plus optional (static) modules for Backend.JAVA_VECTOR and bench --chart.
@@ -108,8 +108,9 @@ class JarContentsIT {
         assertTrue(sources.stream().noneMatch(e -> e.endsWith("Test.java") || e.endsWith("IT.java")),
                 "test sources in the sources jar");
         Set<String> javadoc = entries(sibling("javadoc"));
-        assertTrue(javadoc.stream().anyMatch(e -> e.endsWith("org/panattn/Attention.html")), "javadoc jar: "
-                + javadoc.stream().limit(20).toList());
+        assertTrue(javadoc.stream().anyMatch(e -> e.endsWith("org/panattn/Attention.html"))
+                && javadoc.stream().anyMatch(e -> e.endsWith("org/panattn/layers/MultiHeadAttention.html")),
+                "javadoc jar: " + javadoc.stream().limit(20).toList());
         assertTrue(javadoc.stream().noneMatch(e -> e.contains("/internal/") || e.contains("/cli/")),
                 "the Javadoc documents more than the exported API");
     }

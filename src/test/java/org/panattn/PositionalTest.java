@@ -196,33 +196,4 @@ class PositionalTest {
             }
         }
     }
-
-    /** RoPE with the KV cache at an offset: decoding token by token equals the whole causal sequence. */
-    @ParameterizedTest
-    @EnumSource(Backend.class)
-    void ropeWithKvCacheEqualsWholeSequence(Backend backend) {
-        try (Arena arena = Arena.ofConfined()) {
-            SplittableRandom rnd = new SplittableRandom(31);
-            MultiHeadAttention mha = MultiHeadAttention.builder(16, 4).kvHeads(2).rope(10000f, Rope.Layout.HALF)
-                    .build(arena).initRandom(8);
-            Tensor x = Reference.random(arena, rnd, 1, 7, 16);
-            Tensor alibi = Alibi.slopes(arena, 4);
-            AttentionSpec spec = AttentionSpec.builder().backend(backend).alibi(alibi).build();
-            float[] whole = mha.forward(arena, x, spec.toBuilder().causal(Causal.TOP_LEFT).build(),
-                    MultiHeadAttention.NeedWeights.NONE).output().toArray();
-            KvCache cache = KvCache.allocate(arena, 1, 2, 7, 4);
-            float[] stepped = new float[7 * 16];
-            Tensor prefix = Tensor.wrap(x.segment(), 1, 3, 16);
-            System.arraycopy(mha.forwardCached(arena, prefix, cache, spec).toArray(), 0, stepped, 0, 3 * 16);
-            for (int t = 3; t < 7; t++) {
-                Tensor xt = Tensor.wrap(x.segment().asSlice(t * 16L * Float.BYTES, 16L * Float.BYTES), 1, 1, 16);
-                System.arraycopy(mha.forwardCached(arena, xt, cache, spec).toArray(), 0, stepped, t * 16, 16);
-            }
-            double[] w = new double[whole.length];
-            for (int i = 0; i < w.length; i++) {
-                w[i] = whole[i];
-            }
-            assertTrue(Reference.relativeError(stepped, w) < TOLERANCE, "RoPE + ALiBi + cache vs whole sequence");
-        }
-    }
 }

@@ -4,28 +4,28 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.ValueLayout;
 import java.util.SplittableRandom;
 
-/** A float64 reference of scaled dot-product attention, and test data helpers. */
-final class Reference {
+/** A float64 reference of scaled dot-product attention, and test data helpers, for the tests of every package. */
+public final class Reference {
     private Reference() {
     }
 
     /** Result of the reference: output (B,H,Lq,Dv) and weights (B,H,Lq,Lk), row-major. */
-    record Result(double[] out, double[] weights) {
+    public record Result(double[] out, double[] weights) {
     }
 
     /** Rank-4 tensors only; the mask as given to the API (4-D shape, broadcasting 1s). */
-    static Result sdpa(Tensor q, Tensor k, Tensor v, Mask mask, Causal causal, double scale) {
+    public static Result sdpa(Tensor q, Tensor k, Tensor v, Mask mask, Causal causal, double scale) {
         return sdpa(q, k, v, mask, null, causal, 0, scale);
     }
 
     /** With a second (key-padding) mask and a sliding window counted back from the causal position. */
-    static Result sdpa(Tensor q, Tensor k, Tensor v, Mask mask, Mask keyPadding, Causal causal, long window,
+    public static Result sdpa(Tensor q, Tensor k, Tensor v, Mask mask, Mask keyPadding, Causal causal, long window,
                        double scale) {
         return sdpa(q, k, v, mask, keyPadding, causal, window, scale, Pos.NONE);
     }
 
     /** ... and positional terms. */
-    static Result sdpa(Tensor q, Tensor k, Tensor v, Mask mask, Mask keyPadding, Causal causal, long window,
+    public static Result sdpa(Tensor q, Tensor k, Tensor v, Mask mask, Mask keyPadding, Causal causal, long window,
                        double scale, Pos pos) {
         long dk = q.size(3);
         Score dot = (b, h, kh, i, j) -> {
@@ -40,17 +40,17 @@ final class Reference {
     }
 
     /** The raw (scaled) score of query i and key j. */
-    interface Score {
+    public interface Score {
         double score(long b, long h, long kh, long i, long j);
     }
 
     /** Positional terms: softcap (0 none), ALiBi slopes (null none), T5 table [h][bucket] (null none). */
-    record Pos(double softcap, double[] slopes, double[][] rel, boolean bidirectional, int maxDistance) {
+    public record Pos(double softcap, double[] slopes, double[][] rel, boolean bidirectional, int maxDistance) {
         static final Pos NONE = new Pos(0, null, null, true, 128);
     }
 
     /** Any rule's attention in float64: positional terms, masks, causal rule, window, softmax, weighted sum. */
-    static Result attend(Score rule, long b, long h, long hkv, long lq, long lk, Tensor v, Mask mask,
+    public static Result attend(Score rule, long b, long h, long hkv, long lq, long lk, Tensor v, Mask mask,
                          Mask keyPadding, Causal causal, long window, Pos pos) {
         long dv = v.size(3);
         double[] out = new double[(int) (b * h * lq * dv)];
@@ -123,7 +123,7 @@ final class Reference {
     }
 
     /** T5's bucket, from the T5 code (independent of the library's). */
-    static int t5Bucket(long relative, int numBuckets, boolean bidirectional, int maxDistance) {
+    public static int t5Bucket(long relative, int numBuckets, boolean bidirectional, int maxDistance) {
         int ret = 0;
         long n = -relative;
         if (bidirectional) {
@@ -146,7 +146,7 @@ final class Reference {
     }
 
     /** max |got - want| / max |want|; NaN in got counts as infinite error. */
-    static double relativeError(float[] got, double[] want) {
+    public static double relativeError(float[] got, double[] want) {
         double err = 0, scale = 1e-30;
         for (int i = 0; i < want.length; i++) {
             double e = Math.abs(got[i] - want[i]);
@@ -157,7 +157,7 @@ final class Reference {
     }
 
     /** The values widened to double, to compare one backend's floats with another's. */
-    static double[] toDouble(float[] x) {
+    public static double[] toDouble(float[] x) {
         double[] d = new double[x.length];
         for (int i = 0; i < x.length; i++) {
             d[i] = x[i];
@@ -166,7 +166,7 @@ final class Reference {
     }
 
     /** A tensor of uniform values in [-1, 1): never zeros. */
-    static Tensor random(Arena arena, SplittableRandom rnd, long... shape) {
+    public static Tensor random(Arena arena, SplittableRandom rnd, long... shape) {
         Tensor t = Tensor.allocate(arena, shape);
         float[] values = new float[Math.toIntExact(t.size())];
         for (int i = 0; i < values.length; i++) {

@@ -9,24 +9,27 @@ import java.lang.foreign.Arena;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 
-/** Assertions shared by the validation tests: a call is refused by name, from this thread or another. */
-final class Refusals {
+/**
+ * Assertions shared by the validation tests of every package: a call is
+ * refused by name, from this thread or another.
+ */
+public final class Refusals {
     private Refusals() {
     }
 
-    interface Call {
+    public interface Call {
         void run() throws Throwable;
     }
 
     /** Fails unless {@code call} throws {@code type} with a message holding every '|'-separated word. */
-    static <T extends Throwable> T expect(Class<T> type, String words, Call call) {
+    public static <T extends Throwable> T expect(Class<T> type, String words, Call call) {
         T t = assertThrows(type, call::run);
         assertMentions(t, words);
         return t;
     }
 
     /** {@link #expect} for the call run on another thread (a confined arena's tensors are foreign there). */
-    static void expectOnOtherThread(Class<? extends Throwable> type, String words, Call call) {
+    public static void expectOnOtherThread(Class<? extends Throwable> type, String words, Call call) {
         Throwable thrown;
         try {
             thrown = CompletableFuture.supplyAsync(() -> {
@@ -52,7 +55,7 @@ final class Refusals {
     }
 
     /** A tensor whose arena is already closed. */
-    static Tensor closed(long... shape) {
+    public static Tensor closed(long... shape) {
         Arena arena = Arena.ofConfined();
         Tensor t = Tensor.allocate(arena, shape);
         arena.close();
@@ -60,22 +63,22 @@ final class Refusals {
     }
 
     /** A closed arena. */
-    static Arena closedArena() {
+    public static Arena closedArena() {
         Arena arena = Arena.ofConfined();
         arena.close();
         return arena;
     }
 
     /** A spec on {@code backend} with nothing else set. */
-    static AttentionSpec on(Backend backend) {
+    public static AttentionSpec on(Backend backend) {
         return AttentionSpec.builder().backend(backend).build();
     }
 
     /** A value no attention output takes here (outputs are weighted means of values in [-1, 1]). */
-    static final float SENTINEL = 7.5f;
+    public static final float SENTINEL = 7.5f;
 
     /** An output filled with {@link #SENTINEL}, so a test can tell whether a call wrote it. */
-    static Tensor sentinel(Arena arena, long... shape) {
+    public static Tensor sentinel(Arena arena, long... shape) {
         Tensor t = Tensor.allocate(arena, shape);
         float[] fill = new float[Math.toIntExact(t.size())];
         java.util.Arrays.fill(fill, SENTINEL);
@@ -83,7 +86,7 @@ final class Refusals {
     }
 
     /** Fails unless every element still holds {@link #SENTINEL}: the refused calls wrote nothing. */
-    static void assertUntouched(Tensor t, String what) {
+    public static void assertUntouched(Tensor t, String what) {
         for (float x : t.toArray()) {
             assertEquals(SENTINEL, x, what + ": a refused call wrote its output");
         }

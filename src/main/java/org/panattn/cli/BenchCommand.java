@@ -16,12 +16,12 @@ import org.panattn.Attention;
 import org.panattn.AttentionSpec;
 import org.panattn.Backend;
 import org.panattn.Causal;
-import org.panattn.MultiHeadAttention;
 import org.panattn.Panattn;
 import org.panattn.RelativePositionBias;
 import org.panattn.Rope;
 import org.panattn.ScoreRule;
 import org.panattn.Tensor;
+import org.panattn.layers.MultiHeadAttention;
 
 /**
  * {@code bench}: times a named workload or an explicit shape on chosen

@@ -9,8 +9,9 @@ import java.util.Set;
 import org.panattn.AttentionSpec;
 import org.panattn.Causal;
 import org.panattn.Mask;
-import org.panattn.MultiHeadAttention;
 import org.panattn.Tensor;
+import org.panattn.layers.LayerOutput;
+import org.panattn.layers.MultiHeadAttention;
 
 /** {@code run --variant mha}: a multi-head attention layer with PyTorch-named weight files. */
 final class MhaRunCommand {
@@ -82,7 +83,7 @@ final class MhaRunCommand {
             MultiHeadAttention.NeedWeights need = o.get("--weights") == null ? MultiHeadAttention.NeedWeights.NONE
                     : o.flag("--average-weights") ? MultiHeadAttention.NeedWeights.AVERAGED
                     : MultiHeadAttention.NeedWeights.PER_HEAD;
-            MultiHeadAttention.Output r = mha.forward(arena, query, key, value, spec.build(), need);
+            LayerOutput r = mha.forward(arena, query, key, value, spec.build(), need);
             Npy.write(Path.of(o.require("--out")), r.output().toArray(), r.output().shape());
             if (r.weights() != null) {
                 Npy.write(Path.of(o.get("--weights")), r.weights().toArray(), r.weights().shape());

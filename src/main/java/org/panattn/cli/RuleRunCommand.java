@@ -7,13 +7,14 @@ import java.util.List;
 import java.util.Set;
 
 import org.panattn.Attention;
-import org.panattn.AttentionPooling;
 import org.panattn.AttentionSpec;
 import org.panattn.Backend;
 import org.panattn.Causal;
 import org.panattn.Mask;
 import org.panattn.ScoreRule;
 import org.panattn.Tensor;
+import org.panattn.layers.AttentionPooling;
+import org.panattn.layers.LayerOutput;
 
 /** {@code run --variant general|additive|concat|concat-tanh|pooling}: the other score rules on .npy files. */
 final class RuleRunCommand {
@@ -88,9 +89,9 @@ final class RuleRunCommand {
             }
             padding = Mask.keep(arena, m.booleans(), m.shape()[0], 1, 1, m.shape()[1]);
         }
-        AttentionPooling.Output r = new AttentionPooling(query).forward(arena, x, padding,
+        LayerOutput r = new AttentionPooling(query).forward(arena, x, padding,
                 backend == null ? org.panattn.Panattn.defaultBackend() : backend);
-        Npy.write(Path.of(o.require("--out")), r.pooled().toArray(), r.pooled().shape());
+        Npy.write(Path.of(o.require("--out")), r.output().toArray(), r.output().shape());
         if (o.get("--weights") != null) {
             Npy.write(Path.of(o.get("--weights")), r.weights().toArray(), r.weights().shape());
         }

@@ -11,8 +11,9 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 import org.panattn.AttentionSpec;
 import org.panattn.Backend;
-import org.panattn.EncoderDecoderAttention;
 import org.panattn.Tensor;
+import org.panattn.layers.EncoderDecoderAttention;
+import org.panattn.layers.LayerOutput;
 
 /** EncoderDecoderAttention against the seq2seq tutorial's Attn module run by PyTorch (scripts/make-torch-fixtures.py). */
 class EncoderDecoderPyTorchTest {
@@ -39,7 +40,7 @@ class EncoderDecoderPyTorchTest {
             Tensor q = Tensor.of(arena, npy("Q").floats(), 1, 1, 32);
             Tensor k = Tensor.of(arena, npy("K").floats(), 1, 1, 32);
             Tensor v = Tensor.of(arena, npy("V").floats(), 1, 32, 64);
-            EncoderDecoderAttention.Output r = attn.forward(arena, q, k, v, AttentionSpec.builder().backend(backend).build());
+            LayerOutput r = attn.forward(arena, q, k, v, AttentionSpec.builder().backend(backend).build());
             assertArrayEquals(new long[] {1, 1, 64}, r.output().shape());
             assertArrayEquals(new long[] {1, 1, 32}, r.weights().shape());
             assertClose(r.output().toArray(), npy("output"), "output");

@@ -18,8 +18,9 @@ import org.junit.jupiter.params.provider.EnumSource;
 import org.panattn.AttentionSpec;
 import org.panattn.Backend;
 import org.panattn.Mask;
-import org.panattn.MultiHeadAttention;
 import org.panattn.Tensor;
+import org.panattn.layers.LayerOutput;
+import org.panattn.layers.MultiHeadAttention;
 
 /**
  * MultiHeadAttention against PyTorch's nn.MultiheadAttention, given the
@@ -59,10 +60,10 @@ class MhaPyTorchTest {
                     .mask(Mask.keep(arena, npy("self", "keep_attn_mask").booleans(), 5, 5))
                     .keyPadding(Mask.keep(arena, npy("self", "keep_key_padding_mask").booleans(), 2, 1, 1, 5))
                     .build();
-            MultiHeadAttention.Output avg = mha.forward(arena, input, spec, MultiHeadAttention.NeedWeights.AVERAGED);
+            LayerOutput avg = mha.forward(arena, input, spec, MultiHeadAttention.NeedWeights.AVERAGED);
             assertClose(avg.output().toArray(), npy("self", "out"), "output");
             assertClose(avg.weights().toArray(), npy("self", "weights_avg"), "averaged weights");
-            MultiHeadAttention.Output perHead = mha.forward(arena, input, spec, MultiHeadAttention.NeedWeights.PER_HEAD);
+            LayerOutput perHead = mha.forward(arena, input, spec, MultiHeadAttention.NeedWeights.PER_HEAD);
             assertClose(perHead.weights().toArray(), npy("self", "weights_per_head"), "per-head weights");
         }
     }
@@ -80,7 +81,7 @@ class MhaPyTorchTest {
             Tensor v = tensor(arena, npy("cross", "value"));
             AttentionSpec spec = AttentionSpec.builder().backend(backend)
                     .mask(Mask.additive(tensor(arena, npy("cross", "attn_mask")))).build();
-            MultiHeadAttention.Output r = mha.forward(arena, q, k, v, spec, MultiHeadAttention.NeedWeights.AVERAGED);
+            LayerOutput r = mha.forward(arena, q, k, v, spec, MultiHeadAttention.NeedWeights.AVERAGED);
             assertArrayEquals(new long[] {3, 2, 16}, r.output().shape());
             assertClose(r.output().toArray(), npy("cross", "out"), "output");
             assertClose(r.weights().toArray(), npy("cross", "weights_avg"), "averaged weights");

@@ -15,13 +15,13 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.panattn.Alibi;
 import org.panattn.Attention;
-import org.panattn.AttentionPooling;
 import org.panattn.AttentionSpec;
 import org.panattn.Causal;
 import org.panattn.RelativePositionBias;
 import org.panattn.Rope;
 import org.panattn.ScoreRule;
 import org.panattn.Tensor;
+import org.panattn.layers.AttentionPooling;
 
 /** Each rule and positional option of {@code run} gives what the API gives for the same files. */
 class RuleRunCommandTest {
@@ -98,7 +98,7 @@ class RuleRunCommandTest {
 
             Tensor query = Tensor.of(arena, file("query", 6), 6);
             float[] pooled = new AttentionPooling(query).forward(arena, k, null, org.panattn.Panattn.defaultBackend())
-                    .pooled().toArray();
+                    .output().toArray();
             assertSame(pooled, run("--variant", "pooling", "--x", path("k"), "--query", path("query")));
         }
     }

@@ -5,8 +5,9 @@ import java.util.SplittableRandom;
 
 import org.panattn.AttentionSpec;
 import org.panattn.Mask;
-import org.panattn.MultiHeadAttention;
 import org.panattn.Tensor;
+import org.panattn.layers.LayerOutput;
+import org.panattn.layers.MultiHeadAttention;
 
 /**
  * An encoder self-attention block: every token of a padded batch attends
@@ -18,7 +19,7 @@ public final class EncoderSelfAttentionExample {
     }
 
     /** Runs the block on a batch of two sentences of 5 and 3 tokens (padded to 5); returns the weights. */
-    public static MultiHeadAttention.Output run(Arena arena) {
+    public static LayerOutput run(Arena arena) {
         int batch = 2, length = 5, embed = 32, heads = 4;
         MultiHeadAttention attention = MultiHeadAttention.builder(embed, heads).build(arena).initRandom(42);
         Tensor x = Tensor.allocate(arena, batch, length, embed);
@@ -30,7 +31,7 @@ public final class EncoderSelfAttentionExample {
         x.copyFrom(tokens);
 
         Mask padding = Mask.keyPadding(arena, new long[] {5, 3}, length);
-        MultiHeadAttention.Output y = attention.forward(arena, x,
+        LayerOutput y = attention.forward(arena, x,
                 AttentionSpec.builder().keyPadding(padding).build(), MultiHeadAttention.NeedWeights.AVERAGED);
 
         float[] residual = y.output().toArray();

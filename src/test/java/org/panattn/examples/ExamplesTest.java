@@ -8,8 +8,8 @@ import java.util.List;
 
 import org.junit.jupiter.api.Test;
 import org.panattn.Backend;
-import org.panattn.MultiHeadAttention;
 import org.panattn.Tensor;
+import org.panattn.layers.LayerOutput;
 
 /** Runs every example and checks what it demonstrates. */
 class ExamplesTest {
@@ -17,7 +17,7 @@ class ExamplesTest {
     @Test
     void encoderBlockIgnoresPadding() {
         try (Arena arena = Arena.ofConfined()) {
-            MultiHeadAttention.Output y = EncoderSelfAttentionExample.run(arena);
+            LayerOutput y = EncoderSelfAttentionExample.run(arena);
             for (int i = 0; i < 5; i++) {
                 float sum = 0;
                 for (int j = 0; j < 5; j++) {

@@ -8,8 +8,8 @@ import java.util.SplittableRandom;
 import org.panattn.AttentionSpec;
 import org.panattn.Causal;
 import org.panattn.KvCache;
-import org.panattn.MultiHeadAttention;
 import org.panattn.Tensor;
+import org.panattn.layers.MultiHeadAttention;
 
 /**
  * Greedy causal decoding with a KV cache: a toy language model (token

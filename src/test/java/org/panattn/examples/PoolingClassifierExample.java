@@ -2,11 +2,12 @@ package org.panattn.examples;
 
 import java.lang.foreign.Arena;
 
-import org.panattn.AttentionPooling;
 import org.panattn.Backend;
 import org.panattn.Mask;
 import org.panattn.Panattn;
 import org.panattn.Tensor;
+import org.panattn.layers.AttentionPooling;
+import org.panattn.layers.LayerOutput;
 
 /**
  * Attention pooling for classification: a query that looks for one
@@ -29,10 +30,10 @@ public final class PoolingClassifierExample {
         tokens[(2 * length + 4) * d] = 5f;  // sequence 2, token 4: but it is padding
         Tensor x = Tensor.of(arena, tokens, 3, length, d);
         AttentionPooling pool = new AttentionPooling(Tensor.of(arena, new float[] {3, 0, 0, 0}, d));
-        AttentionPooling.Output r = pool.forward(arena, x, Mask.keyPadding(arena, new long[] {5, 5, 4}, length), backend);
+        LayerOutput r = pool.forward(arena, x, Mask.keyPadding(arena, new long[] {5, 5, 4}, length), backend);
         boolean[] labels = new boolean[3];
         for (int b = 0; b < 3; b++) {
-            labels[b] = r.pooled().get(b, 0) > 1f; // the classifier: feature 0 above a threshold
+            labels[b] = r.output().get(b, 0) > 1f; // the classifier: feature 0 above a threshold
         }
         return labels;
     }

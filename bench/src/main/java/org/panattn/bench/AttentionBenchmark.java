@@ -20,9 +20,9 @@ import org.openjdk.jmh.annotations.Warmup;
 import org.panattn.Attention;
 import org.panattn.AttentionSpec;
 import org.panattn.Backend;
-import org.panattn.MultiHeadAttention;
 import org.panattn.Panattn;
 import org.panattn.Tensor;
+import org.panattn.layers.MultiHeadAttention;
 
 /**
  * The workloads of the performance targets on every backend:

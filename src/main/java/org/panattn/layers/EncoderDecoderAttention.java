@@ -1,8 +1,13 @@
-package org.panattn;
+package org.panattn.layers;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.SplittableRandom;
+
+import org.panattn.Attention;
+import org.panattn.AttentionSpec;
+import org.panattn.Backend;
+import org.panattn.Tensor;
 
 /**
  * The seq2seq tutorials' attention step ({@code Attn}): the concat-linear
@@ -20,15 +25,6 @@ import java.util.SplittableRandom;
  * query, e.g. the decoder's hidden state), V {@code (B, Lv, Dv)}.
  */
 public final class EncoderDecoderAttention {
-    /**
-     * The output and the attention weights.
-     *
-     * @param output the output
-     * @param weights where the weights go, or null
-     */
-    public record Output(Tensor output, Tensor weights) {
-    }
-
     private final long querySize, keySize, valuePositions, valueSize, outputSize;
     private final Tensor attnW, attnB, combineW, combineB;
 
@@ -62,10 +58,10 @@ public final class EncoderDecoderAttention {
                     + "and [q; applied], must fit in 64 bits, got querySize " + querySize + ", keySize " + keySize
                     + ", valueSize " + valueSize);
         }
-        attnW = Tensor.allocate("attn.weight", arena, valuePositions, querySize + keySize);
-        attnB = Tensor.allocate("attn.bias", arena, valuePositions);
-        combineW = Tensor.allocate("attn_combine.weight", arena, outputSize, querySize + valueSize);
-        combineB = Tensor.allocate("attn_combine.bias", arena, outputSize);
+        attnW = Weights.allocate("attn.weight", arena, valuePositions, querySize + keySize);
+        attnB = Weights.allocate("attn.bias", arena, valuePositions);
+        combineW = Weights.allocate("attn_combine.weight", arena, outputSize, querySize + valueSize);
+        combineB = Weights.allocate("attn_combine.bias", arena, outputSize);
     }
 
     /**
@@ -79,11 +75,7 @@ public final class EncoderDecoderAttention {
         for (Tensor[] layer : new Tensor[][] {{attnW, attnB}, {combineW, combineB}}) {
             double bound = 1.0 / Math.sqrt(layer[0].size(1));
             for (Tensor t : layer) {
-                float[] x = new float[Math.toIntExact(t.size())];
-                for (int i = 0; i < x.length; i++) {
-                    x[i] = (float) ((rnd.nextDouble() * 2 - 1) * bound);
-                }
-                t.copyFrom(x);
+                Weights.fillUniform(t, rnd, bound);
             }
         }
         return this;
@@ -99,7 +91,7 @@ public final class EncoderDecoderAttention {
      * @return this step
      */
     public EncoderDecoderAttention load(float[] attnWeight, float[] attnBias, float[] combineWeight, float[] combineBias) {
-        MultiHeadAttention.load(new String[] {"attn.weight", "attn.bias", "attn_combine.weight", "attn_combine.bias"},
+        Weights.load(new String[] {"attn.weight", "attn.bias", "attn_combine.weight", "attn_combine.bias"},
                 new Tensor[] {attnW, attnB, combineW, combineB}, attnWeight, attnBias, combineWeight, combineBias);
         return this;
     }
@@ -107,7 +99,7 @@ public final class EncoderDecoderAttention {
     /**
      * One step; the spec's masks, backend and options apply to the attention.
      * Lq = 0 (or B = 0) is legal and gives an empty output. The spec must not
-     * name a weights tensor: the weights come back in the {@link Output}.
+     * name a weights tensor: the weights come back in the {@link LayerOutput}.
      *
      * @param arena the arena to allocate in
      * @param q the queries
@@ -116,31 +108,31 @@ public final class EncoderDecoderAttention {
      * @param spec the masks, causal rule, scale, positional terms and backend
      * @return the output and the attention weights (null when not asked for)
      */
-    public Output forward(Arena arena, Tensor q, Tensor k, Tensor v, AttentionSpec spec) {
+    public LayerOutput forward(Arena arena, Tensor q, Tensor k, Tensor v, AttentionSpec spec) {
         if (arena == null || spec == null) {
             throw new IllegalArgumentException((arena == null ? "arena" : "spec") + " must not be null");
         }
         if (spec.weights() != null) {
             throw new IllegalArgumentException("spec.weights: EncoderDecoderAttention allocates the weights and "
-                    + "returns them in its Output");
+                    + "returns them in its LayerOutput");
         }
-        Backend backend = spec.resolvedBackend();
+        Backend backend = Checks.backend(spec);
         // q is copied below before the attention call checks it, so it is checked here.
-        AttentionValidation.usable("q", q, backend);
+        Checks.usable("q", q, backend);
         if (q.rank() != 3 || q.size(2) != querySize) {
             throw new IllegalArgumentException("q: expected shape (B, Lq, Dq) = (*, *, " + querySize + "), got "
-                    + Shapes.format(q.shape()));
+                    + Checks.format(q.shape()));
         }
         long b = q.size(0), lq = q.size(1);
         if (k != null && (k.rank() != 3 || k.size(0) != b || k.size(1) != lq || k.size(2) != keySize)) {
             throw new IllegalArgumentException("k: expected shape (B, Lq, Dk) = (" + b + ", " + lq + ", " + keySize
-                    + "), one key per query, got " + Shapes.format(k.shape()));
+                    + "), one key per query, got " + Checks.format(k.shape()));
         }
         if (v != null && (v.rank() != 3 || v.size(0) != b || v.size(1) != valuePositions || v.size(2) != valueSize)) {
             throw new IllegalArgumentException("v: expected shape (B, Lv, Dv) = (" + b + ", " + valuePositions + ", "
-                    + valueSize + "), got " + Shapes.format(v.shape()));
+                    + valueSize + "), got " + Checks.format(v.shape()));
         }
-        AttentionValidation.usable("the layer's weights", attnW, backend);
+        Checks.usable("the layer's weights", attnW, backend);
         // [q; applied] in one buffer: attention writes `applied` into its right-hand columns.
         Tensor cat = Tensor.allocate(arena, b, lq, querySize + valueSize);
         MemorySegment seg = cat.segment();
@@ -152,8 +144,8 @@ public final class EncoderDecoderAttention {
         qPart.copyFrom(q.toArray());
         Tensor weights = Tensor.allocate(arena, b, lq, valuePositions);
         Attention.concatLinear(q, k, v, attnW, attnB, applied, spec.toBuilder().weights(weights).backend(backend).build());
-        Tensor out = Linear.project(arena, backend, "[q; applied]", cat.unsqueeze(1), "attn_combine.weight",
-                combineW, combineB);
-        return new Output(Tensor.wrap(out.segment(), b, lq, outputSize), weights);
+        Tensor out = Tensor.allocate(arena, b, lq, outputSize);
+        Attention.linear(cat, combineW, combineB, out, backend);
+        return new LayerOutput(out, weights);
     }
 }

@@ -1,7 +1,14 @@
-package org.panattn;
+package org.panattn.layers;
 
 import java.lang.foreign.Arena;
 import java.util.SplittableRandom;
+
+import org.panattn.Attention;
+import org.panattn.AttentionSpec;
+import org.panattn.Backend;
+import org.panattn.Mask;
+import org.panattn.Panattn;
+import org.panattn.Tensor;
 
 /**
  * Attention pooling: one query vector (learned, or given) attends over a
@@ -11,15 +18,6 @@ import java.util.SplittableRandom;
  * no copies); keys and values are the sequence itself.
  */
 public final class AttentionPooling {
-    /**
-     * The pooled vectors {@code (B, D)} and the weights {@code (B, L)}.
-     *
-     * @param pooled the pooled
-     * @param weights where the weights go, or null
-     */
-    public record Output(Tensor pooled, Tensor weights) {
-    }
-
     private final Tensor query;
 
     /**
@@ -30,11 +28,11 @@ public final class AttentionPooling {
     public AttentionPooling(Tensor query) {
         if (query == null || query.rank() != 1 || query.size(0) == 0) {
             throw new IllegalArgumentException("query: expected shape (D), got "
-                    + (query == null ? "null" : Shapes.format(query.shape())));
+                    + (query == null ? "null" : Checks.format(query.shape())));
         }
         if (query.size(0) > 1 && query.strides()[0] != 1) {
             throw new IllegalArgumentException("query: expected a contiguous vector (stride 1), got strides "
-                    + Shapes.format(query.strides()) + "; use contiguous() for a copy");
+                    + Checks.format(query.strides()) + "; use contiguous() for a copy");
         }
         this.query = query;
     }
@@ -52,13 +50,9 @@ public final class AttentionPooling {
             throw new IllegalArgumentException("d must be 1 to " + (Integer.MAX_VALUE - 8) + " (a Java array's length), got "
                     + d);
         }
-        SplittableRandom rnd = new SplittableRandom(seed);
-        float[] q = new float[Math.toIntExact(d)];
-        double bound = Math.sqrt(6.0 / (d + 1));
-        for (int i = 0; i < q.length; i++) {
-            q[i] = (float) ((rnd.nextDouble() * 2 - 1) * bound);
-        }
-        return new AttentionPooling(Tensor.of(arena, q, d));
+        Tensor q = Tensor.allocate(arena, d);
+        Weights.fillUniform(q, new SplittableRandom(seed), Math.sqrt(6.0 / (d + 1)));
+        return new AttentionPooling(q);
     }
 
     /** {@return the query vector (D)} */
@@ -76,17 +70,17 @@ public final class AttentionPooling {
      * @param backend the backend to compute with, or null for {@link Panattn#defaultBackend()}
      * @return the pooled vectors and the attention weights; with L = 0 the pooled vectors are zeros
      */
-    public Output forward(Arena arena, Tensor x, Mask keyPadding, Backend backend) {
+    public LayerOutput forward(Arena arena, Tensor x, Mask keyPadding, Backend backend) {
         if (arena == null || x == null) {
             throw new IllegalArgumentException((arena == null ? "arena" : "x") + " must not be null");
         }
         // Checked by their own names before the views below take their places as q, k and v.
         Backend resolved = backend != null ? backend : Panattn.defaultBackend();
-        AttentionValidation.usable("query", query, resolved);
-        AttentionValidation.usable("x", x, resolved);
+        Checks.usable("query", query, resolved);
+        Checks.usable("x", x, resolved);
         long d = query.size(0);
         if (x.rank() != 3 || x.size(2) != d) {
-            throw new IllegalArgumentException("x: expected shape (B, L, " + d + "), got " + Shapes.format(x.shape()));
+            throw new IllegalArgumentException("x: expected shape (B, L, " + d + "), got " + Checks.format(x.shape()));
         }
         long b = x.size(0), l = x.size(1);
         Tensor q = Tensor.wrap(query.segment(), new long[] {b, 1, 1, d}, new long[] {0, 0, 0, query.strides()[0]});
@@ -96,6 +90,6 @@ public final class AttentionPooling {
         AttentionSpec spec = AttentionSpec.builder().keyPadding(keyPadding).backend(resolved)
                 .weights(Tensor.wrap(weights.segment(), b, 1, 1, l)).build();
         Attention.scaledDotProduct(q, kv, kv, Tensor.wrap(pooled.segment(), b, 1, 1, d), spec);
-        return new Output(pooled, weights);
+        return new LayerOutput(pooled, weights);
     }
 }

@@ -1,4 +1,4 @@
-package org.panattn;
+package org.panattn.layers;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -11,12 +11,24 @@ import java.util.stream.Stream;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 import org.junit.jupiter.params.provider.MethodSource;
+import org.panattn.Alibi;
+import org.panattn.AttentionSpec;
+import org.panattn.Backend;
+import org.panattn.Causal;
+import org.panattn.KvCache;
+import org.panattn.Mask;
+import org.panattn.Reference;
+import org.panattn.Rope;
+import org.panattn.Tensor;
 
 /**
  * MultiHeadAttention, native and Java, against a float64 reference built
  * from double projections and {@link Reference#sdpa}: self and cross
- * attention, GQA/MQA, kdim/vdim, both layouts, masks, windows.
+ * attention, GQA/MQA, kdim/vdim, both layouts, masks, windows; and
+ * decoding through a KV cache (with RoPE and ALiBi) against the whole
+ * causal sequence.
  */
 class MultiHeadAttentionTest {
     private static final double TOLERANCE = 1e-5;
@@ -66,7 +78,7 @@ class MultiHeadAttentionTest {
             double[] ref = reference(arena, mha, c, query, key, value, spec.build());
             float[] javaOut = null;
             for (Backend backend : Backend.values()) {
-                MultiHeadAttention.Output r = mha.forward(arena, query, key, value, spec.backend(backend).build(),
+                LayerOutput r = mha.forward(arena, query, key, value, spec.backend(backend).build(),
                         MultiHeadAttention.NeedWeights.NONE);
                 assertArrayEquals(query.shape(), r.output().shape());
                 double err = Reference.relativeError(r.output().toArray(), ref);
@@ -201,6 +213,73 @@ class MultiHeadAttentionTest {
             assertTrue(assertThrows(IllegalArgumentException.class, () -> mha.forward(arena, Tensor.allocate(arena, 2, 3, 8),
                     Tensor.allocate(arena, 3, 5, 8), Tensor.allocate(arena, 3, 5, 8), AttentionSpec.DEFAULT,
                     MultiHeadAttention.NeedWeights.NONE)).getMessage().contains("batch must be 2"));
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(Backend.class)
+    void greedyDecodingWithMultiHeadAttentionEqualsCausalForward(Backend backend) {
+        try (Arena arena = Arena.ofConfined()) {
+            SplittableRandom rnd = new SplittableRandom(12);
+            MultiHeadAttention mha = MultiHeadAttention.builder(16, 4).kvHeads(2).build(arena).initRandom(3);
+            Tensor x = Reference.random(arena, rnd, 1, 6, 16);
+            AttentionSpec spec = AttentionSpec.builder().backend(backend).build();
+            Tensor whole = mha.forward(arena, x, spec.toBuilder().causal(Causal.TOP_LEFT).build(),
+                    MultiHeadAttention.NeedWeights.NONE).output();
+            KvCache cache = KvCache.allocate(arena, 1, 2, 6, 4);
+            float[] stepped = new float[6 * 16];
+            for (int t = 0; t < 6; t++) {
+                Tensor xt = Tensor.wrap(x.segment().asSlice(t * 16L * Float.BYTES, 16L * Float.BYTES), 1, 1, 16);
+                float[] y = mha.forwardCached(arena, xt, cache, spec).toArray();
+                System.arraycopy(y, 0, stepped, t * 16, 16);
+            }
+            double err = Reference.relativeError(stepped, Reference.toDouble(whole.toArray()));
+            assertTrue(err < 1e-5, "decoded vs whole: " + err);
+        }
+    }
+
+    /** RoPE with the KV cache at an offset: decoding token by token equals the whole causal sequence. */
+    @ParameterizedTest
+    @EnumSource(Backend.class)
+    void ropeWithKvCacheEqualsWholeSequence(Backend backend) {
+        try (Arena arena = Arena.ofConfined()) {
+            SplittableRandom rnd = new SplittableRandom(31);
+            MultiHeadAttention mha = MultiHeadAttention.builder(16, 4).kvHeads(2).rope(10000f, Rope.Layout.HALF)
+                    .build(arena).initRandom(8);
+            Tensor x = Reference.random(arena, rnd, 1, 7, 16);
+            Tensor alibi = Alibi.slopes(arena, 4);
+            AttentionSpec spec = AttentionSpec.builder().backend(backend).alibi(alibi).build();
+            float[] whole = mha.forward(arena, x, spec.toBuilder().causal(Causal.TOP_LEFT).build(),
+                    MultiHeadAttention.NeedWeights.NONE).output().toArray();
+            KvCache cache = KvCache.allocate(arena, 1, 2, 7, 4);
+            float[] stepped = new float[7 * 16];
+            Tensor prefix = Tensor.wrap(x.segment(), 1, 3, 16);
+            System.arraycopy(mha.forwardCached(arena, prefix, cache, spec).toArray(), 0, stepped, 0, 3 * 16);
+            for (int t = 3; t < 7; t++) {
+                Tensor xt = Tensor.wrap(x.segment().asSlice(t * 16L * Float.BYTES, 16L * Float.BYTES), 1, 1, 16);
+                System.arraycopy(mha.forwardCached(arena, xt, cache, spec).toArray(), 0, stepped, t * 16, 16);
+            }
+            double[] w = new double[whole.length];
+            for (int i = 0; i < w.length; i++) {
+                w[i] = whole[i];
+            }
+            assertTrue(Reference.relativeError(stepped, w) < TOLERANCE, "RoPE + ALiBi + cache vs whole sequence");
+        }
+    }
+
+    /** An input whose rows do not merge into one matrix (a (B, L, E) view of (L, B, E) storage) works like its copy. */
+    @ParameterizedTest
+    @EnumSource(Backend.class)
+    void permutedInputsGiveWhatTheirContiguousCopiesGive(Backend backend) {
+        try (Arena arena = Arena.ofConfined()) {
+            MultiHeadAttention mha = MultiHeadAttention.builder(8, 2).build(arena).initRandom(1);
+            Tensor x = Reference.random(arena, new SplittableRandom(1), 3, 2, 8).permute(1, 0, 2);
+            AttentionSpec spec = AttentionSpec.builder().backend(backend).build();
+            float[] got = mha.forward(arena, x, spec, MultiHeadAttention.NeedWeights.NONE).output().toArray();
+            float[] want = mha.forward(arena, x.contiguous(arena), spec, MultiHeadAttention.NeedWeights.NONE).output()
+                    .toArray();
+            double err = Reference.relativeError(got, Reference.toDouble(want));
+            assertTrue(err < TOLERANCE, backend + ": permuted vs contiguous input " + err);
         }
     }
 }

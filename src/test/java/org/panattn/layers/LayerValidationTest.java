@@ -1,6 +1,7 @@
-package org.panattn;
+package org.panattn.layers;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.panattn.Refusals.closed;
 import static org.panattn.Refusals.closedArena;
 import static org.panattn.Refusals.expect;
@@ -14,6 +15,13 @@ import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
+import org.panattn.AttentionSpec;
+import org.panattn.Backend;
+import org.panattn.KvCache;
+import org.panattn.Mask;
+import org.panattn.Reference;
+import org.panattn.Rope;
+import org.panattn.Tensor;
 
 /**
  * The layers (MultiHeadAttention, EncoderDecoderAttention, AttentionPooling)
@@ -247,6 +255,43 @@ class LayerValidationTest {
                 expect(IAE, "x: the native backend needs off-heap memory", () -> pool.forward(arena,
                         Tensor.wrap(MemorySegment.ofArray(x.toArray()), 2, 3, 4), null, backend));
             }
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(Backend.class)
+    void forwardCachedNamesACacheThatDoesNotFitTheLayer(Backend backend) {
+        try (Arena arena = Arena.ofConfined()) {
+            SplittableRandom rnd = new SplittableRandom(3);
+            MultiHeadAttention mha = MultiHeadAttention.builder(8, 2).build(arena).initRandom(3); // headDim 4
+            Tensor x = Reference.random(arena, rnd, 2, 3, 8);
+            AttentionSpec spec = on(backend);
+            KvCache cache = KvCache.allocate(arena, 2, 2, 4, 4);
+            mha.forwardCached(arena, Reference.random(arena, rnd, 2, 2, 8), cache, spec);
+            float[] keys = cache.keys().toArray();
+            expect(IAE, "arena must not be null", () -> mha.forwardCached(null, x, cache, spec));
+            expect(IAE, "cache must not be null", () -> mha.forwardCached(arena, x, null, spec));
+            expect(IAE, "spec must not be null", () -> mha.forwardCached(arena, x, cache, null));
+            expect(IAE, "x must not be null", () -> mha.forwardCached(arena, null, cache, spec));
+            expect(IAE, "x: expected shape (B, L, 8), got (2, 3, 4)",
+                    () -> mha.forwardCached(arena, Tensor.allocate(arena, 2, 3, 4), cache, spec));
+            expect(ISE, "x: its arena is closed", () -> mha.forwardCached(arena, closed(2, 3, 8), cache, spec));
+            expect(IAE, "cache: expected keys and values (B, Hkv, maxLen, D) = (2, 2, *, 4), got (2, 1, 4, 4) and "
+                    + "(2, 1, 4, 4)", () -> mha.forwardCached(arena, x, KvCache.allocate(arena, 2, 1, 4, 4), spec));
+            expect(IAE, "cache: expected keys and values (B, Hkv, maxLen, D) = (2, 2, *, 4), got (2, 2, 4, 4) and "
+                    + "(2, 2, 4, 5)", () -> mha.forwardCached(arena, x, KvCache.allocate(arena, 2, 2, 4, 4, 5), spec));
+            expect(IAE, "cache: expected keys and values (B, Hkv, maxLen, D) = (2, 2, *, 4), got (1, 2, 4, 4)",
+                    () -> mha.forwardCached(arena, x, KvCache.allocate(arena, 1, 2, 4, 4), spec));
+            expect(ISE, "KV cache overflow: holds 2 of 4 tokens, cannot append 3",
+                    () -> mha.forwardCached(arena, x, cache, spec));
+            expect(ISE, "forwardCached needs kdim == vdim == embedDim", () -> MultiHeadAttention.builder(8, 2).kdim(4)
+                    .build(arena).forwardCached(arena, x, cache, spec));
+            Arena cacheArena = Arena.ofConfined();
+            KvCache dead = KvCache.allocate(cacheArena, 2, 2, 4, 4);
+            cacheArena.close();
+            expect(ISE, "cache: its arena is closed", () -> mha.forwardCached(arena, x, dead, spec));
+            assertEquals(2, cache.length(), "the refused step added no token");
+            assertArrayEquals(keys, cache.keys().toArray(), "the refused step wrote no key");
         }
     }
 }
