@@ -99,7 +99,7 @@ public final class Attention {
      * A NaN or infinity in v reaches, through the matrix product, the same column of every
      * output row that gives its key a nonzero weight; rows of the same head that give it
      * weight 0 may get NaN there too ({@code 0·∞} is NaN), except rows that see no key,
-     * which stay zeros. Both backends and every native ISA level follow these rules.
+     * which stay zeros. Every backend and every native ISA level follows these rules.
      *
      * <h4>Arenas and threads</h4>
      * Tensors may come from any arena the calling thread can access. Inputs may be shared
