@@ -28,13 +28,19 @@ find_jdk() {
   Eclipse Temurin 25 (https://adoptium.net) or your distribution's openjdk-25-jdk, and set JAVA_HOME to it."
 }
 
+# The given Debian packages that are not installed, one per line.
+missing_packages() {
+  local p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || echo "$p"
+  done
+}
+
 # Installs missing Debian packages (as root), or says what to install.
 ensure_packages() {
   command -v dpkg-query >/dev/null 2>&1 || return 0  # not Debian: CMake names what is missing
-  local missing=() p
-  for p in "$@"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-  done
+  local missing=()
+  mapfile -t missing < <(missing_packages "$@")
   [ ${#missing[@]} -eq 0 ] && return 0
   if [ "$(id -u)" != 0 ]; then
     die "missing packages: ${missing[*]}. Install them with: sudo apt-get install ${missing[*]}"
@@ -43,6 +49,38 @@ ensure_packages() {
   local log="${TMPDIR:-/tmp}/panattn-apt.log"
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 "${missing[@]}"; } >"$log" 2>&1 \
     || { tail -20 "$log" >&2; die "apt-get install ${missing[*]} failed (log: $log)"; }
+}
+
+# For an optional test stage: installs what it can of the packages (on
+# Debian, as root) and carries on without the rest; the stage then checks
+# for its tool itself and is skipped without it.
+offer_packages() {
+  command -v dpkg-query >/dev/null 2>&1 && [ "$(id -u)" = 0 ] || return 0
+  (ensure_packages "$@") || echo "panattn: could not install $*; what needs them is skipped" >&2
+}
+
+# Reports a test stage that cannot run on this machine: skipped <stage>
+# <why> [by-design]. With PANATTN_NO_SKIP=1 (CI's Linux jobs, which have
+# every tool) it fails instead, unless the stage is by design not for this
+# kind of machine (the x86-64 cross-builds on arm64, say).
+skipped() {
+  local stage=$1 why=$2
+  if [ "${PANATTN_NO_SKIP:-0}" = 1 ] && [ "${3:-}" != by-design ]; then
+    die "$stage cannot run here ($why) and PANATTN_NO_SKIP=1"
+  fi
+  echo "  skipped: $stage: $why"
+  [ -z "${PANATTN_SKIP_LOG:-}" ] || echo "$stage" >>"$PANATTN_SKIP_LOG"
+}
+
+# True when the C compiler ($CC, else cc) links a program with these flags
+# and the program runs (a sanitizer's runtime may link yet not start).
+cc_runs() {
+  local dir status=0
+  dir=$(mktemp -d)
+  printf 'int main(void) { return 0; }\n' >"$dir/probe.c"
+  { "${CC:-cc}" "$@" -o "$dir/probe" "$dir/probe.c" && "$dir/probe"; } >/dev/null 2>&1 || status=1
+  rm -rf "$dir"
+  return $status
 }
 
 # Packages a build needs; the C tests also want SIMDe (AVX-512 emulation).
