@@ -45,7 +45,7 @@ ensure_packages() {
   if [ "$(id -u)" != 0 ]; then
     die "missing packages: ${missing[*]}. Install them with: sudo apt-get install ${missing[*]}"
   fi
-  echo "panattn: installing ${missing[*]} (apt-get)" >&2
+  echo "panattn: installing ${missing[*]} (apt-get; on a fresh machine a minute or more)" >&2
   local log="${TMPDIR:-/tmp}/panattn-apt.log"
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 "${missing[@]}"; } >"$log" 2>&1 \
     || { tail -20 "$log" >&2; die "apt-get install ${missing[*]} failed (log: $log)"; }
@@ -115,10 +115,26 @@ build_if_stale() {
     newer=$(cd "$PANATTN_ROOT" && find pom.xml CMakeLists.txt cmake native src/main -newer "$jar" -type f 2>/dev/null | head -1)
     [ -z "$newer" ] && return 0
   fi
-  local log="$PANATTN_ROOT/build/build.log"
+  local log="$PANATTN_ROOT/build/build.log" start=$SECONDS
   mkdir -p "$PANATTN_ROOT/build"
-  echo "panattn: building (log: $log)" >&2
-  mvn_quiet -DskipTests package >"$log" 2>&1 || { tail -40 "$log" >&2; die "build failed (log: $log)"; }
+  echo "panattn: building the jar (log: $log)" >&2
+  echo "panattn:   Maven: starting (the first build fetches its plugins from Maven Central)" >&2
+  mvn_quiet -DskipTests package 2>&1 | tee "$log" | build_progress >&2 \
+    || { tail -40 "$log" >&2; die "build failed (log: $log)"; }
+  echo "panattn: built $(basename "$jar") in $((SECONDS - start)) s" >&2
+}
+
+# One line per stage of the Maven build whose log it reads, as the stage starts.
+build_progress() {
+  awk '
+    function say(text) { print "panattn:   " text; fflush() }
+    /\(cmake-configure\)/         { say("CMake: configuring the native library") }
+    /\(cmake-build\)/             { say("CMake: compiling the native library and its C tests (the longest step)") }
+    /\(cmake-configure-aarch64\)/ { say("CMake: configuring the aarch64 cross-build") }
+    /\(cmake-build-aarch64\)/     { say("CMake: cross-compiling the aarch64 library") }
+    /\(default-compile\)/         { say("Maven: compiling the Java classes") }
+    /\(default-jar\)/             { say("Maven: packing the jar") }
+    /\(attach-javadocs\)/         { say("Maven: writing the Javadoc jar") }'
 }
 
 # Cross-building on an x86-64 host (scripts/cross-test.sh; with them, the
