@@ -24,14 +24,17 @@ import org.panattn.internal.NativeLoader;
 /**
  * The Linux libraries packed for the jar (target/classes/native/linux-*)
  * are self-contained: they need nothing beyond the C runtime (OpenBLAS is
- * linked in statically), export exactly the header's functions, and need
- * no newer glibc than the floor the README states. Checked with binutils'
+ * linked in statically), export exactly the header's functions, need no
+ * newer glibc than the floor the README states, and are stripped, their
+ * symbols kept in the build tree beside the unstripped library. Checked with binutils'
  * readelf, which reads ELF files of every architecture, so the cross-built
  * aarch64 library is checked here too.
  */
 @EnabledOnOs(OS.LINUX)
 class PackedLibraryTest {
     private static final Path PACKED = Path.of(System.getProperty("panattn.packed.dir", "target/classes/native"));
+    /** CMake's build folder for this machine's library; a cross-build's is {@code <it>-<arch>}. */
+    private static final Path NATIVE_BUILD = Path.of(System.getProperty("panattn.native.build.dir", "target/native"));
 
     /** The C runtime's shared objects: every Linux machine has them. */
     private static final Pattern C_RUNTIME = Pattern.compile(
@@ -152,6 +155,22 @@ class PackedLibraryTest {
             System.out.println(platform + ": needs glibc " + newest + " (newest GLIBC_ symbol version), floor " + floor);
             assertTrue(compareVersions(newest, floor) <= 0, platform + " needs GLIBC_" + newest + ", newer than the floor "
                     + floor + ": build it on an older glibc (CI's Debian 11 container) or raise the floor in the README");
+        }
+    }
+
+    @Test
+    void linuxLibrariesAreStrippedWithTheirSymbolsKeptAside() throws Exception {
+        for (String platform : expectedPlatforms()) {
+            Path lib = library(platform);
+            String sections = readelf("-S", lib);
+            assertFalse(sections.contains(" .symtab "), platform + ": the packed library is not stripped");
+            assertTrue(sections.contains(" .gnu_debuglink "), platform + ": no .gnu_debuglink naming its symbols");
+            assertTrue(readelf("--string-dump=.gnu_debuglink", lib).contains("libpanattn.so.debug"), platform);
+            Path build = platform.equals(NativeLoader.platform()) ? NATIVE_BUILD
+                    : NATIVE_BUILD.resolveSibling(NATIVE_BUILD.getFileName() + "-" + platform.replaceFirst("^linux-", ""));
+            Path debug = build.resolve("libpanattn.so.debug");
+            assertTrue(Files.isRegularFile(debug), platform + ": no " + debug);
+            assertTrue(readelf("-S", debug).contains(" .symtab "), platform + ": " + debug + " holds no symbols");
         }
     }
 
