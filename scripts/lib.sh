@@ -103,7 +103,7 @@ mvn_quiet() {
 # Path of the built jar.
 panattn_jar() {
   local version
-  version=$(sed -n 's:^  <version>\(.*\)</version>:\1:p' "$PANATTN_ROOT/pom.xml" | head -1)
+  version=$(sed -n 's/^-Drevision=//p' "$PANATTN_ROOT/.mvn/maven.config")
   echo "$PANATTN_ROOT/target/panattn-$version.jar"
 }
 
@@ -112,7 +112,7 @@ build_if_stale() {
   local jar newer
   jar=$(panattn_jar)
   if [ -f "$jar" ]; then
-    newer=$(cd "$PANATTN_ROOT" && find pom.xml CMakeLists.txt cmake native src/main -newer "$jar" -type f 2>/dev/null | head -1)
+    newer=$(cd "$PANATTN_ROOT" && find pom.xml .mvn CMakeLists.txt cmake native src/main -newer "$jar" -type f 2>/dev/null | head -1)
     [ -z "$newer" ] && return 0
   fi
   local log="$PANATTN_ROOT/build/build.log" start=$SECONDS

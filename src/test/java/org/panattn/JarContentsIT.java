@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
+import java.io.StringReader;
 import java.io.UncheckedIOException;
 import java.lang.module.ModuleDescriptor;
 import java.lang.module.ModuleFinder;
@@ -19,8 +20,13 @@ import java.util.jar.Attributes;
 import java.util.jar.JarFile;
 import java.util.stream.Collectors;
 
+import javax.xml.parsers.DocumentBuilderFactory;
+
 import org.junit.jupiter.api.Test;
 import org.panattn.internal.NativeLoader;
+import org.w3c.dom.Element;
+import org.w3c.dom.Node;
+import org.xml.sax.InputSource;
 
 /**
  * The jars {@code mvn package} built (run by Failsafe after packaging): the
@@ -107,6 +113,24 @@ class JarContentsIT {
             assertEquals("org.panattn.cli.Main", a.getValue("Main-Class"));
             assertEquals("ALL-UNNAMED", a.getValue("Enable-Native-Access"));
             assertEquals(Panattn.version(), a.getValue("Implementation-Version"));
+        }
+    }
+
+    /** The POM in the jar is the one Maven installs and publishes: ${revision} resolved. */
+    @Test
+    void thePackedPomNamesTheVersion() throws Exception {
+        try (JarFile f = new JarFile(JAR.toFile())) {
+            String pom = text(f, "META-INF/maven/org.panattn/panattn/pom.xml");
+            assertFalse(pom.contains("${revision}"), "the packed POM is not flattened");
+            Element project = DocumentBuilderFactory.newInstance().newDocumentBuilder()
+                    .parse(new InputSource(new StringReader(pom))).getDocumentElement();
+            String version = null;
+            for (Node n = project.getFirstChild(); n != null; n = n.getNextSibling()) {
+                if (n instanceof Element e && e.getTagName().equals("version")) {
+                    version = e.getTextContent().trim();
+                }
+            }
+            assertEquals(Panattn.version(), version, "the packed POM's version");
         }
     }
 

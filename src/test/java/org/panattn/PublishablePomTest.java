@@ -10,6 +10,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.regex.Pattern;
 
 import javax.xml.parsers.DocumentBuilderFactory;
 
@@ -23,8 +24,10 @@ import org.w3c.dom.Node;
  * holds what Maven Central requires of a release: coordinates, name,
  * description, url, licences, developers and scm, with no placeholder
  * left; sources and Javadoc jars are attached; the release profile signs
- * with GnuPG and publishes with Sonatype's Central plugin; and the library
- * has no dependency outside the tests.
+ * with GnuPG and publishes with Sonatype's Central plugin; the library
+ * has no dependency outside the tests; and the version is written once, in
+ * .mvn/maven.config, which the library's and the benchmarks' POMs, CMake
+ * and the README's dependency snippet follow.
  */
 class PublishablePomTest {
     private static final Path POM = Path.of(System.getProperty("panattn.effective.pom", "target/effective-pom.xml"));
@@ -143,5 +146,27 @@ class PublishablePomTest {
                 assertEquals("test", scope, text(d, "groupId") + ":" + text(d, "artifactId") + " is not test-only");
             }
         }
+    }
+
+    @Test
+    void theVersionIsWrittenOnce() throws Exception {
+        String version = Panattn.version();
+        assertEquals(List.of("-Drevision=" + version), Files.readAllLines(Path.of(".mvn/maven.config")).stream()
+                .filter(l -> l.startsWith("-Drevision=")).toList(), ".mvn/maven.config");
+        Pattern literal = Pattern.compile("(?<![\\d.])" + Pattern.quote(version) + "(?![\\d.])");
+        for (String file : List.of("pom.xml", "bench/pom.xml", "CMakeLists.txt")) {
+            assertFalse(literal.matcher(Files.readString(Path.of(file))).find(),
+                    file + " writes the version " + version + " by hand; it belongs in .mvn/maven.config only");
+        }
+        Element bench = DocumentBuilderFactory.newInstance().newDocumentBuilder()
+                .parse(Path.of("bench/pom.xml").toFile()).getDocumentElement();
+        assertEquals("${revision}", child(bench, "version").getTextContent().trim(), "bench's version");
+        Element panattn = children(child(bench, "dependencies"), "dependency").stream()
+                .filter(d -> child(d, "artifactId").getTextContent().equals("panattn")).findFirst().orElseThrow();
+        assertEquals("${project.version}", child(panattn, "version").getTextContent().trim(),
+                "bench's panattn dependency");
+        String readme = Files.readString(Path.of("README.md"));
+        assertTrue(readme.contains("<groupId>org.panattn</groupId>\n  <artifactId>panattn</artifactId>\n  <version>"
+                + version + "</version>"), "README's <dependency> snippet does not name org.panattn:panattn:" + version);
     }
 }
