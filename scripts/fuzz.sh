@@ -6,13 +6,33 @@
 # harnesses have executed that many inputs in total: a count, so a slow
 # machine fuzzes as deeply as a fast one. A crash fails the run and leaves its input in build/fuzz/artifacts:
 # fix the bug, then commit that input to native/fuzz/corpus/<harness>/ so it
-# is replayed on every run.
+# is replayed on every run. Without a clang that has libFuzzer (Apple's
+# clang has none) it says "skipped: <why>".
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-ensure_packages "${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}" "${FUZZ_PACKAGES[@]}"
-# The runtimes of the installed clang's own version (Debian: libclang-rt-14-dev for clang 14).
-ensure_packages "libclang-rt-$(clang -dumpversion | cut -d. -f1)-dev"
+ensure_packages "${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}"
+offer_packages "${FUZZ_PACKAGES[@]}"
+# Where libFuzzer comes from: clang, or PANATTN_FUZZ_CC (say, Homebrew's llvm on macOS).
+fuzz_cc=${PANATTN_FUZZ_CC:-clang}
+if ! command -v "$fuzz_cc" >/dev/null 2>&1; then
+  skipped fuzzing "no $fuzz_cc here (install clang with its libFuzzer runtime, or set PANATTN_FUZZ_CC)"
+  exit 0
+fi
+# The runtimes of the installed clang's own version (Debian: libclang-rt-14-dev
+# for clang 14; older releases ship them inside libclang-common-<major>-dev).
+rt="libclang-rt-$("$fuzz_cc" -dumpversion | cut -d. -f1)-dev"
+if command -v apt-cache >/dev/null 2>&1 && apt-cache show "$rt" >/dev/null 2>&1; then
+  offer_packages "$rt"
+fi
+probe=$(mktemp -d)
+trap 'rm -rf "$probe"' EXIT
+printf 'int LLVMFuzzerTestOneInput(const unsigned char *d, unsigned long n) { (void)d; (void)n; return 0; }\n' \
+  >"$probe/probe.c"
+if ! "$fuzz_cc" -fsanitize=fuzzer,address,undefined -o "$probe/probe" "$probe/probe.c" >/dev/null 2>&1; then
+  skipped fuzzing "$fuzz_cc cannot link -fsanitize=fuzzer,address,undefined: no libFuzzer (Apple's clang has none; Homebrew's llvm does: PANATTN_FUZZ_CC=\$(brew --prefix llvm)/bin/clang)"
+  exit 0
+fi
 build="$PANATTN_ROOT/build/fuzz"
 seconds=${PANATTN_FUZZ_SECONDS:-60}
 runs_wanted=${PANATTN_FUZZ_RUNS:-0}
@@ -20,7 +40,7 @@ runs_wanted=${PANATTN_FUZZ_RUNS:-0}
 log="$build/fuzz.log"
 mkdir -p "$build"
 : >"$log"
-CC=clang cmake -S "$PANATTN_ROOT" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+CC="$fuzz_cc" cmake -S "$PANATTN_ROOT" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DPANATTN_TESTS=OFF -DPANATTN_SANITIZE=address,undefined -DPANATTN_FUZZ=ON \
   --log-level=WARNING >>"$log" 2>&1 \
   && cmake --build "$build" --parallel >>"$log" 2>&1 \

@@ -28,21 +28,59 @@ find_jdk() {
   Eclipse Temurin 25 (https://adoptium.net) or your distribution's openjdk-25-jdk, and set JAVA_HOME to it."
 }
 
+# The given Debian packages that are not installed, one per line.
+missing_packages() {
+  local p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || echo "$p"
+  done
+}
+
 # Installs missing Debian packages (as root), or says what to install.
 ensure_packages() {
   command -v dpkg-query >/dev/null 2>&1 || return 0  # not Debian: CMake names what is missing
-  local missing=() p
-  for p in "$@"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-  done
+  local missing=()
+  mapfile -t missing < <(missing_packages "$@")
   [ ${#missing[@]} -eq 0 ] && return 0
   if [ "$(id -u)" != 0 ]; then
     die "missing packages: ${missing[*]}. Install them with: sudo apt-get install ${missing[*]}"
   fi
-  echo "panattn: installing ${missing[*]} (apt-get)" >&2
+  echo "panattn: installing ${missing[*]} (apt-get; on a fresh machine a minute or more)" >&2
   local log="${TMPDIR:-/tmp}/panattn-apt.log"
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 "${missing[@]}"; } >"$log" 2>&1 \
     || { tail -20 "$log" >&2; die "apt-get install ${missing[*]} failed (log: $log)"; }
+}
+
+# For an optional test stage: installs what it can of the packages (on
+# Debian, as root) and carries on without the rest; the stage then checks
+# for its tool itself and is skipped without it.
+offer_packages() {
+  command -v dpkg-query >/dev/null 2>&1 && [ "$(id -u)" = 0 ] || return 0
+  (ensure_packages "$@") || echo "panattn: could not install $*; what needs them is skipped" >&2
+}
+
+# Reports a test stage that cannot run on this machine: skipped <stage>
+# <why> [by-design]. With PANATTN_NO_SKIP=1 (CI's Linux jobs, which have
+# every tool) it fails instead, unless the stage is by design not for this
+# kind of machine (the x86-64 cross-builds on arm64, say).
+skipped() {
+  local stage=$1 why=$2
+  if [ "${PANATTN_NO_SKIP:-0}" = 1 ] && [ "${3:-}" != by-design ]; then
+    die "$stage cannot run here ($why) and PANATTN_NO_SKIP=1"
+  fi
+  echo "  skipped: $stage: $why"
+  [ -z "${PANATTN_SKIP_LOG:-}" ] || echo "$stage" >>"$PANATTN_SKIP_LOG"
+}
+
+# True when the C compiler ($CC, else cc) links a program with these flags
+# and the program runs (a sanitizer's runtime may link yet not start).
+cc_runs() {
+  local dir status=0
+  dir=$(mktemp -d)
+  printf 'int main(void) { return 0; }\n' >"$dir/probe.c"
+  { "${CC:-cc}" "$@" -o "$dir/probe" "$dir/probe.c" && "$dir/probe"; } >/dev/null 2>&1 || status=1
+  rm -rf "$dir"
+  return $status
 }
 
 # Packages a build needs; the C tests also want SIMDe (AVX-512 emulation).
@@ -65,7 +103,7 @@ mvn_quiet() {
 # Path of the built jar.
 panattn_jar() {
   local version
-  version=$(sed -n 's:^  <version>\(.*\)</version>:\1:p' "$PANATTN_ROOT/pom.xml" | head -1)
+  version=$(sed -n 's/^-Drevision=//p' "$PANATTN_ROOT/.mvn/maven.config")
   echo "$PANATTN_ROOT/target/panattn-$version.jar"
 }
 
@@ -74,13 +112,29 @@ build_if_stale() {
   local jar newer
   jar=$(panattn_jar)
   if [ -f "$jar" ]; then
-    newer=$(cd "$PANATTN_ROOT" && find pom.xml CMakeLists.txt cmake native src/main -newer "$jar" -type f 2>/dev/null | head -1)
+    newer=$(cd "$PANATTN_ROOT" && find pom.xml .mvn CMakeLists.txt cmake native src/main -newer "$jar" -type f 2>/dev/null | head -1)
     [ -z "$newer" ] && return 0
   fi
-  local log="$PANATTN_ROOT/build/build.log"
+  local log="$PANATTN_ROOT/build/build.log" start=$SECONDS
   mkdir -p "$PANATTN_ROOT/build"
-  echo "panattn: building (log: $log)" >&2
-  mvn_quiet -DskipTests package >"$log" 2>&1 || { tail -40 "$log" >&2; die "build failed (log: $log)"; }
+  echo "panattn: building the jar (log: $log)" >&2
+  echo "panattn:   Maven: starting (the first build fetches its plugins from Maven Central)" >&2
+  mvn_quiet -DskipTests package 2>&1 | tee "$log" | build_progress >&2 \
+    || { tail -40 "$log" >&2; die "build failed (log: $log)"; }
+  echo "panattn: built $(basename "$jar") in $((SECONDS - start)) s" >&2
+}
+
+# One line per stage of the Maven build whose log it reads, as the stage starts.
+build_progress() {
+  awk '
+    function say(text) { print "panattn:   " text; fflush() }
+    /\(cmake-configure\)/         { say("CMake: configuring the native library") }
+    /\(cmake-build\)/             { say("CMake: compiling the native library and its C tests (the longest step)") }
+    /\(cmake-configure-aarch64\)/ { say("CMake: configuring the aarch64 cross-build") }
+    /\(cmake-build-aarch64\)/     { say("CMake: cross-compiling the aarch64 library") }
+    /\(default-compile\)/         { say("Maven: compiling the Java classes") }
+    /\(default-jar\)/             { say("Maven: packing the jar") }
+    /\(attach-javadocs\)/         { say("Maven: writing the Javadoc jar") }'
 }
 
 # Cross-building on an x86-64 host (scripts/cross-test.sh; with them, the

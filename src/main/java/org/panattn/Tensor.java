@@ -3,6 +3,8 @@ package org.panattn;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
 import java.util.Arrays;
 
 import org.panattn.internal.View;
@@ -19,6 +21,12 @@ import org.panattn.internal.View;
  *
  * <p>A tensor is a view: it is valid while its arena is open, and usable
  * from the threads that arena allows.
+ *
+ * <p>Floats are always read and written in the platform's native byte order
+ * ({@link ValueLayout#JAVA_FLOAT}). Memory that arrives as a
+ * {@link FloatBuffer} is wrapped with {@link #of(FloatBuffer, long...)},
+ * which checks the buffer's order; see {@link #wrap(MemorySegment, long...)}
+ * for why a segment cannot be checked.
  */
 public final class Tensor {
     static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT;
@@ -100,7 +108,17 @@ public final class Tensor {
     /**
      * A contiguous row-major view of {@code segment}, which must hold at least the shape's elements.
      *
-     * @param segment the floats, element 0 at offset 0
+     * <p>A {@code MemorySegment} has no byte order: the floats are read in the
+     * platform's native order, whatever made the segment. In particular
+     * {@link MemorySegment#ofBuffer MemorySegment.ofBuffer(floatBuffer)} keeps
+     * the buffer's memory but not its {@link FloatBuffer#order() order}, and
+     * the segment it returns is the same for either order, so this method
+     * cannot refuse a buffer of the wrong one: the float view of a
+     * {@code ByteBuffer} whose order was never set (big-endian, unlike
+     * x86-64 and aarch64) would be read with every float's bytes swapped.
+     * Wrap buffers with {@link #of(FloatBuffer, long...)}, which checks.
+     *
+     * @param segment the floats, element 0 at offset 0, in native byte order
      * @param shape 1 to 4 sizes, each &ge; 0
      * @return the view
      */
@@ -112,9 +130,10 @@ public final class Tensor {
     /**
      * A strided view of {@code segment}: element offsets are
      * {@code sum(index[d] * strides[d])}, in floats. Strides are &ge; 0; every
-     * element the shape and strides reach must lie inside the segment.
+     * element the shape and strides reach must lie inside the segment. The
+     * floats are read in native byte order, as {@link #wrap(MemorySegment, long...)} explains.
      *
-     * @param segment the floats, element 0 at offset 0
+     * @param segment the floats, element 0 at offset 0, in native byte order
      * @param shape 1 to 4 sizes, each &ge; 0
      * @param strides one per dimension, in elements
      * @return the view
@@ -155,6 +174,58 @@ public final class Tensor {
                     + " bytes");
         }
         return new Tensor(segment, s, st);
+    }
+
+    /**
+     * A contiguous row-major view of a direct buffer's remaining floats
+     * (from its position to its limit), without a copy: the tensor and the
+     * buffer share their memory, and moving the buffer's position or limit
+     * later does not move the tensor. The memory lives as long as the buffer
+     * does (the tensor keeps it reachable), or while its arena is open when
+     * the buffer came from a {@code MemorySegment}.
+     *
+     * <p>Refused with an {@link IllegalArgumentException} naming
+     * {@code buffer}, and never copied:
+     * <ul>
+     * <li>a buffer whose {@link FloatBuffer#order() order} is not
+     *   {@link ByteOrder#nativeOrder()}, whose floats would otherwise be read
+     *   byte-swapped. A {@code ByteBuffer} is big-endian until told
+     *   otherwise: make the view with
+     *   {@code byteBuffer.order(ByteOrder.nativeOrder()).asFloatBuffer()}, or
+     *   copy the floats out ({@code buffer.get(floats)} converts) and use
+     *   {@link #of(Arena, float[], long...)};
+     * <li>a heap (non-direct) buffer: the native backend computes on
+     *   off-heap memory only. Copy it with {@link #of(Arena, float[], long...)}
+     *   ({@code buffer.array()} for {@code FloatBuffer.wrap(floats)});
+     * <li>a buffer whose remaining floats are not exactly the shape's element count.
+     * </ul>
+     *
+     * @param buffer a direct buffer in native byte order, its remaining floats the elements
+     * @param shape 1 to 4 sizes, each &ge; 0
+     * @return the view
+     */
+    public static Tensor of(FloatBuffer buffer, long... shape) {
+        if (buffer == null) {
+            throw new IllegalArgumentException("buffer must not be null");
+        }
+        if (buffer.order() != ByteOrder.nativeOrder()) {
+            throw new IllegalArgumentException("buffer is " + buffer.order() + ", this platform reads floats "
+                    + ByteOrder.nativeOrder() + ": make it with byteBuffer.order(ByteOrder.nativeOrder())"
+                    + ".asFloatBuffer(), or copy its floats (buffer.get(floats) converts) into Tensor.of(arena, "
+                    + "floats, shape)");
+        }
+        if (!buffer.isDirect()) {
+            throw new IllegalArgumentException("buffer is a heap buffer, the native backend needs off-heap memory: "
+                    + "copy it with Tensor.of(arena, floats, shape), or use ByteBuffer.allocateDirect");
+        }
+        long[] s = checkShape("shape", shape);
+        long count = Shapes.count("shape " + Arrays.toString(s), s);
+        if (buffer.remaining() != count) {
+            throw new IllegalArgumentException("buffer has " + buffer.remaining() + " floats remaining (position "
+                    + buffer.position() + ", limit " + buffer.limit() + "), shape " + Arrays.toString(s) + " needs "
+                    + count);
+        }
+        return wrap(MemorySegment.ofBuffer(buffer), s);
     }
 
     private static long[] checkShape(String name, long[] shape) {

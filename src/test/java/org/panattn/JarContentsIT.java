@@ -1,11 +1,16 @@
 package org.panattn;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
+import java.io.StringReader;
+import java.io.UncheckedIOException;
 import java.lang.module.ModuleDescriptor;
 import java.lang.module.ModuleFinder;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -15,19 +20,29 @@ import java.util.jar.Attributes;
 import java.util.jar.JarFile;
 import java.util.stream.Collectors;
 
+import javax.xml.parsers.DocumentBuilderFactory;
+
 import org.junit.jupiter.api.Test;
 import org.panattn.internal.NativeLoader;
+import org.w3c.dom.Element;
+import org.w3c.dom.Node;
+import org.xml.sax.InputSource;
 
 /**
  * The jars {@code mvn package} built (run by Failsafe after packaging): the
  * library jar holds only the main sources' classes, the native libraries
  * and the version resource (nothing from tests or benchmarks), its module
  * exports only org.panattn and org.panattn.layers and needs only java.base,
- * and the sources and Javadoc jars exist beside it.
+ * and the sources and Javadoc jars exist beside it. All three carry the
+ * licence and the notices of what the native libraries link statically,
+ * and the Javadoc footer states the licence.
  */
 class JarContentsIT {
     private static final Path JAR = Path.of(System.getProperty("panattn.jar", "target/panattn.jar"));
     private static final Path MAIN_SOURCES = Path.of("src/main/java");
+    /** The licence, the notice and the licences of what the native libraries link statically. */
+    private static final List<String> LICENCE_FILES =
+            List.of("META-INF/LICENSE", "META-INF/NOTICE", "META-INF/licenses/OpenBLAS.txt");
 
     private static Set<String> entries(Path jar) throws IOException {
         assertTrue(Files.isRegularFile(jar), "missing " + jar);
@@ -52,6 +67,7 @@ class JarContentsIT {
         Set<String> stray = new TreeSet<>();
         for (String e : entries(JAR)) {
             boolean ok = e.equals("META-INF/MANIFEST.MF") || e.startsWith("META-INF/maven/org.panattn/panattn/")
+                    || LICENCE_FILES.contains(e)
                     || e.equals("org/panattn/version.properties")
                     || e.endsWith(".class") && fromMainSources(e)
                     || e.matches("native/[a-z]+-[a-z0-9_]+/" + "(libpanattn\\.so|libpanattn\\.dylib|panattn\\.dll)");
@@ -97,6 +113,65 @@ class JarContentsIT {
             assertEquals("org.panattn.cli.Main", a.getValue("Main-Class"));
             assertEquals("ALL-UNNAMED", a.getValue("Enable-Native-Access"));
             assertEquals(Panattn.version(), a.getValue("Implementation-Version"));
+        }
+    }
+
+    /** The POM in the jar is the one Maven installs and publishes: ${revision} resolved. */
+    @Test
+    void thePackedPomNamesTheVersion() throws Exception {
+        try (JarFile f = new JarFile(JAR.toFile())) {
+            String pom = text(f, "META-INF/maven/org.panattn/panattn/pom.xml");
+            assertFalse(pom.contains("${revision}"), "the packed POM is not flattened");
+            Element project = DocumentBuilderFactory.newInstance().newDocumentBuilder()
+                    .parse(new InputSource(new StringReader(pom))).getDocumentElement();
+            String version = null;
+            for (Node n = project.getFirstChild(); n != null; n = n.getNextSibling()) {
+                if (n instanceof Element e && e.getTagName().equals("version")) {
+                    version = e.getTextContent().trim();
+                }
+            }
+            assertEquals(Panattn.version(), version, "the packed POM's version");
+        }
+    }
+
+    @Test
+    void everyJarCarriesTheLicenceAndTheNotices() throws IOException {
+        String licence = Files.readString(Path.of("LICENSE"));
+        for (Path jar : List.of(JAR, sibling("sources"), sibling("javadoc"))) {
+            try (JarFile f = new JarFile(jar.toFile())) {
+                for (String name : LICENCE_FILES) {
+                    assertNotNull(f.getEntry(name), jar.getFileName() + " lacks " + name);
+                }
+                assertEquals(licence, text(f, "META-INF/LICENSE"), jar.getFileName() + ": META-INF/LICENSE");
+                assertTrue(licence.contains("Apache License") && licence.contains("Version 2.0, January 2004")
+                        && licence.contains("END OF TERMS AND CONDITIONS"), "LICENSE is not the Apache License 2.0");
+                String notice = text(f, "META-INF/NOTICE");
+                assertTrue(notice.contains("Apache License, Version 2.0") && notice.contains("OpenBLAS")
+                        && notice.contains("META-INF/licenses/OpenBLAS.txt"), jar.getFileName() + ": NOTICE\n" + notice);
+                String openblas = text(f, "META-INF/licenses/OpenBLAS.txt");
+                assertTrue(openblas.contains("The OpenBLAS Project")
+                        && openblas.contains("The University of Texas at Austin")
+                        && openblas.contains("Neither the name of the OpenBLAS project"),
+                        jar.getFileName() + ": OpenBLAS.txt lacks the BSD-3-Clause text or its copyright holders");
+            }
+        }
+    }
+
+    @Test
+    void javadocFooterStatesTheLicence() throws IOException {
+        try (JarFile f = new JarFile(sibling("javadoc").toFile())) {
+            String page = f.stream().filter(e -> e.getName().endsWith("org/panattn/Tensor.html")).findFirst()
+                    .map(e -> text(f, e.getName())).orElseThrow();
+            assertTrue(page.contains("Apache License, Version 2.0"), "no licence in the Javadoc footer");
+            assertFalse(page.contains("All rights reserved"), "the Javadoc footer still says All rights reserved");
+        }
+    }
+
+    private static String text(JarFile f, String name) {
+        try (var in = f.getInputStream(f.getEntry(name))) {
+            return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
         }
     }
 

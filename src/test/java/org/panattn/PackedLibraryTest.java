@@ -1,6 +1,7 @@
 package org.panattn;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
@@ -23,13 +24,17 @@ import org.panattn.internal.NativeLoader;
 /**
  * The Linux libraries packed for the jar (target/classes/native/linux-*)
  * are self-contained: they need nothing beyond the C runtime (OpenBLAS is
- * linked in statically) and export exactly the header's functions. Checked
- * with binutils' readelf, which reads ELF files of every architecture, so
- * the cross-built aarch64 library is checked here too.
+ * linked in statically), export exactly the header's functions, need no
+ * newer glibc than the floor the README states, and are stripped, their
+ * symbols kept in the build tree beside the unstripped library. Checked with binutils'
+ * readelf, which reads ELF files of every architecture, so the cross-built
+ * aarch64 library is checked here too.
  */
 @EnabledOnOs(OS.LINUX)
 class PackedLibraryTest {
     private static final Path PACKED = Path.of(System.getProperty("panattn.packed.dir", "target/classes/native"));
+    /** CMake's build folder for this machine's library; a cross-build's is {@code <it>-<arch>}. */
+    private static final Path NATIVE_BUILD = Path.of(System.getProperty("panattn.native.build.dir", "target/native"));
 
     /** The C runtime's shared objects: every Linux machine has them. */
     private static final Pattern C_RUNTIME = Pattern.compile(
@@ -41,6 +46,17 @@ class PackedLibraryTest {
     /** readelf --dyn-syms: Num: Value Size Type Bind Vis Ndx Name. */
     private static final Pattern DYN_SYM = Pattern.compile(
             "^\\s*\\d+:\\s+\\S+\\s+\\d+\\s+(\\w+)\\s+(\\w+)\\s+(\\w+)\\s+(\\w+)\\s+(\\S+)");
+
+    /**
+     * The newest glibc a library built on Debian 12 (glibc 2.36) needs: what
+     * the README states for a local build. CI builds the jar's Linux
+     * libraries on Debian 11 and sets {@code -Dpanattn.glibc.floor=2.31}, the
+     * floor the README states for the released jar.
+     */
+    private static final String GLIBC_FLOOR = "2.34";
+
+    /** readelf --version-info, the .gnu.version_r entries: "Name: GLIBC_2.34  Flags: none  Version: 2". */
+    private static final Pattern GLIBC_NEEDED = Pattern.compile("Name: GLIBC_(\\d+(?:\\.\\d+)*)\\s");
 
     private static final Pattern HEADER_FUNCTION = Pattern.compile("PA_API\\s+[^;(]*?\\b(pa_\\w+)\\s*\\(");
 
@@ -126,6 +142,57 @@ class PackedLibraryTest {
             }
             assertEquals(api, exported, platform + ": exported symbols vs the header's functions");
         }
+    }
+
+    @Test
+    void linuxLibrariesNeedNoNewerGlibcThanTheFloor() throws Exception {
+        String property = System.getProperty("panattn.glibc.floor", "");
+        String floor = property.isBlank() ? GLIBC_FLOOR : property.trim();
+        for (String platform : expectedPlatforms()) {
+            List<String> versions = matches(GLIBC_NEEDED, readelf("--version-info", library(platform)));
+            assertFalse(versions.isEmpty(), platform + ": no GLIBC_ symbol versions found");
+            String newest = versions.stream().max(PackedLibraryTest::compareVersions).orElseThrow();
+            System.out.println(platform + ": needs glibc " + newest + " (newest GLIBC_ symbol version), floor " + floor);
+            assertTrue(compareVersions(newest, floor) <= 0, platform + " needs GLIBC_" + newest + ", newer than the floor "
+                    + floor + ": build it on an older glibc (CI's Debian 11 container) or raise the floor in the README");
+        }
+    }
+
+    @Test
+    void linuxLibrariesAreStrippedWithTheirSymbolsKeptAside() throws Exception {
+        for (String platform : expectedPlatforms()) {
+            Path lib = library(platform);
+            String sections = readelf("-S", lib);
+            assertFalse(sections.contains(" .symtab "), platform + ": the packed library is not stripped");
+            assertTrue(sections.contains(" .gnu_debuglink "), platform + ": no .gnu_debuglink naming its symbols");
+            assertTrue(readelf("--string-dump=.gnu_debuglink", lib).contains("libpanattn.so.debug"), platform);
+            Path build = platform.equals(NativeLoader.platform()) ? NATIVE_BUILD
+                    : NATIVE_BUILD.resolveSibling(NATIVE_BUILD.getFileName() + "-" + platform.replaceFirst("^linux-", ""));
+            Path debug = build.resolve("libpanattn.so.debug");
+            assertTrue(Files.isRegularFile(debug), platform + ": no " + debug);
+            assertTrue(readelf("-S", debug).contains(" .symtab "), platform + ": " + debug + " holds no symbols");
+        }
+    }
+
+    /** Compares dotted version numbers: 2.9 &lt; 2.17 &lt; 2.34. */
+    static int compareVersions(String a, String b) {
+        String[] x = a.split("\\.");
+        String[] y = b.split("\\.");
+        for (int i = 0; i < Math.max(x.length, y.length); i++) {
+            int c = Integer.compare(i < x.length ? Integer.parseInt(x[i]) : 0, i < y.length ? Integer.parseInt(y[i]) : 0);
+            if (c != 0) {
+                return c;
+            }
+        }
+        return 0;
+    }
+
+    @Test
+    void versionsCompareNumerically() {
+        assertTrue(compareVersions("2.9", "2.17") < 0);
+        assertTrue(compareVersions("2.34", "2.3.4") > 0);
+        assertEquals(0, compareVersions("2.31", "2.31.0"));
+        assertTrue(compareVersions("2.2.5", "2.31") < 0);
     }
 
     private static Path library(String platform) {

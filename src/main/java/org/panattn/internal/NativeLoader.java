@@ -96,6 +96,22 @@ public final class NativeLoader {
     }
 
     /**
+     * What to do about a library that did not load: enable native access
+     * for panattn's module (System.load throws IllegalCallerException when
+     * the JVM denies it), or extract to a folder that allows executables.
+     */
+    private static String hint(Throwable e) {
+        if (e instanceof IllegalCallerException) {
+            Module m = NativeLoader.class.getModule();
+            return " (native access is not enabled for " + (m.isNamed() ? "module " + m.getName() : "the class path")
+                    + ": run java with --enable-native-access=" + (m.isNamed() ? m.getName() : "ALL-UNNAMED") + ")";
+        }
+        return e instanceof WrongLibraryException ? ""
+                : " (if the temporary folder is mounted noexec, set -D" + EXTRACT_DIR_PROPERTY
+                        + " to a folder that allows executables)";
+    }
+
+    /**
      * Loads from the one place that applies, then verifies the library and
      * applies the thread count. Every problem ends up in the returned
      * failure, which the bindings throw when used, and is logged once.
@@ -116,8 +132,8 @@ public final class NativeLoader {
                 verify(file.toString());
                 where = file.toString();
             } catch (IOException | UnsatisfiedLinkError | RuntimeException e) {
-                tried.add(attempt + ": " + e.getMessage() + " (the jar's copy is not used instead: unset the"
-                        + " property to use it)");
+                tried.add(attempt + ": " + e.getMessage() + (e instanceof IllegalCallerException ? hint(e)
+                        : " (the jar's copy is not used instead: unset the property to use it)"));
                 cause = e;
             }
         } else {
@@ -135,9 +151,7 @@ public final class NativeLoader {
                     where = url + " (extracted to " + file + ")";
                 } catch (IOException | UnsatisfiedLinkError | RuntimeException e) {
                     tried.add("-D" + LIBRARY_PATH_PROPERTY + ": not set");
-                    tried.add("resource " + url + ": " + e.getMessage() + (e instanceof WrongLibraryException ? ""
-                            : " (if the temporary folder is mounted noexec, set -D" + EXTRACT_DIR_PROPERTY
-                            + " to a folder that allows executables)"));
+                    tried.add("resource " + url + ": " + e.getMessage() + hint(e));
                     cause = e;
                 } finally {
                     if (file != null) {
