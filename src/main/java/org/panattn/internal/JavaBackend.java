@@ -5,6 +5,7 @@ import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.LongConsumer;
+import java.util.function.Supplier;
 
 /**
  * The Java backends: {@link JavaDriver} for attention and the loops of the
@@ -22,8 +23,12 @@ public class JavaBackend implements AttentionBackend {
         this.ops = ops;
     }
 
-    /** Runs {@code item} for each of [0, count), here on the caller; {@code memory} is what the items touch. */
-    void run(long count, LongConsumer item, List<MemorySegment> memory) {
+    /**
+     * Runs {@code item} for each of [0, count), here on the caller;
+     * {@code memory} gives the segments the items touch (asked for only
+     * when the work could be split).
+     */
+    void run(long count, LongConsumer item, Supplier<List<MemorySegment>> memory) {
         for (long i = 0; i < count; i++) {
             item.accept(i);
         }
@@ -31,9 +36,12 @@ public class JavaBackend implements AttentionBackend {
 
     @Override
     public void attend(Plan p, Rule rule) {
-        List<MemorySegment> memory = segments(p.values(), p.out(), p.weights(), p.mask(), p.keyPadding(), p.alibi(),
-                p.relTable());
-        memory.addAll(segments(rule.inputs()));
+        Supplier<List<MemorySegment>> memory = () -> {
+            List<MemorySegment> all = segments(p.values(), p.out(), p.weights(), p.mask(), p.keyPadding(), p.alibi(),
+                    p.relTable());
+            all.addAll(segments(rule.inputs()));
+            return all;
+        };
         JavaDriver.attend(p, rule, ops, (count, item) -> run(count, item, memory));
     }
 
@@ -53,7 +61,7 @@ public class JavaBackend implements AttentionBackend {
                     y.segment().set(ValueLayout.JAVA_FLOAT_UNALIGNED, yOff + (long) o * Float.BYTES, s);
                 }
             }
-        }, segments(x, w, bias, y));
+        }, () -> segments(x, w, bias, y));
     }
 
     @Override
@@ -71,7 +79,7 @@ public class JavaBackend implements AttentionBackend {
                     ops.rotate(x.segment(), x.row(b, h, l), d, cos, sin, interleaved);
                 }
             }
-        }, segments(x));
+        }, () -> segments(x));
     }
 
     private static List<MemorySegment> segments(View... views) {

@@ -7,6 +7,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ForkJoinPool;
 import java.util.function.LongConsumer;
+import java.util.function.Supplier;
 import java.util.stream.LongStream;
 
 /**
@@ -35,10 +36,9 @@ public final class VectorBackend extends JavaBackend {
     }
 
     @Override
-    void run(long count, LongConsumer item, List<MemorySegment> memory) {
-        int threads = threads();
-        boolean shared = memory.stream().allMatch(s -> s.isAccessibleBy(OTHER));
-        if (threads <= 1 || count <= 1 || !shared) {
+    void run(long count, LongConsumer item, Supplier<List<MemorySegment>> memory) {
+        int threads = count <= 1 ? 1 : threads();
+        if (threads <= 1 || !memory.get().stream().allMatch(s -> s.isAccessibleBy(OTHER))) {
             super.run(count, item, memory);
             return;
         }
