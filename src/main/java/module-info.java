@@ -9,8 +9,9 @@
 module org.panattn {
     exports org.panattn;
     exports org.panattn.layers;
-    // Backend.JAVA_VECTOR only; the JVM needs --add-modules jdk.incubator.vector for it.
-    requires static jdk.incubator.vector;
+    // Nothing but java.base. Backend.JAVA_VECTOR uses jdk.incubator.vector without requiring it: the
+    // compiler adds the module and the read edge (pom.xml), and Attention adds the read edge at run time
+    // when the JVM has the module (--add-modules jdk.incubator.vector).
     // The command line's bench --chart only.
     requires static java.desktop;
 }

@@ -320,15 +320,32 @@ public final class Attention {
         };
     }
 
-    /** Loads the Vector API backend on first use, so the rest works without the incubator module. */
+    /**
+     * Loads the Vector API backend on first use, so the rest works without the incubator module. The module
+     * does not declare {@code requires jdk.incubator.vector} (not even {@code static}: a consumer compiling
+     * against it on the module path would get javac's incubating-module warning, an error under -Werror),
+     * so the read edge is added here, once the JVM has the module (--add-modules jdk.incubator.vector).
+     */
     private static final class VectorHolder {
+        private static volatile AttentionBackend loaded;
+
         static AttentionBackend instance() {
-            try {
-                return org.panattn.internal.VectorBackend.INSTANCE;
-            } catch (LinkageError e) {
-                throw new IllegalStateException("Backend.JAVA_VECTOR needs the incubating Vector API: run java with "
-                        + "--add-modules jdk.incubator.vector", e);
+            AttentionBackend backend = loaded;
+            if (backend != null) {
+                return backend;
             }
+            Module vector = ModuleLayer.boot().findModule("jdk.incubator.vector").orElseThrow(() -> missing(null));
+            Attention.class.getModule().addReads(vector);  // a no-op on the class path, where all modules are read
+            try {
+                return loaded = org.panattn.internal.VectorBackend.INSTANCE;
+            } catch (LinkageError e) {
+                throw missing(e);
+            }
+        }
+
+        private static IllegalStateException missing(Throwable cause) {
+            return new IllegalStateException("Backend.JAVA_VECTOR needs the incubating Vector API: run java with "
+                    + "--add-modules jdk.incubator.vector", cause);
         }
     }
 }
