@@ -100,26 +100,35 @@ mvn_quiet() {
     mvn -B -ntp "${pom[@]}" "$@"
 }
 
-# Path of the built jar.
+# Path of the built library jar.
 panattn_jar() {
   local version
   version=$(sed -n 's/^-Drevision=//p' "$PANATTN_ROOT/.mvn/maven.config")
   echo "$PANATTN_ROOT/target/panattn-$version.jar"
 }
 
-# Builds the jar (skipping tests) when it is missing or older than a source.
+# Path of the built command-line jar (cli/): runnable, it carries the library.
+panattn_cli_jar() {
+  local version
+  version=$(sed -n 's/^-Drevision=//p' "$PANATTN_ROOT/.mvn/maven.config")
+  echo "$PANATTN_ROOT/cli/target/panattn-cli-$version.jar"
+}
+
+# Builds the library and the command line (reactor/pom.xml, skipping tests)
+# when the command line's jar is missing or older than a source of either.
 build_if_stale() {
   local jar newer
-  jar=$(panattn_jar)
+  jar=$(panattn_cli_jar)
   if [ -f "$jar" ]; then
-    newer=$(cd "$PANATTN_ROOT" && find pom.xml .mvn CMakeLists.txt cmake native src/main -newer "$jar" -type f 2>/dev/null | head -1)
+    newer=$(cd "$PANATTN_ROOT" && find pom.xml reactor/pom.xml .mvn CMakeLists.txt cmake native src/main cli/pom.xml \
+      cli/src/main -newer "$jar" -type f 2>/dev/null | head -1)
     [ -z "$newer" ] && return 0
   fi
   local log="$PANATTN_ROOT/build/build.log" start=$SECONDS
   mkdir -p "$PANATTN_ROOT/build"
-  echo "panattn: building the jar (log: $log)" >&2
+  echo "panattn: building the library and the command line (log: $log)" >&2
   echo "panattn:   Maven: starting (the first build fetches its plugins from Maven Central)" >&2
-  mvn_quiet -DskipTests package 2>&1 | tee "$log" | build_progress >&2 \
+  mvn_quiet -f "$PANATTN_ROOT/reactor/pom.xml" -DskipTests package 2>&1 | tee "$log" | build_progress >&2 \
     || { tail -40 "$log" >&2; die "build failed (log: $log)"; }
   echo "panattn: built $(basename "$jar") in $((SECONDS - start)) s" >&2
 }
@@ -132,9 +141,11 @@ build_progress() {
     /\(cmake-build\)/             { say("CMake: compiling the native library and its C tests (the longest step)") }
     /\(cmake-configure-aarch64\)/ { say("CMake: configuring the aarch64 cross-build") }
     /\(cmake-build-aarch64\)/     { say("CMake: cross-compiling the aarch64 library") }
-    /\(default-compile\)/         { say("Maven: compiling the Java classes") }
-    /\(default-jar\)/             { say("Maven: packing the jar") }
-    /\(attach-javadocs\)/         { say("Maven: writing the Javadoc jar") }'
+    /\(default-compile\) @ panattn ---/     { say("Maven: compiling the Java classes") }
+    /\(default-jar\) @ panattn ---/         { say("Maven: packing the jar") }
+    /\(attach-javadocs\)/         { say("Maven: writing the Javadoc jar") }
+    /\(default-compile\) @ panattn-cli ---/ { say("Maven: compiling the command line") }
+    /shade \(default\) @ panattn-cli ---/   { say("Maven: packing the command line with the library") }'
 }
 
 # Cross-building on an x86-64 host (scripts/cross-test.sh; with them, the

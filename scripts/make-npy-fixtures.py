@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""Writes the .npy fixtures of the command-line tests (src/test/resources/npy):
+"""Writes the .npy fixtures of the command-line tests (cli/src/test/resources/npy):
 inputs, masks, and the outputs and weights NumPy computes in float64.
 Run once with NumPy installed; the files are committed."""
 import pathlib
 
 import numpy as np
 
-OUT = pathlib.Path(__file__).resolve().parent.parent / "src/test/resources/npy"
+OUT = pathlib.Path(__file__).resolve().parent.parent / "cli/src/test/resources/npy"
 
 
 def sdpa(q, k, v, keep=None, add=None, causal=False):

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Writes the fixtures that test panattn against PyTorch: MultiHeadAttention
-against nn.MultiheadAttention (src/test/resources/mha/<case>/*.npy) and
+against nn.MultiheadAttention (cli/src/test/resources/mha/<case>/*.npy) and
 EncoderDecoderAttention against the seq2seq tutorial's Attn module
-(src/test/resources/attn/*.npy): inputs, weights in PyTorch's names, masks
+(cli/src/test/resources/attn/*.npy): inputs, weights in PyTorch's names, masks
 in both polarities, outputs and attention weights. Needs PyTorch (Debian:
 apt-get install python3-torch); run it once and commit the files.
 
@@ -13,7 +13,7 @@ import pathlib
 import numpy as np
 import torch
 
-RESOURCES = pathlib.Path(__file__).resolve().parent.parent / "src/test/resources"
+RESOURCES = pathlib.Path(__file__).resolve().parent.parent / "cli/src/test/resources"
 
 
 def save(case, **arrays):

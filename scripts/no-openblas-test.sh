@@ -2,16 +2,17 @@
 # The jar runs where no OpenBLAS is installed. In a private mount namespace
 # every OpenBLAS/BLAS shared library on this machine is covered by an empty
 # file; a control program linked to the shared OpenBLAS must then fail to
-# start, and `java -jar panattn.jar info` and `demo` must run on the native
-# backend. Without permission for mount namespaces (unshare needs root or
-# user namespaces), the dynamic loader's trace of the same runs must show
-# that no OpenBLAS is ever opened. Needs the jar (mvn package).
+# start, and the command line's jar (which carries the library) must run
+# `info` and `demo` on the native backend. Without permission for mount
+# namespaces (unshare needs root or user namespaces), the dynamic loader's
+# trace of the same runs must show that no OpenBLAS is ever opened. Needs
+# the jars (mvn -f reactor/pom.xml package).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 find_jdk
-jar=$(panattn_jar)
-[ -f "$jar" ] || die "no $jar: build it first (mvn package)"
+jar=$(panattn_cli_jar)
+[ -f "$jar" ] || die "no $jar: build it first (mvn -f reactor/pom.xml package)"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 

@@ -31,14 +31,16 @@ export PANATTN_SKIP_LOG="$PANATTN_ROOT/build/skipped.txt"  # the stages skipped(
 : >"$PANATTN_SKIP_LOG"
 echo "panattn: building and testing with $JAVA_HOME (log: $log)"
 status=0
-mvn_quiet clean verify >"$log" 2>&1 || status=$?
+# The library, then the command line (cli/) against it, in one reactor.
+mvn_quiet -f "$PANATTN_ROOT/reactor/pom.xml" clean verify >"$log" 2>&1 || status=$?
 
 # CTest's summary, each C test binary's own count, and the totals of
-# Surefire (unit tests) and Failsafe (jar checks), in that order.
+# Surefire (unit tests) and Failsafe (jar checks), the library's then the
+# command line's, in that order.
 grep -E '^[0-9]+: (panattn .*ISA|[0-9]+ passed, [0-9]+ failed)' "$log" | sed 's/^[0-9]*: /  C: /' || true
 grep -E 'tests passed, [0-9]+ tests failed out of' "$log" | sed 's/^/  ctest: /' || true
 grep -E '^\[(INFO|ERROR|WARNING)\] Tests run: [0-9]+, Failures: [0-9]+, Errors: [0-9]+, Skipped: [0-9]+$' "$log" \
-  | sed 's/^\[[A-Z]*\] /  JUnit: /; 2s/JUnit: /JUnit, jar: /' || true
+  | sed 's/^\[[A-Z]*\] /  JUnit: /; 2s/JUnit: /JUnit, jar: /; 3s/JUnit: /JUnit, cli: /; 4s/JUnit: /JUnit, cli jar: /' || true
 if [ "$status" -ne 0 ]; then
   echo "---- last lines of $log ----"
   tail -80 "$log"

@@ -12,6 +12,4 @@ module org.panattn {
     // Nothing but java.base. Backend.JAVA_VECTOR uses jdk.incubator.vector without requiring it: the
     // compiler adds the module and the read edge (pom.xml), and Attention adds the read edge at run time
     // when the JVM has the module (--add-modules jdk.incubator.vector).
-    // The command line's bench --chart only.
-    requires static java.desktop;
 }

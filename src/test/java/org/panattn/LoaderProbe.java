@@ -5,13 +5,18 @@ import java.lang.foreign.Arena;
 /**
  * Run in a child JVM by NativeLoaderTest: reports, one fact a line, how
  * loading went, what the native backend throws, and whether the Java
- * backend still computes.
+ * backend still computes; with the argument {@code info}, prints
+ * {@link Panattn#info()} instead.
  */
 public final class LoaderProbe {
     private LoaderProbe() {
     }
 
     public static void main(String[] args) {
+        if (args.length > 0 && args[0].equals("info")) {
+            System.out.print(Panattn.info());
+            return;
+        }
         System.out.println("available=" + Panattn.isNativeAvailable());
         Panattn.unavailabilityCause().ifPresent(e -> {
             System.out.println("exception=" + e.getClass().getName());

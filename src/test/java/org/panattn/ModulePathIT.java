@@ -4,12 +4,15 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.io.File;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The packaged jar on the module path and on the class path, with the
@@ -21,16 +24,27 @@ import org.junit.jupiter.api.Test;
 class ModulePathIT {
     private static final Path JAR = Path.of(System.getProperty("panattn.jar", "target/panattn.jar"));
 
-    /** Runs {@code panattn info} from the jar in a fresh JVM with the given options. */
+    @TempDir
+    static Path tmp;
+
+    /**
+     * Prints Panattn.info() (what {@code panattn info} prints) in a fresh JVM with the given options, from
+     * InfoProbe, a class of its own on the class path, with the jar on the module path or the class path.
+     */
     private static String info(boolean modulePath, String... options) throws Exception {
+        Path probe = Files.createTempDirectory(tmp, "probe");
+        Path cls = Path.of("org/panattn/probe/InfoProbe.class");
+        Files.createDirectories(probe.resolve(cls).getParent());
+        Files.copy(Path.of("target/test-classes").resolve(cls), probe.resolve(cls));
         List<String> cmd = new ArrayList<>();
         cmd.add(ProcessHandle.current().info().command().orElseThrow());
         cmd.addAll(List.of(options));
         if (modulePath) {
-            cmd.addAll(List.of("-p", JAR.toString(), "-m", "org.panattn/org.panattn.cli.Main", "info"));
+            cmd.addAll(List.of("-p", JAR.toString(), "--add-modules", "org.panattn", "-cp", probe.toString()));
         } else {
-            cmd.addAll(List.of("-cp", JAR.toString(), "org.panattn.cli.Main", "info"));
+            cmd.addAll(List.of("-cp", JAR + File.pathSeparator + probe));
         }
+        cmd.add("org.panattn.probe.InfoProbe");
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
         String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         assertEquals(0, p.waitFor(), String.join(" ", cmd) + "\n" + out);

@@ -7,11 +7,10 @@ import org.panattn.Panattn;
 
 /** The command line: {@code info}, {@code demo}, {@code run}. Uses the public API only. */
 public final class Main {
-    private static final String USAGE = """
-            usage: panattn <command> [options]
-              info    version, platform, native library, ISA level, BLAS, threads
-              demo    attention on sample data, native vs Java: time, speed-up, difference
-              """ + RunCommand.USAGE.indent(2) + MhaRunCommand.USAGE.indent(2)
+    private static final String USAGE = "usage: panattn <command> [options]\n"
+            + "  info    version, platform, native library, ISA level, BLAS, threads\n"
+            + "  demo    attention on sample data, native vs Java: time, speed-up, difference\n"
+            + RunCommand.USAGE.indent(2) + MhaRunCommand.USAGE.indent(2)
             + RuleRunCommand.USAGE.indent(2) + BenchCommand.USAGE.indent(2);
 
     private Main() {
