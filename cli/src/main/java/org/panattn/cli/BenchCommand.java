@@ -1,15 +1,16 @@
 package org.panattn.cli;
 
 import java.io.IOException;
-import java.io.PrintStream;
+import java.io.PrintWriter;
 import java.lang.foreign.Arena;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
-import java.util.Set;
+import java.util.Map;
 import java.util.SplittableRandom;
+import java.util.concurrent.Callable;
 
 import org.panattn.Alibi;
 import org.panattn.Attention;
@@ -23,22 +24,102 @@ import org.panattn.ScoreRule;
 import org.panattn.Tensor;
 import org.panattn.layers.MultiHeadAttention;
 
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
 /**
  * {@code bench}: times a named workload or an explicit shape on chosen
- * backends and prints a table, or JSON lines, and optionally a chart.
+ * backends and prints a table, or a JSON document, and optionally a chart.
  * Medians of wall time per call after warm-up; the machine should be idle.
  */
-final class BenchCommand {
-    static final String USAGE = """
-            bench [--workload W1|W2|W3|W4] [--b B] [--h H] [--hkv HKV] [--lq LQ] [--lk LK] [--d D] [--causal]
-                  [--e E] [--variant V,...|all] [--backend native|java|vector|all] [--threads N]
-                  [--iterations N] [--max-seconds S] [--json] [--chart FILE.png]
-              W1 prefill B=1 H=12 L=512 D=64; W2 decode B=1 H=32 Lq=1 Lk=4096 D=128;
-              W3 tiny B=1 H=1 L=16 D=64; W4 multi-head layer E=768 H=12 B=1 L=128 (projections
-              included). Options override a workload's shape; without --workload they describe
-              scaled dot-product attention. --variant times another rule or term on the same
-              shape: sdpa (default), general, additive, concat-tanh, concat-linear, softcap,
-              alibi, t5, rope. --max-seconds (default 20) caps each case's timing.""";
+@Command(name = "bench", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
+        sortOptions = false, separator = " ", descriptionHeading = "%n",
+        synopsisHeading = "usage: ",
+        customSynopsis = {
+            "panattn bench [--workload W1,W2,W3,W4] [--b B] [--h H] [--hkv HKV] [--lq LQ] [--lk LK]",
+            "              [--d D] [--e E] [--causal] [--variant V,...|all] [--backend B,...|all]",
+            "              [--threads N] [--iterations N] [--max-seconds S] [--seed N] [--json]",
+            "              [--chart FILE.png]"},
+        description = {
+            "Times workloads or shapes on each backend: a table, a JSON document, a chart.",
+            "",
+            "Times the workloads of the performance targets, or any shape, on each backend: the median,",
+            "p10 and p90 of the wall time per call after warm-up, with GFLOP/s and GB/s. The machine",
+            "should be idle. W1 prefill B=1 H=12 L=512 D=64; W2 decode B=1 H=32 Lq=1 Lk=4096 D=128;",
+            "W3 tiny B=1 H=1 L=16 D=64; W4 a multi-head layer E=768 H=12 B=1 L=128 (projections",
+            "included). The size options override a workload's shape; without --workload they describe",
+            "scaled dot-product attention (default B=1 H=8 L=128 D=64). A backend that cannot run here",
+            "(the Vector API without --add-modules jdk.incubator.vector, native without its library)",
+            "is skipped, with the reason on stderr."},
+        optionListHeading = "%nOptions:%n")
+final class BenchCommand implements Callable<Integer> {
+    @Spec
+    CommandSpec spec;
+
+    @Option(names = "--workload", paramLabel = "W,...", order = 1, description = "W1, W2, W3 and/or W4")
+    String workload;
+
+    @Option(names = "--b", paramLabel = "B", order = 2, converter = Options.Size.class, description = "batch")
+    Long b;
+
+    @Option(names = "--h", paramLabel = "H", order = 3, converter = Options.Size.class, description = "query heads")
+    Long h;
+
+    @Option(names = "--hkv", paramLabel = "HKV", order = 4, converter = Options.Size.class,
+            description = "key/value heads (default H)")
+    Long hkv;
+
+    @Option(names = "--lq", paramLabel = "LQ", order = 5, converter = Options.Size.class,
+            description = "queries")
+    Long lq;
+
+    @Option(names = "--lk", paramLabel = "LK", order = 6, converter = Options.Size.class,
+            description = "keys (default LQ)")
+    Long lk;
+
+    @Option(names = "--d", paramLabel = "D", order = 7, converter = Options.Size.class, description = "head size")
+    Long d;
+
+    @Option(names = "--e", paramLabel = "E", order = 8, converter = Options.Size.class,
+            description = "W4's embedding size (head size E/H)")
+    Long e;
+
+    @Option(names = "--causal", order = 9, description = "causal (top-left)")
+    boolean causal;
+
+    @Option(names = "--variant", paramLabel = "V,...", order = 10, description = "what to time on the shape: sdpa "
+            + "(default), general, additive, concat-tanh, concat-linear, softcap, alibi, t5, rope, or all")
+    String variant;
+
+    @Option(names = "--backend", paramLabel = "B,...", order = 11,
+            description = "native, java, vector, or all (default)")
+    String backend;
+
+    @Option(names = "--threads", paramLabel = "N", order = 12, converter = Options.Threads.class,
+            description = "the native pool's threads (0 = one per CPU)")
+    Long threadCount;
+
+    @Option(names = "--iterations", paramLabel = "N", order = 13, converter = Iterations.class,
+            description = "timed calls per case at most (default 50)")
+    Long iterations;
+
+    @Option(names = "--max-seconds", paramLabel = "S", order = 14, converter = Options.Number.class,
+            description = "seconds of timing per case at most (default 20)")
+    Double maxSeconds;
+
+    @Option(names = "--seed", paramLabel = "N", order = 15, converter = Options.AnyInteger.class,
+            description = "seed of the random inputs (default 1)")
+    Long seed;
+
+    @Option(names = "--json", order = 16, description = "one JSON document on stdout: the run's context once, "
+            + "then every result (the table goes to stderr as progress)")
+    boolean json;
+
+    @Option(names = "--chart", paramLabel = "FILE.png", order = 17,
+            description = "a chart of the medians")
+    String chart;
 
     /** The calls --variant times: scaled dot-product attention, the other rules, the positional terms. */
     static final List<String> VARIANTS = List.of("sdpa", "general", "additive", "concat-tanh", "concat-linear",
@@ -84,50 +165,93 @@ final class BenchCommand {
     /** Samples per case at most: their times are kept (8 bytes each) to take the percentiles. */
     private static final int MAX_ITERATIONS = 1_000_000;
 
-    /** The options that size a case, in the usage's order. */
-    private static final List<String> SIZES = List.of("--b", "--h", "--hkv", "--lq", "--lk", "--d", "--e");
-
-    private BenchCommand() {
+    /** --iterations: 1 to MAX_ITERATIONS. */
+    static final class Iterations extends Options.Integer {
+        Iterations() {
+            super(1, MAX_ITERATIONS);
+        }
     }
 
-    static void run(String[] args, PrintStream out) throws IOException {
-        Options o = new Options(args, Set.of("--causal", "--json"), Set.of("--workload", "--b", "--h", "--hkv", "--lq",
-                "--lk", "--d", "--e", "--variant", "--backend", "--threads", "--iterations", "--max-seconds", "--chart"));
-        o.checkOutputs(List.of(), List.of("--chart"));
+    /** A backend this JVM cannot run, and why. */
+    record Skipped(Backend backend, String reason) {
+    }
+
+    @Override
+    public Integer call() throws IOException {
+        Options.checkOutputs(Map.of(), Options.files("--chart", chart));
         List<Shape> shapes = new ArrayList<>();
-        String w = o.get("--workload");
-        for (String variant : variants(o.get("--variant"))) {
-            for (String name : w == null ? new String[] {null} : w.split(",")) {
-                shapes.add(checkMemory(shape(name, o, variant), o));
+        for (String v : variants(variant)) {
+            for (String name : workload == null ? new String[] {null} : workload.split(",")) {
+                shapes.add(checkMemory(shape(name, v)));
             }
         }
-        if (o.get("--threads") != null) {
-            Panattn.setThreads((int) o.integer("--threads", 0, 0, Integer.MAX_VALUE));
+        List<Backend> wanted = backends(backend);
+        if (threadCount != null) {
+            Panattn.setThreads(threadCount.intValue());
         }
         int threads = Panattn.isNativeAvailable() ? Panattn.threads() : Runtime.getRuntime().availableProcessors();
-        int iterations = (int) o.integer("--iterations", 50, 1, MAX_ITERATIONS);
-        double maxSeconds = o.number("--max-seconds", 20);
-        List<Backend> backends = backends(o.get("--backend"));
-        List<Result> results = new ArrayList<>();
-        if (!o.flag("--json")) {
-            out.printf(Locale.ROOT, "%-4s %-46s %-8s %7s %12s %12s %12s %9s %8s%n", "", "shape", "backend", "threads",
-                    "median", "p10", "p90", "GFLOP/s", "GB/s");
-        }
-        for (Shape s : shapes) {
-            for (Backend backend : backends) {
-                Result r;
-                try {
-                    r = measure(s, backend, backend == Backend.JAVA ? 1 : threads, iterations, maxSeconds);
-                } catch (OutOfMemoryError e) {
-                    throw new OutOfMemoryError(s.describe() + " needs " + gb(s.bytes()) + " for its tensors: "
-                            + e.getMessage());
-                }
-                results.add(r);
-                print(out, r, o.flag("--json"));
+        int maxIterations = iterations == null ? 50 : iterations.intValue();
+        double seconds = maxSeconds == null ? 20 : maxSeconds;
+        long randomSeed = seed == null ? 1 : seed;
+
+        PrintWriter err = spec.commandLine().getErr();
+        List<Backend> backends = new ArrayList<>();
+        List<Skipped> skipped = new ArrayList<>();
+        for (Backend b : wanted) {
+            String why = unavailable(b);
+            if (why == null) {
+                backends.add(b);
+            } else {
+                skipped.add(new Skipped(b, why));
+                err.println("panattn bench: skipping " + Options.name(b) + ": " + why);
             }
         }
-        if (o.get("--chart") != null) {
-            Chart.write(Path.of(o.get("--chart")), results);
+        if (backends.isEmpty()) {
+            throw new IllegalStateException("no backend of " + String.join(", ", wanted.stream().map(Options::name)
+                    .toList()) + " can run here");
+        }
+
+        PrintWriter table = json ? err : spec.commandLine().getOut();
+        table.printf(Locale.ROOT, "%-4s %-46s %-8s %7s %12s %12s %12s %9s %8s%n", "", "shape", "backend", "threads",
+                "median", "p10", "p90", "GFLOP/s", "GB/s");
+        List<Result> results = new ArrayList<>();
+        for (Shape s : shapes) {
+            for (Backend b : backends) {
+                Result r;
+                try {
+                    r = measure(s, b, b == Backend.JAVA ? 1 : threads, maxIterations, seconds, randomSeed);
+                } catch (OutOfMemoryError x) {
+                    throw new OutOfMemoryError(s.describe() + " needs " + gb(s.bytes()) + " for its tensors: "
+                            + x.getMessage());
+                }
+                results.add(r);
+                row(table, r);
+            }
+        }
+        if (json) {
+            Json context = InfoCommand.context().put("args", spec.commandLine().getParseResult().originalArgs())
+                    .put("bench_threads", threads).put("iterations", maxIterations).put("max_seconds", seconds)
+                    .put("seed", randomSeed);
+            printJson(spec.commandLine().getOut(), context, skipped, results);
+        }
+        if (chart != null) {
+            Chart.write(Path.of(chart), results);
+        }
+        return 0;
+    }
+
+    /** Why this JVM cannot run the backend (a tiny call fails), or null when it can. */
+    static String unavailable(Backend b) {
+        if (b == Backend.NATIVE && !Panattn.isNativeAvailable()) {
+            return "the native library is unavailable: " + Panattn.unavailabilityCause()
+                    .map(Throwable::getMessage).orElse("").lines().findFirst().orElse("");
+        }
+        try (Arena arena = Arena.ofConfined()) {
+            Tensor t = Tensor.of(arena, new float[] {1, 2, 3, 4}, 1, 1, 2, 2);
+            Attention.scaledDotProduct(t, t, t, AttentionSpec.builder().backend(b).build());
+            return null;
+        } catch (RuntimeException | LinkageError x) {
+            return x.getMessage() == null ? x.toString() : x.getMessage();
         }
     }
 
@@ -149,29 +273,34 @@ final class BenchCommand {
         return list;
     }
 
-    static Shape shape(String workload, Options o, String variant) {
-        String name = workload == null ? null : workload.trim().toUpperCase(Locale.ROOT);
-        long[] d = switch (name == null ? "" : name) {  // b, h, hkv, lq, lk, d, e
+    Shape shape(String name0, String v) {
+        String name = name0 == null ? null : name0.trim().toUpperCase(Locale.ROOT);
+        long[] dims = switch (name == null ? "" : name) {  // b, h, hkv, lq, lk, d, e
             case "W1" -> new long[] {1, 12, 12, 512, 512, 64, 0};
             case "W2" -> new long[] {1, 32, 32, 1, 4096, 128, 0};
             case "W3" -> new long[] {1, 1, 1, 16, 16, 64, 0};
             case "W4" -> new long[] {1, 12, 12, 128, 128, 64, 768};
             case "" -> new long[] {1, 8, -1, 128, -1, 64, 0};
-            default -> throw new Options.UsageException("--workload must be W1, W2, W3 or W4, got '" + workload + "'");
+            default -> throw new Options.UsageException("--workload: expected W1, W2, W3 or W4, got '" + name0.trim()
+                    + "'");
         };
         boolean mha = "W4".equals(name);
-        long b = value(o, "--b", d[0]), h = value(o, "--h", d[1]), lq = value(o, "--lq", d[3]);
-        long hkv = value(o, "--hkv", d[2] < 0 || mha ? h : d[2]);
-        long lk = value(o, "--lk", d[4] < 0 || mha ? lq : d[4]);
-        long e = value(o, "--e", d[6]), dim = mha ? e / h : value(o, "--d", d[5]);
-        if (mha && lk != lq) {
+        long bb = or(b, dims[0]), hh = or(h, dims[1]), qq = or(lq, dims[3]);
+        long kvh = or(hkv, dims[2] < 0 || mha ? hh : dims[2]);
+        long kk = or(lk, dims[4] < 0 || mha ? qq : dims[4]);
+        long ee = or(e, dims[6]), dim = mha ? ee / hh : or(d, dims[5]);
+        if (mha && kk != qq) {
             throw new Options.UsageException("W4 is self-attention: --lk must equal --lq");
         }
-        if (mha && !variant.equals("sdpa")) {
-            throw new Options.UsageException("--variant " + variant + ": W4 is a multi-head layer; variants time the"
+        if (mha && !v.equals("sdpa")) {
+            throw new Options.UsageException("--variant " + v + ": W4 is a multi-head layer; variants time the"
                     + " attention call of W1, W2, W3 or a shape");
         }
-        return new Shape(name == null ? "sdpa" : name, mha, b, h, hkv, lq, lk, dim, e, o.flag("--causal"), variant);
+        return new Shape(name == null ? "sdpa" : name, mha, bb, hh, kvh, qq, kk, dim, ee, causal, v);
+    }
+
+    private static long or(Long value, long fallback) {
+        return value == null ? fallback : value;
     }
 
     /**
@@ -180,16 +309,18 @@ final class BenchCommand {
      * most a few times that (with the default heap, about the machine's memory); past that, an allocation
      * that still fails is reported with the case's need.
      */
-    private static Shape checkMemory(Shape s, Options o) {
+    private Shape checkMemory(Shape s) {
         long heap = Runtime.getRuntime().maxMemory();
         double array = Math.min(heap, 4.0 * (Integer.MAX_VALUE - 8));
         if (s.largest() <= array) {
             return s;
         }
         StringBuilder given = new StringBuilder();
-        for (String name : SIZES) {
-            if (o.get(name) != null) {
-                given.append(given.isEmpty() ? "" : " ").append(name).append(' ').append(o.get(name));
+        Long[] values = {b, h, hkv, lq, lk, d, e};
+        String[] names = {"--b", "--h", "--hkv", "--lq", "--lk", "--d", "--e"};
+        for (int i = 0; i < names.length; i++) {
+            if (values[i] != null) {
+                given.append(given.isEmpty() ? "" : " ").append(names[i]).append(' ').append(values[i]);
             }
         }
         throw new Options.UsageException(given + (given.isEmpty() ? "" : ": ") + s.describe() + " needs "
@@ -202,18 +333,18 @@ final class BenchCommand {
         return String.format(Locale.ROOT, "%.1f GB", bytes / 1e9);
     }
 
-    /** A size option: a positive integer within int range. */
-    private static long value(Options o, String name, long fallback) {
-        return o.integer(name, fallback, 1, Integer.MAX_VALUE);
-    }
-
     static List<Backend> backends(String option) {
         if (option == null || option.equals("all")) {
             return List.of(Backend.NATIVE, Backend.JAVA_VECTOR, Backend.JAVA);
         }
         List<Backend> list = new ArrayList<>();
         for (String name : option.split(",")) {
-            list.add(RunCommand.parseBackend(name.trim()));
+            try {
+                list.add(new Options.BackendName().convert(name));
+            } catch (Options.BadValue x) {
+                throw new Options.UsageException("--backend: expected all or some of native, java, vector, got '"
+                        + name.trim() + "'");
+            }
         }
         return list;
     }
@@ -223,9 +354,9 @@ final class BenchCommand {
      * second, within a quarter of the budget), then up to {@code iterations}
      * calls or {@code maxSeconds}.
      */
-    static Result measure(Shape s, Backend backend, int threads, int iterations, double maxSeconds) {
+    static Result measure(Shape s, Backend backend, int threads, int iterations, double maxSeconds, long seed) {
         try (Arena arena = Arena.ofShared()) {
-            Runnable call = call(arena, s, backend);
+            Runnable call = call(arena, s, backend, seed);
             long warmStart = System.nanoTime();
             double warmNs = Math.min(1e9, maxSeconds * 0.25e9);
             for (int i = 0; i < 3 || (i < 1000 && System.nanoTime() - warmStart < warmNs); i++) {
@@ -247,12 +378,12 @@ final class BenchCommand {
     }
 
     /** The call to time, with its inputs and output allocated once. */
-    private static Runnable call(Arena arena, Shape s, Backend backend) {
-        SplittableRandom rnd = new SplittableRandom(1);
+    private static Runnable call(Arena arena, Shape s, Backend backend, long seed) {
+        SplittableRandom rnd = new SplittableRandom(seed);
         AttentionSpec spec = AttentionSpec.builder().backend(backend).causal(s.causal ? Causal.TOP_LEFT : Causal.NONE)
                 .build();
         if (s.mha) {
-            MultiHeadAttention layer = MultiHeadAttention.builder(s.e, s.h).kvHeads(s.hkv).build(arena).initRandom(1);
+            MultiHeadAttention layer = MultiHeadAttention.builder(s.e, s.h).kvHeads(s.hkv).build(arena).initRandom(seed);
             Tensor x = DemoCommand.random(arena, rnd, s.b, s.lq, s.e);
             try (Arena scratch = Arena.ofConfined()) {
                 layer.forward(scratch, x, spec, MultiHeadAttention.NeedWeights.NONE); // fail early on bad shapes
@@ -298,32 +429,44 @@ final class BenchCommand {
         return () -> Attention.attend(rule, q, k, v, o, spec);
     }
 
-    private static String backendName(Backend b) {
-        return switch (b) {
-            case NATIVE -> "native";
-            case JAVA -> "java";
-            case JAVA_VECTOR -> "vector";
-        };
-    }
-
+    /** A time in the unit that suits it, for the table. */
     static String time(long ns) {
         return ns >= 10_000_000 ? String.format(Locale.ROOT, "%.1f ms", ns / 1e6)
                 : ns >= 10_000 ? String.format(Locale.ROOT, "%.3f ms", ns / 1e6)
                 : String.format(Locale.ROOT, "%.2f µs", ns / 1e3);
     }
 
-    private static void print(PrintStream out, Result r, boolean json) {
+    private static void row(PrintWriter out, Result r) {
         Shape s = r.shape();
-        if (json) {
-            out.printf(Locale.ROOT, "{\"workload\":\"%s\",\"b\":%d,\"h\":%d,\"hkv\":%d,\"lq\":%d,\"lk\":%d,\"d\":%d,"
-                    + "\"e\":%d,\"causal\":%b,\"backend\":\"%s\",\"threads\":%d,\"samples\":%d,\"median_ns\":%d,"
-                    + "\"p10_ns\":%d,\"p90_ns\":%d,\"gflops\":%.3f,\"gbps\":%.3f}%n", s.workload(), s.b(), s.h(), s.hkv(),
-                    s.lq(), s.lk(), s.d(), s.e(), s.causal(), backendName(r.backend()), r.threads(), r.samples(),
-                    r.medianNs(), r.p10Ns(), r.p90Ns(), r.gflops(), r.gbps());
-        } else {
-            out.printf(Locale.ROOT, "%-4s %-46s %-8s %7d %12s %12s %12s %9.1f %8.2f%n", s.workload().length() <= 4
-                    ? s.workload() : "", s.describe(), backendName(r.backend()), r.threads(), time(r.medianNs()),
-                    time(r.p10Ns()), time(r.p90Ns()), r.gflops(), r.gbps());
+        out.printf(Locale.ROOT, "%-4s %-46s %-8s %7d %12s %12s %12s %9.1f %8.2f%n", s.workload().length() <= 4
+                ? s.workload() : "", s.describe(), Options.name(r.backend()), r.threads(), time(r.medianNs()),
+                time(r.p10Ns()), time(r.p90Ns()), r.gflops(), r.gbps());
+    }
+
+    /** One result, with its time relative to native's on the same case when native ran. */
+    static Json json(Result r, Result nativeResult) {
+        Shape s = r.shape();
+        return new Json().put("workload", s.workload()).put("variant", s.variant()).put("case", s.describe())
+                .put("b", s.b()).put("h", s.h()).put("hkv", s.hkv()).put("lq", s.lq()).put("lk", s.lk())
+                .put("d", s.d()).put("e", s.e()).put("causal", s.causal()).put("backend", Options.name(r.backend()))
+                .put("threads", r.threads()).put("samples", r.samples()).put("median_ns", r.medianNs())
+                .put("p10_ns", r.p10Ns()).put("p90_ns", r.p90Ns()).put("gflops", r.gflops()).put("gbps", r.gbps())
+                .put("time_vs_native", nativeResult == null ? null : (double) r.medianNs() / nativeResult.medianNs());
+    }
+
+    /** {"context": ..., "skipped": [...], "results": [...]}: one result a line. */
+    private static void printJson(PrintWriter out, Json context, List<Skipped> skipped, List<Result> results) {
+        List<Json> skips = skipped.stream().map(x -> new Json().put("backend", Options.name(x.backend()))
+                .put("reason", x.reason())).toList();
+        out.println("{\"context\":" + context + ",");
+        out.println("\"skipped\":" + Json.value(skips) + ",");
+        out.println("\"results\":[");
+        for (int i = 0; i < results.size(); i++) {
+            Result r = results.get(i);
+            Result nat = results.stream().filter(x -> x.shape().equals(r.shape()) && x.backend() == Backend.NATIVE)
+                    .findFirst().orElse(null);
+            out.println(json(r, nat) + (i + 1 < results.size() ? "," : ""));
         }
+        out.println("]}");
     }
 }

@@ -1,9 +1,11 @@
 package org.panattn.cli;
 
-import java.io.PrintStream;
+import java.io.PrintWriter;
 import java.lang.foreign.Arena;
 import java.util.Arrays;
+import java.util.Locale;
 import java.util.SplittableRandom;
+import java.util.concurrent.Callable;
 
 import org.panattn.Attention;
 import org.panattn.AttentionSpec;
@@ -12,8 +14,20 @@ import org.panattn.Causal;
 import org.panattn.Panattn;
 import org.panattn.Tensor;
 
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Spec;
+
 /** {@code demo}: attention on sample data through both backends, timed and compared. */
-final class DemoCommand {
+@Command(name = "demo", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
+        sortOptions = false, separator = " ", descriptionHeading = "%n",
+        synopsisHeading = "usage: ", customSynopsis = "panattn demo",
+        description = "Attention on sample data, native vs plain Java: time, speed-up, largest difference.",
+        optionListHeading = "%nOptions:%n")
+final class DemoCommand implements Callable<Integer> {
+    @Spec
+    CommandSpec spec;
+
     /** One sample workload. */
     private record Case(String name, int b, int h, int hkv, int lq, int lk, int d, Causal causal) {
         String shape() {
@@ -29,20 +43,22 @@ final class DemoCommand {
         new Case("decode GQA", 1, 32, 8, 1, 4096, 128, Causal.BOTTOM_RIGHT),
     };
 
-    private DemoCommand() {
+    @Override
+    public Integer call() {
+        run(spec.commandLine().getOut());
+        return 0;
     }
 
-    static void run(PrintStream out) {
+    static void run(PrintWriter out) {
         out.print(Panattn.info());
         out.println();
         if (!Panattn.isNativeAvailable()) {
             out.println("native library unavailable (see above); only the Java backend can run");
             return;
         }
-        out.printf("panattn %s: native (%s, %s, %d threads) vs plain Java (1 thread), float32, medians%n",
-                Panattn.version(), Panattn.isa().id(),
-                Panattn.blasInfo().split(" ")[0] + " " + Panattn.blasInfo().split(" ")[1], Panattn.threads());
-        out.printf("%-11s %-36s %8s %12s %11s %9s %13s%n", "case", "shape", "causal", "native ms", "java ms",
+        out.printf(Locale.ROOT, "panattn %s: native (%s, %s, %d threads) vs plain Java (1 thread), float32, medians%n",
+                Panattn.version(), Panattn.isa().id(), Main.blas(), Panattn.threads());
+        out.printf(Locale.ROOT, "%-11s %-36s %8s %12s %11s %9s %13s%n", "case", "shape", "causal", "native ms", "java ms",
                 "speed-up", "max |diff|");
         for (Case c : CASES) {
             try (Arena arena = Arena.ofConfined()) {
@@ -56,8 +72,8 @@ final class DemoCommand {
                 AttentionSpec jav = nat.toBuilder().backend(Backend.JAVA).build();
                 double nativeMs = medianMs(() -> Attention.scaledDotProduct(q, k, v, outNative, nat), 5, 21);
                 double javaMs = medianMs(() -> Attention.scaledDotProduct(q, k, v, outJava, jav), 1, 3);
-                out.printf("%-11s %-36s %8s %12.3f %11.2f %8.1fx %13.2e%n", c.name, c.shape(),
-                        c.causal == Causal.NONE ? "-" : c.causal.name().toLowerCase().replace('_', '-'),
+                out.printf(Locale.ROOT, "%-11s %-36s %8s %12.3f %11.2f %8.1fx %13.2e%n", c.name, c.shape(),
+                        c.causal == Causal.NONE ? "-" : c.causal.name().toLowerCase(Locale.ROOT).replace('_', '-'),
                         nativeMs, javaMs, javaMs / nativeMs, maxAbsDiff(outNative, outJava));
             }
         }

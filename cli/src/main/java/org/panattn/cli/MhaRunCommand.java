@@ -3,8 +3,6 @@ package org.panattn.cli;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.nio.file.Path;
-import java.util.List;
-import java.util.Set;
 
 import org.panattn.AttentionSpec;
 import org.panattn.Causal;
@@ -15,78 +13,63 @@ import org.panattn.layers.MultiHeadAttention;
 
 /** {@code run --variant mha}: a multi-head attention layer with PyTorch-named weight files. */
 final class MhaRunCommand {
-    static final String USAGE = """
-            run --variant mha --query Q.npy [--key K.npy --value V.npy] --heads H [--kv-heads HKV]
-                (--in-proj-weight W.npy | --q-proj-weight W.npy --k-proj-weight W.npy --v-proj-weight W.npy)
-                [--in-proj-bias B.npy] --out-proj-weight W.npy [--out-proj-bias B.npy]
-                [--causal] [--key-padding-mask M.npy] [--attn-mask M.npy] [--window W]
-                [--seq-first] [--backend native|java|vector] --out OUT.npy [--weights W.npy [--average-weights]]
-              Inputs (B, L, E), or (L, B, E) with --seq-first (PyTorch's default layout);
-              key and value default to the query (self-attention). Weights use the names
-              and shapes of PyTorch's nn.MultiheadAttention state_dict. Boolean masks mean
-              true = attend (the inverse of PyTorch's boolean masks: pass ~mask); float
-              masks are added to the scores. --key-padding-mask is (B, Lk); --attn-mask is
-              (Lq, Lk), (B*H, Lq, Lk) or (B, H, Lq, Lk).""";
-
     private MhaRunCommand() {
     }
 
-    static void run(String[] args) throws IOException {
-        Options o = new Options(args, Set.of("--causal", "--seq-first", "--average-weights"),
-                Set.of("--variant", "--query", "--key", "--value", "--heads", "--kv-heads", "--in-proj-weight",
-                        "--in-proj-bias", "--q-proj-weight", "--k-proj-weight", "--v-proj-weight",
-                        "--out-proj-weight", "--out-proj-bias", "--key-padding-mask", "--attn-mask", "--window",
-                        "--backend", "--out", "--weights"));
-        o.checkOutputs(List.of("--query", "--key", "--value", "--in-proj-weight", "--in-proj-bias", "--q-proj-weight",
-                "--k-proj-weight", "--v-proj-weight", "--out-proj-weight", "--out-proj-bias", "--key-padding-mask",
-                "--attn-mask"), List.of("--out", "--weights"));
-        boolean batchFirst = !o.flag("--seq-first");
+    static void run(RunCommand r) throws IOException {
+        RunCommand.Mha o = r.mha;
+        Options.checkOutputs(Options.files("--query", o.query, "--key", o.key, "--value", o.value, "--in-proj-weight",
+                o.inProjWeight, "--in-proj-bias", o.inProjBias, "--q-proj-weight", o.qProjWeight, "--k-proj-weight",
+                o.kProjWeight, "--v-proj-weight", o.vProjWeight, "--out-proj-weight", o.outProjWeight,
+                "--out-proj-bias", o.outProjBias, "--key-padding-mask", o.keyPaddingMask, "--attn-mask", o.attnMask),
+                Options.files("--out", r.common.out, "--weights", r.common.weights));
+        String outFile = Options.require(r.common.out, "--out");
+        boolean batchFirst = !o.seqFirst;
         try (Arena arena = Arena.ofConfined()) {
-            Tensor query = RunCommand.load(arena, o.require("--query"), "--query");
-            Tensor key = o.get("--key") == null ? query : RunCommand.load(arena, o.get("--key"), "--key");
-            Tensor value = o.get("--value") == null ? key : RunCommand.load(arena, o.get("--value"), "--value");
-            o.require("--heads");
-            long heads = o.integer("--heads", 0, 1, Long.MAX_VALUE);
+            Tensor query = RunCommand.load(arena, Options.require(o.query, "--query"), "--query");
+            Tensor key = o.key == null ? query : RunCommand.load(arena, o.key, "--key");
+            Tensor value = o.value == null ? key : RunCommand.load(arena, o.value, "--value");
+            long heads = Options.require(o.heads, "--heads");
             MultiHeadAttention.Builder b = MultiHeadAttention.builder(query.size(2), heads)
                     .kdim(key.size(2)).vdim(value.size(2)).batchFirst(batchFirst)
-                    .bias(o.get("--in-proj-bias") != null || o.get("--out-proj-bias") != null);
-            if (o.get("--kv-heads") != null) {
-                b.kvHeads(o.integer("--kv-heads", heads, 1, Long.MAX_VALUE));
+                    .bias(o.inProjBias != null || o.outProjBias != null);
+            if (o.kvHeads != null) {
+                b.kvHeads(o.kvHeads);
             }
             MultiHeadAttention mha = b.build(arena);
-            float[] inBias = floats(o.get("--in-proj-bias"), "--in-proj-bias");
-            if (o.get("--in-proj-weight") != null) {
-                mha.loadInProj(floats(o.get("--in-proj-weight"), "--in-proj-weight"), inBias);
+            float[] inBias = floats(o.inProjBias, "--in-proj-bias");
+            if (o.inProjWeight != null) {
+                mha.loadInProj(floats(o.inProjWeight, "--in-proj-weight"), inBias);
             } else {
-                mha.loadQkv(floats(o.require("--q-proj-weight"), "--q-proj-weight"),
-                        floats(o.require("--k-proj-weight"), "--k-proj-weight"),
-                        floats(o.require("--v-proj-weight"), "--v-proj-weight"), inBias);
+                mha.loadQkv(floats(Options.require(o.qProjWeight, "--q-proj-weight"), "--q-proj-weight"),
+                        floats(Options.require(o.kProjWeight, "--k-proj-weight"), "--k-proj-weight"),
+                        floats(Options.require(o.vProjWeight, "--v-proj-weight"), "--v-proj-weight"), inBias);
             }
-            mha.loadOutProj(floats(o.require("--out-proj-weight"), "--out-proj-weight"),
-                    floats(o.get("--out-proj-bias"), "--out-proj-bias"));
+            mha.loadOutProj(floats(Options.require(o.outProjWeight, "--out-proj-weight"), "--out-proj-weight"),
+                    floats(o.outProjBias, "--out-proj-bias"));
 
             long batch = query.size(batchFirst ? 0 : 1);
             long lq = query.size(batchFirst ? 1 : 0), lk = key.size(batchFirst ? 1 : 0);
-            AttentionSpec.Builder spec = AttentionSpec.builder().causal(o.flag("--causal") ? Causal.TOP_LEFT : Causal.NONE);
-            if (o.get("--window") != null) {
-                spec.window(o.integer("--window", 0, 0, Long.MAX_VALUE));
+            AttentionSpec.Builder spec = AttentionSpec.builder().causal(r.qkv.causal ? Causal.TOP_LEFT : Causal.NONE);
+            if (o.window != null) {
+                spec.window(o.window);
             }
-            if (o.get("--backend") != null) {
-                spec.backend(RunCommand.parseBackend(o.get("--backend")));
+            if (r.common.backend != null) {
+                spec.backend(r.common.backend);
             }
-            if (o.get("--key-padding-mask") != null) {
-                spec.keyPadding(keyPadding(arena, o.get("--key-padding-mask"), batch, lk));
+            if (o.keyPaddingMask != null) {
+                spec.keyPadding(keyPadding(arena, o.keyPaddingMask, batch, lk));
             }
-            if (o.get("--attn-mask") != null) {
-                spec.mask(attnMask(arena, o.get("--attn-mask"), batch, heads, lq, lk));
+            if (o.attnMask != null) {
+                spec.mask(attnMask(arena, o.attnMask, batch, heads, lq, lk));
             }
-            MultiHeadAttention.NeedWeights need = o.get("--weights") == null ? MultiHeadAttention.NeedWeights.NONE
-                    : o.flag("--average-weights") ? MultiHeadAttention.NeedWeights.AVERAGED
+            MultiHeadAttention.NeedWeights need = r.common.weights == null ? MultiHeadAttention.NeedWeights.NONE
+                    : o.averageWeights ? MultiHeadAttention.NeedWeights.AVERAGED
                     : MultiHeadAttention.NeedWeights.PER_HEAD;
-            LayerOutput r = mha.forward(arena, query, key, value, spec.build(), need);
-            Npy.write(Path.of(o.require("--out")), r.output().toArray(), r.output().shape());
-            if (r.weights() != null) {
-                Npy.write(Path.of(o.get("--weights")), r.weights().toArray(), r.weights().shape());
+            LayerOutput out = mha.forward(arena, query, key, value, spec.build(), need);
+            Npy.write(Path.of(outFile), out.output().toArray(), out.output().shape());
+            if (out.weights() != null) {
+                Npy.write(Path.of(r.common.weights), out.weights().toArray(), out.weights().shape());
             }
         }
     }

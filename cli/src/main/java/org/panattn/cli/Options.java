@@ -3,84 +3,156 @@ package org.panattn.cli;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.HashMap;
-import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
-import java.util.Set;
 
-/** {@code --name value} options and {@code --flag} switches of one subcommand. */
+import org.panattn.Backend;
+
+import picocli.CommandLine.ITypeConverter;
+import picocli.CommandLine.TypeConversionException;
+
+/**
+ * What the commands' options share: picocli converters whose refusals say what the option expected (Main
+ * prefixes the option's name), the check of output paths made before any work, and the usage error.
+ */
 final class Options {
-    private final Map<String, String> values = new HashMap<>();
-    private final Set<String> flags = new HashSet<>();
+    private Options() {
+    }
 
-    /** Parses args; {@code flagNames} take no value, {@code valueNames} take one; anything else is an error. */
-    Options(String[] args, Set<String> flagNames, Set<String> valueNames) {
-        for (int i = 0; i < args.length; i++) {
-            String a = args[i];
-            if (flagNames.contains(a)) {
-                flags.add(a);
-            } else if (valueNames.contains(a)) {
-                if (i + 1 >= args.length) {
-                    throw new UsageException(a + " needs a value");
+    /** A value an option refuses: the message says what was expected and what was given, without the option's name. */
+    static final class BadValue extends TypeConversionException {
+        private static final long serialVersionUID = 1L;
+
+        BadValue(String message) {
+            super(message);
+        }
+    }
+
+    /** A bad command line found after parsing: the message names the option, and is shown with a usage hint. */
+    static final class UsageException extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+
+        UsageException(String message) {
+            super(message);
+        }
+    }
+
+    /** Any number but NaN. */
+    static final class Number implements ITypeConverter<Double> {
+        @Override
+        public Double convert(String v) {
+            try {
+                double d = Double.parseDouble(v);
+                if (!Double.isNaN(d)) {
+                    return d;
                 }
-                values.put(a, args[++i]);
-            } else {
-                throw new UsageException("unknown option '" + a + "'");
+            } catch (NumberFormatException e) {
+                // refused below
+            }
+            throw new BadValue("expected a number, got \"" + v + "\"");
+        }
+    }
+
+    /** An integer from min to max. */
+    abstract static class Integer implements ITypeConverter<Long> {
+        private final long min, max;
+
+        Integer(long min, long max) {
+            this.min = min;
+            this.max = max;
+        }
+
+        @Override
+        public Long convert(String v) {
+            try {
+                long n = Long.parseLong(v);
+                if (n >= min && n <= max) {
+                    return n;
+                }
+            } catch (NumberFormatException e) {
+                // refused below
+            }
+            String range = min == Long.MIN_VALUE ? "" : max == Long.MAX_VALUE ? " >= " + min
+                    : " from " + min + " to " + max;
+            throw new BadValue("expected an integer" + range + ", got \"" + v + "\"");
+        }
+    }
+
+    /** Any 64-bit integer (a seed). */
+    static final class AnyInteger extends Integer {
+        AnyInteger() {
+            super(Long.MIN_VALUE, Long.MAX_VALUE);
+        }
+    }
+
+    /** A count that may be 0 (a window). */
+    static final class AtLeast0 extends Integer {
+        AtLeast0() {
+            super(0, Long.MAX_VALUE);
+        }
+    }
+
+    /** A count of at least 1 (heads). */
+    static final class AtLeast1 extends Integer {
+        AtLeast1() {
+            super(1, Long.MAX_VALUE);
+        }
+    }
+
+    /** A size: a positive int. */
+    static final class Size extends Integer {
+        Size() {
+            super(1, java.lang.Integer.MAX_VALUE);
+        }
+    }
+
+    /** A thread count: 0 (one per CPU) or more. */
+    static final class Threads extends Integer {
+        Threads() {
+            super(0, java.lang.Integer.MAX_VALUE);
+        }
+    }
+
+    /** T5's max_distance: at least 2. */
+    static final class Distance extends Integer {
+        Distance() {
+            super(2, java.lang.Integer.MAX_VALUE);
+        }
+    }
+
+    /** A backend by its command-line name. */
+    static final class BackendName implements ITypeConverter<Backend> {
+        @Override
+        public Backend convert(String v) {
+            return switch (v.trim().toLowerCase(Locale.ROOT)) {
+                case "native" -> Backend.NATIVE;
+                case "java" -> Backend.JAVA;
+                case "vector" -> Backend.JAVA_VECTOR;
+                default -> throw new BadValue("expected native, java or vector, got '" + v + "'");
+            };
+        }
+    }
+
+    /** A backend's command-line name. */
+    static String name(Backend b) {
+        return switch (b) {
+            case NATIVE -> "native";
+            case JAVA -> "java";
+            case JAVA_VECTOR -> "vector";
+        };
+    }
+
+    /** Option names and their values, in order, leaving out those absent (null). */
+    static Map<String, String> files(String... namesAndValues) {
+        Map<String, String> m = new LinkedHashMap<>();
+        for (int i = 0; i < namesAndValues.length; i += 2) {
+            if (namesAndValues[i + 1] != null) {
+                m.put(namesAndValues[i], namesAndValues[i + 1]);
             }
         }
-    }
-
-    boolean flag(String name) {
-        return flags.contains(name);
-    }
-
-    String get(String name) {
-        return values.get(name);
-    }
-
-    String require(String name) {
-        String v = values.get(name);
-        if (v == null) {
-            throw new UsageException(name + " is required");
-        }
-        return v;
-    }
-
-    /** A number option's value, or fallback when absent; anything else is a usage error naming the option. */
-    double number(String name, double fallback) {
-        String v = get(name);
-        if (v == null) {
-            return fallback;
-        }
-        try {
-            double d = Double.parseDouble(v);
-            if (!Double.isNaN(d)) {
-                return d;
-            }
-        } catch (NumberFormatException e) {
-            // refused below
-        }
-        throw new UsageException(name + ": expected a number, got \"" + v + "\"");
-    }
-
-    /** An integer option's value in min..max, or fallback when absent; anything else is a usage error naming it. */
-    long integer(String name, long fallback, long min, long max) {
-        String v = get(name);
-        if (v == null) {
-            return fallback;
-        }
-        try {
-            long n = Long.parseLong(v);
-            if (n >= min && n <= max) {
-                return n;
-            }
-        } catch (NumberFormatException e) {
-            // refused below
-        }
-        throw new UsageException(name + ": expected an integer " + (max == Long.MAX_VALUE ? ">= " + min
-                : "from " + min + " to " + max) + ", got \"" + v + "\"");
+        return m;
     }
 
     /**
@@ -88,23 +160,21 @@ final class Options {
      * another output, which would overwrite it, or of an input, which it would destroy; and one that
      * names a folder, or a file in a folder that is missing or not writable.
      */
-    void checkOutputs(List<String> inputs, List<String> outputs) throws IOException {
+    static void checkOutputs(Map<String, String> inputs, Map<String, String> outputs) throws IOException {
         Map<Path, String> taken = new LinkedHashMap<>();
-        for (String name : inputs) {
-            if (get(name) != null) {
-                taken.putIfAbsent(Path.of(get(name)).toAbsolutePath().normalize(), name);
-            }
+        Map<String, String> all = new LinkedHashMap<>(inputs);
+        all.putAll(outputs);
+        for (Map.Entry<String, String> in : inputs.entrySet()) {
+            taken.putIfAbsent(Path.of(in.getValue()).toAbsolutePath().normalize(), in.getKey());
         }
-        for (String name : outputs) {
-            if (get(name) == null) {
-                continue;
-            }
-            Path file = Path.of(get(name)).toAbsolutePath().normalize(), folder = file.getParent();
+        for (Map.Entry<String, String> out : outputs.entrySet()) {
+            String name = out.getKey(), value = out.getValue();
+            Path file = Path.of(value).toAbsolutePath().normalize(), folder = file.getParent();
             String other = taken.putIfAbsent(file, name);
             if (other != null) {
-                boolean input = inputs.contains(other);
-                throw new UsageException(name + " " + get(name) + " and " + (input ? "the input " : "") + other + " "
-                        + get(other) + " are the same file; " + (input ? "writing it would destroy the input"
+                boolean input = inputs.containsKey(other);
+                throw new UsageException(name + " " + value + " and " + (input ? "the input " : "") + other + " "
+                        + all.get(other) + " are the same file; " + (input ? "writing it would destroy the input"
                         : "each output needs a path of its own"));
             }
             String problem = Files.isDirectory(file) ? "it is a folder"
@@ -112,17 +182,25 @@ final class Options {
                     : !Files.isWritable(folder) ? "folder " + folder + " is not writable"
                     : Files.exists(file) && !Files.isWritable(file) ? "the file is not writable" : null;
             if (problem != null) {
-                throw new IOException(name + ": cannot write " + get(name) + ": " + problem);
+                throw new IOException(name + ": cannot write " + value + ": " + problem);
             }
         }
     }
 
-    /** A bad command line: the message is shown with the usage. */
-    static final class UsageException extends RuntimeException {
-        private static final long serialVersionUID = 1L;
+    /** A required option's value. */
+    static <T> T require(T value, String name) {
+        if (value == null) {
+            throw new UsageException(name + " is required");
+        }
+        return value;
+    }
 
-        UsageException(String message) {
-            super(message);
+    /** Refuses options given that the chosen case does not take. */
+    static void refuseOthers(List<String> given, List<String> allowed, String what) {
+        for (String name : given) {
+            if (!allowed.contains(name)) {
+                throw new UsageException(name + " is not an option of " + what);
+            }
         }
     }
 }

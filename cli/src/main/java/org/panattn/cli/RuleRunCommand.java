@@ -3,14 +3,14 @@ package org.panattn.cli;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.nio.file.Path;
-import java.util.List;
-import java.util.Set;
+import java.util.Map;
 
 import org.panattn.Attention;
 import org.panattn.AttentionSpec;
 import org.panattn.Backend;
 import org.panattn.Causal;
 import org.panattn.Mask;
+import org.panattn.Panattn;
 import org.panattn.ScoreRule;
 import org.panattn.Tensor;
 import org.panattn.layers.AttentionPooling;
@@ -18,83 +18,82 @@ import org.panattn.layers.LayerOutput;
 
 /** {@code run --variant general|additive|concat|concat-tanh|pooling}: the other score rules on .npy files. */
 final class RuleRunCommand {
-    static final String USAGE = """
-            run --variant general     --q Q --k K --v V --w W            (W: (Dq, Dk), score q^T W k)
-            run --variant additive    --q Q --k K --v V --wq WQ --wk WK --v-vec VV [--bias B]
-                                      (WQ (A, Dq), WK (A, Dk), VV and B (A): v^T tanh(Wq q + Wk k + b))
-            run --variant concat-tanh --q Q --k K --v V --w W [--bias B]  (W (A, Dq+Dk): sum(tanh(W [q; k] + b)))
-            run --variant concat      --q Q --k K --v V --w W [--bias B]  (K (B, Lq, Dk): one key per query;
-                                      V (B, Lv, Dv); W (Lv, Dq+Dk): softmax(W [q; k] + b))
-            run --variant pooling     --x X --query QV [--key-padding-mask M]   (X (B, L, D), QV (D), M (B, L) bool)
-              Q (B, Lq, Dq), K (B, Lk, Dk), V (B, Lk, Dv); all take [--mask M] [--causal]
-              [--backend native|java|vector] --out OUT.npy [--weights W.npy].""";
-
     private RuleRunCommand() {
     }
 
-    static void run(String variant, String[] args) throws IOException {
-        Options o = new Options(args, Set.of("--causal"), Set.of("--variant", "--q", "--k", "--v", "--w", "--wq", "--wk",
-                "--v-vec", "--bias", "--x", "--query", "--key-padding-mask", "--mask", "--backend", "--out", "--weights"));
-        o.checkOutputs(List.of("--q", "--k", "--v", "--w", "--wq", "--wk", "--v-vec", "--bias", "--x", "--query",
-                "--key-padding-mask", "--mask"), List.of("--out", "--weights"));
+    static void run(String variant, RunCommand r) throws IOException {
+        RunCommand.Qkv o = r.qkv;
+        RunCommand.Rules w = r.rules;
+        Map<String, String> outputs = Options.files("--out", r.common.out, "--weights", r.common.weights);
+        if (variant.equals("pooling")) {
+            Options.checkOutputs(Options.files("--x", r.pooling.x, "--query", r.mha.query, "--key-padding-mask",
+                    r.mha.keyPaddingMask), outputs);
+        } else {
+            Options.checkOutputs(Options.files("--q", o.q, "--k", o.k, "--v", o.v, "--w", w.w, "--wq", w.wq, "--wk",
+                    w.wk, "--v-vec", w.vVec, "--bias", w.bias, "--mask", o.mask), outputs);
+        }
+        String outFile = Options.require(r.common.out, "--out");
+        Backend backend = r.common.backend;
         try (Arena arena = Arena.ofConfined()) {
-            Backend backend = o.get("--backend") == null ? null : RunCommand.parseBackend(o.get("--backend"));
             if (variant.equals("pooling")) {
-                pool(arena, o, backend);
+                pool(arena, r, backend, outFile);
                 return;
             }
-            Tensor q = RunCommand.load(arena, o.require("--q"), "--q");
-            Tensor k = RunCommand.load(arena, o.require("--k"), "--k");
-            Tensor v = RunCommand.load(arena, o.require("--v"), "--v");
+            Tensor q = RunCommand.load(arena, Options.require(o.q, "--q"), "--q");
+            Tensor k = RunCommand.load(arena, Options.require(o.k, "--k"), "--k");
+            Tensor v = RunCommand.load(arena, Options.require(o.v, "--v"), "--v");
             AttentionSpec.Builder spec = AttentionSpec.builder().backend(backend)
-                    .causal(o.flag("--causal") ? Causal.TOP_LEFT : Causal.NONE);
-            if (o.get("--mask") != null) {
-                spec.mask(RunCommand.loadMask(arena, o.get("--mask")));
+                    .causal(o.causal ? Causal.TOP_LEFT : Causal.NONE);
+            if (o.mask != null) {
+                spec.mask(RunCommand.loadMask(arena, o.mask));
             }
             long[] outShape = q.shape();
             outShape[outShape.length - 1] = v.size(v.rank() - 1);
             Tensor out = Tensor.allocate(arena, outShape);
             long[] wShape = q.shape();
             wShape[wShape.length - 1] = v.size(v.rank() - 2);
-            Tensor weights = o.get("--weights") == null ? null : Tensor.allocate(arena, wShape);
+            Tensor weights = r.common.weights == null ? null : Tensor.allocate(arena, wShape);
             spec.weights(weights);
-            Tensor bias = matrix(arena, o.get("--bias"), "--bias");
+            Tensor bias = matrix(arena, w.bias, "--bias");
             switch (variant) {
-                case "general" -> Attention.attend(ScoreRule.general(matrix(arena, o.require("--w"), "--w")), q, k, v,
-                        out, spec.build());
-                case "additive" -> Attention.attend(ScoreRule.additive(matrix(arena, o.require("--wq"), "--wq"),
-                        matrix(arena, o.require("--wk"), "--wk"), bias, matrix(arena, o.require("--v-vec"), "--v-vec")),
-                        q, k, v, out, spec.build());
-                case "concat-tanh" -> Attention.attend(ScoreRule.concatTanhSum(matrix(arena, o.require("--w"), "--w"),
-                        bias, q.size(q.rank() - 1)), q, k, v, out, spec.build());
-                case "concat" -> Attention.concatLinear(q, k, v, matrix(arena, o.require("--w"), "--w"), bias, out,
+                case "general" -> Attention.attend(ScoreRule.general(required(arena, w.w, "--w")), q, k, v, out,
                         spec.build());
-                default -> throw new Options.UsageException("unknown --variant " + variant);
+                case "additive" -> Attention.attend(ScoreRule.additive(required(arena, w.wq, "--wq"),
+                        required(arena, w.wk, "--wk"), bias, required(arena, w.vVec, "--v-vec")), q, k, v, out,
+                        spec.build());
+                case "concat-tanh" -> Attention.attend(ScoreRule.concatTanhSum(required(arena, w.w, "--w"), bias,
+                        q.size(q.rank() - 1)), q, k, v, out, spec.build());
+                case "concat" -> Attention.concatLinear(q, k, v, required(arena, w.w, "--w"), bias, out, spec.build());
+                default -> throw new IllegalStateException("--variant " + variant);
             }
-            Npy.write(Path.of(o.require("--out")), out.toArray(), out.shape());
+            Npy.write(Path.of(outFile), out.toArray(), out.shape());
             if (weights != null) {
-                Npy.write(Path.of(o.get("--weights")), weights.toArray(), weights.shape());
+                Npy.write(Path.of(r.common.weights), weights.toArray(), weights.shape());
             }
         }
     }
 
-    private static void pool(Arena arena, Options o, Backend backend) throws IOException {
-        Tensor x = RunCommand.load(arena, o.require("--x"), "--x");
-        Tensor query = matrix(arena, o.require("--query"), "--query");
+    private static void pool(Arena arena, RunCommand r, Backend backend, String outFile) throws IOException {
+        Tensor x = RunCommand.load(arena, Options.require(r.pooling.x, "--x"), "--x");
+        Tensor query = required(arena, r.mha.query, "--query");
         Mask padding = null;
-        if (o.get("--key-padding-mask") != null) {
-            Npy.Array m = Npy.read("--key-padding-mask", o.get("--key-padding-mask"));
+        if (r.mha.keyPaddingMask != null) {
+            Npy.Array m = Npy.read("--key-padding-mask", r.mha.keyPaddingMask);
             if (!m.isBoolean() || m.shape().length != 2) {
                 throw new Options.UsageException("--key-padding-mask: expected a bool (B, L) array");
             }
             padding = Mask.keep(arena, m.booleans(), m.shape()[0], 1, 1, m.shape()[1]);
         }
-        LayerOutput r = new AttentionPooling(query).forward(arena, x, padding,
-                backend == null ? org.panattn.Panattn.defaultBackend() : backend);
-        Npy.write(Path.of(o.require("--out")), r.output().toArray(), r.output().shape());
-        if (o.get("--weights") != null) {
-            Npy.write(Path.of(o.get("--weights")), r.weights().toArray(), r.weights().shape());
+        LayerOutput out = new AttentionPooling(query).forward(arena, x, padding,
+                backend == null ? Panattn.defaultBackend() : backend);
+        Npy.write(Path.of(outFile), out.output().toArray(), out.output().shape());
+        if (r.common.weights != null) {
+            Npy.write(Path.of(r.common.weights), out.weights().toArray(), out.weights().shape());
         }
+    }
+
+    private static Tensor required(Arena arena, String file, String option) throws IOException {
+        return matrix(arena, Options.require(file, option), option);
     }
 
     /** A float32 array of any rank (a weight matrix or vector), or null when the option is absent. */

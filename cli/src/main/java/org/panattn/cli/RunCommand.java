@@ -1,12 +1,12 @@
 package org.panattn.cli;
 
 import java.io.IOException;
-import java.io.PrintStream;
 import java.lang.foreign.Arena;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
-import java.util.Set;
+import java.util.concurrent.Callable;
 
 import org.panattn.Alibi;
 import org.panattn.Attention;
@@ -19,125 +19,342 @@ import org.panattn.RelativePositionBias;
 import org.panattn.Rope;
 import org.panattn.Tensor;
 
-/** {@code run}: attention on .npy files, so results can be checked against NumPy or PyTorch. */
-final class RunCommand {
-    static final String USAGE = """
-            run [--variant sdpa] --q Q.npy --k K.npy --v V.npy --out OUT.npy [--mask M.npy] [--causal]
-                [--causal-align top-left|bottom-right] [--scale S] [--backend native|java|vector]
-                [--weights W.npy] [--softcap S] [--alibi] [--rel-bias TABLE.npy
-                [--rel-max-distance N] [--rel-unidirectional]] [--rope-base B [--rope-layout half|interleaved]]
-              Q (B,H,Lq,Dk), K (B,Hkv,Lk,Dk), V (B,Hkv,Lk,Dv), or all rank 3 (B,L,D):
-              float32 '<f4' in C order. The mask is (Lq,Lk), (B,Lq,Lk) or (B,H,Lq,Lk):
-              bool '|b1' (true = attend) or float32 '<f4' (added to the scores). TABLE is T5's
-              (numBuckets, H) relative_attention_bias; --alibi uses the paper's slopes.""";
+import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.ITypeConverter;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Model.OptionSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
-    private RunCommand() {
+/**
+ * {@code run}: attention on .npy files, so results can be checked against NumPy or PyTorch. One command
+ * for every variant (--variant), each taking only its own options; the help lists them by variant.
+ */
+@Command(name = "run", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
+        sortOptions = false, separator = " ", descriptionHeading = "%n",
+        synopsisHeading = "usage: ", optionListHeading = "%nOptions:%n",
+        customSynopsis = {
+            "panattn run [--variant sdpa] --q Q.npy --k K.npy --v V.npy --out OUT.npy [OPTIONS]",
+            "       panattn run --variant general|additive|concat|concat-tanh --q Q.npy --k K.npy --v V.npy",
+            "                   (--w W.npy | --wq WQ.npy --wk WK.npy --v-vec VV.npy) [--bias B.npy]",
+            "                   --out OUT.npy [OPTIONS]",
+            "       panattn run --variant mha --query X.npy --heads H (--in-proj-weight W.npy |",
+            "                   --q-proj-weight W.npy --k-proj-weight W.npy --v-proj-weight W.npy)",
+            "                   --out-proj-weight W.npy --out OUT.npy [OPTIONS]",
+            "       panattn run --variant pooling --x X.npy --query QV.npy --out OUT.npy [OPTIONS]"},
+        description = {
+            "Attention on .npy files: sdpa, mha, general, additive, concat, concat-tanh, pooling.",
+            "",
+            "Reads and writes NumPy .npy files, so results can be checked against NumPy or PyTorch:",
+            "float32 '<f4' in C order; masks bool '|b1' (true = attend) or float32 '<f4' (added to the",
+            "scores). An output may share its path neither with another output nor with an input, and",
+            "every output folder is checked before anything runs."},
+        footer = {"",
+            "Shapes: Q (B,H,Lq,Dk), K (B,Hkv,Lk,Dk), V (B,Hkv,Lk,Dv) with H a multiple of Hkv, or all",
+            "rank 3 (B,L,D). Score rules: general q^T W k; additive v^T tanh(Wq q + Wk k + b);",
+            "concat-tanh sum(tanh(W [q; k] + b)); concat softmax(W [q; k] + b) V, with one key per query:",
+            "K (B,Lq,Dk), V (B,Lv,Dv). mha: inputs (B,L,E), or (L,B,E) with --seq-first (PyTorch's",
+            "default layout); weights with the names and shapes of nn.MultiheadAttention's state_dict.",
+            "Boolean masks mean true = attend, the inverse of PyTorch's boolean masks (pass ~mask)."})
+final class RunCommand implements Callable<Integer> {
+    /** The variants, in the usage's order. */
+    static final List<String> VARIANTS = List.of("sdpa", "mha", "general", "additive", "concat", "concat-tanh",
+            "pooling");
+
+    @Spec
+    CommandSpec spec;
+
+    @ArgGroup(validate = false, order = 1, heading = "%nEvery variant:%n")
+    Common common = new Common();
+
+    @ArgGroup(validate = false, order = 2, heading = "%nsdpa, and the score rules general, additive, concat, "
+            + "concat-tanh:%n")
+    Qkv qkv = new Qkv();
+
+    @ArgGroup(validate = false, order = 3, heading = "%nPositional terms (sdpa):%n")
+    Positional positional = new Positional();
+
+    @ArgGroup(validate = false, order = 4, heading = "%nThe score rules' weights:%n")
+    Rules rules = new Rules();
+
+    @ArgGroup(validate = false, order = 5, heading = "%nMulti-head attention layer (mha):%n")
+    Mha mha = new Mha();
+
+    @ArgGroup(validate = false, order = 6, heading = "%nAttention pooling (pooling), with --query QV.npy (D) and "
+            + "--key-padding-mask M.npy (B, L) bool:%n")
+    Pooling pooling = new Pooling();
+
+    static final class Common {
+        @Option(names = "--variant", paramLabel = "V", order = 1, converter = VariantName.class,
+                description = "sdpa (default), mha, general, additive, concat, concat-tanh or pooling")
+        String variant = "sdpa";
+
+        @Option(names = "--backend", paramLabel = "B", order = 2, converter = Options.BackendName.class,
+                description = "native, java or vector (default: native when the library loads, else java)")
+        Backend backend;
+
+        @Option(names = "--out", paramLabel = "OUT.npy", order = 3, description = "the output (required)")
+        String out;
+
+        @Option(names = "--weights", paramLabel = "W.npy", order = 4, description = "also write the attention weights")
+        String weights;
     }
 
-    static void run(String[] args, PrintStream out) throws IOException {
-        String variant = variant(args);
+    static final class Qkv {
+        @Option(names = "--q", paramLabel = "Q.npy", order = 1, description = "queries (required)")
+        String q;
+
+        @Option(names = "--k", paramLabel = "K.npy", order = 2, description = "keys (required)")
+        String k;
+
+        @Option(names = "--v", paramLabel = "V.npy", order = 3, description = "values (required)")
+        String v;
+
+        @Option(names = "--mask", paramLabel = "M.npy", order = 4,
+                description = "(Lq,Lk), (B,Lq,Lk) or (B,H,Lq,Lk), bool or float")
+        String mask;
+
+        @Option(names = "--causal", order = 5, description = "causal, aligned top-left (also for mha)")
+        boolean causal;
+
+        @Option(names = "--causal-align", paramLabel = "A", order = 6, converter = Align.class,
+                description = "top-left or bottom-right (decoding); implies --causal (sdpa)")
+        Causal align;
+
+        @Option(names = "--scale", paramLabel = "S", order = 7, converter = Options.Number.class,
+                description = "the scores' scale (default 1/sqrt(Dk); sdpa)")
+        Double scale;
+    }
+
+    static final class Positional {
+        @Option(names = "--softcap", paramLabel = "S", order = 1, converter = Options.Number.class,
+                description = "logit soft-capping S·tanh(score/S)")
+        Double softcap;
+
+        @Option(names = "--alibi", order = 2, description = "ALiBi, with the paper's slopes")
+        boolean alibi;
+
+        @Option(names = "--rel-bias", paramLabel = "TABLE.npy", order = 3,
+                description = "T5's relative_attention_bias (numBuckets, H)")
+        String relBias;
+
+        @Option(names = "--rel-max-distance", paramLabel = "N", order = 4, converter = Options.Distance.class,
+                description = "T5's max_distance (default 128)")
+        Long relMaxDistance;
+
+        @Option(names = "--rel-unidirectional", order = 5, description = "T5's decoder buckets (not bidirectional)")
+        boolean relUnidirectional;
+
+        @Option(names = "--rope-base", paramLabel = "B", order = 6, converter = Options.Number.class,
+                description = "rotary embeddings on Q and K, with this base (10000 is usual)")
+        Double ropeBase;
+
+        @Option(names = "--rope-layout", paramLabel = "L", order = 7, converter = RopeLayout.class,
+                description = "half (default) or interleaved")
+        Rope.Layout ropeLayout;
+    }
+
+    static final class Rules {
+        @Option(names = "--w", paramLabel = "W.npy", order = 1,
+                description = "general (Dq, Dk); concat-tanh (A, Dq+Dk); concat (Lv, Dq+Dk) (required)")
+        String w;
+
+        @Option(names = "--wq", paramLabel = "WQ.npy", order = 2, description = "additive (A, Dq)")
+        String wq;
+
+        @Option(names = "--wk", paramLabel = "WK.npy", order = 3, description = "additive (A, Dk)")
+        String wk;
+
+        @Option(names = "--v-vec", paramLabel = "VV.npy", order = 4, description = "additive (A)")
+        String vVec;
+
+        @Option(names = "--bias", paramLabel = "B.npy", order = 5,
+                description = "additive and concat-tanh (A), concat (Lv); optional")
+        String bias;
+    }
+
+    static final class Mha {
+        @Option(names = "--query", paramLabel = "X.npy", order = 1,
+                description = "the query input; pooling: the query vector QV (D)")
+        String query;
+
+        @Option(names = "--key", paramLabel = "K.npy", order = 2, description = "default: the query (self-attention)")
+        String key;
+
+        @Option(names = "--value", paramLabel = "V.npy", order = 3, description = "default: the key")
+        String value;
+
+        @Option(names = "--heads", paramLabel = "H", order = 4, converter = Options.AtLeast1.class,
+                description = "num_heads (required)")
+        Long heads;
+
+        @Option(names = "--kv-heads", paramLabel = "HKV", order = 5, converter = Options.AtLeast1.class,
+                description = "key/value heads (grouped-query attention; default H)")
+        Long kvHeads;
+
+        @Option(names = "--in-proj-weight", paramLabel = "W.npy", order = 6, description = "(3E, E)")
+        String inProjWeight;
+
+        @Option(names = "--q-proj-weight", paramLabel = "W.npy", order = 7,
+                description = "(E, E), with the next two instead of --in-proj-weight")
+        String qProjWeight;
+
+        @Option(names = "--k-proj-weight", paramLabel = "W.npy", order = 8, description = "(E, kdim)")
+        String kProjWeight;
+
+        @Option(names = "--v-proj-weight", paramLabel = "W.npy", order = 9, description = "(E, vdim)")
+        String vProjWeight;
+
+        @Option(names = "--in-proj-bias", paramLabel = "B.npy", order = 10, description = "(3E); optional")
+        String inProjBias;
+
+        @Option(names = "--out-proj-weight", paramLabel = "W.npy", order = 11, description = "(E, E) (required)")
+        String outProjWeight;
+
+        @Option(names = "--out-proj-bias", paramLabel = "B.npy", order = 12, description = "(E); optional")
+        String outProjBias;
+
+        @Option(names = "--key-padding-mask", paramLabel = "M.npy", order = 13,
+                description = "(B, Lk); pooling: (B, L) bool")
+        String keyPaddingMask;
+
+        @Option(names = "--attn-mask", paramLabel = "M.npy", order = 14,
+                description = "(Lq, Lk), (B*H, Lq, Lk) or (B, H, Lq, Lk)")
+        String attnMask;
+
+        @Option(names = "--window", paramLabel = "W", order = 15, converter = Options.AtLeast0.class,
+                description = "sliding window: the last W keys up to each query")
+        Long window;
+
+        @Option(names = "--seq-first", order = 16, description = "inputs are (L, B, E), PyTorch's default layout")
+        boolean seqFirst;
+
+        @Option(names = "--average-weights", order = 17, description = "--weights averaged over heads")
+        boolean averageWeights;
+    }
+
+    static final class Pooling {
+        @Option(names = "--x", paramLabel = "X.npy", order = 1, description = "the sequence (B, L, D)")
+        String x;
+    }
+
+    /** The options each variant takes (besides --help). */
+    private static List<String> allowed(String variant) {
+        List<String> all = new ArrayList<>(List.of("--variant", "--backend", "--out", "--weights"));
+        List<String> qkv = List.of("--q", "--k", "--v", "--mask", "--causal");
         switch (variant) {
-            case "sdpa" -> runSdpa(args);
-            case "mha" -> MhaRunCommand.run(args);
-            case "general", "additive", "concat", "concat-tanh", "pooling" -> RuleRunCommand.run(variant, args);
-            default -> throw new Options.UsageException("--variant must be sdpa, mha, general, additive, concat, concat-tanh or pooling, got '" + variant + "'");
+            case "sdpa" -> {
+                all.addAll(qkv);
+                all.addAll(List.of("--causal-align", "--scale", "--softcap", "--alibi", "--rel-bias",
+                        "--rel-max-distance", "--rel-unidirectional", "--rope-base", "--rope-layout"));
+            }
+            case "general" -> {
+                all.addAll(qkv);
+                all.add("--w");
+            }
+            case "additive" -> {
+                all.addAll(qkv);
+                all.addAll(List.of("--wq", "--wk", "--v-vec", "--bias"));
+            }
+            case "concat", "concat-tanh" -> {
+                all.addAll(qkv);
+                all.addAll(List.of("--w", "--bias"));
+            }
+            case "mha" -> all.addAll(List.of("--query", "--key", "--value", "--heads", "--kv-heads",
+                    "--in-proj-weight", "--q-proj-weight", "--k-proj-weight", "--v-proj-weight", "--in-proj-bias",
+                    "--out-proj-weight", "--out-proj-bias", "--key-padding-mask", "--attn-mask", "--window",
+                    "--seq-first", "--average-weights", "--causal"));
+            case "pooling" -> all.addAll(List.of("--x", "--query", "--key-padding-mask"));
+            default -> throw new IllegalStateException(variant);
         }
+        return all;
     }
 
-    /** The value of --variant, "sdpa" when absent. */
-    private static String variant(String[] args) {
-        for (int i = 0; i + 1 < args.length; i++) {
-            if (args[i].equals("--variant")) {
-                return args[i + 1];
+    @Override
+    public Integer call() throws IOException {
+        String variant = common.variant;
+        List<OptionSpec> matched = spec.commandLine().getParseResult().matchedOptions();
+        for (OptionSpec o : matched) {
+            // picocli lets an option of a group be given twice, the last value winning: refuse it like the others.
+            if (o.arity().max() > 0 && o.originalStringValues().size() > 1) {
+                throw new Options.UsageException(o.longestName() + " is given twice");
             }
         }
-        return "sdpa";
+        List<String> given = matched.stream().map(OptionSpec::longestName).toList();
+        Options.refuseOthers(given, allowed(variant), "--variant " + variant);
+        switch (variant) {
+            case "sdpa" -> runSdpa();
+            case "mha" -> MhaRunCommand.run(this);
+            default -> RuleRunCommand.run(variant, this);
+        }
+        return 0;
     }
 
-    private static void runSdpa(String[] args) throws IOException {
-        Options o = new Options(args, Set.of("--causal", "--alibi", "--rel-unidirectional"),
-                Set.of("--variant", "--q", "--k", "--v", "--out", "--mask", "--causal-align", "--scale", "--backend",
-                        "--weights", "--softcap", "--rel-bias", "--rel-max-distance", "--rope-base", "--rope-layout"));
-        o.checkOutputs(List.of("--q", "--k", "--v", "--mask", "--rel-bias"), List.of("--out", "--weights"));
+    private void runSdpa() throws IOException {
+        Options.checkOutputs(Options.files("--q", qkv.q, "--k", qkv.k, "--v", qkv.v, "--mask", qkv.mask,
+                "--rel-bias", positional.relBias), Options.files("--out", common.out, "--weights", common.weights));
+        String outFile = Options.require(common.out, "--out");
         try (Arena arena = Arena.ofConfined()) {
-            Tensor q = load(arena, o.require("--q"), "--q");
-            Tensor k = load(arena, o.require("--k"), "--k");
-            Tensor v = load(arena, o.require("--v"), "--v");
+            Tensor q = load(arena, Options.require(qkv.q, "--q"), "--q");
+            Tensor k = load(arena, Options.require(qkv.k, "--k"), "--k");
+            Tensor v = load(arena, Options.require(qkv.v, "--v"), "--v");
             AttentionSpec.Builder spec = AttentionSpec.builder();
-            String align = o.get("--causal-align");
-            if (align != null || o.flag("--causal")) {
-                spec.causal(switch (align == null ? "top-left" : align) {
-                    case "top-left" -> Causal.TOP_LEFT;
-                    case "bottom-right" -> Causal.BOTTOM_RIGHT;
-                    default -> throw new Options.UsageException("--causal-align must be top-left or bottom-right");
-                });
+            if (qkv.align != null || qkv.causal) {
+                spec.causal(qkv.align == null ? Causal.TOP_LEFT : qkv.align);
             }
-            if (o.get("--scale") != null) {
-                spec.scale((float) o.number("--scale", 0));
+            if (qkv.scale != null) {
+                spec.scale(qkv.scale.floatValue());
             }
-            if (o.get("--backend") != null) {
-                spec.backend(parseBackend(o.get("--backend")));
+            if (common.backend != null) {
+                spec.backend(common.backend);
             }
-            if (o.get("--mask") != null) {
-                spec.mask(loadMask(arena, o.get("--mask")));
+            if (qkv.mask != null) {
+                spec.mask(loadMask(arena, qkv.mask));
             }
-            positional(arena, o, spec, q, k, o.get("--backend") == null ? Panattn.defaultBackend()
-                    : parseBackend(o.get("--backend")));
+            positional(arena, spec, q, k, common.backend == null ? Panattn.defaultBackend() : common.backend);
             long[] outShape = q.shape();
             outShape[outShape.length - 1] = v.size(v.rank() - 1);
             Tensor result = Tensor.allocate(arena, outShape);
             Tensor weights = null;
-            if (o.get("--weights") != null) {
+            if (common.weights != null) {
                 long[] ws = q.shape();
                 ws[ws.length - 1] = k.size(k.rank() - 2);
                 weights = Tensor.allocate(arena, ws);
                 spec.weights(weights);
             }
             Attention.scaledDotProduct(q, k, v, result, spec.build());
-            Npy.write(Path.of(o.require("--out")), result.toArray(), result.shape());
+            Npy.write(Path.of(outFile), result.toArray(), result.shape());
             if (weights != null) {
-                Npy.write(Path.of(o.get("--weights")), weights.toArray(), weights.shape());
+                Npy.write(Path.of(common.weights), weights.toArray(), weights.shape());
             }
         }
     }
 
     /** --softcap, --alibi, --rel-bias and --rope-base: positional variants of scaled dot-product attention. */
-    private static void positional(Arena arena, Options o, AttentionSpec.Builder spec, Tensor q, Tensor k,
-                                   Backend backend) throws IOException {
+    private void positional(Arena arena, AttentionSpec.Builder spec, Tensor q, Tensor k, Backend backend)
+            throws IOException {
+        Positional p = positional;
         int heads = q.rank() == 4 ? (int) q.size(1) : 1;
-        if (o.get("--softcap") != null) {
-            spec.softcap((float) o.number("--softcap", 0));
+        if (p.softcap != null) {
+            spec.softcap(p.softcap.floatValue());
         }
-        if (o.flag("--alibi")) {
+        if (p.alibi) {
             spec.alibi(Alibi.slopes(arena, heads));
         }
-        if (o.get("--rel-bias") != null) {
-            Tensor table = RuleRunCommand.matrix(arena, o.get("--rel-bias"), "--rel-bias");
-            int maxDistance = (int) o.integer("--rel-max-distance", 128, 2, Integer.MAX_VALUE);
-            spec.relativeBias(new RelativePositionBias(table, !o.flag("--rel-unidirectional"), maxDistance));
+        if (p.relBias != null) {
+            Tensor table = RuleRunCommand.matrix(arena, p.relBias, "--rel-bias");
+            int maxDistance = p.relMaxDistance == null ? 128 : p.relMaxDistance.intValue();
+            spec.relativeBias(new RelativePositionBias(table, !p.relUnidirectional, maxDistance));
         }
-        if (o.get("--rope-base") != null) {
-            float base = (float) o.number("--rope-base", 0);
-            Rope.Layout layout = switch (o.get("--rope-layout") == null ? "half" : o.get("--rope-layout")) {
-                case "half" -> Rope.Layout.HALF;
-                case "interleaved" -> Rope.Layout.INTERLEAVED;
-                default -> throw new Options.UsageException("--rope-layout must be half or interleaved");
-            };
+        if (p.ropeBase != null) {
+            Rope.Layout layout = p.ropeLayout == null ? Rope.Layout.HALF : p.ropeLayout;
             // Queries sit at the end of the keys' positions when aligned bottom-right (decoding).
             long lq = q.size(q.rank() - 2), lk = k.size(k.rank() - 2);
-            long queryStart = "bottom-right".equals(o.get("--causal-align")) ? lk - lq : 0;
-            Rope.apply(q, queryStart, base, layout, backend);
-            Rope.apply(k, 0, base, layout, backend);
+            long queryStart = qkv.align == Causal.BOTTOM_RIGHT ? lk - lq : 0;
+            Rope.apply(q, queryStart, p.ropeBase.floatValue(), layout, backend);
+            Rope.apply(k, 0, p.ropeBase.floatValue(), layout, backend);
         }
-    }
-
-    static Backend parseBackend(String name) {
-        return switch (name.toLowerCase(Locale.ROOT)) {
-            case "native" -> Backend.NATIVE;
-            case "java" -> Backend.JAVA;
-            case "vector" -> Backend.JAVA_VECTOR;
-            default -> throw new Options.UsageException("--backend must be native, java or vector, got '" + name + "'");
-        };
     }
 
     static Tensor load(Arena arena, String file, String option) throws IOException {
@@ -157,5 +374,38 @@ final class RunCommand {
         Npy.Array a = Npy.read("--mask", file);
         return a.isBoolean() ? Mask.keep(arena, a.booleans(), a.shape())
                 : Mask.additive(Tensor.of(arena, a.floats(), a.shape()));
+    }
+
+    static final class VariantName implements ITypeConverter<String> {
+        @Override
+        public String convert(String v) {
+            if (!VARIANTS.contains(v)) {
+                throw new Options.BadValue("expected sdpa, mha, general, additive, concat, concat-tanh or pooling, "
+                        + "got '" + v + "'");
+            }
+            return v;
+        }
+    }
+
+    static final class Align implements ITypeConverter<Causal> {
+        @Override
+        public Causal convert(String v) {
+            return switch (v.toLowerCase(Locale.ROOT)) {
+                case "top-left" -> Causal.TOP_LEFT;
+                case "bottom-right" -> Causal.BOTTOM_RIGHT;
+                default -> throw new Options.BadValue("expected top-left or bottom-right, got '" + v + "'");
+            };
+        }
+    }
+
+    static final class RopeLayout implements ITypeConverter<Rope.Layout> {
+        @Override
+        public Rope.Layout convert(String v) {
+            return switch (v.toLowerCase(Locale.ROOT)) {
+                case "half" -> Rope.Layout.HALF;
+                case "interleaved" -> Rope.Layout.INTERLEAVED;
+                default -> throw new Options.BadValue("expected half or interleaved, got '" + v + "'");
+            };
+        }
     }
 }

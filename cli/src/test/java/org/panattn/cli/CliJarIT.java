@@ -59,4 +59,27 @@ class CliJarIT {
         assertTrue(r.out.contains("library:   jar:") && r.out.contains("backend:   native"), r.out);
         assertEquals("", r.err, "no warning (native access is enabled by the manifest)");
     }
+
+    @Test
+    void benchSkipsTheVectorApiWhenTheJvmLacksItAndSaysWhy() throws Exception {
+        Run r = java("bench", "--workload", "W3", "--iterations", "2", "--max-seconds", "1");
+        assertEquals(0, r.code, r.err);
+        assertEquals("panattn bench: skipping vector: Backend.JAVA_VECTOR needs the incubating Vector API: run java "
+                + "with --add-modules jdk.incubator.vector\n", r.err);
+        assertTrue(r.out.lines().anyMatch(l -> l.contains(" native ")) && r.out.lines().anyMatch(l -> l.contains(" java "))
+                && r.out.lines().noneMatch(l -> l.contains(" vector ")), r.out);
+        Run only = java("bench", "--workload", "W3", "--backend", "vector", "--iterations", "1");
+        assertEquals(1, only.code, only.err);
+        assertTrue(only.err.endsWith("panattn bench: no backend of vector can run here\n"), only.err);
+    }
+
+    @Test
+    void versionAndUsageErrorsAsAShellSeesThem() throws Exception {
+        Run v = java("--version");
+        assertEquals(0, v.code, v.err);
+        assertTrue(v.out.startsWith("panattn ") && v.out.contains("\nnative: libpanattn "), v.out);
+        Run bad = java("run", "--scale", "x");
+        assertEquals(2, bad.code);
+        assertTrue(bad.err.startsWith("panattn run: --scale: expected a number, got \"x\"\n"), bad.err);
+    }
 }

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.awt.image.BufferedImage;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -14,10 +15,13 @@ import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.stream.Stream;
 
+import javax.imageio.ImageIO;
+
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.Test;
+import org.panattn.Panattn;
 
 /** The command line, on .npy fixtures that NumPy wrote with its own float64 results. */
 class MainTest {
@@ -213,25 +217,48 @@ class MainTest {
     }
 
     @Test
-    void benchPrintsJsonLinesForEveryBackendAndDrawsAChart() throws IOException {
+    void benchPrintsOneJsonDocumentWithItsContextAndDrawsAChart() throws IOException {
         Path chart = tmp.resolve("chart.png");
         Outcome o = main("bench", "--b", "1", "--h", "2", "--lq", "9", "--d", "8", "--backend", "all", "--iterations",
-                "3", "--max-seconds", "1", "--json", "--chart", chart.toString());
+                "3", "--max-seconds", "1", "--seed", "7", "--json", "--chart", chart.toString());
         assertEquals(0, o.code, o.err);
         String[] lines = o.out.strip().split("\n");
-        assertEquals(3, lines.length, o.out);
-        for (String backend : new String[] {"native", "vector", "java"}) {
-            assertTrue(o.out.contains("\"backend\":\"" + backend + "\""), o.out);
-        }
-        for (String key : new String[] {"workload", "lq", "backend", "threads", "median_ns", "p10_ns", "p90_ns",
-            "gflops", "gbps"}) {
+        assertEquals(7, lines.length, o.out);
+        assertTrue(lines[0].startsWith("{\"context\":{") && lines[1].equals("\"skipped\":[],")
+                && lines[2].equals("\"results\":[") && lines[6].equals("]}"), o.out);
+        for (String key : new String[] {"panattn", "date", "cpu", "jvm", "isa", "blas", "threads", "bench_threads",
+            "iterations", "seed", "args"}) {
             assertTrue(lines[0].contains("\"" + key + "\":"), key + " in " + lines[0]);
         }
-        assertTrue(Files.size(chart) > 1000, "chart written");
+        assertTrue(lines[0].contains("\"seed\":7") && lines[0].contains("\"panattn\":\"" + Panattn.version() + "\""),
+                lines[0]);
+        String[] backends = {"native", "vector", "java"};
+        for (int i = 0; i < 3; i++) {
+            String r = lines[3 + i];
+            assertTrue(r.contains("\"backend\":\"" + backends[i] + "\""), r);
+            for (String key : new String[] {"workload", "case", "lq", "threads", "samples", "median_ns", "p10_ns",
+                "p90_ns", "gflops", "gbps", "time_vs_native"}) {
+                assertTrue(r.contains("\"" + key + "\":"), key + " in " + r);
+            }
+        }
+        assertTrue(lines[3].contains("\"time_vs_native\":1,") || lines[3].contains("\"time_vs_native\":1}"), lines[3]);
+        assertTrue(o.err.contains("median") && o.err.lines().count() == 4, "the table, as progress: " + o.err);
+        BufferedImage image = ImageIO.read(chart.toFile());
+        assertTrue(image.getWidth() >= 900, "chart written");
         Outcome w4 = main("bench", "--workload", "W4", "--e", "64", "--h", "4", "--lq", "8", "--backend", "native",
                 "--iterations", "2", "--max-seconds", "1");
         assertEquals(0, w4.code, w4.err);
         assertTrue(w4.out.contains("W4") && w4.out.contains("E=64"), w4.out);
+    }
+
+    @Test
+    void theSeedChoosesTheInputs() {
+        String[] base = {"bench", "--workload", "W3", "--variant", "rope", "--backend", "java", "--iterations", "1",
+            "--max-seconds", "1", "--json"};
+        Outcome a = main(Stream.concat(Arrays.stream(base), Stream.of("--seed", "-3")).toArray(String[]::new));
+        assertEquals(0, a.code, a.err);
+        assertTrue(a.out.contains("\"seed\":-3"), a.out);
+        assertUsageError(main("bench", "--seed", "x"), "panattn bench: --seed: expected an integer, got \"x\"");
     }
 
     @Test
@@ -259,5 +286,88 @@ class MainTest {
                 + "sdpa, general, additive, concat-tanh, concat-linear, softcap, alibi, t5, rope, got 'fast'");
         assertUsageError(main("bench", "--workload", "W4", "--variant", "alibi"), "panattn bench: --variant alibi: W4 "
                 + "is a multi-head layer");
+    }
+
+    @Test
+    void everyCommandHasItsOwnHelp() {
+        for (String command : new String[] {"info", "demo", "run", "bench"}) {
+            Outcome o = main(command, "--help");
+            assertEquals(0, o.code, command + ": " + o.err);
+            assertTrue(o.out.startsWith("usage: panattn " + command), command + ":\n" + o.out);
+            assertEquals("", o.err);
+            assertEquals(o.out, main("help", command).out, "help " + command + " and " + command + " --help");
+        }
+        String run = main("run", "--help").out;
+        for (String option : new String[] {"--variant", "--q", "--mask", "--causal-align", "--scale", "--softcap",
+            "--alibi", "--rel-bias", "--rel-max-distance", "--rel-unidirectional", "--rope-base", "--rope-layout", "--w",
+            "--wq", "--wk", "--v-vec", "--bias", "--query", "--heads", "--kv-heads", "--in-proj-weight",
+            "--q-proj-weight", "--out-proj-weight", "--key-padding-mask", "--attn-mask", "--window", "--seq-first",
+            "--average-weights", "--x", "--backend", "--out", "--weights"}) {
+            assertTrue(run.contains(option + " "), option + " in run --help:\n" + run);
+        }
+        String bench = main("bench", "--help").out;
+        for (String option : new String[] {"--workload", "--hkv", "--variant", "--threads", "--iterations",
+            "--max-seconds", "--seed", "--json", "--chart"}) {
+            assertTrue(bench.contains(option + " "), option + " in bench --help:\n" + bench);
+        }
+        Outcome top = main("help");
+        assertEquals(0, top.code);
+        for (String command : new String[] {"info", "demo", "run", "bench", "help"}) {
+            assertTrue(top.out.contains("\n  " + command + " "), command + " in:\n" + top.out);
+        }
+        assertEquals(top.out, main("--help").out);
+        Outcome none = main();
+        assertEquals(2, none.code);
+        assertEquals(top.out, none.err, "no command: the usage, on stderr");
+    }
+
+    @Test
+    void versionNamesTheLibraryAndTheNativeLibrary() {
+        Outcome o = main("--version");
+        assertEquals(0, o.code, o.err);
+        String[] lines = o.out.split("\n");
+        assertTrue(lines[0].startsWith("panattn " + Panattn.version() + ", Java "), o.out);
+        assertTrue(lines[1].startsWith("native: libpanattn " + Panattn.version() + ", " + Panattn.isa().id() + ", "),
+                o.out);
+    }
+
+    @Test
+    void demoAndInfoTakeNoArguments() {
+        assertUsageError(main("demo", "fast"), "panattn demo: unexpected argument 'fast'\n", "usage: panattn demo");
+        assertUsageError(main("info", "--verbose"), "panattn info: unknown option '--verbose'");
+        assertUsageError(main("info", "x", "y"), "panattn info: unexpected argument 'x'");
+    }
+
+    @Test
+    void infoJsonIsOneObjectWithTheContext() {
+        Outcome o = main("info", "--json");
+        assertEquals(0, o.code, o.err);
+        assertEquals(1, o.out.lines().count(), o.out);
+        for (String key : new String[] {"\"panattn\":\"" + Panattn.version() + "\"", "\"cpu\":", "\"jvm\":",
+            "\"isa\":\"" + Panattn.isa().id() + "\"", "\"blas\":", "\"threads\":", "\"native\":true",
+            "\"default_backend\":\"native\""}) {
+            assertTrue(o.out.contains(key), key + " in " + o.out);
+        }
+    }
+
+    @Test
+    void optionsOfAnotherVariantAndMistypedOnesAreRefused() {
+        String out = tmp.resolve("o.npy").toString();
+        assertUsageError(main("run", "--q", npy("q4"), "--k", npy("k4"), "--v", npy("v4"), "--heads", "2", "--out",
+                out), "panattn run: --heads is not an option of --variant sdpa\n");
+        assertUsageError(main("run", "--variant", "pooling", "--x", npy("k3"), "--query", npy("q3"), "--causal",
+                "--out", out), "panattn run: --causal is not an option of --variant pooling");
+        assertUsageError(main("run", "--variant", "general", "--q", npy("q3"), "--k", npy("k3"), "--v", npy("v3"),
+                "--wq", npy("q3"), "--out", out), "--wq is not an option of --variant general");
+        assertUsageError(main("run", "--variant", "attn"), "panattn run: --variant: expected sdpa, mha, general, "
+                + "additive, concat, concat-tanh or pooling, got 'attn'");
+        assertUsageError(main("run", "--qq", npy("q4")), "panattn run: unknown option '--qq'");
+        assertUsageError(main("run", "--backend", "gpu"), "panattn run: --backend: expected native, java or vector, "
+                + "got 'gpu'");
+        assertUsageError(main("run", "--out", out, "--out", out), "panattn run: --out is given twice");
+        assertUsageError(main("run", "--k", npy("k4"), "--v", npy("v4"), "--out", out), "panattn run: --q is required");
+        assertUsageError(main("bench", "--backend", "native,gpu"), "panattn bench: --backend: expected all or some "
+                + "of native, java, vector, got 'gpu'");
+        assertFalse(Files.exists(Path.of(out)), "nothing was written");
     }
 }
