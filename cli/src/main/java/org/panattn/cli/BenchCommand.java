@@ -118,7 +118,7 @@ final class BenchCommand implements Callable<Integer> {
     boolean json;
 
     @Option(names = "--chart", paramLabel = "FILE.png", order = 17,
-            description = "a chart of the medians")
+            description = "a chart of the medians with p10-p90 whiskers")
     String chart;
 
     /** The calls --variant times: scaled dot-product attention, the other rules, the positional terms. */
@@ -235,7 +235,7 @@ final class BenchCommand implements Callable<Integer> {
             printJson(spec.commandLine().getOut(), context, skipped, results);
         }
         if (chart != null) {
-            Chart.write(Path.of(chart), results);
+            Chart.write(Path.of(chart), results, chartContext(threads));
         }
         return 0;
     }
@@ -253,6 +253,12 @@ final class BenchCommand implements Callable<Integer> {
         } catch (RuntimeException | LinkageError x) {
             return x.getMessage() == null ? x.toString() : x.getMessage();
         }
+    }
+
+    /** What the chart says about the run: library, ISA, BLAS, threads, CPU. */
+    private static String chartContext(int threads) {
+        return "panattn " + Panattn.version() + (Panattn.isNativeAvailable() ? ", " + Panattn.isa().id() + ", "
+                + Main.blas() : ", no native library") + ", " + threads + " threads, " + InfoCommand.cpuModel();
     }
 
     static List<String> variants(String option) {
