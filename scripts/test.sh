@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Every test: the C tests (CTest, at each ISA level) and the Java tests
-# (JUnit, then the jar checks), through one Maven build; then the C tests
+# (JUnit, then the jar checks) of the library and of the command line
+# (cli/), through one Maven build (reactor.xml); a consumer project built
+# against the library jar (consumer-test.sh); then the C tests
 # under sanitizers and valgrind and a bounded fuzzing run (sanitize.sh,
 # fuzz.sh). On Linux, the jar then runs with OpenBLAS hidden
 # (no-openblas-test.sh); on an x86-64 Debian/Ubuntu host the build also
@@ -47,6 +49,10 @@ if [ "$status" -ne 0 ]; then
   echo "panattn: tests FAILED"
   exit "$status"
 fi
+
+# A project depending on the installed library compiles with -Werror and runs
+# the README's Example, on the class path and the module path.
+"$PANATTN_ROOT/scripts/consumer-test.sh" || { echo "panattn: tests FAILED"; exit 1; }
 
 # Sanitizers, valgrind and a bounded fuzzing run over the C library (they
 # reuse the C tests Maven just built in target/native).
