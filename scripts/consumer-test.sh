@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # A project that depends on panattn, as a user's would: the library jar and
-# its POM go into a fresh, temporary local Maven repository; a tiny consumer
-# project that declares org.panattn:panattn compiles with -Xlint:all -Werror
-# on the class path and, with a module-info.java, on the module path; then
-# the README's Example (taken from README.md itself) runs both ways, with
-# only the flags the README names (--enable-native-access=ALL-UNNAMED on the
-# class path, --enable-native-access=org.panattn on the module path), and
-# must print nothing on stderr. Needs the jar (mvn package). Offline: the
+# its POM go into a fresh, temporary local Maven repository; tiny consumer
+# projects that declare org.panattn:panattn compile with -Xlint:all -Werror
+# on the class path and, with a module-info.java, on the module path (with
+# --release 25, and with -source/-target 25 as builds without --release do);
+# then the README's Example (taken from README.md itself) runs both ways,
+# with only the flags the README names (--enable-native-access=ALL-UNNAMED
+# on the class path, --enable-native-access=org.panattn on the module path),
+# and must print nothing on stderr. Needs the jar (mvn package). Offline: the
 # Maven plugins come from the local repository the build itself filled
 # (~/.m2, or $PANATTN_M2_REPO); where they are missing it says so and skips.
 set -euo pipefail
@@ -34,9 +35,17 @@ example=$(awk '/^## Example/ {on = 1; next} on && /^```java/ {code = 1; next} co
   "$PANATTN_ROOT/README.md")
 [ -n "$example" ] || die "no java block under '## Example' in README.md"
 
-# consumer NAME MODULAR: a Maven project depending on panattn; MODULAR=yes adds a module-info.java.
+# consumer NAME MODULAR RELEASE: a Maven project depending on panattn; MODULAR=yes adds a
+# module-info.java; RELEASE=yes compiles with --release 25, =no with -source/-target 25, as a
+# build without --release does (plain javac, many Gradle builds): only then does javac see the
+# JDK's incubator modules, and warn when a module on the module path requires one, even statically.
 consumer() {
-  local name=$1 modular=$2 root="$work/$1"
+  local name=$1 modular=$2 release=$3 root="$work/$1" level
+  if [ "$release" = yes ]; then
+    level="<maven.compiler.release>25</maven.compiler.release>"
+  else
+    level="<maven.compiler.source>25</maven.compiler.source><maven.compiler.target>25</maven.compiler.target>"
+  fi
   mkdir -p "$root/src/main/java/example"
   cat > "$root/pom.xml" <<EOF
 <?xml version="1.0" encoding="UTF-8"?>
@@ -46,7 +55,7 @@ consumer() {
   <artifactId>$name</artifactId>
   <version>1</version>
   <properties>
-    <maven.compiler.release>25</maven.compiler.release>
+    $level
     <project.build.sourceEncoding>UTF-8</project.build.sourceEncoding>
   </properties>
   <dependencies>
@@ -56,8 +65,12 @@ consumer() {
       <version>$version</version>
     </dependency>
   </dependencies>
-  <repositories><repository><id>cache</id><url>file://$cache</url></repository></repositories>
-  <pluginRepositories><pluginRepository><id>cache</id><url>file://$cache</url></pluginRepository></pluginRepositories>
+  <repositories>
+    <repository><id>cache</id><url>file://$cache</url><releases><checksumPolicy>ignore</checksumPolicy></releases></repository>
+  </repositories>
+  <pluginRepositories>
+    <pluginRepository><id>cache</id><url>file://$cache</url><releases><checksumPolicy>ignore</checksumPolicy></releases></pluginRepository>
+  </pluginRepositories>
   <build>
     <plugins>
       <plugin>
@@ -124,10 +137,13 @@ run() {
   passed=$((passed + 1))
 }
 
-consumer classpath no
-consumer modulepath yes
-build classpath; passed=$((passed + 1))
-build modulepath; passed=$((passed + 1))
+consumer classpath no yes
+consumer modulepath yes yes
+consumer modulepath-source yes no
+for name in classpath modulepath modulepath-source; do
+  build "$name"
+  passed=$((passed + 1))
+done
 lib="$dir/panattn-$version.jar"
 run "class path" --enable-native-access=ALL-UNNAMED -cp "$lib:$work/classpath/target/classes" example.ReadmeExample
 run "module path" --enable-native-access=org.panattn -p "$lib:$work/modulepath/target/classes" -m example/example.ReadmeExample

@@ -322,9 +322,10 @@ public final class Attention {
 
     /**
      * Loads the Vector API backend on first use, so the rest works without the incubator module. The module
-     * does not declare {@code requires jdk.incubator.vector} (not even {@code static}: a consumer compiling
-     * against it on the module path would get javac's incubating-module warning, an error under -Werror),
-     * so the read edge is added here, once the JVM has the module (--add-modules jdk.incubator.vector).
+     * does not declare {@code requires jdk.incubator.vector}, not even {@code static}: a consumer compiling
+     * against it on the module path without --release (plain javac, -source/-target) would get javac's
+     * incubating-module warning, an error under -Werror. So the read edge is added here, once the JVM has
+     * the module (--add-modules jdk.incubator.vector).
      */
     private static final class VectorHolder {
         private static volatile AttentionBackend loaded;
