@@ -9,7 +9,8 @@
 # on the class path, --enable-native-access=org.panattn on the module path),
 # and must print nothing on stderr. Needs the jar (mvn package). Offline: the
 # Maven plugins come from the local repository the build itself filled
-# (~/.m2, or $PANATTN_M2_REPO); where they are missing it says so and skips.
+# (~/.m2, or $PANATTN_M2_REPO); where they are missing it says so and is
+# skipped (a failure under PANATTN_NO_SKIP=1).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -28,7 +29,10 @@ mkdir -p "$PANATTN_ROOT/build"
 dir="$work/repo/org/panattn/panattn/$version"
 mkdir -p "$dir"
 cp "$jar" "$dir/panattn-$version.jar"
-cp "$PANATTN_ROOT/pom.xml" "$dir/panattn-$version.pom"
+# The POM as Maven installs it: the version resolved (flatten-maven-plugin's output).
+pom="$PANATTN_ROOT/target/flattened-pom.xml"
+[ -f "$pom" ] || die "no $pom: build the jar first (mvn package)"
+cp "$pom" "$dir/panattn-$version.pom"
 
 # The README's Example, in a class: its inputs declared, its output checked.
 example=$(awk '/^## Example/ {on = 1; next} on && /^```java/ {code = 1; next} code && /^```/ {exit} code {print}' \
@@ -115,7 +119,7 @@ build() {
   fi
   if grep -qE 'Cannot access .* in offline mode|Could not resolve|Plugin .* could not be resolved|is missing|not found in' "$log" \
        && ! grep -q 'COMPILATION ERROR' "$log"; then
-    echo "panattn: consumer test skipped: Maven could not find its plugins in $cache offline (log: $log)"
+    skipped "the consumer test (consumer-test.sh)" "Maven could not find its plugins in $cache offline (log: $log)"
     exit 0
   fi
   tail -30 "$log"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every test: the C tests (CTest, at each ISA level) and the Java tests
 # (JUnit, then the jar checks) of the library and of the command line
-# (cli/), through one Maven build (reactor.xml); a consumer project built
+# (cli/), through one Maven build (reactor/pom.xml); a consumer project built
 # against the library jar (consumer-test.sh); then the C tests
 # under sanitizers and valgrind and a bounded fuzzing run (sanitize.sh,
 # fuzz.sh). On Linux, the jar then runs with OpenBLAS hidden
