@@ -128,11 +128,14 @@ public final class AttentionSpec {
     }
 
     /**
-     * The backend a call with this spec runs on. A call reads it once and
-     * passes it on, so a concurrent {@link Panattn#setDefaultBackend} cannot
-     * switch backends halfway through.
+     * The backend a call with this spec runs on: its own, else
+     * {@link Panattn#defaultBackend()}. A call (or a layer) reads it once
+     * and passes it on, so a concurrent {@link Panattn#setDefaultBackend}
+     * cannot switch backends halfway through.
+     *
+     * @return the backend, never null
      */
-    Backend resolvedBackend() {
+    public Backend resolvedBackend() {
         return values.backend != null ? values.backend : Panattn.defaultBackend();
     }
 

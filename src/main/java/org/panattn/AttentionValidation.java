@@ -1,6 +1,5 @@
 package org.panattn;
 
-import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
@@ -144,20 +143,7 @@ final class AttentionValidation {
         if (t == null) {
             throw new IllegalArgumentException(name + " must not be null");
         }
-        usable(name, t.segment(), backend);
-    }
-
-    private static void usable(String name, MemorySegment seg, Backend backend) {
-        if (!seg.scope().isAlive()) {
-            throw new IllegalStateException(name + ": its arena is closed");
-        }
-        if (!seg.isAccessibleBy(Thread.currentThread())) {
-            throw new IllegalStateException(name + ": its arena is confined to another thread");
-        }
-        if (backend == Backend.NATIVE && !seg.isNative()) {
-            throw new IllegalArgumentException(name + ": the native backend needs off-heap memory "
-                    + "(Tensor.allocate, or a segment from an Arena), got a heap segment");
-        }
+        t.checkUsable(name, backend);
     }
 
     /** Checks a rank-4 view against expected dims (ANY = free), reporting in the caller's rank. */
@@ -205,7 +191,7 @@ final class AttentionValidation {
     }
 
     private static View checkMask(String name, Mask mask, Backend backend, long b, long h, long lq, long lk) {
-        usable(name, mask.segment(), backend);
+        Tensor.checkUsable(name, mask.segment(), backend);
         long[] s = mask.shape();
         long[] full = {b, h, lq};
         String[] names = {"B", "H", "Lq"};

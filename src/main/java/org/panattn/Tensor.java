@@ -271,6 +271,35 @@ public final class Tensor {
         return strides.clone();
     }
 
+    /**
+     * Checks that a call on {@code backend} can use this tensor: its arena
+     * is open, this thread may access it, and for {@link Backend#NATIVE} it
+     * lives off-heap. Layers built on the operations call it to refuse an
+     * argument by their own name before any work.
+     *
+     * @param name what the message calls this tensor
+     * @param backend the backend the call runs on, or null for any
+     * @throws IllegalStateException if the arena is closed or confined to another thread
+     * @throws IllegalArgumentException if the native backend is given a heap segment
+     */
+    public void checkUsable(String name, Backend backend) {
+        checkUsable(name, segment, backend);
+    }
+
+    /** {@link #checkUsable(String, Backend)} for any segment an operation reads (a mask's, say). */
+    static void checkUsable(String name, MemorySegment seg, Backend backend) {
+        if (!seg.scope().isAlive()) {
+            throw new IllegalStateException(name + ": its arena is closed");
+        }
+        if (!seg.isAccessibleBy(Thread.currentThread())) {
+            throw new IllegalStateException(name + ": its arena is confined to another thread");
+        }
+        if (backend == Backend.NATIVE && !seg.isNative()) {
+            throw new IllegalArgumentException(name + ": the native backend needs off-heap memory "
+                    + "(Tensor.allocate, or a segment from an Arena), got a heap segment");
+        }
+    }
+
     /** This tensor as the backends see it: rank 4, with leading dimensions of 1 added. */
     View view() {
         return View.of(segment, Shapes.pad4(shape, 1), Shapes.pad4(strides, 0));

@@ -1,10 +1,6 @@
 package org.panattn.layers;
 
-import java.lang.foreign.MemorySegment;
-
-import org.panattn.AttentionSpec;
 import org.panattn.Backend;
-import org.panattn.Panattn;
 import org.panattn.Tensor;
 
 /**
@@ -17,27 +13,12 @@ final class Checks {
     private Checks() {
     }
 
-    /** The backend a call with {@code spec} runs on, read once so one call never switches backends. */
-    static Backend backend(AttentionSpec spec) {
-        return spec.backend() != null ? spec.backend() : Panattn.defaultBackend();
-    }
-
     /** Not null, alive, accessible from this thread, and off-heap for the native backend (null: any backend). */
     static void usable(String name, Tensor t, Backend backend) {
         if (t == null) {
             throw new IllegalArgumentException(name + " must not be null");
         }
-        MemorySegment seg = t.segment();
-        if (!seg.scope().isAlive()) {
-            throw new IllegalStateException(name + ": its arena is closed");
-        }
-        if (!seg.isAccessibleBy(Thread.currentThread())) {
-            throw new IllegalStateException(name + ": its arena is confined to another thread");
-        }
-        if (backend == Backend.NATIVE && !seg.isNative()) {
-            throw new IllegalArgumentException(name + ": the native backend needs off-heap memory "
-                    + "(Tensor.allocate, or a segment from an Arena), got a heap segment");
-        }
+        t.checkUsable(name, backend);
     }
 
     /** Rows of a rank-3 {@code t}, as the operations want them: a contiguous last dimension, rows apart. */

@@ -116,7 +116,7 @@ public final class EncoderDecoderAttention {
             throw new IllegalArgumentException("spec.weights: EncoderDecoderAttention allocates the weights and "
                     + "returns them in its LayerOutput");
         }
-        Backend backend = Checks.backend(spec);
+        Backend backend = spec.resolvedBackend();
         // q is copied below before the attention call checks it, so it is checked here.
         Checks.usable("q", q, backend);
         if (q.rank() != 3 || q.size(2) != querySize) {

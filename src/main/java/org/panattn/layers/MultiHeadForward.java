@@ -35,7 +35,7 @@ final class MultiHeadForward {
         if (spec.weights() != null) {
             throw new IllegalArgumentException("spec.weights: MultiHeadAttention allocates the weights; use need");
         }
-        Backend backend = Checks.backend(spec);
+        Backend backend = spec.resolvedBackend();
         checkInput("query", query, config.embedDim(), backend);
         checkInput("key", key, config.kdim(), backend);
         checkInput("value", value, config.vdim(), backend);
@@ -89,7 +89,7 @@ final class MultiHeadForward {
         if (!config.isPacked()) {
             throw new IllegalStateException("forwardCached needs kdim == vdim == embedDim");
         }
-        Backend backend = Checks.backend(spec);
+        Backend backend = spec.resolvedBackend();
         checkInput("x", x, config.embedDim(), backend);
         w.checkUsable(backend);
         checkCache(cache, config.batchOf(x));
