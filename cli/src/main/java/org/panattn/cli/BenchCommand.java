@@ -40,14 +40,16 @@ import picocli.CommandLine.Spec;
         customSynopsis = {
             "panattn bench [--workload W1,W2,W3,W4] [--b B] [--h H] [--hkv HKV] [--lq LQ] [--lk LK]",
             "              [--d D] [--e E] [--causal] [--variant V,...|all] [--backend B,...|all]",
-            "              [--threads N] [--iterations N] [--max-seconds S] [--seed N] [--json]",
-            "              [--chart FILE.png]"},
+            "              [--threads N] [--iterations N] [--max-seconds S] [--warmup-seconds S]",
+            "              [--seed N] [--json] [--chart FILE.png]"},
         description = {
             "Times workloads or shapes on each backend: a table, a JSON document, a chart.",
             "",
             "Times the workloads of the performance targets, or any shape, on each backend: the median,",
-            "p10 and p90 of the wall time per call after warm-up, with GFLOP/s and GB/s. The machine",
-            "should be idle. W1 prefill B=1 H=12 L=512 D=64; W2 decode B=1 H=32 Lq=1 Lk=4096 D=128;",
+            "p10 and p90 of the wall time per call at steady state, with GFLOP/s and GB/s. Warm-up",
+            "runs windows of calls until the JIT has compiled the call path: two windows' medians agree",
+            "within 3%, after at least 20000 calls or 2 s (or --warmup-seconds). The first call's time",
+            "is reported apart (cold_ns in JSON). The machine should be idle. W1 prefill B=1 H=12 L=512 D=64; W2 decode B=1 H=32 Lq=1 Lk=4096 D=128;",
             "W3 tiny B=1 H=1 L=16 D=64; W4 a multi-head layer E=768 H=12 B=1 L=128 (projections",
             "included). The size options override a workload's shape; without --workload they describe",
             "scaled dot-product attention (default B=1 H=8 L=128 D=64). A backend that cannot run here",
@@ -109,15 +111,19 @@ final class BenchCommand implements Callable<Integer> {
             description = "seconds of timing per case at most (default 20)")
     Double maxSeconds;
 
-    @Option(names = "--seed", paramLabel = "N", order = 15, converter = Options.AnyInteger.class,
+    @Option(names = "--warmup-seconds", paramLabel = "S", order = 15, converter = Options.Number.class,
+            description = "seconds of warm-up per case at most (default 10)")
+    Double warmupSeconds;
+
+    @Option(names = "--seed", paramLabel = "N", order = 16, converter = Options.AnyInteger.class,
             description = "seed of the random inputs (default 1)")
     Long seed;
 
-    @Option(names = "--json", order = 16, description = "one JSON document on stdout: the run's context once, "
+    @Option(names = "--json", order = 17, description = "one JSON document on stdout: the run's context once, "
             + "then every result (the table goes to stderr as progress)")
     boolean json;
 
-    @Option(names = "--chart", paramLabel = "FILE.png", order = 17,
+    @Option(names = "--chart", paramLabel = "FILE.png", order = 18,
             description = "a chart of the medians with p10-p90 whiskers")
     String chart;
 
@@ -152,7 +158,8 @@ final class BenchCommand implements Callable<Integer> {
     }
 
     /** One measured case. */
-    record Result(Shape shape, Backend backend, int threads, long medianNs, long p10Ns, long p90Ns, int samples) {
+    record Result(Shape shape, Backend backend, int threads, long medianNs, long p10Ns, long p90Ns, int samples,
+                  long coldNs, long warmupCalls) {
         double gflops() {
             return shape.flops() / medianNs;
         }
@@ -192,6 +199,7 @@ final class BenchCommand implements Callable<Integer> {
         int threads = Panattn.isNativeAvailable() ? Panattn.threads() : Runtime.getRuntime().availableProcessors();
         int maxIterations = iterations == null ? 50 : iterations.intValue();
         double seconds = maxSeconds == null ? 20 : maxSeconds;
+        double warmup = warmupSeconds == null ? 10 : warmupSeconds;
         long randomSeed = seed == null ? 1 : seed;
 
         PrintWriter err = spec.commandLine().getErr();
@@ -219,7 +227,7 @@ final class BenchCommand implements Callable<Integer> {
             for (Backend b : backends) {
                 Result r;
                 try {
-                    r = measure(s, b, b == Backend.JAVA ? 1 : threads, maxIterations, seconds, randomSeed);
+                    r = measure(s, b, b == Backend.JAVA ? 1 : threads, maxIterations, seconds, warmup, randomSeed);
                 } catch (OutOfMemoryError x) {
                     throw new OutOfMemoryError(s.describe() + " needs " + gb(s.bytes()) + " for its tensors: "
                             + x.getMessage());
@@ -355,18 +363,34 @@ final class BenchCommand implements Callable<Integer> {
         return list;
     }
 
+    /** Calls a warm-up window holds: about 20 ms of them, from 3 to 100,000. */
+    private static int window(double ns) {
+        return (int) Math.max(3, Math.min(100_000, 20e6 / Math.max(ns, 1)));
+    }
+
     /**
-     * Times one case: warm-up (at least 3 calls, and up to 1000 calls or a
-     * second, within a quarter of the budget), then up to {@code iterations}
-     * calls or {@code maxSeconds}.
+     * Times one case at steady state: the first call (cold), then warm-up
+     * windows until two consecutive windows' medians agree within 3%, after
+     * at least 20,000 calls or 2 s (or {@code warmupSeconds}, which bounds
+     * the warm-up), then up to {@code iterations} calls or {@code maxSeconds}.
      */
-    static Result measure(Shape s, Backend backend, int threads, int iterations, double maxSeconds, long seed) {
+    static Result measure(Shape s, Backend backend, int threads, int iterations, double maxSeconds,
+                          double warmupSeconds, long seed) {
         try (Arena arena = Arena.ofShared()) {
             Runnable call = call(arena, s, backend, seed);
-            long warmStart = System.nanoTime();
-            double warmNs = Math.min(1e9, maxSeconds * 0.25e9);
-            for (int i = 0; i < 3 || (i < 1000 && System.nanoTime() - warmStart < warmNs); i++) {
-                call.run();
+            long t = System.nanoTime();
+            call.run();
+            long cold = System.nanoTime() - t, warmStart = System.nanoTime(), calls = 1;
+            double budget = warmupSeconds * 1e9, previous = -1, median = cold;
+            while (System.nanoTime() - warmStart < budget) {
+                int size = window(median);
+                median = median(timed(call, size));
+                calls += size;
+                boolean longEnough = calls >= 20_000 || System.nanoTime() - warmStart >= Math.min(2e9, budget);
+                if (longEnough && previous > 0 && Math.abs(median - previous) <= 0.03 * previous) {
+                    break;
+                }
+                previous = median;
             }
             long[] ns = new long[Math.max(1, iterations)];
             int n = 0;
@@ -379,8 +403,25 @@ final class BenchCommand implements Callable<Integer> {
             long[] sorted = Arrays.copyOf(ns, n);
             Arrays.sort(sorted);
             return new Result(s, backend, threads, sorted[n / 2], sorted[(int) (n * 0.1)],
-                    sorted[Math.min(n - 1, (int) (n * 0.9))], n);
+                    sorted[Math.min(n - 1, (int) (n * 0.9))], n, cold, calls);
         }
+    }
+
+    /** The times of {@code count} calls. */
+    private static long[] timed(Runnable call, int count) {
+        long[] ns = new long[count];
+        for (int i = 0; i < count; i++) {
+            long t0 = System.nanoTime();
+            call.run();
+            ns[i] = System.nanoTime() - t0;
+        }
+        return ns;
+    }
+
+    private static double median(long[] ns) {
+        long[] sorted = ns.clone();
+        Arrays.sort(sorted);
+        return sorted[sorted.length / 2];
     }
 
     /** The call to time, with its inputs and output allocated once. */
@@ -455,7 +496,8 @@ final class BenchCommand implements Callable<Integer> {
         return new Json().put("workload", s.workload()).put("variant", s.variant()).put("case", s.describe())
                 .put("b", s.b()).put("h", s.h()).put("hkv", s.hkv()).put("lq", s.lq()).put("lk", s.lk())
                 .put("d", s.d()).put("e", s.e()).put("causal", s.causal()).put("backend", Options.name(r.backend()))
-                .put("threads", r.threads()).put("samples", r.samples()).put("median_ns", r.medianNs())
+                .put("threads", r.threads()).put("samples", r.samples()).put("cold_ns", r.coldNs())
+                .put("warmup_calls", r.warmupCalls()).put("median_ns", r.medianNs())
                 .put("p10_ns", r.p10Ns()).put("p90_ns", r.p90Ns()).put("gflops", r.gflops()).put("gbps", r.gbps())
                 .put("time_vs_native", nativeResult == null ? null : (double) r.medianNs() / nativeResult.medianNs());
     }

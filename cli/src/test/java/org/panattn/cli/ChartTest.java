@@ -48,10 +48,10 @@ class ChartTest {
     @Test
     void whiskersSpanP10ToP90AndDotsSitAtTheMedians() throws IOException {
         List<BenchCommand.Result> results = List.of(
-                new BenchCommand.Result(shape("W1", "sdpa"), Backend.NATIVE, 2, 1_000_000, 900_000, 1_500_000, 10),
-                new BenchCommand.Result(shape("W1", "sdpa"), Backend.JAVA, 1, 4_000_000, 3_000_000, 9_000_000, 10),
-                new BenchCommand.Result(shape("W3", "sdpa"), Backend.NATIVE, 2, 10_000, 9_000, 12_000, 10),
-                new BenchCommand.Result(shape("W3", "sdpa"), Backend.JAVA, 1, 5_000, 4_000, 6_000, 10));
+                new BenchCommand.Result(shape("W1", "sdpa"), Backend.NATIVE, 2, 1_000_000, 900_000, 1_500_000, 10, 0, 0),
+                new BenchCommand.Result(shape("W1", "sdpa"), Backend.JAVA, 1, 4_000_000, 3_000_000, 9_000_000, 10, 0, 0),
+                new BenchCommand.Result(shape("W3", "sdpa"), Backend.NATIVE, 2, 10_000, 9_000, 12_000, 10, 0, 0),
+                new BenchCommand.Result(shape("W3", "sdpa"), Backend.JAVA, 1, 5_000, 4_000, 6_000, 10, 0, 0));
         XYChart chart = Chart.build(results, "context");
         XYSeries dots = chart.getSeriesMap().get("plain Java");
         XYSeries whiskers = chart.getSeriesMap().get("plain Java p10-p90");

@@ -220,7 +220,7 @@ class MainTest {
     void benchPrintsOneJsonDocumentWithItsContextAndDrawsAChart() throws IOException {
         Path chart = tmp.resolve("chart.png");
         Outcome o = main("bench", "--b", "1", "--h", "2", "--lq", "9", "--d", "8", "--backend", "all", "--iterations",
-                "3", "--max-seconds", "1", "--seed", "7", "--json", "--chart", chart.toString());
+                "3", "--max-seconds", "1", "--warmup-seconds", "0.2", "--seed", "7", "--json", "--chart", chart.toString());
         assertEquals(0, o.code, o.err);
         String[] lines = o.out.strip().split("\n");
         assertEquals(7, lines.length, o.out);
@@ -236,8 +236,8 @@ class MainTest {
         for (int i = 0; i < 3; i++) {
             String r = lines[3 + i];
             assertTrue(r.contains("\"backend\":\"" + backends[i] + "\""), r);
-            for (String key : new String[] {"workload", "case", "lq", "threads", "samples", "median_ns", "p10_ns",
-                "p90_ns", "gflops", "gbps", "time_vs_native"}) {
+            for (String key : new String[] {"workload", "case", "lq", "threads", "samples", "cold_ns", "warmup_calls",
+                "median_ns", "p10_ns", "p90_ns", "gflops", "gbps", "time_vs_native"}) {
                 assertTrue(r.contains("\"" + key + "\":"), key + " in " + r);
             }
         }
@@ -246,15 +246,35 @@ class MainTest {
         BufferedImage image = ImageIO.read(chart.toFile());
         assertTrue(image.getWidth() >= 900, "chart written");
         Outcome w4 = main("bench", "--workload", "W4", "--e", "64", "--h", "4", "--lq", "8", "--backend", "native",
-                "--iterations", "2", "--max-seconds", "1");
+                "--iterations", "2", "--max-seconds", "1", "--warmup-seconds", "0.2");
         assertEquals(0, w4.code, w4.err);
         assertTrue(w4.out.contains("W4") && w4.out.contains("E=64"), w4.out);
+    }
+
+    /** The value of a numeric JSON key in a line. */
+    private static long jsonNumber(String line, String key) {
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("\"" + key + "\":(\\d+)").matcher(line);
+        assertTrue(m.find(), key + " in " + line);
+        return Long.parseLong(m.group(1));
+    }
+
+    @Test
+    void benchWarmsUpUntilTheCallPathIsCompiledAndReportsTheFirstCallApart() {
+        Outcome o = main("bench", "--workload", "W3", "--backend", "native", "--iterations", "1000", "--json");
+        assertEquals(0, o.code, o.err);
+        String r = o.out.lines().filter(l -> l.contains("\"backend\":\"native\"")).findFirst().orElseThrow();
+        assertTrue(jsonNumber(r, "warmup_calls") >= 20_000, "a tiny call warms up for tens of thousands of calls: " + r);
+        assertTrue(jsonNumber(r, "cold_ns") > jsonNumber(r, "median_ns"), "the first call is the slow one: " + r);
+        Outcome none = main("bench", "--workload", "W3", "--backend", "native", "--iterations", "3", "--warmup-seconds",
+                "0", "--json");
+        assertEquals(1, jsonNumber(none.out.lines().filter(l -> l.contains("\"backend\"")).findFirst().orElseThrow(),
+                "warmup_calls"), none.out);
     }
 
     @Test
     void theSeedChoosesTheInputs() {
         String[] base = {"bench", "--workload", "W3", "--variant", "rope", "--backend", "java", "--iterations", "1",
-            "--max-seconds", "1", "--json"};
+            "--max-seconds", "1", "--warmup-seconds", "0.2", "--json"};
         Outcome a = main(Stream.concat(Arrays.stream(base), Stream.of("--seed", "-3")).toArray(String[]::new));
         assertEquals(0, a.code, a.err);
         assertTrue(a.out.contains("\"seed\":-3"), a.out);
@@ -272,7 +292,7 @@ class MainTest {
     @Test
     void benchTimesEveryVariantOnEveryBackend() {
         Outcome o = main("bench", "--workload", "W3", "--lq", "9", "--lk", "11", "--variant", "all", "--backend", "all",
-                "--iterations", "3", "--max-seconds", "1");
+                "--warmup-seconds", "0.1", "--iterations", "3", "--max-seconds", "1");
         assertEquals(0, o.code, o.err);
         for (String variant : new String[] {"general", "additive", "concat-tanh", "concat-linear", "softcap", "alibi",
             "t5", "rope"}) {
