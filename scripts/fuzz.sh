@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer harnesses of native/fuzz with clang, AddressSanitizer
 # and UndefinedBehaviorSanitizer, replays the committed corpus, then fuzzes
-# for a bounded time (PANATTN_FUZZ_SECONDS, default 60, shared by the
-# harnesses), or, when PANATTN_FUZZ_RUNS is set (CI sets 10^6), until the
+# the harnesses side by side for a bounded time (PANATTN_FUZZ_SECONDS,
+# default 60), or, when PANATTN_FUZZ_RUNS is set (CI sets 10^6), until the
 # harnesses have executed that many inputs in total: a count, so a slow
-# machine fuzzes as deeply as a fast one. A crash fails the run and leaves its input in build/fuzz/artifacts:
+# machine fuzzes as deeply as a fast one. A crash fails the run and leaves
+# its input in build/fuzz/artifacts:
 # fix the bug, then commit that input to native/fuzz/corpus/<harness>/ so it
 # is replayed on every run. Without a clang that has libFuzzer (Apple's
 # clang has none) it says "skipped: <why>".
@@ -46,10 +47,6 @@ CC="$fuzz_cc" cmake -S "$PANATTN_ROOT" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDeb
   && cmake --build "$build" --parallel >>"$log" 2>&1 \
   || { tail -30 "$log"; die "fuzz build failed (log: $log)"; }
 
-# The time each harness gets: the tensor entry points most of it, the nine
-# of fuzz_ops a little more than pa_sdpa's three, the small getters the rest.
-declare -A share=([fuzz_sdpa]=$((seconds * 2 / 5)) [fuzz_ops]=$((seconds / 2))
-                  [fuzz_info]=$((seconds - seconds * 2 / 5 - seconds / 2)))
 # With a count: 35% each for the tensor entry points, whose inputs run
 # from hundreds to thousands a second as the fuzzer wanders between small
 # and large sizes, and the rest for the quick getters; each harness is
@@ -57,30 +54,37 @@ declare -A share=([fuzz_sdpa]=$((seconds * 2 / 5)) [fuzz_ops]=$((seconds / 2))
 # than outrun CI.
 declare -A share_runs=([fuzz_sdpa]=$((runs_wanted * 35 / 100)) [fuzz_ops]=$((runs_wanted * 35 / 100))
                        [fuzz_info]=$((runs_wanted - runs_wanted * 70 / 100)))
-for harness in "${!share[@]}"; do
-  (( share[$harness] > 0 )) || share[$harness]=1   # libFuzzer reads 0 as no limit
+(( seconds > 0 )) || seconds=1   # libFuzzer reads 0 as no limit
+harnesses=(fuzz_sdpa fuzz_ops fuzz_info)
+# Replay first, one after the other: every committed input, crashes found earlier included.
+for harness in "${harnesses[@]}"; do
+  mkdir -p "$build/work/$harness" "$build/artifacts"   # new inputs go to work/, not into the repository
+  "$build/$harness" -runs=0 "$PANATTN_ROOT/native/fuzz/corpus/$harness" >"$build/$harness.log" 2>&1 \
+    || { tail -30 "$build/$harness.log"; die "$harness fails on its committed corpus (log: $build/$harness.log)"; }
 done
-total=0
-for harness in fuzz_sdpa fuzz_ops fuzz_info; do
-  corpus="$PANATTN_ROOT/native/fuzz/corpus/$harness"
-  work="$build/work/$harness"          # new inputs go here, not into the repository
-  mkdir -p "$work" "$build/artifacts"
-  out="$build/$harness.log"
-  # Replay first: every committed input, crashes found earlier included.
-  "$build/$harness" -runs=0 "$corpus" >"$out" 2>&1 \
-    || { tail -30 "$out"; die "$harness fails on its committed corpus (log: $out)"; }
+# Then fuzz, the harnesses side by side: libFuzzer runs on one core, so they
+# share the machine's cores and each keeps its own time cap.
+declare -A pid
+start=$SECONDS
+for harness in "${harnesses[@]}"; do
   if (( runs_wanted > 0 )); then
     budget=(-runs="${share_runs[$harness]}" -max_total_time=1800)   # the time cap only guards a hang
   else
-    budget=(-max_total_time="${share[$harness]}")
+    budget=(-max_total_time="$seconds")
   fi
-  start=$SECONDS
-  "$build/$harness" "${budget[@]}" -print_final_stats=1 -timeout=20 \
-    -rss_limit_mb=4096 -artifact_prefix="$build/artifacts/$harness-" "$work" "$corpus" >>"$out" 2>&1 \
+  "$build/$harness" "${budget[@]}" -print_final_stats=1 -timeout=20 -rss_limit_mb=4096 \
+    -artifact_prefix="$build/artifacts/$harness-" "$build/work/$harness" "$PANATTN_ROOT/native/fuzz/corpus/$harness" \
+    >>"$build/$harness.log" 2>&1 &
+  pid[$harness]=$!
+done
+total=0
+for harness in "${harnesses[@]}"; do
+  out="$build/$harness.log"
+  wait "${pid[$harness]}" \
     || { tail -40 "$out"; die "$harness found a crash; its input is in $build/artifacts (log: $out)"; }
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$out" | tail -1)
   total=$((total + runs))
-  echo "  fuzz: $harness: $runs inputs in $((SECONDS - start)) s, no crash"
+  echo "  fuzz: $harness: $runs inputs, no crash (finished by $((SECONDS - start)) s)"
 done
 echo "  fuzz: $total inputs in total"
 if (( total < runs_wanted )); then
