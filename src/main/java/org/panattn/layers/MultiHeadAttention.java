@@ -29,7 +29,17 @@ import org.panattn.Tensor;
  * (grouped-query attention; 1 is multi-query attention).</li>
  * <li>Projections are {@link Attention#linear}: one sgemm over all B·L
  * tokens of an input whose rows are evenly strided (one for q, k and v
- * together in self-attention); heads are split and merged by strides.</li>
+ * together in self-attention, through the fused {@code in_proj_weight});
+ * heads are split and merged by strides. {@link #forwardPacked} takes that
+ * projection ready-made: one {@code (B, L, E + 2·kvDim)} tensor.</li>
+ * <li>{@code addBiasKv} and {@code addZeroAttn} append keys as PyTorch does:
+ * after the projection, {@code bias_k}/{@code bias_v}, then a zero key and
+ * value, to every sequence (Lk + 1 or Lk + 2 keys, and as many columns of
+ * weights); masks and key padding are extended with columns that attend,
+ * and the causal rule and window apply to the input's keys only (as
+ * PyTorch's causal {@code attn_mask}, padded, does), so the appended keys
+ * are seen by every query. They are not rotated by RoPE; ALiBi and T5 bias,
+ * which need a key's position, are refused with them.</li>
  * </ul>
  *
  * <p>Weights use PyTorch's layout: {@code in_proj_weight}
@@ -84,6 +94,7 @@ public final class MultiHeadAttention {
         private long numKvHeads, kdim, vdim;
         private boolean bias = true;
         private boolean batchFirst = true;
+        private boolean addBiasKv, addZeroAttn;
         private float ropeBase;
         private Rope.Layout ropeLayout = Rope.Layout.HALF;
 
@@ -158,6 +169,34 @@ public final class MultiHeadAttention {
         }
 
         /**
+         * PyTorch's {@code add_bias_kv} (default false): learned vectors
+         * {@code bias_k} and {@code bias_v} (kvDim each; PyTorch's
+         * {@code (1, 1, E)}) are appended to every sequence's projected keys
+         * and values, so there are Lk + 1 keys, and the masks gain a column
+         * that attends. Load them with {@link #loadBiasKv}.
+         *
+         * @param addBiasKv true to append bias_k and bias_v
+         * @return this builder
+         */
+        public Builder addBiasKv(boolean addBiasKv) {
+            this.addBiasKv = addBiasKv;
+            return this;
+        }
+
+        /**
+         * PyTorch's {@code add_zero_attn} (default false): a key and a value
+         * of zeros are appended to every sequence after the projection (after
+         * {@code bias_k}, {@code bias_v}), and the masks gain a column that attends.
+         *
+         * @param addZeroAttn true to append a zero key and value
+         * @return this builder
+         */
+        public Builder addZeroAttn(boolean addZeroAttn) {
+            this.addZeroAttn = addZeroAttn;
+            return this;
+        }
+
+        /**
          * Rotary position embeddings of the projected queries and keys
          * (positions from 0; with {@link #forwardCached}, from the cache's
          * length). Typical base: 10000.
@@ -186,7 +225,7 @@ public final class MultiHeadAttention {
                 throw new IllegalArgumentException("arena must not be null");
             }
             return new MultiHeadAttention(new MultiHeadConfig(embedDim, numHeads, numKvHeads, kdim, vdim, bias,
-                    batchFirst, ropeBase, ropeLayout), arena);
+                    batchFirst, ropeBase, ropeLayout, addBiasKv, addZeroAttn), arena);
         }
 
         private static long positive(String name, long value) {
@@ -272,6 +311,33 @@ public final class MultiHeadAttention {
     }
 
     /**
+     * {@code bias_k} (kvDim), appended to the projected keys, or null without {@code addBiasKv}.
+     *
+     * @return the bias k
+     */
+    public Tensor biasK() {
+        return weights.biasK;
+    }
+
+    /**
+     * {@code bias_v} (kvDim), appended to the projected values, or null without {@code addBiasKv}.
+     *
+     * @return the bias v
+     */
+    public Tensor biasV() {
+        return weights.biasV;
+    }
+
+    /**
+     * Whether a zero key and value are appended to every sequence ({@code add_zero_attn}).
+     *
+     * @return the add zero attn
+     */
+    public boolean addZeroAttn() {
+        return config.addZeroAttn();
+    }
+
+    /**
      * True when q, k and v projections share one {@code in_proj_weight} (kdim == vdim == embedDim).
      *
      * @return whether the projections are packed
@@ -285,8 +351,8 @@ public final class MultiHeadAttention {
     /**
      * Seeded random weights as PyTorch initialises them: Xavier-uniform
      * projections of q, k and v (jointly for a packed {@code in_proj_weight}),
-     * zero biases, and {@code out_proj.weight} uniform in ±1/√E (the default
-     * of {@code nn.Linear}).
+     * zero biases, {@code out_proj.weight} uniform in ±1/√E (the default
+     * of {@code nn.Linear}), and Xavier-normal {@code bias_k}, {@code bias_v}.
      *
      * @param seed the seed of the random numbers
      * @return this layer
@@ -334,6 +400,19 @@ public final class MultiHeadAttention {
         return this;
     }
 
+    /**
+     * Loads PyTorch's {@code bias_k} and {@code bias_v} ({@code (1, 1, E)},
+     * kvDim values each), for a layer built with {@code addBiasKv(true)}.
+     *
+     * @param biasK bias_k, kvDim values
+     * @param biasV bias_v, kvDim values
+     * @return this layer
+     */
+    public MultiHeadAttention loadBiasKv(float[] biasK, float[] biasV) {
+        weights.loadBiasKv(biasK, biasV);
+        return this;
+    }
+
     // ---- forward passes, run by MultiHeadForward ---------------------------
 
     /**
@@ -370,11 +449,35 @@ public final class MultiHeadAttention {
     }
 
     /**
+     * Self-attention from an already packed projection: {@code qkv} is
+     * {@code (B, L, E + 2·kvDim)} (or {@code (L, B, E + 2·kvDim)}) holding
+     * each token's projected query, key and value side by side, in the order
+     * of {@code in_proj_weight}'s rows ({@code x·in_proj_weightᵀ + in_proj_bias},
+     * or three projections concatenated; FlashAttention's {@code qkvpacked}
+     * layout {@code (B, L, 3, H, D)} is the same memory). The in-projection is
+     * skipped; the rest is {@link #forward(Arena, Tensor, AttentionSpec, NeedWeights)}:
+     * appended keys, rotary embeddings, attention and {@code out_proj}. The
+     * thirds are read in place, without a copy (unless keys are appended,
+     * which copies the keys and values).
+     *
+     * @param arena the arena to allocate in
+     * @param qkv the projected queries, keys and values
+     * @param spec the masks, causal rule, scale, positional terms and backend
+     * @param need which attention weights to return
+     * @return the output {@code (B, L, E)} and the attention weights (null when not asked for)
+     */
+    public LayerOutput forwardPacked(Arena arena, Tensor qkv, AttentionSpec spec, NeedWeights need) {
+        return forward.forwardPacked(arena, qkv, spec, need);
+    }
+
+    /**
      * One step of incremental self-attention decoding: projects the new
      * tokens {@code x} ({@code (B, T, E)}, or {@code (T, B, E)}), appends their
      * keys and values to {@code cache} ({@code (B, numKvHeads, maxLen, headDim)}),
      * attends over everything cached (bottom-right causal) and returns the
-     * output for the new tokens. Needs packed projections.
+     * output for the new tokens. Needs packed projections, and a layer that
+     * appends no keys ({@code addBiasKv}, {@code addZeroAttn}): the cache
+     * has no place for them.
      *
      * @param arena the arena to allocate in
      * @param x the input

@@ -16,9 +16,12 @@ import org.panattn.Tensor;
  * @param batchFirst inputs {@code (B, L, E)} when true, {@code (L, B, E)} when false
  * @param ropeBase   the rotary embeddings' base, or 0 for none
  * @param ropeLayout which features the rotary embeddings pair
+ * @param addBiasKv  whether learned {@code bias_k}, {@code bias_v} are appended to the projected keys and values
+ * @param addZeroAttn whether a zero key and value are appended after them
  */
 record MultiHeadConfig(long embedDim, long numHeads, long numKvHeads, long kdim, long vdim, boolean bias,
-                       boolean batchFirst, float ropeBase, Rope.Layout ropeLayout) {
+                       boolean batchFirst, float ropeBase, Rope.Layout ropeLayout, boolean addBiasKv,
+                       boolean addZeroAttn) {
     /** {@return the width of one head, E / numHeads} */
     long headDim() {
         return embedDim / numHeads;
@@ -32,6 +35,11 @@ record MultiHeadConfig(long embedDim, long numHeads, long numKvHeads, long kdim,
     /** {@return whether q, k and v are projected by one {@code in_proj_weight}: kdim == vdim == embedDim} */
     boolean isPacked() {
         return kdim == embedDim && vdim == embedDim;
+    }
+
+    /** {@return how many keys the layer appends to every sequence: bias_k's, then the zero key} */
+    int appendedKeys() {
+        return (addBiasKv ? 1 : 0) + (addZeroAttn ? 1 : 0);
     }
 
     /** {@return the batch size of an input in the layer's layout} */

@@ -14,7 +14,8 @@ import org.panattn.Tensor;
  * A {@link MultiHeadAttention} layer's forward passes, on its weights:
  * the inputs checked by name, projected (one matrix product over all
  * tokens; one for q, k and v together in self-attention), split into
- * heads by strides, attended, merged by strides and projected out.
+ * heads by strides, extended by the keys the layer appends, attended,
+ * merged by strides and projected out.
  */
 final class MultiHeadForward {
     private final MultiHeadConfig config;
@@ -28,14 +29,7 @@ final class MultiHeadForward {
     /** Attention of query over key and value, as {@code MultiHeadAttention.forward}. */
     LayerOutput forward(Arena arena, Tensor query, Tensor key, Tensor value, AttentionSpec spec,
                         MultiHeadAttention.NeedWeights need) {
-        if (arena == null || spec == null || need == null) {
-            throw new IllegalArgumentException((arena == null ? "arena" : spec == null ? "spec" : "need")
-                    + " must not be null");
-        }
-        if (spec.weights() != null) {
-            throw new IllegalArgumentException("spec.weights: MultiHeadAttention allocates the weights; use need");
-        }
-        Backend backend = spec.resolvedBackend();
+        Backend backend = checkCall(arena, spec, need);
         checkInput("query", query, config.embedDim(), backend);
         checkInput("key", key, config.kdim(), backend);
         checkInput("value", value, config.vdim(), backend);
@@ -51,31 +45,67 @@ final class MultiHeadForward {
         }
         long embedDim = config.embedDim(), kvDim = config.kvDim();
         long numHeads = config.numHeads(), numKvHeads = config.numKvHeads();
+        long lq = config.lengthOf(query), lk = config.lengthOf(key), keys = lk + config.appendedKeys();
+        // Keys and values are projected into buffers with rows to spare for the keys the layer appends.
         Heads q, k, v;
         if (query == key && key == value && config.isPacked()) {
-            Tensor qkv = project(arena, backend, query, w.inProj, w.inBias);
+            Tensor qkv = project(arena, backend, query, w.inProj, w.inBias, keys);
             q = new Heads(qkv, 0, numHeads);
             k = new Heads(qkv, embedDim, numKvHeads);
             v = new Heads(qkv, embedDim + kvDim, numKvHeads);
         } else {
-            q = new Heads(project(arena, backend, query, w.qW, w.qB), 0, numHeads);
+            q = new Heads(project(arena, backend, query, w.qW, w.qB, lq), 0, numHeads);
             if (key == value && config.isPacked()) {
-                Tensor kv = project(arena, backend, key, w.kvW, w.kvB);
+                Tensor kv = project(arena, backend, key, w.kvW, w.kvB, keys);
                 k = new Heads(kv, 0, numKvHeads);
                 v = new Heads(kv, kvDim, numKvHeads);
             } else {
-                k = new Heads(project(arena, backend, key, w.kW, w.kB), 0, numKvHeads);
-                v = new Heads(project(arena, backend, value, w.vW, w.vB), 0, numKvHeads);
+                k = new Heads(project(arena, backend, key, w.kW, w.kB, keys), 0, numKvHeads);
+                v = new Heads(project(arena, backend, value, w.vW, w.vB, keys), 0, numKvHeads);
             }
         }
-        rotate(q, 0, backend);
-        rotate(k, 0, backend);
-        Tensor merged = Tensor.allocate(arena, query.shape());
+        return attend(arena, backend, q, k, v, lq, lk, spec, need);
+    }
+
+    /** Self-attention from a ready projection, as {@code MultiHeadAttention.forwardPacked}. */
+    LayerOutput forwardPacked(Arena arena, Tensor qkv, AttentionSpec spec, MultiHeadAttention.NeedWeights need) {
+        Backend backend = checkCall(arena, spec, need);
+        long embedDim = config.embedDim(), kvDim = config.kvDim();
+        checkInput("qkv", qkv, embedDim + 2 * kvDim, backend);
+        w.checkUsable(backend);
+        long length = config.lengthOf(qkv);
+        // Read in place, unless keys are appended (the caller's tensor has no rows to spare) or rotated
+        // (which must not change the caller's tensor): then a copy.
+        Tensor packed = config.appendedKeys() == 0 && config.ropeBase() == 0f ? qkv
+                : copyTokens(arena, qkv, length + config.appendedKeys());
+        long numKvHeads = config.numKvHeads();
+        return attend(arena, backend, new Heads(packed, 0, config.numHeads()), new Heads(packed, embedDim, numKvHeads),
+                new Heads(packed, embedDim + kvDim, numKvHeads), length, length, spec, need);
+    }
+
+    /**
+     * The rest of a forward pass from projected heads: the appended keys, the
+     * rotary embeddings, attention of {@code lq} queries over {@code lk} keys
+     * and those appended, and the output projection.
+     */
+    private LayerOutput attend(Arena arena, Backend backend, Heads q, Heads k, Heads v, long lq, long lk,
+                               AttentionSpec spec, MultiHeadAttention.NeedWeights need) {
+        int appended = config.appendedKeys();
+        long keys = lk + appended, batch = q.batch(), numHeads = config.numHeads();
+        AttentionSpec attention = appended == 0 ? spec : AppendedKeys.spec(arena, spec, batch, numHeads, lq, lk, appended);
+        if (config.addBiasKv()) { // token lk; the zero key and value after it are zeros from the allocation
+            k.fillRow(lk, w.biasK);
+            v.fillRow(lk, w.biasV);
+        }
+        rotate(q.view(lq), 0, backend);
+        rotate(k.view(lk), 0, backend); // the appended keys have no position
+        Tensor merged = tokens(arena, batch, lq, config.embedDim());
         Tensor weights = need == MultiHeadAttention.NeedWeights.NONE ? null
-                : Tensor.allocate(arena, batch, numHeads, config.lengthOf(query), config.lengthOf(key));
-        AttentionSpec headSpec = spec.toBuilder().weights(weights).backend(backend).build();
-        Attention.scaledDotProduct(q.view(), k.view(), v.view(), new Heads(merged, 0, numHeads).view(), headSpec);
-        Tensor out = project(arena, backend, merged, w.outW, w.outB);
+                : Tensor.allocate(arena, batch, numHeads, lq, keys);
+        AttentionSpec headSpec = attention.toBuilder().weights(weights).backend(backend).build();
+        Attention.scaledDotProduct(q.view(lq), k.view(keys), v.view(keys), new Heads(merged, 0, numHeads).view(lq),
+                headSpec);
+        Tensor out = project(arena, backend, merged, w.outW, w.outB, lq);
         return new LayerOutput(out, need == MultiHeadAttention.NeedWeights.AVERAGED
                 ? averageOverHeads(arena, weights) : weights);
     }
@@ -89,33 +119,49 @@ final class MultiHeadForward {
         if (!config.isPacked()) {
             throw new IllegalStateException("forwardCached needs kdim == vdim == embedDim");
         }
+        if (config.appendedKeys() > 0) {
+            throw new IllegalStateException("forwardCached: a layer with addBiasKv or addZeroAttn appends keys after "
+                    + "every sequence, and a KV cache has no place for them; use forward");
+        }
         Backend backend = spec.resolvedBackend();
         checkInput("x", x, config.embedDim(), backend);
         w.checkUsable(backend);
         checkCache(cache, config.batchOf(x));
-        long embedDim = config.embedDim(), kvDim = config.kvDim();
+        long embedDim = config.embedDim(), kvDim = config.kvDim(), length = config.lengthOf(x);
         long numHeads = config.numHeads(), numKvHeads = config.numKvHeads();
-        Tensor qkv = project(arena, backend, x, w.inProj, w.inBias);
-        Heads q = new Heads(qkv, 0, numHeads), k = new Heads(qkv, embedDim, numKvHeads);
+        Tensor qkv = project(arena, backend, x, w.inProj, w.inBias, length);
+        Tensor q = new Heads(qkv, 0, numHeads).view(length), k = new Heads(qkv, embedDim, numKvHeads).view(length);
         rotate(q, cache.length(), backend);
         rotate(k, cache.length(), backend);
-        cache.append(k.view(), new Heads(qkv, embedDim + kvDim, numKvHeads).view());
-        Tensor merged = Tensor.allocate(arena, x.shape());
-        cache.attend(q.view(), new Heads(merged, 0, numHeads).view(), spec.toBuilder().backend(backend).build());
-        return project(arena, backend, merged, w.outW, w.outB);
+        cache.append(k, new Heads(qkv, embedDim + kvDim, numKvHeads).view(length));
+        Tensor merged = tokens(arena, config.batchOf(x), length, embedDim);
+        cache.attend(q, new Heads(merged, 0, numHeads).view(length), spec.toBuilder().backend(backend).build());
+        return project(arena, backend, merged, w.outW, w.outB, length);
+    }
+
+    /** The arguments every forward pass takes are there, and the spec leaves the weights to the layer. */
+    private static Backend checkCall(Arena arena, AttentionSpec spec, MultiHeadAttention.NeedWeights need) {
+        if (arena == null || spec == null || need == null) {
+            throw new IllegalArgumentException((arena == null ? "arena" : spec == null ? "spec" : "need")
+                    + " must not be null");
+        }
+        if (spec.weights() != null) {
+            throw new IllegalArgumentException("spec.weights: MultiHeadAttention allocates the weights; use need");
+        }
+        return spec.resolvedBackend();
     }
 
     /** Applies the layer's rotary embedding, if any, to projected heads at {@code position}. */
-    private void rotate(Heads heads, long position, Backend backend) {
+    private void rotate(Tensor heads, long position, Backend backend) {
         if (config.ropeBase() > 0f) {
-            Rope.apply(heads.view(), position, config.ropeBase(), config.ropeLayout(), backend);
+            Rope.apply(heads, position, config.ropeBase(), config.ropeLayout(), backend);
         }
     }
 
     /**
-     * A head-split view {@code (B, heads, L, headDim)} of a token-major
-     * buffer {@code (d0, d1, width)} in the layer's layout, starting at
-     * column {@code column}.
+     * Head-split views {@code (B, heads, rows, headDim)} of a token-major
+     * buffer {@code (d0, d1, width)} in the layer's layout (rows of contiguous
+     * features, any strides between them), starting at column {@code column}.
      */
     private final class Heads {
         private final Tensor buffer;
@@ -127,24 +173,70 @@ final class MultiHeadForward {
             this.heads = heads;
         }
 
-        Tensor view() {
-            long d0 = buffer.size(0), d1 = buffer.size(1), width = buffer.size(2), headDim = config.headDim();
-            boolean batchFirst = config.batchFirst();
-            long b = batchFirst ? d0 : d1, l = batchFirst ? d1 : d0;
-            long[] strides = batchFirst
-                    ? new long[] {d1 * width, headDim, width, 1}
-                    : new long[] {width, headDim, d1 * width, 1};
-            long offset = column * Float.BYTES;
+        long batch() {
+            return config.batchOf(buffer);
+        }
+
+        /** The heads of the first {@code rows} tokens of every sequence. */
+        Tensor view(long rows) {
+            long[] st = buffer.strides();
+            long headDim = config.headDim();
+            long[] strides = config.batchFirst()
+                    ? new long[] {st[0], headDim, st[1], 1}
+                    : new long[] {st[1], headDim, st[0], 1};
             // An empty buffer (B = 0 or L = 0) has no bytes to slice; its views reach none.
-            MemorySegment seg = buffer.size() == 0 ? buffer.segment() : buffer.segment().asSlice(offset);
-            return Tensor.wrap(seg, new long[] {b, heads, l, headDim}, strides);
+            MemorySegment seg = buffer.size() == 0 ? buffer.segment() : buffer.segment().asSlice(column * Float.BYTES);
+            return Tensor.wrap(seg, new long[] {batch(), heads, rows, headDim}, strides);
+        }
+
+        /** Writes {@code vector} (heads·headDim) as token {@code row} of every sequence. */
+        void fillRow(long row, Tensor vector) {
+            long[] st = buffer.strides();
+            long batchStride = config.batchFirst() ? st[0] : st[1], rowStride = config.batchFirst() ? st[1] : st[0];
+            for (long b = 0; b < batch(); b++) {
+                MemorySegment.copy(vector.segment(), 0, buffer.segment(),
+                        (b * batchStride + row * rowStride + column) * Float.BYTES, vector.size() * Float.BYTES);
+            }
         }
     }
 
-    /** y = x·Wᵀ + b over the last dimension of a rank-3 input, into a new (d0, d1, N) tensor. */
-    private static Tensor project(Arena arena, Backend backend, Tensor x, Tensor w, Tensor bias) {
-        Tensor y = Tensor.allocate(arena, x.size(0), x.size(1), w.size(0));
-        Attention.linear(x, w, bias, y, backend);
+    /** A new zero-filled {@code (batch, length, width)} tensor, or {@code (length, batch, width)} when not batch-first. */
+    private Tensor tokens(Arena arena, long batch, long length, long width) {
+        return config.batchFirst() ? Tensor.allocate(arena, batch, length, width)
+                : Tensor.allocate(arena, length, batch, width);
+    }
+
+    /** The first {@code length} tokens of every sequence of a {@link #tokens} buffer. */
+    private Tensor firstTokens(Tensor buffer, long length) {
+        if (config.lengthOf(buffer) == length) {
+            return buffer;
+        }
+        long[] shape = buffer.shape();
+        shape[config.batchFirst() ? 1 : 0] = length;
+        return Tensor.wrap(buffer.segment(), shape, buffer.strides());
+    }
+
+    /**
+     * y = x·Wᵀ + b over the last dimension of a rank-3 input, into the first
+     * tokens of a new {@link #tokens} buffer of {@code length} tokens a sequence.
+     */
+    private Tensor project(Arena arena, Backend backend, Tensor x, Tensor w, Tensor bias, long length) {
+        Tensor y = tokens(arena, config.batchOf(x), length, w.size(0));
+        Attention.linear(x, w, bias, firstTokens(y, config.lengthOf(x)), backend);
+        return y;
+    }
+
+    /** {@code x}'s tokens, copied into the first tokens of a new {@link #tokens} buffer of {@code length} a sequence. */
+    private Tensor copyTokens(Arena arena, Tensor x, long length) {
+        long width = x.size(2);
+        Tensor y = tokens(arena, config.batchOf(x), length, width);
+        long[] xs = x.strides(), ys = y.strides();
+        for (long d0 = 0; d0 < x.size(0); d0++) {
+            for (long d1 = 0; d1 < x.size(1); d1++) {
+                MemorySegment.copy(x.segment(), (d0 * xs[0] + d1 * xs[1]) * Float.BYTES, y.segment(),
+                        (d0 * ys[0] + d1 * ys[1]) * Float.BYTES, width * Float.BYTES);
+            }
+        }
         return y;
     }
 

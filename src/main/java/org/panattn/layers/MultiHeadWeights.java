@@ -28,6 +28,8 @@ final class MultiHeadWeights {
      * {@code out_proj.bias} (E): all null without biases.
      */
     final Tensor inBias, qB, kB, vB, kvB, outB;
+    /** {@code bias_k} and {@code bias_v} (kvDim each), appended to the keys and values; null without addBiasKv. */
+    final Tensor biasK, biasV;
 
     MultiHeadWeights(MultiHeadConfig config, Arena arena) {
         this.config = config;
@@ -62,6 +64,12 @@ final class MultiHeadWeights {
         } else {
             inBias = qB = kB = vB = kvB = outB = null;
         }
+        if (config.addBiasKv()) {
+            biasK = Tensor.allocate(arena, kvDim);
+            biasV = Tensor.allocate(arena, kvDim);
+        } else {
+            biasK = biasV = null;
+        }
     }
 
     private static Tensor rows(Tensor m, long first, long count) {
@@ -81,7 +89,9 @@ final class MultiHeadWeights {
     /**
      * PyTorch's initialisation: Xavier-uniform q, k and v projections
      * (jointly for a packed {@code in_proj_weight}), zero biases, and
-     * {@code out_proj.weight} uniform in ±1/√E (the default of {@code nn.Linear}).
+     * {@code out_proj.weight} uniform in ±1/√E (the default of {@code nn.Linear}),
+     * and {@code bias_k}, {@code bias_v} Xavier-normal (of their (1, 1, kvDim)
+     * shape: standard deviation 1/√kvDim).
      */
     void initRandom(long seed) {
         SplittableRandom rnd = new SplittableRandom(seed);
@@ -97,6 +107,10 @@ final class MultiHeadWeights {
             inBias.copyFrom(new float[(int) inBias.size()]);
             outB.copyFrom(new float[(int) outB.size()]);
         }
+        if (biasK != null) {
+            Weights.fillNormal(biasK, rnd, 1.0 / Math.sqrt(config.kvDim()));
+            Weights.fillNormal(biasV, rnd, 1.0 / Math.sqrt(config.kvDim()));
+        }
     }
 
     /** PyTorch's packed {@code in_proj_weight} and {@code in_proj_bias}. */
@@ -111,6 +125,14 @@ final class MultiHeadWeights {
     void loadQkv(float[] qWeight, float[] kWeight, float[] vWeight, float[] inProjBias) {
         Weights.load(new String[] {"q_proj_weight", "k_proj_weight", "v_proj_weight", "in_proj_bias"},
                 new Tensor[] {qW, kW, vW, inBias}, qWeight, kWeight, vWeight, inProjBias);
+    }
+
+    /** PyTorch's {@code bias_k} and {@code bias_v}, (1, 1, kvDim) each. */
+    void loadBiasKv(float[] biasK, float[] biasV) {
+        if (!config.addBiasKv()) {
+            throw new IllegalStateException("bias_k, bias_v: this layer was built without addBiasKv(true)");
+        }
+        Weights.load(new String[] {"bias_k", "bias_v"}, new Tensor[] {this.biasK, this.biasV}, biasK, biasV);
     }
 
     /** PyTorch's {@code out_proj.weight} and {@code out_proj.bias}. */

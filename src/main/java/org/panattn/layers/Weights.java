@@ -70,4 +70,13 @@ final class Weights {
         }
         t.copyFrom(x);
     }
+
+    /** Fills {@code t} with normal values of mean 0 and standard deviation {@code std}, in row-major order. */
+    static void fillNormal(Tensor t, SplittableRandom rnd, double std) {
+        float[] x = new float[Math.toIntExact(t.size())];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = (float) (rnd.nextGaussian() * std);
+        }
+        t.copyFrom(x);
+    }
 }

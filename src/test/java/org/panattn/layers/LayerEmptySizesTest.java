@@ -65,6 +65,34 @@ class LayerEmptySizesTest {
         }
     }
 
+    /** With no input key, the appended keys remain: bias_k alone is attended, so every head gives bias_v. */
+    @ParameterizedTest
+    @EnumSource(Backend.class)
+    void appendedKeysRemainWhenTheInputHasNone(Backend backend) {
+        try (Arena arena = Arena.ofConfined()) {
+            MultiHeadAttention mha = MultiHeadAttention.builder(8, 2).addBiasKv(true).build(arena).initRandom(4);
+            AttentionSpec spec = on(backend);
+            Tensor memory = Tensor.allocate(arena, 2, 0, 8);
+            LayerOutput r = mha.forward(arena, Reference.random(arena, new SplittableRandom(4), 2, 3, 8), memory,
+                    memory, spec, MultiHeadAttention.NeedWeights.AVERAGED);
+            assertArrayEquals(new long[] {2, 3, 1}, r.weights().shape());
+            assertAll(1f, r.weights(), "bias_k takes all the weight");
+            float[] w = mha.outProjWeight().toArray(), biasV = mha.biasV().toArray();
+            for (int e = 0; e < 8; e++) {
+                double want = 0;
+                for (int f = 0; f < 8; f++) {
+                    want += (double) w[e * 8 + f] * biasV[f]; // out_proj.bias is 0 after initRandom
+                }
+                assertEquals(want, r.output().get(1, 2, e), 1e-6, "out_proj(bias_v)");
+            }
+            LayerOutput none = mha.forward(arena, Tensor.allocate(arena, 2, 0, 8), spec,
+                    MultiHeadAttention.NeedWeights.PER_HEAD);
+            assertArrayEquals(new long[] {2, 2, 0, 1}, none.weights().shape());
+            assertArrayEquals(new long[] {0, 3, 8}, mha.forward(arena, Tensor.allocate(arena, 0, 3, 8), spec,
+                    MultiHeadAttention.NeedWeights.NONE).output().shape());
+        }
+    }
+
     @ParameterizedTest
     @EnumSource(Backend.class)
     void encoderDecoderAndPoolingTakeEmptyInputs(Backend backend) {

@@ -15,11 +15,14 @@ import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
+import org.panattn.Alibi;
 import org.panattn.AttentionSpec;
 import org.panattn.Backend;
+import org.panattn.Causal;
 import org.panattn.KvCache;
 import org.panattn.Mask;
 import org.panattn.Reference;
+import org.panattn.RelativePositionBias;
 import org.panattn.Rope;
 import org.panattn.Tensor;
 
@@ -85,6 +88,15 @@ class LayerValidationTest {
                     () -> packed.loadOutProj(new float[64], new float[7]));
             expect(IAE, "out_proj.bias: this layer was built without biases",
                     () -> biasFree.loadOutProj(new float[64], new float[8]));
+            MultiHeadAttention withBiasKv = MultiHeadAttention.builder(8, 2).kvHeads(1).addBiasKv(true).build(arena)
+                    .initRandom(4);
+            float[] biasKBefore = withBiasKv.biasK().toArray();
+            expect(IAE, "bias_v: expected 4 values, shape (4), got 8",
+                    () -> withBiasKv.loadBiasKv(new float[4], new float[8]));
+            expect(IAE, "bias_k: expected 4 values, shape (4), got null", () -> withBiasKv.loadBiasKv(null, new float[4]));
+            expect(ISE, "bias_k, bias_v: this layer was built without addBiasKv(true)",
+                    () -> packed.loadBiasKv(new float[8], new float[8]));
+            assertArrayEquals(biasKBefore, withBiasKv.biasK().toArray(), "bias_k after refused loads");
             assertArrayEquals(qBefore, packed.qProjWeight().toArray(), "in_proj_weight after refused loads");
             assertArrayEquals(kBefore, separate.kProjWeight().toArray(), "k_proj_weight after refused loads");
             assertArrayEquals(outBefore, packed.outProjWeight().toArray(), "out_proj.weight after refused loads");
@@ -153,6 +165,61 @@ class LayerValidationTest {
             MultiHeadAttention dead = MultiHeadAttention.builder(8, 2).build(layerArena);
             layerArena.close();
             expect(ISE, "the layer's weights: its arena is closed", () -> dead.forward(arena, query, spec, NONE));
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(Backend.class)
+    void forwardPackedAndAppendedKeysNameEachBadInput(Backend backend) {
+        try (Arena arena = Arena.ofConfined()) {
+            SplittableRandom rnd = new SplittableRandom(8);
+            MultiHeadAttention mha = MultiHeadAttention.builder(8, 2).kvHeads(1).addBiasKv(true).addZeroAttn(true)
+                    .build(arena).initRandom(8);
+            Tensor x = Reference.random(arena, rnd, 2, 3, 8), qkv = Reference.random(arena, rnd, 2, 3, 16);
+            AttentionSpec spec = on(backend);
+            expect(IAE, "arena must not be null", () -> mha.forwardPacked(null, qkv, spec, NONE));
+            expect(IAE, "spec must not be null", () -> mha.forwardPacked(arena, qkv, null, NONE));
+            expect(IAE, "need must not be null", () -> mha.forwardPacked(arena, qkv, spec, null));
+            expect(IAE, "qkv must not be null", () -> mha.forwardPacked(arena, null, spec, NONE));
+            expect(ISE, "qkv: its arena is closed", () -> mha.forwardPacked(arena, closed(2, 3, 16), spec, NONE));
+            expect(IAE, "qkv: expected shape (B, L, 16), got (2, 3, 24)",
+                    () -> mha.forwardPacked(arena, Tensor.allocate(arena, 2, 3, 24), spec, NONE));
+            expect(IAE, "qkv: the last dimension must be contiguous", () -> mha.forwardPacked(arena,
+                    Tensor.allocate(arena, 2, 16, 3).permute(0, 2, 1), spec, NONE));
+            expect(IAE, "spec.weights: MultiHeadAttention allocates the weights; use need", () -> mha.forwardPacked(
+                    arena, qkv, spec.toBuilder().weights(Tensor.allocate(arena, 2, 2, 3, 5)).build(), NONE));
+            // The appended keys extend the masks: one over other than the input's keys is refused first.
+            expect(IAE, "spec.mask: expected shape (B|1, H|1, Lq|1, Lk) = (2|1, 2|1, 3|1, 3), got (1, 1, 3, 5)",
+                    () -> mha.forward(arena, x, spec.toBuilder().mask(Mask.keep(arena, new boolean[15], 3, 5)).build(),
+                            NONE));
+            expect(IAE, "spec.mask: expected shape (B|1, H|1, Lq|1, Lk) = (2|1, 2|1, 3|1, 3), got (1, 1, 2, 3)",
+                    () -> mha.forward(arena, x, spec.toBuilder().causal(Causal.TOP_LEFT)
+                            .mask(Mask.keep(arena, new boolean[6], 2, 3)).build(), NONE));
+            expect(IAE, "spec.keyPadding: expected shape (B|1, H|1, Lq|1, Lk) = (2|1, 2|1, 3|1, 3), got (2, 1, 1, 5)",
+                    () -> mha.forward(arena, x, spec.toBuilder().keyPadding(Mask.keyPadding(arena, new long[2], 5))
+                            .build(), NONE));
+            expect(IAE, "spec.keyPadding: expected shape (B|1, H|1, Lq|1, Lk) = (2|1, 2|1, 3|1, 3), got (3, 1, 1, 3)",
+                    () -> mha.forward(arena, x, spec.toBuilder().keyPadding(Mask.keyPadding(arena, new long[3], 3))
+                            .build(), NONE));
+            Arena maskArena = Arena.ofConfined();
+            Mask dead = Mask.keep(maskArena, new boolean[9], 3, 3);
+            maskArena.close();
+            expect(ISE, "spec.mask: its arena is closed", () -> mha.forward(arena, x, spec.toBuilder().mask(dead)
+                    .build(), NONE));
+            expect(IAE, "spec.alibi: a positional bias needs every key's position", () -> mha.forward(arena, x,
+                    spec.toBuilder().alibi(Alibi.slopes(arena, 2)).build(), NONE));
+            expect(IAE, "spec.relativeBias: a positional bias needs every key's position", () -> mha.forward(arena, x,
+                    spec.toBuilder().relativeBias(new RelativePositionBias(Tensor.allocate(arena, 32, 2),
+                            true, 128)).build(), NONE));
+            expect(ISE, "forwardCached: a layer with addBiasKv or addZeroAttn appends keys", () -> mha.forwardCached(
+                    arena, x, KvCache.allocate(arena, 2, 1, 4, 4), spec));
+            try (Arena shared = Arena.ofShared()) {
+                MultiHeadAttention sharedLayer = MultiHeadAttention.builder(8, 2).addZeroAttn(true).build(shared);
+                Tensor sharedX = x.contiguous(shared);
+                Mask confined = Mask.keep(arena, new boolean[9], 3, 3);
+                expectOnOtherThread(ISE, "spec.mask: its arena is confined to another thread", () -> sharedLayer
+                        .forward(shared, sharedX, spec.toBuilder().mask(confined).build(), NONE));
+            }
         }
     }
 
