@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Writes the fixtures that test panattn against PyTorch: MultiHeadAttention
-against nn.MultiheadAttention (cli/src/test/resources/mha/<case>/*.npy) and
+against nn.MultiheadAttention (cli/src/test/resources/mha/<case>/*.npy: self
+and cross attention, add_bias_kv, add_zero_attn, both, and the packed
+projection qkv = x·in_proj_weightᵀ + in_proj_bias) and
 EncoderDecoderAttention against the seq2seq tutorial's Attn module
 (cli/src/test/resources/attn/*.npy): inputs, weights in PyTorch's names, masks
 in both polarities, outputs and attention weights. Needs PyTorch (Debian:
@@ -29,6 +31,28 @@ def weights_of(mha):
     return {k.replace(".", "_"): v for k, v in sd.items()}
 
 
+def packed_qkv(mha, x):
+    """The self-attention in-projection of x, q | k | v side by side: what a packed QKV input holds."""
+    return torch.nn.functional.linear(x, mha.in_proj_weight, mha.in_proj_bias)
+
+
+def causal_mask(lq, lk, bottom_right=False, window=0):
+    """PyTorch's boolean causal attn_mask, True = masked, as panattn's causal rule and window define it."""
+    i = torch.arange(lq).unsqueeze(1) + (lk - lq if bottom_right else 0)
+    j = torch.arange(lk).unsqueeze(0)
+    masked = j > i
+    if window:
+        masked |= i - j >= window
+    return masked
+
+
+def randomize_biases(mha):
+    with torch.no_grad():  # nonzero biases, so they are tested too
+        if mha.in_proj_bias is not None:
+            mha.in_proj_bias.uniform_(-0.5, 0.5)
+            mha.out_proj.bias.uniform_(-0.5, 0.5)
+
+
 def self_attention():
     torch.manual_seed(1)
     E, H, B, L = 16, 4, 2, 5
@@ -44,7 +68,59 @@ def self_attention():
     _, per_head = mha(x, x, x, attn_mask=causal, key_padding_mask=padding, need_weights=True,
                       average_attn_weights=False)
     save("mha/self", x=x, keep_attn_mask=~causal.numpy(), keep_key_padding_mask=~padding.numpy(),
-         out=out, weights_avg=avg, weights_per_head=per_head, **weights_of(mha))
+         out=out, weights_avg=avg, weights_per_head=per_head, qkv=packed_qkv(mha, x), **weights_of(mha))
+
+
+def bias_kv():
+    """add_bias_kv in self-attention, (B, L, E): causal and windowed masks, key padding."""
+    torch.manual_seed(4)
+    E, H, B, L = 16, 4, 2, 6
+    mha = torch.nn.MultiheadAttention(E, H, add_bias_kv=True, batch_first=True)
+    randomize_biases(mha)
+    mha.eval()
+    x = torch.rand(B, L, E) * 2 - 1
+    causal = causal_mask(L, L)
+    padding = torch.tensor([[False] * L, [False] * 4 + [True] * 2])
+    out, avg = mha(x, x, x, attn_mask=causal, key_padding_mask=padding)
+    _, per_head = mha(x, x, x, attn_mask=causal, key_padding_mask=padding, average_attn_weights=False)
+    out_window, _ = mha(x, x, x, attn_mask=causal_mask(L, L, window=3), key_padding_mask=padding)
+    save("mha/bias_kv", x=x, keep_key_padding_mask=~padding.numpy(), out=out, weights_avg=avg,
+         weights_per_head=per_head, out_window3=out_window, qkv=packed_qkv(mha, x), **weights_of(mha))
+
+
+def zero_attn():
+    """add_zero_attn in cross-attention, (L, B, E), kdim/vdim: a float (B*H, Lq, Lk) attn_mask beside
+    bottom-right causal, and key padding."""
+    torch.manual_seed(5)
+    E, H, B, Lq, Lk, kdim, vdim = 16, 2, 2, 3, 7, 12, 10
+    mha = torch.nn.MultiheadAttention(E, H, kdim=kdim, vdim=vdim, add_zero_attn=True)
+    randomize_biases(mha)
+    mha.eval()
+    q = torch.rand(Lq, B, E) * 2 - 1
+    k = torch.rand(Lk, B, kdim) * 2 - 1
+    v = torch.rand(Lk, B, vdim) * 2 - 1
+    attn_mask = torch.rand(B * H, Lq, Lk) - 0.5
+    padding = torch.tensor([[False] * Lk, [False] * 4 + [True] * 3])
+    causal = attn_mask.masked_fill(causal_mask(Lq, Lk, bottom_right=True), float("-inf"))
+    out, avg = mha(q, k, v, attn_mask=causal, key_padding_mask=padding)
+    save("mha/zero_attn", query=q, key=k, value=v, attn_mask=attn_mask, keep_key_padding_mask=~padding.numpy(),
+         out=out, weights_avg=avg, **weights_of(mha))
+
+
+def bias_kv_and_zero_attn():
+    """Both, without biases, in self-attention, (L, B, E): a boolean (B*H, L, L) attn_mask, and key padding
+    that hides every key of batch 1, so only the appended keys remain."""
+    torch.manual_seed(6)
+    E, H, B, L = 12, 3, 2, 5
+    mha = torch.nn.MultiheadAttention(E, H, bias=False, add_bias_kv=True, add_zero_attn=True)
+    mha.eval()
+    x = torch.rand(L, B, E) * 2 - 1
+    attn_mask = torch.rand(B * H, L, L) < 0.3  # True = masked
+    padding = torch.tensor([[False] * 3 + [True] * 2, [True] * L])
+    out, _ = mha(x, x, x, attn_mask=attn_mask, key_padding_mask=padding)
+    _, per_head = mha(x, x, x, attn_mask=attn_mask, key_padding_mask=padding, average_attn_weights=False)
+    save("mha/both", x=x, keep_attn_mask=~attn_mask.numpy(), keep_key_padding_mask=~padding.numpy(), out=out,
+         weights_per_head=per_head, qkv=packed_qkv(mha, x), **weights_of(mha))
 
 
 def cross_attention():
@@ -92,4 +168,7 @@ def encoder_decoder_step():
 if __name__ == "__main__":
     self_attention()
     cross_attention()
+    bias_kv()
+    zero_attn()
+    bias_kv_and_zero_attn()
     encoder_decoder_step()

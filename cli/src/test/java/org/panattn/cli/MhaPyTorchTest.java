@@ -11,27 +11,55 @@ import java.lang.foreign.Arena;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.stream.Stream;
 
+import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.EnumSource;
+import org.junit.jupiter.params.provider.MethodSource;
 import org.panattn.AttentionSpec;
 import org.panattn.Backend;
+import org.panattn.Causal;
+import org.panattn.Isa;
 import org.panattn.Mask;
+import org.panattn.Panattn;
 import org.panattn.Tensor;
 import org.panattn.layers.LayerOutput;
 import org.panattn.layers.MultiHeadAttention;
 
 /**
  * MultiHeadAttention against PyTorch's nn.MultiheadAttention, given the
- * same weights: fixtures from scripts/make-mha-fixture.py, through the API
- * and through {@code run --variant mha}.
+ * same weights: fixtures from scripts/make-torch-fixtures.py (self and
+ * cross attention, add_bias_kv, add_zero_attn, both, and the packed
+ * projection), through the API on every backend and native ISA level, and
+ * through {@code run --variant mha}.
  */
 class MhaPyTorchTest {
     private static final Path ROOT = Path.of("src/test/resources/mha");
 
     @TempDir
     Path tmp;
+
+    /** Java, Vector API, and native at each ISA level of this machine. */
+    static Stream<Arguments> targets() {
+        Stream<Arguments> java = Stream.of(Arguments.of(Backend.JAVA, null), Arguments.of(Backend.JAVA_VECTOR, null));
+        return Stream.concat(java, Panattn.isaLevels().stream().map(isa -> Arguments.of(Backend.NATIVE, isa)));
+    }
+
+    /** Caps the native ISA level for a native target; returns the backend. */
+    private static Backend select(Backend backend, Isa isa) {
+        if (isa != null) {
+            Panattn.setMaxIsa(isa);
+        }
+        return backend;
+    }
+
+    @AfterEach
+    void restoreIsa() {
+        Panattn.setMaxIsa(Panattn.supportedIsa());
+    }
 
     private static Npy.Array npy(String fixture, String name) throws IOException {
         return Npy.read(ROOT.resolve(fixture).resolve(name + ".npy"));
@@ -48,15 +76,15 @@ class MhaPyTorchTest {
     }
 
     @ParameterizedTest
-    @EnumSource(Backend.class)
-    void selfAttentionWithCausalAndKeyPaddingMasks(Backend backend) throws IOException {
+    @MethodSource("targets")
+    void selfAttentionWithCausalAndKeyPaddingMasks(Backend backend, Isa isa) throws IOException {
         try (Arena arena = Arena.ofConfined()) {
             Npy.Array x = npy("self", "x");
             MultiHeadAttention mha = MultiHeadAttention.builder(16, 4).build(arena)
                     .loadInProj(npy("self", "in_proj_weight").floats(), npy("self", "in_proj_bias").floats())
                     .loadOutProj(npy("self", "out_proj_weight").floats(), npy("self", "out_proj_bias").floats());
             Tensor input = Tensor.of(arena, x.floats(), x.shape());
-            AttentionSpec spec = AttentionSpec.builder().backend(backend)
+            AttentionSpec spec = AttentionSpec.builder().backend(select(backend, isa))
                     .mask(Mask.keep(arena, npy("self", "keep_attn_mask").booleans(), 5, 5))
                     .keyPadding(Mask.keep(arena, npy("self", "keep_key_padding_mask").booleans(), 2, 1, 1, 5))
                     .build();
@@ -69,8 +97,8 @@ class MhaPyTorchTest {
     }
 
     @ParameterizedTest
-    @EnumSource(Backend.class)
-    void crossAttentionSeqFirstWithKdimVdimAndFloatMask(Backend backend) throws IOException {
+    @MethodSource("targets")
+    void crossAttentionSeqFirstWithKdimVdimAndFloatMask(Backend backend, Isa isa) throws IOException {
         try (Arena arena = Arena.ofConfined()) {
             MultiHeadAttention mha = MultiHeadAttention.builder(16, 2).kdim(12).vdim(10).batchFirst(false).build(arena)
                     .loadQkv(npy("cross", "q_proj_weight").floats(), npy("cross", "k_proj_weight").floats(),
@@ -79,12 +107,104 @@ class MhaPyTorchTest {
             Tensor q = tensor(arena, npy("cross", "query"));
             Tensor k = tensor(arena, npy("cross", "key"));
             Tensor v = tensor(arena, npy("cross", "value"));
-            AttentionSpec spec = AttentionSpec.builder().backend(backend)
+            AttentionSpec spec = AttentionSpec.builder().backend(select(backend, isa))
                     .mask(Mask.additive(tensor(arena, npy("cross", "attn_mask")))).build();
             LayerOutput r = mha.forward(arena, q, k, v, spec, MultiHeadAttention.NeedWeights.AVERAGED);
             assertArrayEquals(new long[] {3, 2, 16}, r.output().shape());
             assertClose(r.output().toArray(), npy("cross", "out"), "output");
             assertClose(r.weights().toArray(), npy("cross", "weights_avg"), "averaged weights");
+        }
+    }
+
+    /** add_bias_kv with causal and windowed masks and key padding; the packed projection too. */
+    @ParameterizedTest
+    @MethodSource("targets")
+    void biasKvMatchesPyTorch(Backend backend, Isa isa) throws IOException {
+        try (Arena arena = Arena.ofConfined()) {
+            String f = "bias_kv";
+            MultiHeadAttention mha = MultiHeadAttention.builder(16, 4).addBiasKv(true).build(arena)
+                    .loadInProj(npy(f, "in_proj_weight").floats(), npy(f, "in_proj_bias").floats())
+                    .loadOutProj(npy(f, "out_proj_weight").floats(), npy(f, "out_proj_bias").floats())
+                    .loadBiasKv(npy(f, "bias_k").floats(), npy(f, "bias_v").floats());
+            Tensor x = tensor(arena, npy(f, "x"));
+            AttentionSpec spec = AttentionSpec.builder().backend(select(backend, isa)).causal(Causal.TOP_LEFT)
+                    .keyPadding(Mask.keep(arena, npy(f, "keep_key_padding_mask").booleans(), 2, 1, 1, 6)).build();
+            LayerOutput avg = mha.forward(arena, x, spec, MultiHeadAttention.NeedWeights.AVERAGED);
+            assertArrayEquals(new long[] {2, 6, 7}, avg.weights().shape(), "one more key: bias_k");
+            assertClose(avg.output().toArray(), npy(f, "out"), "output");
+            assertClose(avg.weights().toArray(), npy(f, "weights_avg"), "averaged weights");
+            assertClose(mha.forward(arena, x, spec, MultiHeadAttention.NeedWeights.PER_HEAD).weights().toArray(),
+                    npy(f, "weights_per_head"), "per-head weights");
+            assertClose(mha.forward(arena, x, spec.toBuilder().window(3).build(), MultiHeadAttention.NeedWeights.NONE)
+                    .output().toArray(), npy(f, "out_window3"), "window 3");
+            LayerOutput packed = mha.forwardPacked(arena, tensor(arena, npy(f, "qkv")), spec,
+                    MultiHeadAttention.NeedWeights.AVERAGED);
+            assertClose(packed.output().toArray(), npy(f, "out"), "forwardPacked output");
+            assertClose(packed.weights().toArray(), npy(f, "weights_avg"), "forwardPacked weights");
+        }
+    }
+
+    /** add_zero_attn in seq-first cross-attention with kdim/vdim: a float (B*H, Lq, Lk) mask, bottom-right, padding. */
+    @ParameterizedTest
+    @MethodSource("targets")
+    void zeroAttnMatchesPyTorch(Backend backend, Isa isa) throws IOException {
+        try (Arena arena = Arena.ofConfined()) {
+            String f = "zero_attn";
+            MultiHeadAttention mha = MultiHeadAttention.builder(16, 2).kdim(12).vdim(10).batchFirst(false)
+                    .addZeroAttn(true).build(arena)
+                    .loadQkv(npy(f, "q_proj_weight").floats(), npy(f, "k_proj_weight").floats(),
+                            npy(f, "v_proj_weight").floats(), npy(f, "in_proj_bias").floats())
+                    .loadOutProj(npy(f, "out_proj_weight").floats(), npy(f, "out_proj_bias").floats());
+            AttentionSpec spec = AttentionSpec.builder().backend(select(backend, isa)).causal(Causal.BOTTOM_RIGHT)
+                    .mask(Mask.additive(Tensor.of(arena, npy(f, "attn_mask").floats(), 2, 2, 3, 7)))
+                    .keyPadding(Mask.keep(arena, npy(f, "keep_key_padding_mask").booleans(), 2, 1, 1, 7)).build();
+            LayerOutput r = mha.forward(arena, tensor(arena, npy(f, "query")), tensor(arena, npy(f, "key")),
+                    tensor(arena, npy(f, "value")), spec, MultiHeadAttention.NeedWeights.AVERAGED);
+            assertArrayEquals(new long[] {2, 3, 8}, r.weights().shape(), "one more key: the zero key");
+            assertClose(r.output().toArray(), npy(f, "out"), "output");
+            assertClose(r.weights().toArray(), npy(f, "weights_avg"), "averaged weights");
+        }
+    }
+
+    /** Both, without biases, seq-first: a boolean (B*H, L, L) mask, and padding that hides every key of batch 1. */
+    @ParameterizedTest
+    @MethodSource("targets")
+    void biasKvAndZeroAttnMatchPyTorch(Backend backend, Isa isa) throws IOException {
+        try (Arena arena = Arena.ofConfined()) {
+            String f = "both";
+            MultiHeadAttention mha = MultiHeadAttention.builder(12, 3).bias(false).batchFirst(false).addBiasKv(true)
+                    .addZeroAttn(true).build(arena)
+                    .loadInProj(npy(f, "in_proj_weight").floats(), null)
+                    .loadOutProj(npy(f, "out_proj_weight").floats(), null)
+                    .loadBiasKv(npy(f, "bias_k").floats(), npy(f, "bias_v").floats());
+            AttentionSpec spec = AttentionSpec.builder().backend(select(backend, isa))
+                    .mask(Mask.keep(arena, npy(f, "keep_attn_mask").booleans(), 2, 3, 5, 5))
+                    .keyPadding(Mask.keep(arena, npy(f, "keep_key_padding_mask").booleans(), 2, 1, 1, 5)).build();
+            LayerOutput r = mha.forward(arena, tensor(arena, npy(f, "x")), spec, MultiHeadAttention.NeedWeights.PER_HEAD);
+            assertClose(r.output().toArray(), npy(f, "out"), "output");
+            assertClose(r.weights().toArray(), npy(f, "weights_per_head"), "per-head weights");
+            LayerOutput packed = mha.forwardPacked(arena, tensor(arena, npy(f, "qkv")), spec,
+                    MultiHeadAttention.NeedWeights.PER_HEAD);
+            assertClose(packed.output().toArray(), npy(f, "out"), "forwardPacked output");
+            assertClose(packed.weights().toArray(), npy(f, "weights_per_head"), "forwardPacked weights");
+        }
+    }
+
+    /** The packed projection of plain self-attention, with both masks. */
+    @ParameterizedTest
+    @MethodSource("targets")
+    void packedInputMatchesPyTorch(Backend backend, Isa isa) throws IOException {
+        try (Arena arena = Arena.ofConfined()) {
+            MultiHeadAttention mha = MultiHeadAttention.builder(16, 4).build(arena)
+                    .loadOutProj(npy("self", "out_proj_weight").floats(), npy("self", "out_proj_bias").floats());
+            AttentionSpec spec = AttentionSpec.builder().backend(select(backend, isa))
+                    .mask(Mask.keep(arena, npy("self", "keep_attn_mask").booleans(), 5, 5))
+                    .keyPadding(Mask.keep(arena, npy("self", "keep_key_padding_mask").booleans(), 2, 1, 1, 5))
+                    .build();
+            LayerOutput r = mha.forwardPacked(arena, tensor(arena, npy("self", "qkv")), spec,
+                    MultiHeadAttention.NeedWeights.AVERAGED);
+            assertClose(r.output().toArray(), npy("self", "out"), "output");
+            assertClose(r.weights().toArray(), npy("self", "weights_avg"), "averaged weights");
         }
     }
 
