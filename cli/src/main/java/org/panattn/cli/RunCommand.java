@@ -42,6 +42,8 @@ import picocli.CommandLine.Spec;
             "       panattn run --variant mha --query X.npy --heads H (--in-proj-weight W.npy |",
             "                   --q-proj-weight W.npy --k-proj-weight W.npy --v-proj-weight W.npy)",
             "                   --out-proj-weight W.npy --out OUT.npy [OPTIONS]",
+            "       panattn run --variant mha --qkv QKV.npy --heads H --out-proj-weight W.npy --out OUT.npy",
+            "                   [OPTIONS]",
             "       panattn run --variant pooling --x X.npy --query QV.npy --out OUT.npy [OPTIONS]"},
         description = {
             "Attention on .npy files: sdpa, mha, general, additive, concat, concat-tanh, pooling.",
@@ -72,7 +74,7 @@ final class RunCommand implements Callable<Integer> {
             + "concat-tanh:%n")
     Qkv qkv = new Qkv();
 
-    @ArgGroup(validate = false, order = 3, heading = "%nPositional terms (sdpa):%n")
+    @ArgGroup(validate = false, order = 3, heading = "%nPositional terms (sdpa, mha):%n")
     Positional positional = new Positional();
 
     @ArgGroup(validate = false, order = 4, heading = "%nThe score rules' weights:%n")
@@ -119,11 +121,11 @@ final class RunCommand implements Callable<Integer> {
         boolean causal;
 
         @Option(names = "--causal-align", paramLabel = "A", order = 6, converter = Align.class,
-                description = "top-left or bottom-right (decoding); implies --causal (sdpa)")
+                description = "top-left or bottom-right (decoding); implies --causal (sdpa, mha)")
         Causal align;
 
         @Option(names = "--scale", paramLabel = "S", order = 7, converter = Options.Number.class,
-                description = "the scores' scale (default 1/sqrt(Dk); sdpa)")
+                description = "the scores' scale (default 1/sqrt(Dk); sdpa, mha)")
         Double scale;
     }
 
@@ -232,6 +234,21 @@ final class RunCommand implements Callable<Integer> {
 
         @Option(names = "--average-weights", order = 17, description = "--weights averaged over heads")
         boolean averageWeights;
+
+        @Option(names = "--bias-k", paramLabel = "B.npy", order = 18,
+                description = "bias_k (1, 1, E), with --bias-v: PyTorch's add_bias_kv")
+        String biasK;
+
+        @Option(names = "--bias-v", paramLabel = "B.npy", order = 19, description = "bias_v (1, 1, E)")
+        String biasV;
+
+        @Option(names = "--add-zero-attn", order = 20, description = "append a zero key and value (add_zero_attn)")
+        boolean addZeroAttn;
+
+        @Option(names = "--qkv", paramLabel = "QKV.npy", order = 21,
+                description = "self-attention from the packed projection (B, L, 3E), q | k | v,"
+                        + " instead of --query and the in-projection")
+        String qkv;
     }
 
     static final class Pooling {
@@ -264,7 +281,9 @@ final class RunCommand implements Callable<Integer> {
             case "mha" -> all.addAll(List.of("--query", "--key", "--value", "--heads", "--kv-heads",
                     "--in-proj-weight", "--q-proj-weight", "--k-proj-weight", "--v-proj-weight", "--in-proj-bias",
                     "--out-proj-weight", "--out-proj-bias", "--key-padding-mask", "--attn-mask", "--window",
-                    "--seq-first", "--average-weights", "--causal"));
+                    "--seq-first", "--average-weights", "--causal", "--causal-align", "--scale", "--softcap",
+                    "--alibi", "--rel-bias", "--rel-max-distance", "--rel-unidirectional", "--rope-base",
+                    "--rope-layout", "--bias-k", "--bias-v", "--add-zero-attn", "--qkv"));
             case "pooling" -> all.addAll(List.of("--x", "--query", "--key-padding-mask"));
             default -> throw new IllegalStateException(variant);
         }

@@ -208,6 +208,64 @@ class MhaPyTorchTest {
         }
     }
 
+    /** --bias-k/--bias-v, --add-zero-attn, --causal-align, --window and --qkv reach the layer: PyTorch's results. */
+    @ParameterizedTest
+    @EnumSource(Backend.class)
+    void commandLineAppendedKeysAndPackedInputMatchPyTorch(Backend backend) throws IOException {
+        String b = cliName(backend);
+        Path out = tmp.resolve("out.npy"), w = tmp.resolve("w.npy");
+        run("--variant", "mha", "--query", fixture("bias_kv", "x"), "--heads", "4",
+                "--in-proj-weight", fixture("bias_kv", "in_proj_weight"), "--in-proj-bias", fixture("bias_kv", "in_proj_bias"),
+                "--out-proj-weight", fixture("bias_kv", "out_proj_weight"),
+                "--out-proj-bias", fixture("bias_kv", "out_proj_bias"), "--bias-k", fixture("bias_kv", "bias_k"),
+                "--bias-v", fixture("bias_kv", "bias_v"), "--causal",
+                "--key-padding-mask", fixture("bias_kv", "keep_key_padding_mask"), "--backend", b,
+                "--out", out.toString(), "--weights", w.toString(), "--average-weights");
+        assertClose(Npy.read(out).floats(), npy("bias_kv", "out"), "bias_kv output");
+        assertClose(Npy.read(w).floats(), npy("bias_kv", "weights_avg"), "bias_kv weights");
+
+        Path windowed = tmp.resolve("window.npy");
+        run("--variant", "mha", "--qkv", fixture("bias_kv", "qkv"), "--heads", "4",
+                "--out-proj-weight", fixture("bias_kv", "out_proj_weight"),
+                "--out-proj-bias", fixture("bias_kv", "out_proj_bias"), "--bias-k", fixture("bias_kv", "bias_k"),
+                "--bias-v", fixture("bias_kv", "bias_v"), "--causal", "--window", "3",
+                "--key-padding-mask", fixture("bias_kv", "keep_key_padding_mask"), "--backend", b,
+                "--out", windowed.toString());
+        assertClose(Npy.read(windowed).floats(), npy("bias_kv", "out_window3"), "bias_kv --qkv --window 3");
+
+        Path zero = tmp.resolve("zero.npy");
+        run("--variant", "mha", "--seq-first", "--query", fixture("zero_attn", "query"), "--key",
+                fixture("zero_attn", "key"), "--value", fixture("zero_attn", "value"), "--heads", "2",
+                "--q-proj-weight", fixture("zero_attn", "q_proj_weight"),
+                "--k-proj-weight", fixture("zero_attn", "k_proj_weight"),
+                "--v-proj-weight", fixture("zero_attn", "v_proj_weight"),
+                "--in-proj-bias", fixture("zero_attn", "in_proj_bias"),
+                "--out-proj-weight", fixture("zero_attn", "out_proj_weight"),
+                "--out-proj-bias", fixture("zero_attn", "out_proj_bias"), "--add-zero-attn",
+                "--causal-align", "bottom-right", "--attn-mask", fixture("zero_attn", "attn_mask"),
+                "--key-padding-mask", fixture("zero_attn", "keep_key_padding_mask"), "--backend", b,
+                "--out", zero.toString());
+        assertClose(Npy.read(zero).floats(), npy("zero_attn", "out"), "zero_attn output");
+
+        Path both = tmp.resolve("both.npy"), perHead = tmp.resolve("per_head.npy");
+        run("--variant", "mha", "--seq-first", "--qkv", fixture("both", "qkv"), "--heads", "3",
+                "--out-proj-weight", fixture("both", "out_proj_weight"), "--bias-k", fixture("both", "bias_k"),
+                "--bias-v", fixture("both", "bias_v"), "--add-zero-attn", "--attn-mask", fixture("both", "keep_attn_mask"),
+                "--key-padding-mask", fixture("both", "keep_key_padding_mask"), "--backend", b,
+                "--out", both.toString(), "--weights", perHead.toString());
+        assertClose(Npy.read(both).floats(), npy("both", "out"), "both --qkv output");
+        assertClose(Npy.read(perHead).floats(), npy("both", "weights_per_head"), "both --qkv weights");
+    }
+
+    private static void run(String... args) {
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        String[] all = new String[args.length + 1];
+        all[0] = "run";
+        System.arraycopy(args, 0, all, 1, args.length);
+        int code = Main.run(all, new PrintStream(new ByteArrayOutputStream()), new PrintStream(err));
+        assertEquals(0, code, err.toString());
+    }
+
     private static String cliName(Backend backend) {
         return backend == Backend.JAVA_VECTOR ? "vector" : backend.name().toLowerCase();
     }
