@@ -434,7 +434,9 @@ public final class MultiHeadAttention {
      * {@code (B, Lq, Lk)} or {@code (B, H, Lq, Lk)}; {@code keyPadding}:
      * {@code (B, 1, 1, Lk)}), window and backend. The spec must not name a
      * weights tensor: ask with {@code need}. Output and weights are
-     * allocated in {@code arena}.
+     * allocated in {@code arena}; with {@code addBiasKv} or
+     * {@code addZeroAttn} the weights have a column more for each appended
+     * key, after the input's Lk (masks stay over the input's Lk keys).
      *
      * @param arena the arena to allocate in
      * @param query the queries
