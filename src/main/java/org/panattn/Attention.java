@@ -219,19 +219,34 @@ public final class Attention {
         /** Checks the sizes: all &ge; 0, hkv divides h, and each array's element count fits in 64 bits. */
         public Dims {
             // The fields are assigned after this body: messages use the parameters.
-            String given = "Dims[b=" + b + ", h=" + h + ", hkv=" + hkv + ", lq=" + lq + ", lk=" + lk + ", dk=" + dk
-                    + ", dv=" + dv + "]";
             if (b < 0 || h < 0 || hkv < 0 || lq < 0 || lk < 0 || dk < 0 || dv < 0) {
-                throw new IllegalArgumentException("dims must be >= 0, got " + given);
+                throw new IllegalArgumentException("dims must be >= 0, got " + describe(b, h, hkv, lq, lk, dk, dv));
             }
             if (hkv == 0 ? h != 0 : h % hkv != 0) {
                 throw new IllegalArgumentException("dims: hkv (" + hkv + ") must divide h (" + h + ")");
             }
-            long[][] shapes = {{b, h, lq, dk}, {b, hkv, lk, dk}, {b, hkv, lk, dv}, {b, h, lq, dv}};
-            String[] names = {"q (b, h, lq, dk)", "k (b, hkv, lk, dk)", "v (b, hkv, lk, dv)", "out (b, h, lq, dv)"};
-            for (int i = 0; i < shapes.length; i++) {
-                Shapes.count("dims: " + names[i] + " = " + Shapes.format(shapes[i]), shapes[i]);
+            checkCount("q (b, h, lq, dk)", b, h, lq, dk);
+            checkCount("k (b, hkv, lk, dk)", b, hkv, lk, dk);
+            checkCount("v (b, hkv, lk, dv)", b, hkv, lk, dv);
+            checkCount("out (b, h, lq, dv)", b, h, lq, dv);
+        }
+
+        /** The element count of sizes >= 0 fits in 64 bits; the message is made only when it does not. */
+        private static void checkCount(String name, int s0, int s1, int s2, int s3) {
+            if (s0 == 0 || s1 == 0 || s2 == 0 || s3 == 0) {
+                return;
             }
+            try {
+                Math.multiplyExact(Math.multiplyExact((long) s0 * s1, s2), s3); // s0 * s1 < 2^62
+            } catch (ArithmeticException e) {
+                long[] shape = {s0, s1, s2, s3};
+                Shapes.count("dims: " + name + " = " + Shapes.format(shape), shape);
+            }
+        }
+
+        private static String describe(int b, int h, int hkv, int lq, int lk, int dk, int dv) {
+            return "Dims[b=" + b + ", h=" + h + ", hkv=" + hkv + ", lq=" + lq + ", lk=" + lk + ", dk=" + dk
+                    + ", dv=" + dv + "]";
         }
 
         /**
@@ -276,36 +291,48 @@ public final class Attention {
             throw new IllegalArgumentException("spec: arrays take only causal, scale and backend; use tensors for "
                     + "masks, weights, windows and positional terms");
         }
-        long[] sizes = {(long) dims.b() * dims.h() * dims.lq() * dims.dk(), (long) dims.b() * dims.hkv() * dims.lk() * dims.dk(),
-            (long) dims.b() * dims.hkv() * dims.lk() * dims.dv(), (long) dims.b() * dims.h() * dims.lq() * dims.dv()};
-        float[][] arrays = {q, k, v, out};
-        String[] names = {"q", "k", "v", "out"};
-        for (int i = 0; i < 4; i++) {
-            if (arrays[i] == null || arrays[i].length != sizes[i]) {
-                throw new IllegalArgumentException(names[i] + ": expected " + sizes[i] + " floats for " + dims + ", got "
-                        + (arrays[i] == null ? "null" : arrays[i].length));
-            }
-        }
-        for (int i = 0; i < 3; i++) {
-            if (out == arrays[i] && out.length > 0) { // as the tensor overloads refuse, on every backend
-                throw new IllegalArgumentException("out: shares memory with " + names[i]
-                        + " (an output must not overlap an input or another output)");
-            }
+        // Each array's element count fits in 64 bits: Dims checked it.
+        long qSize = (long) dims.b() * dims.h() * dims.lq() * dims.dk();
+        long kSize = (long) dims.b() * dims.hkv() * dims.lk() * dims.dk();
+        long vSize = (long) dims.b() * dims.hkv() * dims.lk() * dims.dv();
+        long outSize = (long) dims.b() * dims.h() * dims.lq() * dims.dv();
+        checkArray("q", q, qSize, dims);
+        checkArray("k", k, kSize, dims);
+        checkArray("v", v, vSize, dims);
+        checkArray("out", out, outSize, dims);
+        if (out.length > 0) { // as the tensor overloads refuse, on every backend
+            checkDistinct(out, q, "q");
+            checkDistinct(out, k, "k");
+            checkDistinct(out, v, "v");
         }
         Backend backend = spec.resolvedBackend();
         float scale = Float.isNaN(spec.scale()) ? (float) (1.0 / Math.sqrt(Math.max(dims.dk(), 1))) : spec.scale();
         if (backend == Backend.NATIVE) {
-            CriticalCalls.sdpaDense(q, k, v, out, new int[] {dims.b(), dims.h(), dims.hkv(), dims.lq(), dims.lk(),
-                dims.dk(), dims.dv()}, scale, switch (spec.causal()) {
-                    case NONE -> 0;
-                    case TOP_LEFT -> 1;
-                    case BOTTOM_RIGHT -> 2;
-                });
+            CriticalCalls.sdpaDense(q, k, v, out, dims.b(), dims.h(), dims.hkv(), dims.lq(), dims.lk(), dims.dk(),
+                    dims.dv(), scale, switch (spec.causal()) {
+                        case NONE -> 0;
+                        case TOP_LEFT -> 1;
+                        case BOTTOM_RIGHT -> 2;
+                    });
             return;
         }
         scaledDotProduct(heap(q, dims.b(), dims.h(), dims.lq(), dims.dk()), heap(k, dims.b(), dims.hkv(), dims.lk(), dims.dk()),
                 heap(v, dims.b(), dims.hkv(), dims.lk(), dims.dv()), heap(out, dims.b(), dims.h(), dims.lq(), dims.dv()),
                 spec.toBuilder().scale(scale).backend(backend).build());
+    }
+
+    private static void checkArray(String name, float[] a, long size, Dims dims) {
+        if (a == null || a.length != size) {
+            throw new IllegalArgumentException(name + ": expected " + size + " floats for " + dims + ", got "
+                    + (a == null ? "null" : a.length));
+        }
+    }
+
+    private static void checkDistinct(float[] out, float[] input, String name) {
+        if (out == input) {
+            throw new IllegalArgumentException("out: shares memory with " + name
+                    + " (an output must not overlap an input or another output)");
+        }
     }
 
     private static Tensor heap(float[] a, long... shape) {

@@ -1,9 +1,5 @@
 package org.panattn;
 
-import java.util.ArrayList;
-import java.util.List;
-import java.util.Optional;
-
 import org.panattn.internal.NativeLoader;
 import org.panattn.internal.Plan;
 import org.panattn.internal.View;
@@ -112,30 +108,26 @@ final class AttentionValidation {
      * inputs (the shared ones and the rule's, named) or with each other.
      */
     static void checkOutputs(Plan p, String[] names, View... inputs) {
-        List<String> inNames = new ArrayList<>(List.of(names));
-        List<Optional<OutputChecks.Region>> in = new ArrayList<>();
-        for (View t : inputs) {
-            in.add(Optional.ofNullable(t).map(OutputChecks.Region::of));
+        View out = p.out(), weights = p.weights();
+        OutputChecks.writable("out", out);
+        OutputChecks.distinctElements("out", out);
+        disjointFromInputs("out", out, p, names, inputs);
+        if (weights != null) {
+            OutputChecks.writable("weights", weights);
+            OutputChecks.distinctElements("weights", weights);
+            OutputChecks.disjoint("weights", weights, "out", out);
+            disjointFromInputs("weights", weights, p, names, inputs);
         }
-        inNames.addAll(List.of("v", "mask", "keyPadding"));
-        for (View t : new View[] {p.values(), p.mask(), p.keyPadding()}) {
-            in.add(Optional.ofNullable(t).map(OutputChecks.Region::of));
+    }
+
+    /** The output shares no byte with the rule's inputs (named), then with v, mask and keyPadding. */
+    private static void disjointFromInputs(String name, View output, Plan p, String[] names, View[] inputs) {
+        for (int i = 0; i < inputs.length; i++) {
+            OutputChecks.disjoint(name, output, names[i], inputs[i]);
         }
-        OutputChecks.Region o = OutputChecks.Region.of(p.out());
-        OutputChecks.writable("out", p.out());
-        OutputChecks.distinctElements("out", p.out());
-        for (int i = 0; i < in.size(); i++) {
-            OutputChecks.disjoint("out", o, inNames.get(i), in.get(i));
-        }
-        if (p.weights() != null) {
-            OutputChecks.writable("weights", p.weights());
-            OutputChecks.distinctElements("weights", p.weights());
-            OutputChecks.Region w = OutputChecks.Region.of(p.weights());
-            OutputChecks.disjoint("weights", w, "out", Optional.of(o));
-            for (int i = 0; i < in.size(); i++) {
-                OutputChecks.disjoint("weights", w, inNames.get(i), in.get(i));
-            }
-        }
+        OutputChecks.disjoint(name, output, "v", p.values());
+        OutputChecks.disjoint(name, output, "mask", p.mask());
+        OutputChecks.disjoint(name, output, "keyPadding", p.keyPadding());
     }
 
     /** Not null, alive, accessible from this thread, and off-heap for the native backend. */
@@ -147,22 +139,26 @@ final class AttentionValidation {
     }
 
     /** Checks a rank-4 view against expected dims (ANY = free), reporting in the caller's rank. */
-    static void expect(String name, Tensor t4, int rank, String dims, long... want) {
-        for (int d = 0; d < 4; d++) {
-            if (want[d] != ANY && t4.size(d) != want[d]) {
-                StringBuilder e = new StringBuilder();
-                long[] got = t4.shape();
-                for (int i = 0; i < 4; i++) {
-                    if (rank == 3 && i == 1) {
-                        continue;
-                    }
-                    e.append(e.isEmpty() ? "(" : ", ").append(want[i] == ANY ? "*" : Long.toString(want[i]));
-                }
-                long[] shown = rank == 3 ? new long[] {got[0], got[2], got[3]} : got;
-                throw new IllegalArgumentException(name + ": expected shape " + dims + " = " + e + "), got "
-                        + Shapes.format(shown));
-            }
+    static void expect(String name, Tensor t4, int rank, String dims, long b, long h, long l, long d) {
+        if (fits(t4.size(0), b) && fits(t4.size(1), h) && fits(t4.size(2), l) && fits(t4.size(3), d)) {
+            return;
         }
+        long[] want = {b, h, l, d};
+        StringBuilder e = new StringBuilder();
+        long[] got = t4.shape();
+        for (int i = 0; i < 4; i++) {
+            if (rank == 3 && i == 1) {
+                continue;
+            }
+            e.append(e.isEmpty() ? "(" : ", ").append(want[i] == ANY ? "*" : Long.toString(want[i]));
+        }
+        long[] shown = rank == 3 ? new long[] {got[0], got[2], got[3]} : got;
+        throw new IllegalArgumentException(name + ": expected shape " + dims + " = " + e + "), got "
+                + Shapes.format(shown));
+    }
+
+    private static boolean fits(long size, long want) {
+        return want == ANY || size == want;
     }
 
     /** The last dimension of {@code t} (rank 3 or 4, as the caller passed it) is {@code width}. */
@@ -174,19 +170,18 @@ final class AttentionValidation {
     }
 
     static void contiguousRows(String name, Tensor t4) {
-        long[] s = t4.shape();
-        long[] st = t4.strides();
-        if (s[3] > 1 && st[3] != 1) {
+        long rows = t4.size(2), width = t4.size(3), rowStride = t4.stride(2);
+        if (width > 1 && t4.stride(3) != 1) {
             throw new IllegalArgumentException(name + ": the last dimension must be contiguous (stride 1), got strides "
-                    + Shapes.format(st) + "; use contiguous() for a copy");
+                    + Shapes.format(t4.strides()) + "; use contiguous() for a copy");
         }
-        if (s[2] > 1 && st[2] < s[3]) {
-            throw new IllegalArgumentException(name + ": rows overlap (stride " + st[2] + " < row length " + s[3]
+        if (rows > 1 && rowStride < width) {
+            throw new IllegalArgumentException(name + ": rows overlap (stride " + rowStride + " < row length " + width
                     + ")");
         }
-        if (s[2] > Integer.MAX_VALUE || s[3] > Integer.MAX_VALUE || st[2] > Integer.MAX_VALUE) {
+        if (rows > Integer.MAX_VALUE || width > Integer.MAX_VALUE || rowStride > Integer.MAX_VALUE) {
             throw new IllegalArgumentException(name + ": rows beyond 2^31 elements are not supported, got shape "
-                    + Shapes.format(s));
+                    + Shapes.format(t4.shape()));
         }
     }
 

@@ -2,6 +2,7 @@ package org.panattn;
 
 import org.panattn.internal.NativeCall;
 import org.panattn.internal.Ops;
+import org.panattn.internal.Plan;
 import org.panattn.internal.Rule;
 import org.panattn.internal.View;
 import org.panattn.internal.ffi.Panattn_h;
@@ -14,10 +15,21 @@ import org.panattn.internal.ffi.Panattn_h;
  * @param scaled whether the default scale is 1/√Dk (else 1)
  */
 record DotProductRule(boolean scaled) implements ScoreRule, RuleCall {
+    private static final String[] TENSORS = {"q", "k", "v", "out"}, INPUTS = {"q", "k"};
+
     @Override
     public void attend(Tensor q, Tensor k, Tensor v, Tensor out, AttentionSpec spec) {
         Backend backend = spec.resolvedBackend();
-        Tensor[] t = AttentionValidation.rank4(backend, new String[] {"q", "k", "v", "out"}, q, k, v, out);
+        Validated call = validate(q, k, v, out, spec, backend);
+        Attention.implementation(backend).attend(call.plan(), call.rule());
+    }
+
+    /** A call that passed every check: what the backends run. */
+    private record Validated(Plan plan, Bound rule) {
+    }
+
+    private Validated validate(Tensor q, Tensor k, Tensor v, Tensor out, AttentionSpec spec, Backend backend) {
+        Tensor[] t = AttentionValidation.rank4(backend, TENSORS, q, k, v, out);
         int rank = q.rank();
         Tensor q4 = t[0], k4 = t[1];
         long dk = q4.size(3);
@@ -27,10 +39,10 @@ record DotProductRule(boolean scaled) implements ScoreRule, RuleCall {
         AttentionValidation.contiguousRows("k", k4);
         float scale = !Float.isNaN(spec.scale()) ? spec.scale() : scaled ? (float) (1.0 / Math.sqrt(Math.max(dk, 1)))
                 : 1f;
-        var plan = AttentionValidation.plan(rank, q4, k4.size(1), k4.size(2), "v", t[2], t[3], spec, backend, scale);
+        Plan plan = AttentionValidation.plan(rank, q4, k4.size(1), k4.size(2), "v", t[2], t[3], spec, backend, scale);
         Bound bound = new Bound(q4.view(), k4.view());
-        AttentionValidation.checkOutputs(plan, new String[] {"q", "k"}, bound.q, bound.k);
-        Attention.implementation(backend).attend(plan, bound);
+        AttentionValidation.checkOutputs(plan, INPUTS, bound.q, bound.k);
+        return new Validated(plan, bound);
     }
 
     /** One call's q (B, H, Lq, Dk) and k (B, Hkv, Lk, Dk). */

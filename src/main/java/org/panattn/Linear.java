@@ -2,7 +2,6 @@ package org.panattn;
 
 import java.lang.foreign.Arena;
 import java.util.Arrays;
-import java.util.Optional;
 
 import org.panattn.internal.LinearPlan;
 import org.panattn.internal.NativeLoader;
@@ -75,10 +74,9 @@ final class Linear {
         View xv = x4.view(), wv = w4.view(), bv = bias == null ? null : bias.view(), yv = y4.view();
         OutputChecks.writable("y", yv);
         OutputChecks.distinctElements("y", yv);
-        OutputChecks.Region out = OutputChecks.Region.of(yv);
-        OutputChecks.disjoint("y", out, "x", Optional.of(OutputChecks.Region.of(xv)));
-        OutputChecks.disjoint("y", out, "w", Optional.of(OutputChecks.Region.of(wv)));
-        OutputChecks.disjoint("y", out, "bias", Optional.ofNullable(bv).map(OutputChecks.Region::of));
+        OutputChecks.disjoint("y", yv, "x", xv);
+        OutputChecks.disjoint("y", yv, "w", wv);
+        OutputChecks.disjoint("y", yv, "bias", bv);
         View xRows = asRows(xv), yRows = asRows(yv);
         if (xRows != null && yRows != null) { // one matrix product over every row, not one per leading index
             xv = xRows;

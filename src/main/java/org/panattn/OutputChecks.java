@@ -1,8 +1,6 @@
 package org.panattn;
 
 import java.lang.foreign.MemorySegment;
-import java.util.Arrays;
-import java.util.Optional;
 
 import org.panattn.internal.View;
 
@@ -17,27 +15,28 @@ final class OutputChecks {
     }
 
     /**
-     * The bytes a view reaches, from its first element to its last, as a
-     * slice of its segment; empty when it has no element.
+     * Whether two views share a byte of what they reach, from their first
+     * element to their last. Off-heap segments are compared by address,
+     * allocating nothing; otherwise the JDK compares the segments' own
+     * memory: the same heap array, read-only views included (whose
+     * {@code heapBase()} is empty).
      */
-    record Region(MemorySegment bytes) {
-        /** A view of {@code seg}: element 0 at offset 0, {@code bytes} per element. */
-        static Region of(MemorySegment seg, long[] shape, long[] strides, int bytes) {
-            return new Region(seg.asSlice(0, Shapes.extent("region", shape, strides) * bytes));
+    static boolean overlaps(View a, View b) {
+        long aBytes = reach(a), bBytes = reach(b);
+        if (aBytes == 0 || bBytes == 0) {
+            return false;
         }
+        MemorySegment x = a.segment(), y = b.segment();
+        if (x.isNative() && y.isNative()) {
+            long xStart = x.address(), yStart = y.address();
+            return xStart < yStart + bBytes && yStart < xStart + aBytes;
+        }
+        return x.asSlice(0, aBytes).asOverlappingSlice(y.asSlice(0, bBytes)).isPresent();
+    }
 
-        static Region of(View v) {
-            return of(v.segment(), v.shape(), v.strides(), v.bool() ? 1 : Float.BYTES);
-        }
-
-        /**
-         * Whether the two share a byte. The JDK compares the segments' own
-         * memory: native addresses, or the same heap array, read-only views
-         * included (whose {@code heapBase()} is empty).
-         */
-        boolean overlaps(Region o) {
-            return bytes.byteSize() > 0 && o.bytes.byteSize() > 0 && bytes.asOverlappingSlice(o.bytes).isPresent();
-        }
+    /** Bytes a view reaches from its element 0: 0 when it has no element. */
+    private static long reach(View v) {
+        return Shapes.extent("region", v.shape(), v.strides()) * (v.bool() ? 1 : Float.BYTES);
     }
 
     static void writable(String name, View t) {
@@ -48,9 +47,10 @@ final class OutputChecks {
     }
 
     /**
-     * Taking the dimensions of size &gt; 1 by increasing stride, each stride
-     * must exceed the largest offset the smaller ones reach. Every
-     * permutation of a dense or row-padded layout passes.
+     * Taking the dimensions of size &gt; 1 by increasing stride (ties in
+     * dimension order), each stride must exceed the largest offset the
+     * smaller ones reach. Every permutation of a dense or row-padded layout
+     * passes.
      */
     static void distinctElements(String name, View t) {
         long[] s = t.shape();
@@ -58,27 +58,31 @@ final class OutputChecks {
         if (t.count() == 0) {
             return;
         }
-        Integer[] order = new Integer[s.length];
-        for (int d = 0; d < s.length; d++) {
-            order[d] = d;
-        }
-        Arrays.sort(order, (a, b) -> Long.compare(st[a], st[b]));
         long reach = 0;
-        for (int d : order) {
-            if (s[d] <= 1) {
+        int taken = 0; // a bit per dimension already walked
+        for (int step = 0; step < s.length; step++) {
+            int next = -1;
+            for (int d = 0; d < s.length; d++) {
+                if ((taken & 1 << d) == 0 && (next < 0 || st[d] < st[next])) {
+                    next = d;
+                }
+            }
+            taken |= 1 << next;
+            if (s[next] <= 1) {
                 continue;
             }
-            if (st[d] <= reach) {
+            if (st[next] <= reach) {
                 throw new IllegalArgumentException(name + ": elements share memory (shape " + Shapes.format(s)
                         + ", strides " + Shapes.format(st) + "); an output needs a distinct place for every "
                         + "element, so no stride 0 or interleaved dimensions");
             }
-            reach += (s[d] - 1) * st[d];
+            reach += (s[next] - 1) * st[next];
         }
     }
 
-    static void disjoint(String name, Region region, String otherName, Optional<Region> other) {
-        if (other.isPresent() && region.overlaps(other.get())) {
+    /** The output shares no byte with the other view (none when it is null). */
+    static void disjoint(String name, View output, String otherName, View other) {
+        if (other != null && overlaps(output, other)) {
             throw new IllegalArgumentException(name + ": shares memory with " + otherName
                     + " (an output must not overlap an input or another output)");
         }

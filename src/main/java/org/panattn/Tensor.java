@@ -34,6 +34,8 @@ public final class Tensor {
     private final MemorySegment segment;
     private final long[] shape;
     private final long[] strides;
+    /** The rank-4 view, made on first use: a tensor never changes, so every call can share it. */
+    private View view;
 
     private Tensor(MemorySegment segment, long[] shape, long[] strides) {
         this.segment = segment;
@@ -266,6 +268,11 @@ public final class Tensor {
         return shape.clone();
     }
 
+    /** The stride of dimension {@code d}, in elements, without copying the strides. */
+    long stride(int d) {
+        return strides[d];
+    }
+
     /** {@return a copy of the strides, in elements} */
     public long[] strides() {
         return strides.clone();
@@ -300,9 +307,17 @@ public final class Tensor {
         }
     }
 
-    /** This tensor as the backends see it: rank 4, with leading dimensions of 1 added. */
+    /**
+     * This tensor as the backends see it: rank 4, with leading dimensions of
+     * 1 added. Made once; a race makes two equal views, and a view's fields
+     * are final, so any thread sees a whole one.
+     */
     View view() {
-        return View.of(segment, Shapes.pad4(shape, 1), Shapes.pad4(strides, 0));
+        View v = view;
+        if (v == null) {
+            view = v = View.of(segment, Shapes.pad4(shape, 1), Shapes.pad4(strides, 0));
+        }
+        return v;
     }
 
     /** {@return the number of elements} */

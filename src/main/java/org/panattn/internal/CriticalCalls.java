@@ -30,13 +30,13 @@ public final class CriticalCalls {
     }
 
     /** pa_sdpa_dense on arrays (heap segments allowed); sizes already validated. */
-    public static void sdpaDense(float[] q, float[] k, float[] v, float[] out, int[] dims, float scale, int causal) {
+    public static void sdpaDense(float[] q, float[] k, float[] v, float[] out, int b, int h, int hkv, int lq, int lk,
+                                 int dk, int dv, float scale, int causal) {
         NativeLoader.ensureLoaded();
         int status;
         try {
             status = (int) Handles.SDPA_DENSE.invokeExact(MemorySegment.ofArray(q), MemorySegment.ofArray(k),
-                    MemorySegment.ofArray(v), MemorySegment.ofArray(out), dims[0], dims[1], dims[2], dims[3], dims[4],
-                    dims[5], dims[6], scale, causal);
+                    MemorySegment.ofArray(v), MemorySegment.ofArray(out), b, h, hkv, lq, lk, dk, dv, scale, causal);
         } catch (Throwable t) {
             throw new IllegalStateException("pa_sdpa_dense downcall failed", t);
         }
