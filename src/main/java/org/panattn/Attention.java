@@ -130,6 +130,39 @@ public final class Attention {
     private static final DotProductRule SCALED_DOT = new DotProductRule(true);
 
     /**
+     * {@link #scaledDotProduct(Tensor, Tensor, Tensor, Tensor, AttentionSpec)}
+     * prepared for many runs on the same tensors, for calls so small that
+     * checking their arguments costs as much as computing them: every
+     * argument is checked now, as that method checks it, and each
+     * {@link PreparedAttention#run()} checks only that the tensors' arenas
+     * are still open and accessible, then computes on the tensors' current
+     * contents. The backend is resolved now (the spec's, else
+     * {@link Panattn#defaultBackend()}). On the native backend a run
+     * allocates nothing.
+     *
+     * <pre>{@code
+     * PreparedAttention call = Attention.prepare(q, k, v, out, spec);
+     * for (...) {
+     *     q.copyFrom(nextQueries);
+     *     call.run();
+     * }
+     * }</pre>
+     *
+     * @param q queries {@code (B, H, Lq, Dk)}
+     * @param k keys {@code (B, Hkv, Lk, Dk)}
+     * @param v values {@code (B, Hkv, Lk, Dv)}
+     * @param out where each run writes the result {@code (B, H, Lq, Dv)}
+     * @param spec causal rule, mask, scale, weights output and backend
+     * @return the prepared call
+     */
+    public static PreparedAttention prepare(Tensor q, Tensor k, Tensor v, Tensor out, AttentionSpec spec) {
+        if (spec == null) {
+            throw new IllegalArgumentException("spec must not be null (use AttentionSpec.DEFAULT)");
+        }
+        return SCALED_DOT.prepare(q, k, v, out, spec);
+    }
+
+    /**
      * Attention with any {@link ScoreRule}: {@code out = softmax(score(Q, K) + mask)·V}
      * in the bmm form, q {@code (B, Lq, Dq)}, k {@code (B, Lk, Dk)}, v {@code (B, Lk, Dv)},
      * out {@code (B, Lq, Dv)}, or rank 4 with heads (the rule's weights shared by

@@ -24,6 +24,13 @@ record DotProductRule(boolean scaled) implements ScoreRule, RuleCall {
         Attention.implementation(backend).attend(call.plan(), call.rule());
     }
 
+    /** {@link Attention#prepare}: the checks of {@link #attend}, once. */
+    PreparedAttention prepare(Tensor q, Tensor k, Tensor v, Tensor out, AttentionSpec spec) {
+        Backend backend = spec.resolvedBackend();
+        Validated call = validate(q, k, v, out, spec, backend);
+        return new PreparedAttention(backend, call.plan(), call.rule(), INPUTS);
+    }
+
     /** A call that passed every check: what the backends run. */
     private record Validated(Plan plan, Bound rule) {
     }

@@ -11,7 +11,7 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The tiny call (W3: B=1 H=1 L=16 D=64) at steady state on the native
- * backend allocates nothing on arrays, and little through
+ * backend allocates nothing when prepared or on arrays, and little through
  * the plain tensor call: allocation per call is what made it slow.
  */
 class TinyCallAllocationTest {
@@ -43,6 +43,18 @@ class TinyCallAllocationTest {
             least = Math.min(least, (double) (THREADS.getCurrentThreadAllocatedBytes() - before) / CALLS);
         }
         return least;
+    }
+
+    @Test
+    void aPreparedRunAllocatesNothing() {
+        try (Arena arena = Arena.ofShared()) {
+            SplittableRandom rnd = new SplittableRandom(1);
+            Tensor q = Reference.random(arena, rnd, 1, 1, 16, 64), k = Reference.random(arena, rnd, 1, 1, 16, 64);
+            Tensor v = Reference.random(arena, rnd, 1, 1, 16, 64), out = Tensor.allocate(arena, 1, 1, 16, 64);
+            PreparedAttention call = Attention.prepare(q, k, v, out, NATIVE);
+            double bytes = steadyBytesPerCall(call::run, NONE);
+            assertTrue(bytes <= NONE, bytes + " bytes per prepared run");
+        }
     }
 
     @Test

@@ -10,7 +10,8 @@ import org.panattn.internal.ffi.pa_tensor;
 
 /**
  * Calls libpanattn through the generated bindings. Descriptors are written
- * into a per-thread scratch segment, so a call allocates nothing.
+ * into a per-thread scratch segment, so a call allocates nothing; a
+ * prepared call has descriptors of its own, written once.
  *
  * <p>Memory safety across threads: every call goes to a {@code _buffers}
  * entry point, which takes the data segment of each tensor it may touch
@@ -28,7 +29,7 @@ public final class NativeBackend implements AttentionBackend {
     private NativeBackend() {
     }
 
-    /** Descriptor memory of one thread, reused by every call it makes. */
+    /** Descriptor memory: a thread's, reused by every call it makes, or a prepared call's own. */
     static final class Scratch {
         /** Descriptor slots of one call: the rule's inputs first, values and out last. */
         static final int ARGS = 6;
@@ -59,7 +60,16 @@ public final class NativeBackend implements AttentionBackend {
     @Override
     public void attend(Plan p, Rule rule) {
         Scratch s = begin();
-        check(rule.callNative(new NativeCall(s, p, options(s, p))), rule.nativeName());
+        check(rule.callNative(NativeCall.once(s, p, options(s, p))), rule.nativeName());
+    }
+
+    @Override
+    public PreparedCall prepare(Plan p, Rule rule) {
+        NativeLoader.ensureLoaded();
+        Scratch own = new Scratch();
+        NativeCall call = NativeCall.prepared(own, p, options(own, p), rule.inputs());
+        String name = rule.nativeName();
+        return () -> check(rule.callNative(call), name);
     }
 
     @Override
