@@ -39,22 +39,27 @@ import picocli.CommandLine.Spec;
         synopsisHeading = "usage: ",
         customSynopsis = {
             "panattn bench [--workload W1,W2,W3,W4] [--b B] [--h H] [--hkv HKV] [--lq LQ] [--lk LK]",
-            "              [--d D] [--e E] [--causal] [--variant V,...|all] [--backend B,...|all]",
-            "              [--threads N] [--iterations N] [--max-seconds S] [--warmup-seconds S]",
-            "              [--seed N] [--json] [--chart FILE.png]"},
+            "              [--d D] [--e E] [--causal] [--variant V,...|all] [--api A,...|all] [--profile]",
+            "              [--backend B,...|all] [--threads N] [--iterations N] [--max-seconds S]",
+            "              [--warmup-seconds S] [--seed N] [--json] [--chart FILE.png]"},
         description = {
             "Times workloads or shapes on each backend: a table, a JSON document, a chart.",
             "",
             "Times the workloads of the performance targets, or any shape, on each backend: the median,",
             "p10 and p90 of the wall time per call at steady state, with GFLOP/s and GB/s. Warm-up",
             "runs windows of calls until the JIT has compiled the call path: two windows' medians agree",
-            "within 3%, after at least 20000 calls or 2 s (or --warmup-seconds). The first call's time",
-            "is reported apart (cold_ns in JSON). The machine should be idle. W1 prefill B=1 H=12 L=512 D=64; W2 decode B=1 H=32 Lq=1 Lk=4096 D=128;",
-            "W3 tiny B=1 H=1 L=16 D=64; W4 a multi-head layer E=768 H=12 B=1 L=128 (projections",
-            "included). The size options override a workload's shape; without --workload they describe",
-            "scaled dot-product attention (default B=1 H=8 L=128 D=64). A backend that cannot run here",
-            "(the Vector API without --add-modules jdk.incubator.vector, native without its library)",
-            "is skipped, with the reason on stderr."},
+            "within 3%%, after at least 20000 calls or 2 s (or --warmup-seconds). The first call's time",
+            "is reported apart (cold_ns in JSON). The machine should be idle. W1 prefill B=1 H=12 L=512",
+            "D=64; W2 decode B=1 H=32 Lq=1 Lk=4096 D=128; W3 tiny B=1 H=1 L=16 D=64; W4 a multi-head",
+            "layer E=768 H=12 B=1 L=128 (projections included). The size options override a workload's",
+            "shape; without --workload they describe scaled dot-product attention (default B=1 H=8",
+            "L=128 D=64). --api times scaled dot-product attention through Tensor",
+            "(Attention.scaledDotProduct), a PreparedAttention's run() or float[] arrays. --profile",
+            "times W4's parts alone, Attention.linear and the attention call on the layer's shapes, each",
+            "as the layer is timed, and prints where its time goes: input projections, attention core,",
+            "output projection, and Java overhead (the rest of the layer's median). A backend that",
+            "cannot run here (the Vector API without --add-modules jdk.incubator.vector, native without",
+            "its library) is skipped, with the reason on stderr."},
         optionListHeading = "%nOptions:%n")
 final class BenchCommand implements Callable<Integer> {
     @Spec
@@ -95,35 +100,44 @@ final class BenchCommand implements Callable<Integer> {
             + "(default), general, additive, concat-tanh, concat-linear, softcap, alibi, t5, rope, or all")
     String variant;
 
-    @Option(names = "--backend", paramLabel = "B,...", order = 11,
+    @Option(names = "--api", paramLabel = "A,...", order = 11, description = "how scaled dot-product attention is "
+            + "called: tensor (default), prepared, arrays, or all; W4 and the other variants have their tensor call "
+            + "only")
+    String api;
+
+    @Option(names = "--profile", order = 12, description = "W4: the time of the layer's input projections, "
+            + "attention core and output projection, and the Java overhead")
+    boolean profile;
+
+    @Option(names = "--backend", paramLabel = "B,...", order = 13,
             description = "native, java, vector, or all (default)")
     String backend;
 
-    @Option(names = "--threads", paramLabel = "N", order = 12, converter = Options.Threads.class,
+    @Option(names = "--threads", paramLabel = "N", order = 14, converter = Options.Threads.class,
             description = "the native pool's threads (0 = one per CPU)")
     Long threadCount;
 
-    @Option(names = "--iterations", paramLabel = "N", order = 13, converter = Iterations.class,
+    @Option(names = "--iterations", paramLabel = "N", order = 15, converter = Iterations.class,
             description = "timed calls per case at most (default 50)")
     Long iterations;
 
-    @Option(names = "--max-seconds", paramLabel = "S", order = 14, converter = Options.Number.class,
+    @Option(names = "--max-seconds", paramLabel = "S", order = 16, converter = Options.Number.class,
             description = "seconds of timing per case at most (default 20)")
     Double maxSeconds;
 
-    @Option(names = "--warmup-seconds", paramLabel = "S", order = 15, converter = Options.Number.class,
+    @Option(names = "--warmup-seconds", paramLabel = "S", order = 17, converter = Options.Number.class,
             description = "seconds of warm-up per case at most (default 10)")
     Double warmupSeconds;
 
-    @Option(names = "--seed", paramLabel = "N", order = 16, converter = Options.AnyInteger.class,
+    @Option(names = "--seed", paramLabel = "N", order = 18, converter = Options.AnyInteger.class,
             description = "seed of the random inputs (default 1)")
     Long seed;
 
-    @Option(names = "--json", order = 17, description = "one JSON document on stdout: the run's context once, "
+    @Option(names = "--json", order = 19, description = "one JSON document on stdout: the run's context once, "
             + "then every result (the table goes to stderr as progress)")
     boolean json;
 
-    @Option(names = "--chart", paramLabel = "FILE.png", order = 18,
+    @Option(names = "--chart", paramLabel = "FILE.png", order = 20,
             description = "a chart of the medians with p10-p90 whiskers")
     String chart;
 
@@ -131,9 +145,25 @@ final class BenchCommand implements Callable<Integer> {
     static final List<String> VARIANTS = List.of("sdpa", "general", "additive", "concat-tanh", "concat-linear",
             "softcap", "alibi", "t5", "rope");
 
-    /** A benchmark case: scaled dot-product attention, or a whole multi-head layer (mha). */
+    /** How --api calls scaled dot-product attention. */
+    static final List<String> APIS = List.of("tensor", "prepared", "arrays");
+
+    /**
+     * A benchmark case: scaled dot-product attention, or a whole multi-head layer (mha); {@code api} says
+     * how the case is called, one of {@link #APIS}.
+     */
     record Shape(String workload, boolean mha, long b, long h, long hkv, long lq, long lk, long d, long e,
-                 boolean causal, String variant) {
+                 boolean causal, String variant, String api) {
+        /** A case called through tensors. */
+        Shape(String workload, boolean mha, long b, long h, long hkv, long lq, long lk, long d, long e,
+              boolean causal, String variant) {
+            this(workload, mha, b, h, hkv, lq, lk, d, e, causal, variant, "tensor");
+        }
+
+        Shape withApi(String how) {
+            return new Shape(workload, mha, b, h, hkv, lq, lk, d, e, causal, variant, how);
+        }
+
         double flops() {
             double attention = 2.0 * b * h * lq * lk * 2 * d * (causal && lq == lk ? 0.5 : 1.0);
             return mha ? attention + 2.0 * b * lq * e * 3 * e + 2.0 * b * lq * e * e : attention;
@@ -153,19 +183,48 @@ final class BenchCommand implements Callable<Integer> {
         String describe() {
             return (variant.equals("sdpa") ? "" : variant + " ") + (mha ? "B=" + b + " L=" + lq + " E=" + e + " H=" + h
                     : "B=" + b + " H=" + h + (hkv != h ? " Hkv=" + hkv : "") + " Lq=" + lq + " Lk=" + lk + " D=" + d
-                    + (causal ? " causal" : ""));
+                    + (causal ? " causal" : "")) + (api.equals("tensor") ? "" : " " + api);
         }
     }
 
-    /** One measured case. */
+    /** One measured case; {@code profile} is W4's parts with --profile, else null. */
     record Result(Shape shape, Backend backend, int threads, long medianNs, long p10Ns, long p90Ns, int samples,
-                  long coldNs, long warmupCalls) {
+                  long coldNs, long warmupCalls, Profile profile) {
+        /** A result without a profile. */
+        Result(Shape shape, Backend backend, int threads, long medianNs, long p10Ns, long p90Ns, int samples,
+               long coldNs, long warmupCalls) {
+            this(shape, backend, threads, medianNs, p10Ns, p90Ns, samples, coldNs, warmupCalls, null);
+        }
+
+        Result(Shape shape, Backend backend, int threads, Timing t) {
+            this(shape, backend, threads, t.medianNs(), t.p10Ns(), t.p90Ns(), t.samples(), t.coldNs(),
+                    t.warmupCalls());
+        }
+
+        Result withProfile(Profile p) {
+            return new Result(shape, backend, threads, medianNs, p10Ns, p90Ns, samples, coldNs, warmupCalls, p);
+        }
+
         double gflops() {
             return shape.flops() / medianNs;
         }
 
         double gbps() {
             return shape.bytes() / medianNs;
+        }
+    }
+
+    /** A call's times at steady state: median, p10 and p90 of the samples, the first call, the warm-up. */
+    record Timing(long medianNs, long p10Ns, long p90Ns, int samples, long coldNs, long warmupCalls) {
+    }
+
+    /**
+     * Where a W4 layer call's time goes: its three building blocks, each timed alone on the layer's shapes,
+     * and the rest of the layer's median, the Java overhead (checks, the per-call arena and its tensors).
+     */
+    record Profile(Timing inProjection, Timing core, Timing outProjection, long layerNs) {
+        long overheadNs() {
+            return layerNs - inProjection.medianNs() - core.medianNs() - outProjection.medianNs();
         }
     }
 
@@ -187,10 +246,25 @@ final class BenchCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         Options.checkOutputs(Map.of(), Options.files("--chart", chart));
         List<Shape> shapes = new ArrayList<>();
+        List<String> apis = apis(api);
         for (String v : variants(variant)) {
             for (String name : workload == null ? new String[] {null} : workload.split(",")) {
-                shapes.add(checkMemory(shape(name, v)));
+                Shape s = checkMemory(shape(name, v));
+                if (s.mha() || !v.equals("sdpa")) {
+                    if (!apis.contains("tensor")) {
+                        throw new Options.UsageException("--api " + api + ": " + (s.mha() ? "W4, a multi-head "
+                                + "layer," : "--variant " + v) + " is timed through tensors only");
+                    }
+                    shapes.add(s);
+                    continue;
+                }
+                for (String a : apis) {
+                    shapes.add(s.withApi(a));
+                }
             }
+        }
+        if (profile && shapes.stream().noneMatch(Shape::mha)) {
+            throw new Options.UsageException("--profile: only W4, a multi-head layer, has parts to profile");
         }
         List<Backend> wanted = backends(backend);
         if (threadCount != null) {
@@ -231,6 +305,9 @@ final class BenchCommand implements Callable<Integer> {
                 } catch (OutOfMemoryError x) {
                     throw new OutOfMemoryError(s.describe() + " needs " + gb(s.bytes()) + " for its tensors: "
                             + x.getMessage());
+                }
+                if (profile && s.mha()) {
+                    r = r.withProfile(profile(s, b, maxIterations, seconds, warmup, randomSeed, r.medianNs()));
                 }
                 results.add(r);
                 row(table, r);
@@ -347,6 +424,24 @@ final class BenchCommand implements Callable<Integer> {
         return String.format(Locale.ROOT, "%.1f GB", bytes / 1e9);
     }
 
+    static List<String> apis(String option) {
+        if (option == null) {
+            return List.of("tensor");
+        }
+        if (option.equals("all")) {
+            return APIS;
+        }
+        List<String> list = new ArrayList<>();
+        for (String a : option.split(",")) {
+            if (!APIS.contains(a.trim())) {
+                throw new Options.UsageException("--api: expected all or some of " + String.join(", ", APIS)
+                        + ", got '" + a.trim() + "'");
+            }
+            list.add(a.trim());
+        }
+        return list;
+    }
+
     static List<Backend> backends(String option) {
         if (option == null || option.equals("all")) {
             return List.of(Backend.NATIVE, Backend.JAVA_VECTOR, Backend.JAVA);
@@ -368,43 +463,86 @@ final class BenchCommand implements Callable<Integer> {
         return (int) Math.max(3, Math.min(100_000, 20e6 / Math.max(ns, 1)));
     }
 
+    /** Times one case at steady state, as {@link #time} does, on inputs it allocates. */
+    static Result measure(Shape s, Backend backend, int threads, int iterations, double maxSeconds,
+                          double warmupSeconds, long seed) {
+        try (Arena arena = Arena.ofShared()) {
+            return new Result(s, backend, threads, time(call(arena, s, backend, seed), iterations, maxSeconds,
+                    warmupSeconds));
+        }
+    }
+
     /**
-     * Times one case at steady state: the first call (cold), then warm-up
+     * Times one call at steady state: the first call (cold), then warm-up
      * windows until two consecutive windows' medians agree within 3%, after
      * at least 20,000 calls or 2 s (or {@code warmupSeconds}, which bounds
      * the warm-up), then up to {@code iterations} calls or {@code maxSeconds}.
      */
-    static Result measure(Shape s, Backend backend, int threads, int iterations, double maxSeconds,
-                          double warmupSeconds, long seed) {
-        try (Arena arena = Arena.ofShared()) {
-            Runnable call = call(arena, s, backend, seed);
-            long t = System.nanoTime();
-            call.run();
-            long cold = System.nanoTime() - t, warmStart = System.nanoTime(), calls = 1;
-            double budget = warmupSeconds * 1e9, previous = -1, median = cold;
-            while (System.nanoTime() - warmStart < budget) {
-                int size = window(median);
-                median = median(timed(call, size));
-                calls += size;
-                boolean longEnough = calls >= 20_000 || System.nanoTime() - warmStart >= Math.min(2e9, budget);
-                if (longEnough && previous > 0 && Math.abs(median - previous) <= 0.03 * previous) {
-                    break;
-                }
-                previous = median;
+    static Timing time(Runnable call, int iterations, double maxSeconds, double warmupSeconds) {
+        long t = System.nanoTime();
+        call.run();
+        long cold = System.nanoTime() - t, warmStart = System.nanoTime(), calls = 1;
+        double budget = warmupSeconds * 1e9, previous = -1, median = cold;
+        while (System.nanoTime() - warmStart < budget) {
+            int size = window(median);
+            median = median(timed(call, size));
+            calls += size;
+            boolean longEnough = calls >= 20_000 || System.nanoTime() - warmStart >= Math.min(2e9, budget);
+            if (longEnough && previous > 0 && Math.abs(median - previous) <= 0.03 * previous) {
+                break;
             }
-            long[] ns = new long[Math.max(1, iterations)];
-            int n = 0;
-            long start = System.nanoTime();
-            while (n < ns.length && (n < 3 || System.nanoTime() - start < maxSeconds * 1e9)) {
-                long t0 = System.nanoTime();
-                call.run();
-                ns[n++] = System.nanoTime() - t0;
-            }
-            long[] sorted = Arrays.copyOf(ns, n);
-            Arrays.sort(sorted);
-            return new Result(s, backend, threads, sorted[n / 2], sorted[(int) (n * 0.1)],
-                    sorted[Math.min(n - 1, (int) (n * 0.9))], n, cold, calls);
+            previous = median;
         }
+        long[] ns = new long[Math.max(1, iterations)];
+        int n = 0;
+        long start = System.nanoTime();
+        while (n < ns.length && (n < 3 || System.nanoTime() - start < maxSeconds * 1e9)) {
+            long t0 = System.nanoTime();
+            call.run();
+            ns[n++] = System.nanoTime() - t0;
+        }
+        long[] sorted = Arrays.copyOf(ns, n);
+        Arrays.sort(sorted);
+        return new Timing(sorted[n / 2], sorted[(int) (n * 0.1)], sorted[Math.min(n - 1, (int) (n * 0.9))], n, cold,
+                calls);
+    }
+
+    /**
+     * W4's parts, each timed alone as the layer is: the public building
+     * blocks the layer calls, on its shapes and the same kind of views (q,
+     * k and v are column views of one projected (B, L, E + 2·kvDim) buffer,
+     * split into heads by strides; the output merges heads the same way),
+     * with weights of the layer's shapes. What the layer's median has beyond
+     * their sum is its own work: checks, its per-call arena and tensors.
+     */
+    static Profile profile(Shape s, Backend backend, int iterations, double maxSeconds, double warmupSeconds,
+                           long seed, long layerNs) {
+        try (Arena arena = Arena.ofShared()) {
+            SplittableRandom rnd = new SplittableRandom(seed);
+            long kvDim = s.hkv * s.d, width = s.e + 2 * kvDim;
+            Tensor x = DemoCommand.random(arena, rnd, s.b, s.lq, s.e);
+            Tensor inW = DemoCommand.random(arena, rnd, width, s.e), inB = DemoCommand.random(arena, rnd, width);
+            Tensor outW = DemoCommand.random(arena, rnd, s.e, s.e), outB = DemoCommand.random(arena, rnd, s.e);
+            Tensor qkv = Tensor.allocate(arena, s.b, s.lq, width), merged = Tensor.allocate(arena, s.b, s.lq, s.e);
+            Tensor y = Tensor.allocate(arena, s.b, s.lq, s.e);
+            Attention.linear(x, inW, inB, qkv, backend); // the core then attends over projected values
+            Tensor q = heads(qkv, 0, s.h, s.d), k = heads(qkv, s.e, s.hkv, s.d), v = heads(qkv, s.e + kvDim, s.hkv,
+                    s.d), o = heads(merged, 0, s.h, s.d);
+            AttentionSpec spec = spec(s, backend);
+            Timing in = time(() -> Attention.linear(x, inW, inB, qkv, backend), iterations, maxSeconds, warmupSeconds);
+            Timing core = time(() -> Attention.scaledDotProduct(q, k, v, o, spec), iterations, maxSeconds,
+                    warmupSeconds);
+            Timing out = time(() -> Attention.linear(merged, outW, outB, y, backend), iterations, maxSeconds,
+                    warmupSeconds);
+            return new Profile(in, core, out, layerNs);
+        }
+    }
+
+    /** Heads (B, heads, L, D) of a token-major (B, L, width) buffer from {@code column} on, as the layer splits it. */
+    private static Tensor heads(Tensor buffer, long column, long heads, long d) {
+        long b = buffer.size(0), l = buffer.size(1), width = buffer.size(2);
+        return Tensor.wrap(buffer.segment().asSlice(column * Float.BYTES), new long[] {b, heads, l, d},
+                new long[] {l * width, d, width, 1});
     }
 
     /** The times of {@code count} calls. */
@@ -427,8 +565,7 @@ final class BenchCommand implements Callable<Integer> {
     /** The call to time, with its inputs and output allocated once. */
     private static Runnable call(Arena arena, Shape s, Backend backend, long seed) {
         SplittableRandom rnd = new SplittableRandom(seed);
-        AttentionSpec spec = AttentionSpec.builder().backend(backend).causal(s.causal ? Causal.TOP_LEFT : Causal.NONE)
-                .build();
+        AttentionSpec spec = spec(s, backend);
         if (s.mha) {
             MultiHeadAttention layer = MultiHeadAttention.builder(s.e, s.h).kvHeads(s.hkv).build(arena).initRandom(seed);
             Tensor x = DemoCommand.random(arena, rnd, s.b, s.lq, s.e);
@@ -445,6 +582,12 @@ final class BenchCommand implements Callable<Integer> {
         Tensor k = DemoCommand.random(arena, rnd, s.b, s.hkv, s.lk, s.d);
         Tensor v = DemoCommand.random(arena, rnd, s.b, s.hkv, s.lk, s.d);
         Tensor o = Tensor.allocate(arena, s.b, s.h, s.lq, s.d);
+        if (s.api.equals("prepared")) {
+            return Attention.prepare(q, k, v, o, spec)::run;
+        }
+        if (s.api.equals("arrays")) {
+            return arrays(s, q, k, v, spec);
+        }
         long d = s.d;
         return switch (s.variant) {
             case "general" -> rule(ScoreRule.general(DemoCommand.random(arena, rnd, d, d)), q, k, v, o, spec);
@@ -468,6 +611,19 @@ final class BenchCommand implements Callable<Integer> {
         };
     }
 
+    /** The call on float[] copies of the inputs (their sizes fit: checkMemory refused larger ones). */
+    private static Runnable arrays(Shape s, Tensor q, Tensor k, Tensor v, AttentionSpec spec) {
+        float[] qa = q.toArray(), ka = k.toArray(), va = v.toArray(), oa = new float[qa.length];
+        Attention.Dims dims = new Attention.Dims(Math.toIntExact(s.b), Math.toIntExact(s.h), Math.toIntExact(s.hkv),
+                Math.toIntExact(s.lq), Math.toIntExact(s.lk), Math.toIntExact(s.d), Math.toIntExact(s.d));
+        return () -> Attention.scaledDotProduct(qa, ka, va, oa, dims, spec);
+    }
+
+    /** The spec every call of a case uses: its backend and causal rule. */
+    private static AttentionSpec spec(Shape s, Backend backend) {
+        return AttentionSpec.builder().backend(backend).causal(s.causal ? Causal.TOP_LEFT : Causal.NONE).build();
+    }
+
     private static Runnable sdpa(Tensor q, Tensor k, Tensor v, Tensor o, AttentionSpec spec) {
         return () -> Attention.scaledDotProduct(q, k, v, o, spec);
     }
@@ -488,18 +644,54 @@ final class BenchCommand implements Callable<Integer> {
         out.printf(Locale.ROOT, "%-4s %-46s %-8s %7d %12s %12s %12s %9.1f %8.2f%n", s.workload().length() <= 4
                 ? s.workload() : "", s.describe(), Options.name(r.backend()), r.threads(), time(r.medianNs()),
                 time(r.p10Ns()), time(r.p90Ns()), r.gflops(), r.gbps());
+        Profile p = r.profile();
+        if (p != null) {
+            double attention = 2.0 * s.b() * s.h() * s.lq() * s.lk() * 2 * s.d() * (s.causal() ? 0.5 : 1.0);
+            double in = 2.0 * s.b() * s.lq() * s.e() * (s.e() + 2 * s.hkv() * s.d()), outProjection = 2.0 * s.b()
+                    * s.lq() * s.e() * s.e();
+            part(out, r, "input projections", p.inProjection(), in);
+            part(out, r, "attention core", p.core(), attention);
+            part(out, r, "output projection", p.outProjection(), outProjection);
+            out.printf(Locale.ROOT, "%-4s %-46s %-8s %7d %12s %12s %12s %9s %8s%n", "", share("Java overhead",
+                    p.overheadNs(), r), Options.name(r.backend()), r.threads(), time(p.overheadNs()), "-", "-", "-",
+                    "-");
+        }
+    }
+
+    /** One part of a profiled layer call: its own times, and its share of the layer's median. */
+    private static void part(PrintWriter out, Result r, String name, Timing t, double flops) {
+        out.printf(Locale.ROOT, "%-4s %-46s %-8s %7d %12s %12s %12s %9.1f %8s%n", "", share(name, t.medianNs(), r),
+                Options.name(r.backend()), r.threads(), time(t.medianNs()), time(t.p10Ns()), time(t.p90Ns()),
+                flops / t.medianNs(), "-");
+    }
+
+    private static String share(String name, long ns, Result r) {
+        return String.format(Locale.ROOT, "  %-18s %4.0f%% of the layer", name, 100.0 * ns / r.medianNs());
     }
 
     /** One result, with its time relative to native's on the same case when native ran. */
     static Json json(Result r, Result nativeResult) {
         Shape s = r.shape();
-        return new Json().put("workload", s.workload()).put("variant", s.variant()).put("case", s.describe())
+        Json j = new Json().put("workload", s.workload()).put("variant", s.variant()).put("case", s.describe())
                 .put("b", s.b()).put("h", s.h()).put("hkv", s.hkv()).put("lq", s.lq()).put("lk", s.lk())
                 .put("d", s.d()).put("e", s.e()).put("causal", s.causal()).put("backend", Options.name(r.backend()))
                 .put("threads", r.threads()).put("samples", r.samples()).put("cold_ns", r.coldNs())
                 .put("warmup_calls", r.warmupCalls()).put("median_ns", r.medianNs())
                 .put("p10_ns", r.p10Ns()).put("p90_ns", r.p90Ns()).put("gflops", r.gflops()).put("gbps", r.gbps())
-                .put("time_vs_native", nativeResult == null ? null : (double) r.medianNs() / nativeResult.medianNs());
+                .put("time_vs_native", nativeResult == null ? null : (double) r.medianNs() / nativeResult.medianNs())
+                .put("api", s.api());
+        return r.profile() == null ? j : j.put("profile", json(r.profile()));
+    }
+
+    /** A profile's parts: each one's median, p10 and p90, and the overhead, which with them makes the median. */
+    static Json json(Profile p) {
+        return new Json().put("input_projections", json(p.inProjection())).put("attention_core", json(p.core()))
+                .put("output_projection", json(p.outProjection())).put("java_overhead_ns", p.overheadNs());
+    }
+
+    private static Json json(Timing t) {
+        return new Json().put("median_ns", t.medianNs()).put("p10_ns", t.p10Ns()).put("p90_ns", t.p90Ns())
+                .put("samples", t.samples()).put("warmup_calls", t.warmupCalls());
     }
 
     /** {"context": ..., "skipped": [...], "results": [...]}: one result a line. */

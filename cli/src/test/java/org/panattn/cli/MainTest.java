@@ -272,6 +272,73 @@ class MainTest {
     }
 
     @Test
+    void benchTimesScaledDotProductThroughEachApi() {
+        Outcome o = main("bench", "--workload", "W3", "--api", "all", "--backend", "native,java", "--iterations", "3",
+                "--max-seconds", "1", "--warmup-seconds", "0.1", "--json");
+        assertEquals(0, o.code, o.err);
+        for (String api : new String[] {"tensor", "prepared", "arrays"}) {
+            for (String backend : new String[] {"native", "java"}) {
+                assertEquals(1, o.out.lines().filter(l -> l.contains("\"api\":\"" + api + "\"")
+                        && l.contains("\"backend\":\"" + backend + "\"")).count(), api + " on " + backend + ":\n" + o.out);
+            }
+        }
+        assertTrue(o.err.lines().anyMatch(l -> l.contains("D=64 prepared")) && o.err.lines().anyMatch(l ->
+                l.contains("D=64 arrays")), o.err);
+        Outcome layer = main("bench", "--workload", "W3,W4", "--e", "16", "--h", "2", "--lq", "4", "--api", "all",
+                "--backend", "java", "--iterations", "2", "--max-seconds", "1", "--warmup-seconds", "0", "--json");
+        assertEquals(0, layer.code, layer.err);
+        assertEquals(4, layer.out.lines().filter(l -> l.contains("\"median_ns\"")).count(),
+                "W4 has its tensor call only: " + layer.out);
+        assertUsageError(main("bench", "--api", "tensor,fast"), "panattn bench: --api: expected all or some of "
+                + "tensor, prepared, arrays, got 'fast'");
+        assertUsageError(main("bench", "--workload", "W4", "--api", "prepared"), "panattn bench: --api prepared: "
+                + "W4, a multi-head layer, is timed through tensors only");
+        assertUsageError(main("bench", "--variant", "alibi", "--api", "arrays"), "panattn bench: --api arrays: "
+                + "--variant alibi is timed through tensors only");
+    }
+
+    @Test
+    void benchProfilesWhereTheLayerCallsTimeGoes() {
+        String[] args = {"bench", "--workload", "W4", "--e", "64", "--h", "4", "--lq", "8", "--backend", "native,java",
+            "--profile", "--iterations", "5", "--max-seconds", "1", "--warmup-seconds", "0.1"};
+        Outcome o = main(Stream.concat(Arrays.stream(args), Stream.of("--json")).toArray(String[]::new));
+        assertEquals(0, o.code, o.err);
+        java.util.List<String> results = o.out.lines().filter(l -> l.contains("\"profile\":")).toList();
+        assertEquals(2, results.size(), o.out);
+        for (String r : results) {
+            String profile = r.substring(r.indexOf("\"profile\":"));
+            long in = jsonNumber(profile.substring(profile.indexOf("\"input_projections\"")), "median_ns");
+            long core = jsonNumber(profile.substring(profile.indexOf("\"attention_core\"")), "median_ns");
+            long out = jsonNumber(profile.substring(profile.indexOf("\"output_projection\"")), "median_ns");
+            java.util.regex.Matcher overhead = java.util.regex.Pattern.compile("\"java_overhead_ns\":(-?\\d+)")
+                    .matcher(profile);
+            assertTrue(overhead.find() && in > 0 && core > 0 && out > 0, r);
+            assertEquals(jsonNumber(r, "median_ns"), in + core + out + Long.parseLong(overhead.group(1)),
+                    "the parts and the overhead make the layer's median: " + r);
+        }
+        // The table: after each layer row, its parts with their shares of the layer's median, adding up to 100%.
+        Outcome table = main(args);
+        assertEquals(0, table.code, table.err);
+        String[] parts = {"input projections", "attention core", "output projection", "Java overhead"};
+        for (String backend : new String[] {"native", "java"}) {
+            java.util.List<String> lines = table.out.lines().toList();
+            int layer = lines.indexOf(lines.stream().filter(l -> l.startsWith("W4 ") && l.contains(" " + backend + " "))
+                    .findFirst().orElseThrow());
+            double shares = 0;
+            for (int i = 0; i < parts.length; i++) {
+                String line = lines.get(layer + 1 + i);
+                assertTrue(line.contains(parts[i]) && line.contains(" " + backend + " "), backend + ": " + line);
+                java.util.regex.Matcher m = java.util.regex.Pattern.compile("(-?\\d+)% of the layer").matcher(line);
+                assertTrue(m.find(), line);
+                shares += Integer.parseInt(m.group(1));
+            }
+            assertEquals(100, shares, 2, "shares rounded to whole percents:\n" + table.out);
+        }
+        assertUsageError(main("bench", "--workload", "W3", "--profile"), "panattn bench: --profile: only W4, a "
+                + "multi-head layer, has parts to profile");
+    }
+
+    @Test
     void theSeedChoosesTheInputs() {
         String[] base = {"bench", "--workload", "W3", "--variant", "rope", "--backend", "java", "--iterations", "1",
             "--max-seconds", "1", "--warmup-seconds", "0.2", "--json"};
@@ -326,8 +393,8 @@ class MainTest {
             assertTrue(run.contains(option + " "), option + " in run --help:\n" + run);
         }
         String bench = main("bench", "--help").out;
-        for (String option : new String[] {"--workload", "--hkv", "--variant", "--threads", "--iterations",
-            "--max-seconds", "--seed", "--json", "--chart"}) {
+        for (String option : new String[] {"--workload", "--hkv", "--variant", "--api", "--profile", "--threads",
+            "--iterations", "--max-seconds", "--seed", "--json", "--chart"}) {
             assertTrue(bench.contains(option + " "), option + " in bench --help:\n" + bench);
         }
         Outcome top = main("help");
