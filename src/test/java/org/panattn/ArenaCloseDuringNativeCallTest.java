@@ -76,6 +76,15 @@ class ArenaCloseDuringNativeCallTest {
         };
     }
 
+    /** The same call prepared once: its runs pass every segment to the downcall as the plain call does. */
+    private static Setup preparedSdpa() {
+        return a -> {
+            Tensor q = a.random("q", 1, 4, 1024, 64), k = a.random("k", 1, 4, 1024, 64);
+            Tensor v = a.random("v", 1, 4, 1024, 64), out = a.zeros("out", 1, 4, 1024, 64);
+            return Attention.prepare(q, k, v, out, spec(a, 1, 4, 1024, 1024))::run;
+        };
+    }
+
     /** Additive attention; the projections' sizes decide which part of the call dominates. */
     private static Setup additive(long lq, long dq, long lk, long dk) {
         return a -> {
@@ -133,6 +142,7 @@ class ArenaCloseDuringNativeCallTest {
         List<Case> list = new ArrayList<>();
         for (String t : withOptions("q", "k", "v", "out")) {
             list.add(new Case("scaledDotProduct " + t, t, sdpa()));
+            list.add(new Case("prepared scaledDotProduct " + t, t, preparedSdpa()));
         }
         // q and wq are read by the query projection, k, wk and bias by the key projection.
         for (String t : new String[] {"q", "wq"}) {
