@@ -55,8 +55,8 @@ import picocli.CommandLine.Spec;
             "shape; without --workload they describe scaled dot-product attention (default B=1 H=8",
             "L=128 D=64). --api times scaled dot-product attention through Tensor",
             "(Attention.scaledDotProduct), a PreparedAttention's run() or float[] arrays. --profile",
-            "times W4's parts alone, Attention.linear and the attention call on the layer's shapes, each",
-            "as the layer is timed, and prints where its time goes: input projections, attention core,",
+            "times W4's parts, Attention.linear and the attention call on the layer's shapes, in turn",
+            "with the layer call, and prints where its time goes: input projections, attention core,",
             "output projection, and Java overhead (the rest of the layer's median). A backend that",
             "cannot run here (the Vector API without --add-modules jdk.incubator.vector, native without",
             "its library) is skipped, with the reason on stderr."},
@@ -219,8 +219,9 @@ final class BenchCommand implements Callable<Integer> {
     }
 
     /**
-     * Where a W4 layer call's time goes: its three building blocks, each timed alone on the layer's shapes,
-     * and the rest of the layer's median, the Java overhead (checks, the per-call arena and its tensors).
+     * Where a W4 layer call's time goes: its three building blocks, each timed on the layer's shapes in turn
+     * with the layer, and the rest of the layer's median, the Java overhead (checks, the per-call arena and its
+     * tensors).
      */
     record Profile(Timing inProjection, Timing core, Timing outProjection, long layerNs) {
         long overheadNs() {
@@ -301,13 +302,11 @@ final class BenchCommand implements Callable<Integer> {
             for (Backend b : backends) {
                 Result r;
                 try {
-                    r = measure(s, b, b == Backend.JAVA ? 1 : threads, maxIterations, seconds, warmup, randomSeed);
+                    r = measure(s, b, b == Backend.JAVA ? 1 : threads, maxIterations, seconds, warmup, randomSeed,
+                            profile);
                 } catch (OutOfMemoryError x) {
                     throw new OutOfMemoryError(s.describe() + " needs " + gb(s.bytes()) + " for its tensors: "
                             + x.getMessage());
-                }
-                if (profile && s.mha()) {
-                    r = r.withProfile(profile(s, b, maxIterations, seconds, warmup, randomSeed, r.medianNs()));
                 }
                 results.add(r);
                 row(table, r);
@@ -463,79 +462,107 @@ final class BenchCommand implements Callable<Integer> {
         return (int) Math.max(3, Math.min(100_000, 20e6 / Math.max(ns, 1)));
     }
 
-    /** Times one case at steady state, as {@link #time} does, on inputs it allocates. */
+    /**
+     * Times one case at steady state, as {@link #time} does, on inputs it
+     * allocates; a W4 case with {@code profile} side by side with its parts
+     * ({@link #parts}), so that its row and its parts come from the same rounds.
+     */
     static Result measure(Shape s, Backend backend, int threads, int iterations, double maxSeconds,
-                          double warmupSeconds, long seed) {
+                          double warmupSeconds, long seed, boolean profile) {
         try (Arena arena = Arena.ofShared()) {
-            return new Result(s, backend, threads, time(call(arena, s, backend, seed), iterations, maxSeconds,
-                    warmupSeconds));
+            Runnable call = call(arena, s, backend, seed);
+            if (!profile || !s.mha) {
+                return new Result(s, backend, threads, time(call, iterations, maxSeconds, warmupSeconds));
+            }
+            Runnable[] parts = parts(arena, s, backend, seed);
+            Timing[] t = timeTogether(new Runnable[] {call, parts[0], parts[1], parts[2]}, iterations, maxSeconds,
+                    warmupSeconds);
+            return new Result(s, backend, threads, t[0]).withProfile(new Profile(t[1], t[2], t[3], t[0].medianNs()));
         }
     }
 
-    /**
-     * Times one call at steady state: the first call (cold), then warm-up
-     * windows until two consecutive windows' medians agree within 3%, after
-     * at least 20,000 calls or 2 s (or {@code warmupSeconds}, which bounds
-     * the warm-up), then up to {@code iterations} calls or {@code maxSeconds}.
-     */
+    /** Times one call at steady state: {@link #timeTogether} of the call alone. */
     static Timing time(Runnable call, int iterations, double maxSeconds, double warmupSeconds) {
-        long t = System.nanoTime();
-        call.run();
-        long cold = System.nanoTime() - t, warmStart = System.nanoTime(), calls = 1;
-        double budget = warmupSeconds * 1e9, previous = -1, median = cold;
+        return timeTogether(new Runnable[] {call}, iterations, maxSeconds, warmupSeconds)[0];
+    }
+
+    /**
+     * Times calls at steady state, side by side: each call's first call
+     * (cold), then its warm-up windows until two consecutive windows'
+     * medians agree within 3%, after at least 20,000 calls or 2 s (or
+     * {@code warmupSeconds}, which bounds the warm-up); then rounds that time
+     * each call once, in turn, up to {@code iterations} rounds or
+     * {@code maxSeconds}, so that a machine busy for a moment slows them alike.
+     */
+    static Timing[] timeTogether(Runnable[] calls, int iterations, double maxSeconds, double warmupSeconds) {
+        long[] cold = new long[calls.length], warmupCalls = new long[calls.length];
+        for (int c = 0; c < calls.length; c++) {
+            long t = System.nanoTime();
+            calls[c].run();
+            cold[c] = System.nanoTime() - t;
+            warmupCalls[c] = 1 + warmUp(calls[c], cold[c], warmupSeconds);
+        }
+        long[][] ns = new long[calls.length][Math.max(1, iterations)];
+        int n = 0;
+        long start = System.nanoTime();
+        while (n < ns[0].length && (n < 3 || System.nanoTime() - start < maxSeconds * 1e9)) {
+            for (int c = 0; c < calls.length; c++) {
+                long t0 = System.nanoTime();
+                calls[c].run();
+                ns[c][n] = System.nanoTime() - t0;
+            }
+            n++;
+        }
+        Timing[] timings = new Timing[calls.length];
+        for (int c = 0; c < calls.length; c++) {
+            long[] sorted = Arrays.copyOf(ns[c], n);
+            Arrays.sort(sorted);
+            timings[c] = new Timing(sorted[n / 2], sorted[(int) (n * 0.1)], sorted[Math.min(n - 1, (int) (n * 0.9))],
+                    n, cold[c], warmupCalls[c]);
+        }
+        return timings;
+    }
+
+    /** Warm-up windows after a first call of {@code coldNs}, as {@link #timeTogether} describes; returns the calls. */
+    private static long warmUp(Runnable call, long coldNs, double warmupSeconds) {
+        long warmStart = System.nanoTime(), calls = 0;
+        double budget = warmupSeconds * 1e9, previous = -1, median = coldNs;
         while (System.nanoTime() - warmStart < budget) {
             int size = window(median);
             median = median(timed(call, size));
             calls += size;
-            boolean longEnough = calls >= 20_000 || System.nanoTime() - warmStart >= Math.min(2e9, budget);
+            boolean longEnough = calls + 1 >= 20_000 || System.nanoTime() - warmStart >= Math.min(2e9, budget);
             if (longEnough && previous > 0 && Math.abs(median - previous) <= 0.03 * previous) {
                 break;
             }
             previous = median;
         }
-        long[] ns = new long[Math.max(1, iterations)];
-        int n = 0;
-        long start = System.nanoTime();
-        while (n < ns.length && (n < 3 || System.nanoTime() - start < maxSeconds * 1e9)) {
-            long t0 = System.nanoTime();
-            call.run();
-            ns[n++] = System.nanoTime() - t0;
-        }
-        long[] sorted = Arrays.copyOf(ns, n);
-        Arrays.sort(sorted);
-        return new Timing(sorted[n / 2], sorted[(int) (n * 0.1)], sorted[Math.min(n - 1, (int) (n * 0.9))], n, cold,
-                calls);
+        return calls;
     }
 
     /**
-     * W4's parts, each timed alone as the layer is: the public building
-     * blocks the layer calls, on its shapes and the same kind of views (q,
-     * k and v are column views of one projected (B, L, E + 2·kvDim) buffer,
-     * split into heads by strides; the output merges heads the same way),
-     * with weights of the layer's shapes. What the layer's median has beyond
-     * their sum is its own work: checks, its per-call arena and tensors.
+     * W4's parts: the public building blocks the layer calls, input
+     * projection, attention core and output projection, on its shapes and the
+     * same kind of views (q, k and v are column views of one projected
+     * (B, L, E + 2·kvDim) buffer, split into heads by strides; the output
+     * merges heads the same way), with weights of the layer's shapes. What
+     * the layer's median has beyond their sum is its own work: checks, its
+     * per-call arena and tensors.
      */
-    static Profile profile(Shape s, Backend backend, int iterations, double maxSeconds, double warmupSeconds,
-                           long seed, long layerNs) {
-        try (Arena arena = Arena.ofShared()) {
-            SplittableRandom rnd = new SplittableRandom(seed);
-            long kvDim = s.hkv * s.d, width = s.e + 2 * kvDim;
-            Tensor x = DemoCommand.random(arena, rnd, s.b, s.lq, s.e);
-            Tensor inW = DemoCommand.random(arena, rnd, width, s.e), inB = DemoCommand.random(arena, rnd, width);
-            Tensor outW = DemoCommand.random(arena, rnd, s.e, s.e), outB = DemoCommand.random(arena, rnd, s.e);
-            Tensor qkv = Tensor.allocate(arena, s.b, s.lq, width), merged = Tensor.allocate(arena, s.b, s.lq, s.e);
-            Tensor y = Tensor.allocate(arena, s.b, s.lq, s.e);
-            Attention.linear(x, inW, inB, qkv, backend); // the core then attends over projected values
-            Tensor q = heads(qkv, 0, s.h, s.d), k = heads(qkv, s.e, s.hkv, s.d), v = heads(qkv, s.e + kvDim, s.hkv,
-                    s.d), o = heads(merged, 0, s.h, s.d);
-            AttentionSpec spec = spec(s, backend);
-            Timing in = time(() -> Attention.linear(x, inW, inB, qkv, backend), iterations, maxSeconds, warmupSeconds);
-            Timing core = time(() -> Attention.scaledDotProduct(q, k, v, o, spec), iterations, maxSeconds,
-                    warmupSeconds);
-            Timing out = time(() -> Attention.linear(merged, outW, outB, y, backend), iterations, maxSeconds,
-                    warmupSeconds);
-            return new Profile(in, core, out, layerNs);
-        }
+    private static Runnable[] parts(Arena arena, Shape s, Backend backend, long seed) {
+        SplittableRandom rnd = new SplittableRandom(seed);
+        long kvDim = s.hkv * s.d, width = s.e + 2 * kvDim;
+        Tensor x = DemoCommand.random(arena, rnd, s.b, s.lq, s.e);
+        Tensor inW = DemoCommand.random(arena, rnd, width, s.e), inB = DemoCommand.random(arena, rnd, width);
+        Tensor outW = DemoCommand.random(arena, rnd, s.e, s.e), outB = DemoCommand.random(arena, rnd, s.e);
+        Tensor qkv = Tensor.allocate(arena, s.b, s.lq, width), merged = Tensor.allocate(arena, s.b, s.lq, s.e);
+        Tensor y = Tensor.allocate(arena, s.b, s.lq, s.e);
+        Attention.linear(x, inW, inB, qkv, backend); // the core then attends over projected values
+        Tensor q = heads(qkv, 0, s.h, s.d), k = heads(qkv, s.e, s.hkv, s.d), v = heads(qkv, s.e + kvDim, s.hkv, s.d);
+        Tensor o = heads(merged, 0, s.h, s.d);
+        AttentionSpec spec = spec(s, backend);
+        return new Runnable[] {() -> Attention.linear(x, inW, inB, qkv, backend),
+            () -> Attention.scaledDotProduct(q, k, v, o, spec), () -> Attention.linear(merged, outW, outB, y, backend)};
     }
 
     /** Heads (B, heads, L, D) of a token-major (B, L, width) buffer from {@code column} on, as the layer splits it. */

@@ -315,6 +315,7 @@ class MainTest {
             assertTrue(overhead.find() && in > 0 && core > 0 && out > 0, r);
             assertEquals(jsonNumber(r, "median_ns"), in + core + out + Long.parseLong(overhead.group(1)),
                     "the parts and the overhead make the layer's median: " + r);
+            assertEquals(jsonNumber(r, "samples"), jsonNumber(profile, "samples"), "timed in the same rounds: " + r);
         }
         // The table: after each layer row, its parts with their shares of the layer's median, adding up to 100%.
         Outcome table = main(args);
