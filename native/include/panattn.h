@@ -26,12 +26,13 @@
  *
  * Non-finite numbers. For each query row, the score of key j is
  * (q.k_j) * scale + mask[j] (additive mask), in float. A key the causal
- * rule or the keep-mask hides is left out whatever its score. Among the
- * keys left:
+ * rule, the window, the key length or the keep-mask hides is left out
+ * whatever its score. Among the keys left:
  *  - a score of -INFINITY gets weight 0 (that is how a float mask masks);
  *  - if every score is -INFINITY (or no key is left) the row is zeros;
  *  - otherwise, if any score is NaN or +INFINITY, the row's weights (for
- *    the keys its causal rule shows) and its output are NaN;
+ *    the keys its causal rule, window and key length show) and its output
+ *    are NaN;
  *  - otherwise softmax subtracts the row's max first, so finite scores of
  *    any size (1e30 and beyond) never overflow.
  * A NaN or infinity in V reaches, through the matrix product, the matching
@@ -112,7 +113,8 @@ typedef struct pa_tensor {
 
 /*
  * Options of pa_sdpa. Zero-initialised options mean: default scale, no
- * causal mask, no mask, no weights output, library-owned workspace.
+ * causal mask, no window, no mask, every key, no weights output,
+ * library-owned workspace.
  */
 typedef struct pa_sdpa_options {
     float scale;                /* multiplies Q.K^T; 0 means 1/sqrt(Dk) */
@@ -130,7 +132,8 @@ typedef struct pa_sdpa_options {
     long long window;           /* 0, or a sliding window (needs a causal
                                    rule): query i sees keys j with
                                    p - window < j <= p, p its causal
-                                   position (i, or i + Lk - Lq) */
+                                   position (i, or i + Lk - Lq); see also
+                                   window_extents */
     /* Positional variants, applied to the scaled scores before the masks.
      * Query i sits at key position i (i + Lk - Lq with bottom-right causal
      * alignment); d = key position - query position. */
@@ -143,6 +146,31 @@ typedef struct pa_sdpa_options {
     int rel_bidirectional;      /* T5 buckets: 1 both directions, 0 causal */
     int rel_max_distance;       /* T5 buckets: distances >= this share the
                                    last bucket (T5: 128) */
+    /* A local window by its two extents, as FlashAttention's window_size,
+     * when window_extents is 1 (window must then be 0): query i at key
+     * position p sees keys j with p - window_left <= j <= p + window_right;
+     * an extent of -1 is unbounded on that side. p is the position the
+     * causal rule and the positional variants use: i + Lk - Lq with
+     * PA_CAUSAL_BOTTOM_RIGHT, else i, also without a causal rule (where
+     * FlashAttention aligns bottom-right; with Lq == Lk the two agree). A
+     * causal rule still hides keys j > p, so with one only window_left
+     * matters: window = w is window_left = w - 1 with its causal rule. */
+    int window_extents;         /* 0 or 1 */
+    long long window_left;      /* >= 0, or -1; 0 unless window_extents */
+    long long window_right;     /* >= 0, or -1; 0 unless window_extents */
+    /* Per-sequence key lengths (ONNX's nonpad_kv_seqlen): NULL, or
+     * key_lengths_count == B lengths, 0 <= key_lengths[b] <= Lk, aligned
+     * to 8 bytes. Batch row b reads keys j < key_lengths[b] only and is
+     * computed as if Lk were key_lengths[b] (its bottom-right alignment,
+     * window position and ALiBi and T5 distances included); its weights
+     * for the other keys are 0. The lengths are read through this pointer
+     * while the call runs, not passed to the _buffers twins: the caller
+     * keeps them alive and unchanged, as it does the options (a change
+     * cannot make the library touch memory outside the tensors, whose
+     * every length is clamped to [0, Lk] when read). They must not
+     * overlap an output. */
+    const long long *key_lengths;
+    long long key_lengths_count;
 } pa_sdpa_options;
 
 /* Version string, "MAJOR.MINOR.PATCH". Never NULL. */

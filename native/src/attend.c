@@ -1,4 +1,5 @@
 /* The shared attention driver: see attend.h. */
+#include <limits.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -94,6 +95,64 @@ static int check_positional(pa_plan *p, const pa_sdpa_options *o)
     return PA_OK;
 }
 
+/* The window as its two extents (-1: unbounded): window = w counts back
+ * from the causal position, so it is the extents (w - 1, -1). */
+static int check_window(pa_plan *p, const pa_sdpa_options *o)
+{
+    if (o->window < 0 || (o->window > 0 && o->causal == PA_CAUSAL_NONE))
+        return pa_fail(PA_EINVAL, "%s: window = %lld must be >= 0, and needs a causal rule",
+                       p->fn, o->window);
+    if (o->window_extents != 0 && o->window_extents != 1)
+        return pa_fail(PA_EINVAL, "%s: window_extents = %d must be 0 or 1", p->fn, o->window_extents);
+    p->window_left = p->window_right = -1;
+    if (o->window_extents == 0) {
+        if (o->window_left != 0 || o->window_right != 0)
+            return pa_fail(PA_EINVAL, "%s: window_left = %lld, window_right = %lld need "
+                           "window_extents = 1", p->fn, o->window_left, o->window_right);
+        if (o->window > 0)
+            p->window_left = o->window - 1;
+        return PA_OK;
+    }
+    if (o->window != 0)
+        return pa_fail(PA_EINVAL, "%s: window = %lld and window_extents = 1: set one of them",
+                       p->fn, o->window);
+    if (o->window_left < -1 || o->window_right < -1)
+        return pa_fail(PA_EINVAL, "%s: window_left = %lld, window_right = %lld: each must be >= 0, "
+                       "or -1 (unbounded)", p->fn, o->window_left, o->window_right);
+    p->window_left = o->window_left;
+    p->window_right = o->window_right;
+    return PA_OK;
+}
+
+/* B lengths in [0, Lk], or none; their bytes are kept for the overlap
+ * checks. */
+static int check_key_lengths(pa_plan *p, const pa_sdpa_options *o)
+{
+    const long long n = o->key_lengths_count;
+    if (o->key_lengths == NULL) {
+        if (n != 0)
+            return pa_fail(PA_EINVAL, "%s: key_lengths_count = %lld without key_lengths, expected 0",
+                           p->fn, n);
+        return PA_OK;
+    }
+    if (n != p->B)
+        return pa_fail(PA_EINVAL, "%s: key_lengths_count = %lld, expected B = %lld", p->fn, n, p->B);
+    if ((uintptr_t)o->key_lengths % sizeof(long long) != 0)
+        return pa_fail(PA_EINVAL, "%s: key_lengths = %p is not aligned to %d bytes", p->fn,
+                       (const void *)o->key_lengths, (int)sizeof(long long));
+    if (n > LLONG_MAX / (long long)sizeof(long long))
+        return pa_fail(PA_EINVAL, "%s: key_lengths_count = %lld is more than memory holds", p->fn, n);
+    for (long long b = 0; b < n; b++)
+        if (o->key_lengths[b] < 0 || o->key_lengths[b] > p->Lk)
+            return pa_fail(PA_EINVAL, "%s: key_lengths[%lld] = %lld, expected 0 to Lk = %lld", p->fn, b,
+                           o->key_lengths[b], p->Lk);
+    const long long bytes = n * (long long)sizeof(long long);
+    const pa_tensor t = { (void *)(uintptr_t)o->key_lengths, PA_BOOL, 0, { 1, 1, 1, bytes }, { 0, 0, 0, 1 }, bytes };
+    p->key_lengths = o->key_lengths;
+    p->key_lengths_bytes = t;
+    return PA_OK;
+}
+
 /* Outputs get a place of their own per element and share memory with no
  * input (the rule's, kept in the plan, and the shared ones) and with each
  * other. */
@@ -106,9 +165,11 @@ static int check_outputs(const pa_plan *p)
         in[count] = p->inputs[i];
         in_names[count++] = p->input_names[i];
     }
-    const pa_tensor *shared[] = { p->values, p->masks[0].t, p->masks[1].t, p->alibi, p->rel_bias };
-    const char *shared_names[] = { "values", "mask", "key_padding", "alibi_slopes", "rel_bias" };
-    for (int i = 0; i < 5; i++)
+    const pa_tensor *shared[] = { p->values, p->masks[0].t, p->masks[1].t, p->alibi, p->rel_bias,
+                                  p->key_lengths != NULL ? &p->key_lengths_bytes : NULL };
+    const char *shared_names[] = { "values", "mask", "key_padding", "alibi_slopes", "rel_bias",
+                                   "key_lengths" };
+    for (int i = 0; i < 6; i++)
         if (shared[i] != NULL) {
             in[count] = shared[i];
             in_names[count++] = shared_names[i];
@@ -160,13 +221,10 @@ int pa_plan_init(pa_plan *p, const char *values_name, const pa_tensor *values,
                        fn, p->H, p->Hkv);
     if (o->causal < PA_CAUSAL_NONE || o->causal > PA_CAUSAL_BOTTOM_RIGHT)
         return pa_fail(PA_EINVAL, "%s: causal = %d is not an enum pa_causal value", fn, o->causal);
-    if (o->window < 0 || (o->window > 0 && o->causal == PA_CAUSAL_NONE))
-        return pa_fail(PA_EINVAL, "%s: window = %lld must be >= 0, and needs a causal rule",
-                       fn, o->window);
     p->causal = o->causal;
-    p->window = o->window;
-    p->query_offset = o->causal == PA_CAUSAL_BOTTOM_RIGHT ? p->Lk - p->Lq : 0;
-    if ((rc = check_mask(p, "mask", o->mask, &p->mask_copy[0], &p->masks[0])) != PA_OK ||
+    if ((rc = check_window(p, o)) != PA_OK ||
+        (rc = check_key_lengths(p, o)) != PA_OK ||
+        (rc = check_mask(p, "mask", o->mask, &p->mask_copy[0], &p->masks[0])) != PA_OK ||
         (rc = check_mask(p, "key_padding", o->key_padding, &p->mask_copy[1], &p->masks[1])) != PA_OK ||
         (rc = check_positional(p, o)) != PA_OK)
         return rc;
@@ -189,14 +247,33 @@ static int merges_masks(const pa_plan *p)
         && p->masks[0].t->dtype == p->masks[1].t->dtype;
 }
 
-/* The keys query row i may see: [lo, hi). The window counts back from the
- * query's causal position, before clamping to the keys that exist. */
-static void key_range(const pa_plan *p, long long i, long long *lo, long long *hi)
+/* Query row i's position on the key axis of its batch row, for the causal
+ * rule, the window and the positional terms alike: i + keys - Lq
+ * bottom-right aligned, else i. */
+static long long query_position(const pa_plan *p, const pa_rows *r, long long i)
 {
-    long long h = p->causal == PA_CAUSAL_NONE ? p->Lk : i + p->query_offset + 1;
-    long long l = p->window > 0 && p->window < h ? h - p->window : 0;   /* h - window may not fit */
-    *lo = l < 0 ? 0 : l > p->Lk ? p->Lk : l;
-    *hi = h < 0 ? 0 : h > p->Lk ? p->Lk : h;
+    return p->causal == PA_CAUSAL_BOTTOM_RIGHT ? i + r->keys - p->Lq : i;
+}
+
+/* The keys query row i may see: [lo, hi), within its batch row's keys. The
+ * causal rule and the window count from the query's position before
+ * clamping to the keys that exist; each extent is compared before it is
+ * added, so none overflows. Over the rows of a block both bounds only
+ * grow, so the first row's lo and the last row's hi bound them all. */
+static void key_range(const pa_plan *p, const pa_rows *r, long long i, long long *lo, long long *hi)
+{
+    const long long n = r->keys, pos = query_position(p, r, i);
+    long long l = 0, h = n;
+    if (p->causal != PA_CAUSAL_NONE && pos < n)
+        h = pos + 1;
+    if (p->window_left >= 0 && p->window_left < pos)
+        l = pos - p->window_left;
+    if (p->window_right >= 0 && p->window_right < h - pos - 1)
+        h = pos + p->window_right + 1;
+    l = l > n ? n : l;
+    h = h < 0 ? 0 : h;
+    *lo = l < h ? l : h;
+    *hi = h;
 }
 
 /* Row i's masks over keys [lo, hi) as one additive and one keep row,
@@ -265,10 +342,10 @@ static long long t5_bucket(long long d, long long buckets, int bidirectional, in
 
 /* Softcap, ALiBi and relative-position bias for keys [lo, hi) of query i;
  * s points at key lo. */
-static void positional_row(const pa_plan *p, long long h, long long i, float *s, long long lo,
-                           long long hi)
+static void positional_row(const pa_plan *p, const pa_rows *r, long long h, long long i, float *s,
+                           long long lo, long long hi)
 {
-    const long long qpos = i + p->query_offset;
+    const long long qpos = query_position(p, r, i);
     const float cap = p->softcap;
     const float slope = p->alibi != NULL ? ((const float *)p->alibi->data)[h * p->alibi->strides[3]] : 0.0f;
     const float *table = p->rel_bias != NULL ? (const float *)p->rel_bias->data + h * p->rel_bias->strides[2] : NULL;
@@ -393,6 +470,13 @@ static pa_rows block_rows(const pa_plan *p, const schedule *s, long long block)
         r.i0 = tile * PA_TILE_ROWS;
         r.count = p->Lq - r.i0 < PA_TILE_ROWS ? p->Lq - r.i0 : PA_TILE_ROWS;
     }
+    /* Read once a block, and clamped: a length the caller changed since
+     * the checks cannot reach beyond the keys. */
+    r.keys = p->Lk;
+    if (p->key_lengths != NULL) {
+        const long long n = p->key_lengths[r.b];
+        r.keys = n < 0 ? 0 : n > p->Lk ? p->Lk : n;
+    }
     return r;
 }
 
@@ -403,8 +487,8 @@ static pa_rows block_rows(const pa_plan *p, const schedule *s, long long block)
 static void run_with_weights(const pa_plan *p, const pa_rows *r, float *merge)
 {
     long long c0, c1, unused;
-    key_range(p, r->i0, &c0, &unused);
-    key_range(p, r->i0 + r->count - 1, &unused, &c1);
+    key_range(p, r, r->i0, &c0, &unused);
+    key_range(p, r, r->i0 + r->count - 1, &unused, &c1);
     const long long cols = c1 > c0 ? c1 - c0 : 0;
     if (p->Lk == 0) {       /* no keys: empty weights, zero outputs */
         float *op = pa_row(p->out, r->b, r->h0, r->i0);
@@ -420,11 +504,11 @@ static void run_with_weights(const pa_plan *p, const pa_rows *r, float *merge)
     for (long long k = 0; k < r->count; k++) {
         const long long i = r->i0 + k;
         long long lo, hi;
-        key_range(p, i, &lo, &hi);
+        key_range(p, r, i, &lo, &hi);
         float *row = s + k * lds;
         if (hi > lo) {
             if (p->softcap > 0.0f || p->alibi != NULL || p->rel_bias != NULL)
-                positional_row(p, r->h0, i, row + lo, lo, hi);
+                positional_row(p, r, r->h0, i, row + lo, lo, hi);
             const float *add;
             const unsigned char *keep;
             mask_row(p, r->b, r->h0, i, merge, lo, hi, &add, &keep);
@@ -469,8 +553,8 @@ static void run_online(const pa_plan *p, const pa_rows *r, long long k0, long lo
     }
     /* Keys some row of the block may see, within [k0, k1). */
     long long c0, c1, unused;
-    key_range(p, pa_rows_i(r, 0), &c0, &unused);
-    key_range(p, pa_rows_i(r, r->count - 1), &unused, &c1);
+    key_range(p, r, pa_rows_i(r, 0), &c0, &unused);
+    key_range(p, r, pa_rows_i(r, r->count - 1), &unused, &c1);
     c0 = c0 > k0 ? c0 : k0;
     c1 = c1 < k1 ? c1 : k1;
     const int positional = p->softcap > 0.0f || p->alibi != NULL || p->rel_bias != NULL;
@@ -482,7 +566,7 @@ static void run_online(const pa_plan *p, const pa_rows *r, long long k0, long lo
             const long long h = pa_rows_h(r, k), i = pa_rows_i(r, k);
             float *row = s + k * cols; /* key j at row[j - j0] */
             long long lo, hi;
-            key_range(p, i, &lo, &hi);
+            key_range(p, r, i, &lo, &hi);
             lo = lo > j0 ? lo : j0;
             hi = hi < j1 ? hi : j1;
             if (hi <= lo) {
@@ -490,7 +574,7 @@ static void run_online(const pa_plan *p, const pa_rows *r, long long k0, long lo
                 continue;
             }
             if (positional)
-                positional_row(p, h, i, row + (lo - j0), lo, hi);
+                positional_row(p, r, h, i, row + (lo - j0), lo, hi);
             const float *add;
             const unsigned char *keep;
             mask_row(p, r->b, h, i, merge, lo, hi, &add, &keep);
@@ -618,8 +702,9 @@ int pa_plan_run(pa_plan *p, const pa_sdpa_options *o)
          * shared ones, then the rule's own. */
         pa_tensor ws = { o->workspace, PA_BOOL, 0, { 1, 1, 1, need * 4 }, { 0, 0, 0, 1 }, need * 4 };
         const pa_tensor *all[] = { p->values, p->out, p->weights, p->masks[0].t, p->masks[1].t, p->alibi,
-                                   p->rel_bias };
-        const char *names[] = { "values", "out", "weights", "mask", "key_padding", "alibi_slopes", "rel_bias" };
+                                   p->rel_bias, p->key_lengths != NULL ? &p->key_lengths_bytes : NULL };
+        const char *names[] = { "values", "out", "weights", "mask", "key_padding", "alibi_slopes", "rel_bias",
+                                "key_lengths" };
         const int shared = (int)(sizeof all / sizeof all[0]);
         for (int i = 0; i < shared + p->n_inputs; i++) {
             const pa_tensor *t = i < shared ? all[i] : p->inputs[i - shared];

@@ -29,6 +29,7 @@ typedef struct pa_plan pa_plan;
  */
 typedef struct pa_rows {
     long long b, kvh, h0, i0, count;
+    long long keys;             /* keys batch row b has: key_lengths[b], or Lk */
     int by_head;
 } pa_rows;
 
@@ -66,8 +67,9 @@ struct pa_plan {
     const pa_tensor *values, *out, *weights;
     pa_mask_plan masks[2];      /* mask, key_padding */
     int causal;
-    long long window;
-    long long query_offset;     /* key position of query row 0 */
+    long long window_left, window_right; /* the window's extents, -1 unbounded */
+    const long long *key_lengths; /* NULL, or B lengths: read through clamp_keys */
+    pa_tensor key_lengths_bytes; /* their memory, for the overlap checks */
     float softcap;
     const pa_tensor *alibi, *rel_bias;
     int rel_bidirectional, rel_max_distance;

@@ -72,6 +72,23 @@ static double raw_score(const ref_rule *r, long long b, long long h, long long k
     return s * (o->scale != 0.0f ? o->scale : 1.0);
 }
 
+/* Whether the causal rule, the window and the key length n show key j to
+ * query i; the differences are taken before any comparison, as none of
+ * them can overflow. */
+static int shows(const pa_sdpa_options *o, long long i, long long j, long long n, long long Lq)
+{
+    const long long pos = o->causal == PA_CAUSAL_BOTTOM_RIGHT ? i + n - Lq : i;
+    if (j >= n || (o->causal != PA_CAUSAL_NONE && j > pos))
+        return 0;
+    if (o->window > 0 && pos - j >= o->window)
+        return 0;
+    if (o->window_extents && o->window_left >= 0 && pos - j > o->window_left)
+        return 0;
+    if (o->window_extents && o->window_right >= 0 && j - pos > o->window_right)
+        return 0;
+    return 1;
+}
+
 void ref_attention(const ref_rule *r, const pa_tensor *v, const pa_sdpa_options *opts,
                    double *out, double *weights)
 {
@@ -82,9 +99,11 @@ void ref_attention(const ref_rule *r, const pa_tensor *v, const pa_sdpa_options 
     for (long long b = 0; b < B; b++)
         for (long long h = 0; h < H; h++) {
             long long kh = h / (H / Hkv);
+            /* The batch row's keys: it is computed as if Lk were n. */
+            const long long n = opts->key_lengths != NULL ? opts->key_lengths[b] : Lk;
             for (long long i = 0; i < Lq; i++) {
                 /* The query's position on the key axis. */
-                long long pos = opts->causal == PA_CAUSAL_BOTTOM_RIGHT ? i + Lk - Lq : i;
+                long long pos = opts->causal == PA_CAUSAL_BOTTOM_RIGHT ? i + n - Lq : i;
                 double max = -INFINITY;
                 int poisoned = 0; /* a kept NaN or +Inf score: the row is NaN */
                 for (long long j = 0; j < Lk; j++) {
@@ -104,11 +123,7 @@ void ref_attention(const ref_rule *r, const pa_tensor *v, const pa_sdpa_options 
                         s[j] += mask_at(opts->mask, b, h, i, j, &kept[j]);
                     if (opts->key_padding != NULL)
                         s[j] += mask_at(opts->key_padding, b, h, i, j, &keep2);
-                    kept[j] = kept[j] && keep2;
-                    if (opts->causal != PA_CAUSAL_NONE && j > pos)
-                        kept[j] = 0;
-                    if (opts->window > 0 && pos - j >= opts->window)   /* pos - window may overflow */
-                        kept[j] = 0;
+                    kept[j] = kept[j] && keep2 && shows(opts, i, j, n, Lq);
                     if (s[j] == -INFINITY)
                         kept[j] = 0;
                     if (kept[j] && (isnan(s[j]) || s[j] == INFINITY))
@@ -122,16 +137,14 @@ void ref_attention(const ref_rule *r, const pa_tensor *v, const pa_sdpa_options 
                     sum += s[j];
                 }
                 for (long long j = 0; j < Lk; j++) {
-                    /* A poisoned row is NaN on every key its causal rule and window show. */
-                    int shown = (opts->causal == PA_CAUSAL_NONE || j <= pos)
-                             && (opts->window == 0 || pos - j < opts->window);
-                    s[j] = poisoned ? (shown ? NAN : 0.0) : sum > 0.0 ? s[j] / sum : 0.0;
+                    /* A poisoned row is NaN on every key its causal rule, window and length show. */
+                    s[j] = poisoned ? (shows(opts, i, j, n, Lq) ? NAN : 0.0) : sum > 0.0 ? s[j] / sum : 0.0;
                     if (weights != NULL)
                         weights[((b * H + h) * Lq + i) * Lk + j] = s[j];
                 }
                 for (long long d = 0; d < Dv; d++) {
                     double acc = 0.0;
-                    for (long long j = 0; j < Lk; j++)
+                    for (long long j = 0; j < n; j++)   /* keys beyond the length are never read */
                         acc += s[j] * at(v, b, kh, j, d);
                     out[((b * H + h) * Lq + i) * Dv + d] = acc;
                 }

@@ -28,6 +28,11 @@ import static java.lang.foreign.MemoryLayout.PathElement.*;
  *     const pa_tensor *rel_bias;
  *     int rel_bidirectional;
  *     int rel_max_distance;
+ *     int window_extents;
+ *     long long window_left;
+ *     long long window_right;
+ *     const long long *key_lengths;
+ *     long long key_lengths_count;
  * }
  * }
  */
@@ -51,7 +56,13 @@ public class pa_sdpa_options {
         Panattn_h.C_POINTER.withName("alibi_slopes"),
         Panattn_h.C_POINTER.withName("rel_bias"),
         Panattn_h.C_INT.withName("rel_bidirectional"),
-        Panattn_h.C_INT.withName("rel_max_distance")
+        Panattn_h.C_INT.withName("rel_max_distance"),
+        Panattn_h.C_INT.withName("window_extents"),
+        MemoryLayout.paddingLayout(4),
+        Panattn_h.C_LONG_LONG.withName("window_left"),
+        Panattn_h.C_LONG_LONG.withName("window_right"),
+        Panattn_h.C_POINTER.withName("key_lengths"),
+        Panattn_h.C_LONG_LONG.withName("key_lengths_count")
     ).withName("pa_sdpa_options");
 
     /**
@@ -631,6 +642,226 @@ public class pa_sdpa_options {
      */
     public static void rel_max_distance(MemorySegment struct, int fieldValue) {
         struct.set(rel_max_distance$LAYOUT, rel_max_distance$OFFSET, fieldValue);
+    }
+
+    private static final OfInt window_extents$LAYOUT = (OfInt)$LAYOUT.select(groupElement("window_extents"));
+
+    /**
+     * Layout for field:
+     * {@snippet lang=c :
+     * int window_extents
+     * }
+     */
+    public static final OfInt window_extents$layout() {
+        return window_extents$LAYOUT;
+    }
+
+    private static final long window_extents$OFFSET = $LAYOUT.byteOffset(groupElement("window_extents"));
+
+    /**
+     * Offset for field:
+     * {@snippet lang=c :
+     * int window_extents
+     * }
+     */
+    public static final long window_extents$offset() {
+        return window_extents$OFFSET;
+    }
+
+    /**
+     * Getter for field:
+     * {@snippet lang=c :
+     * int window_extents
+     * }
+     */
+    public static int window_extents(MemorySegment struct) {
+        return struct.get(window_extents$LAYOUT, window_extents$OFFSET);
+    }
+
+    /**
+     * Setter for field:
+     * {@snippet lang=c :
+     * int window_extents
+     * }
+     */
+    public static void window_extents(MemorySegment struct, int fieldValue) {
+        struct.set(window_extents$LAYOUT, window_extents$OFFSET, fieldValue);
+    }
+
+    private static final OfLong window_left$LAYOUT = (OfLong)$LAYOUT.select(groupElement("window_left"));
+
+    /**
+     * Layout for field:
+     * {@snippet lang=c :
+     * long long window_left
+     * }
+     */
+    public static final OfLong window_left$layout() {
+        return window_left$LAYOUT;
+    }
+
+    private static final long window_left$OFFSET = $LAYOUT.byteOffset(groupElement("window_left"));
+
+    /**
+     * Offset for field:
+     * {@snippet lang=c :
+     * long long window_left
+     * }
+     */
+    public static final long window_left$offset() {
+        return window_left$OFFSET;
+    }
+
+    /**
+     * Getter for field:
+     * {@snippet lang=c :
+     * long long window_left
+     * }
+     */
+    public static long window_left(MemorySegment struct) {
+        return struct.get(window_left$LAYOUT, window_left$OFFSET);
+    }
+
+    /**
+     * Setter for field:
+     * {@snippet lang=c :
+     * long long window_left
+     * }
+     */
+    public static void window_left(MemorySegment struct, long fieldValue) {
+        struct.set(window_left$LAYOUT, window_left$OFFSET, fieldValue);
+    }
+
+    private static final OfLong window_right$LAYOUT = (OfLong)$LAYOUT.select(groupElement("window_right"));
+
+    /**
+     * Layout for field:
+     * {@snippet lang=c :
+     * long long window_right
+     * }
+     */
+    public static final OfLong window_right$layout() {
+        return window_right$LAYOUT;
+    }
+
+    private static final long window_right$OFFSET = $LAYOUT.byteOffset(groupElement("window_right"));
+
+    /**
+     * Offset for field:
+     * {@snippet lang=c :
+     * long long window_right
+     * }
+     */
+    public static final long window_right$offset() {
+        return window_right$OFFSET;
+    }
+
+    /**
+     * Getter for field:
+     * {@snippet lang=c :
+     * long long window_right
+     * }
+     */
+    public static long window_right(MemorySegment struct) {
+        return struct.get(window_right$LAYOUT, window_right$OFFSET);
+    }
+
+    /**
+     * Setter for field:
+     * {@snippet lang=c :
+     * long long window_right
+     * }
+     */
+    public static void window_right(MemorySegment struct, long fieldValue) {
+        struct.set(window_right$LAYOUT, window_right$OFFSET, fieldValue);
+    }
+
+    private static final AddressLayout key_lengths$LAYOUT = (AddressLayout)$LAYOUT.select(groupElement("key_lengths"));
+
+    /**
+     * Layout for field:
+     * {@snippet lang=c :
+     * const long long *key_lengths
+     * }
+     */
+    public static final AddressLayout key_lengths$layout() {
+        return key_lengths$LAYOUT;
+    }
+
+    private static final long key_lengths$OFFSET = $LAYOUT.byteOffset(groupElement("key_lengths"));
+
+    /**
+     * Offset for field:
+     * {@snippet lang=c :
+     * const long long *key_lengths
+     * }
+     */
+    public static final long key_lengths$offset() {
+        return key_lengths$OFFSET;
+    }
+
+    /**
+     * Getter for field:
+     * {@snippet lang=c :
+     * const long long *key_lengths
+     * }
+     */
+    public static MemorySegment key_lengths(MemorySegment struct) {
+        return struct.get(key_lengths$LAYOUT, key_lengths$OFFSET);
+    }
+
+    /**
+     * Setter for field:
+     * {@snippet lang=c :
+     * const long long *key_lengths
+     * }
+     */
+    public static void key_lengths(MemorySegment struct, MemorySegment fieldValue) {
+        struct.set(key_lengths$LAYOUT, key_lengths$OFFSET, fieldValue);
+    }
+
+    private static final OfLong key_lengths_count$LAYOUT = (OfLong)$LAYOUT.select(groupElement("key_lengths_count"));
+
+    /**
+     * Layout for field:
+     * {@snippet lang=c :
+     * long long key_lengths_count
+     * }
+     */
+    public static final OfLong key_lengths_count$layout() {
+        return key_lengths_count$LAYOUT;
+    }
+
+    private static final long key_lengths_count$OFFSET = $LAYOUT.byteOffset(groupElement("key_lengths_count"));
+
+    /**
+     * Offset for field:
+     * {@snippet lang=c :
+     * long long key_lengths_count
+     * }
+     */
+    public static final long key_lengths_count$offset() {
+        return key_lengths_count$OFFSET;
+    }
+
+    /**
+     * Getter for field:
+     * {@snippet lang=c :
+     * long long key_lengths_count
+     * }
+     */
+    public static long key_lengths_count(MemorySegment struct) {
+        return struct.get(key_lengths_count$LAYOUT, key_lengths_count$OFFSET);
+    }
+
+    /**
+     * Setter for field:
+     * {@snippet lang=c :
+     * long long key_lengths_count
+     * }
+     */
+    public static void key_lengths_count(MemorySegment struct, long fieldValue) {
+        struct.set(key_lengths_count$LAYOUT, key_lengths_count$OFFSET, fieldValue);
     }
 
     /**
