@@ -85,14 +85,14 @@ public final class Attention {
      *
      * <h4>Non-finite numbers</h4>
      * For each query row the score of key j is {@code (q·kⱼ)·scale + mask[j]} (additive mask),
-     * in float. Keys the causal rule, window or keep-mask hide are left out whatever their
+     * in float. Keys the causal rule, window, key length or keep-mask hide are left out whatever their
      * score. Among the keys left:
      * <ul>
      * <li>a score of {@code -Infinity} gets weight 0 (that is how an additive mask masks);</li>
      * <li>if every score is {@code -Infinity}, or no key is left, the row is zeros;</li>
      * <li>otherwise, if any score is NaN or {@code +Infinity} (for instance from a NaN or an
      * infinity in that row of q or in a key it sees), the row's output and its weights for
-     * the keys its causal rule and window show are NaN;</li>
+     * the keys its causal rule, window and key length show are NaN;</li>
      * <li>otherwise softmax subtracts the row's maximum first, so finite scores of any size
      * ({@code ±1e30}, up to {@code ±Float.MAX_VALUE}) never overflow.</li>
      * </ul>
@@ -166,7 +166,7 @@ public final class Attention {
      * Attention with any {@link ScoreRule}: {@code out = softmax(score(Q, K) + mask)·V}
      * in the bmm form, q {@code (B, Lq, Dq)}, k {@code (B, Lk, Dk)}, v {@code (B, Lk, Dv)},
      * out {@code (B, Lq, Dv)}, or rank 4 with heads (the rule's weights shared by
-     * all heads). The spec's masks, causal rule, window, positional terms and
+     * all heads). The spec's masks, causal rule, window, key lengths, positional terms and
      * weights output apply as in {@link #scaledDotProduct}.
      *
      * @param rule the score rule
@@ -320,9 +320,11 @@ public final class Attention {
             throw new IllegalArgumentException("spec must not be null (use AttentionSpec.DEFAULT)");
         }
         if (spec.mask() != null || spec.keyPadding() != null || spec.weights() != null || spec.window() != 0
-                || spec.softcap() != 0f || spec.alibiSlopes() != null || spec.relativeBias() != null) {
+                || spec.windowLeft() != AttentionSpec.UNBOUNDED || spec.windowRight() != AttentionSpec.UNBOUNDED
+                || spec.keyLengths() != null || spec.softcap() != 0f || spec.alibiSlopes() != null
+                || spec.relativeBias() != null) {
             throw new IllegalArgumentException("spec: arrays take only causal, scale and backend; use tensors for "
-                    + "masks, weights, windows and positional terms");
+                    + "masks, weights, windows, key lengths and positional terms");
         }
         // Each array's element count fits in 64 bits: Dims checked it.
         long qSize = (long) dims.b() * dims.h() * dims.lq() * dims.dk();

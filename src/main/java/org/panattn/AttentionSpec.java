@@ -16,6 +16,12 @@ public final class AttentionSpec {
     public static final AttentionSpec DEFAULT = builder().build();
 
     /**
+     * A window extent without a bound, for {@link Builder#window(long, long)}:
+     * -1, as FlashAttention's {@code window_size}.
+     */
+    public static final long UNBOUNDED = -1;
+
+    /**
      * The options, written out once: a builder fills its own copy, and a
      * spec keeps a frozen copy of the builder's, so the two never share one.
      */
@@ -24,6 +30,9 @@ public final class AttentionSpec {
         Mask mask;
         Mask keyPadding;
         long window;
+        long windowLeft = UNBOUNDED;
+        long windowRight = UNBOUNDED;
+        long[] keyLengths; // never changed once set: a copy of the caller's
         float softcap;
         Tensor alibiSlopes;
         RelativePositionBias relativeBias;
@@ -31,7 +40,10 @@ public final class AttentionSpec {
         Tensor weights;
         Backend backend;
 
-        /** Each field is a primitive or a reference to an immutable object, so a shallow copy is a full one. */
+        /**
+         * Each field is a primitive or a reference to an immutable object (or
+         * an array no one changes), so a shallow copy is a full one.
+         */
         Values copy() {
             try {
                 return (Values) clone();
@@ -77,12 +89,44 @@ public final class AttentionSpec {
     }
 
     /**
-     * The sliding window, or 0 for none.
+     * The sliding window of {@link Builder#window(long)}, or 0 (none, or a
+     * window given by its extents).
      *
      * @return the window
      */
     public long window() {
         return values.window;
+    }
+
+    /**
+     * The keys before its position a query sees: the left extent of
+     * {@link Builder#window(long, long)}, w − 1 for {@link Builder#window(long) window(w)},
+     * or {@link #UNBOUNDED}.
+     *
+     * @return the left extent
+     */
+    public long windowLeft() {
+        return values.window > 0 ? values.window - 1 : values.windowLeft;
+    }
+
+    /**
+     * The keys after its position a query sees: the right extent of
+     * {@link Builder#window(long, long)}, 0 for {@link Builder#window(long) window(w)}
+     * (which its causal rule bounds), or {@link #UNBOUNDED}.
+     *
+     * @return the right extent
+     */
+    public long windowRight() {
+        return values.window > 0 ? 0 : values.windowRight;
+    }
+
+    /**
+     * The key length of each batch row (B), or null: every row sees all Lk keys.
+     *
+     * @return a copy of the lengths, or null
+     */
+    public long[] keyLengths() {
+        return values.keyLengths == null ? null : values.keyLengths.clone();
     }
 
     /**
@@ -189,7 +233,9 @@ public final class AttentionSpec {
          * A sliding window of {@code window} keys (0 for none; needs a causal
          * rule): the query at causal position p sees keys p - window &lt; j &le; p,
          * where p = i for {@link Causal#TOP_LEFT} and i + Lk - Lq for
-         * {@link Causal#BOTTOM_RIGHT}.
+         * {@link Causal#BOTTOM_RIGHT}. The same as {@link #window(long, long)
+         * window(window - 1, 0)} with that causal rule; it replaces a window
+         * given by extents.
          *
          * @param window the window, in keys
          * @return this builder
@@ -199,6 +245,61 @@ public final class AttentionSpec {
                 throw new IllegalArgumentException("window must be >= 0, got " + window);
             }
             values.window = window;
+            values.windowLeft = values.windowRight = UNBOUNDED;
+            return this;
+        }
+
+        /**
+         * A local window by its two extents, as FlashAttention's
+         * {@code window_size=(left, right)}, with or without a causal rule:
+         * the query at position p sees keys {@code p - left <= j <= p + right};
+         * {@link #UNBOUNDED} leaves a side open. p is the position the causal
+         * rule, ALiBi and T5 use: i + Lk − Lq with {@link Causal#BOTTOM_RIGHT},
+         * else i, also without a causal rule (FlashAttention aligns
+         * bottom-right there; with Lq = Lk the two agree). With
+         * {@link #keyLengths}, Lk is the row's length. A causal rule still
+         * hides the keys after p, so with one {@code right} changes nothing:
+         * {@link #window(long) window(w)} is {@code window(w - 1, 0)}. Both
+         * extents {@link #UNBOUNDED} is no window; it replaces a
+         * {@link #window(long)}.
+         *
+         * @param left keys before p that a query sees, &ge; 0 or {@link #UNBOUNDED}
+         * @param right keys after p that a query sees, &ge; 0 or {@link #UNBOUNDED}
+         * @return this builder
+         */
+        public Builder window(long left, long right) {
+            if (left < UNBOUNDED || right < UNBOUNDED) {
+                throw new IllegalArgumentException("window: " + (left < UNBOUNDED ? "left = " + left : "right = " + right)
+                        + ": an extent must be >= 0, or AttentionSpec.UNBOUNDED (-1)");
+            }
+            values.window = 0;
+            values.windowLeft = left;
+            values.windowRight = right;
+            return this;
+        }
+
+        /**
+         * Per-sequence key lengths (ONNX's {@code nonpad_kv_seqlen}), one a
+         * batch row: row b attends only keys {@code j < lengths[b]} and is
+         * computed as if Lk were {@code lengths[b]} (bottom-right causal
+         * alignment, the window and ALiBi and T5 distances included: query
+         * i sees {@code j <= i + lengths[b] - Lq} with
+         * {@link Causal#BOTTOM_RIGHT}); its weights for the other keys are 0,
+         * and the other keys are never read. At the call there must be B
+         * lengths, each at most Lk. Null (the default) for every key.
+         *
+         * @param lengths the key count of each batch row (copied), or null
+         * @return this builder
+         */
+        public Builder keyLengths(long... lengths) {
+            if (lengths != null) {
+                for (int b = 0; b < lengths.length; b++) {
+                    if (lengths[b] < 0) {
+                        throw new IllegalArgumentException("keyLengths[" + b + "] = " + lengths[b] + " must be >= 0");
+                    }
+                }
+            }
+            values.keyLengths = lengths == null ? null : lengths.clone();
             return this;
         }
 

@@ -44,8 +44,8 @@ final class AttentionValidation {
 
     /**
      * The part every rule shares: values (B, Hkv, Lk, Dv) and out (B, H, Lq, Dv)
-     * given the queries' (B, H, Lq) from {@code q4}; weights, masks, window
-     * and positional terms from the spec; the rule's resolved scale.
+     * given the queries' (B, H, Lq) from {@code q4}; weights, masks, window,
+     * key lengths and positional terms from the spec; the rule's resolved scale.
      */
     static Plan plan(int rank, Tensor q4, long hkv, long lk, String valuesName, Tensor v4, Tensor out4,
                      AttentionSpec spec, Backend backend, float scale) {
@@ -94,13 +94,27 @@ final class AttentionValidation {
             }
             table = rel.table().permute(1, 0).view();
         }
+        long[] lengths = spec.keyLengths();
+        if (lengths != null) {
+            if (lengths.length != b) {
+                throw new IllegalArgumentException("keyLengths: expected B = " + b + " lengths, one a batch row, got "
+                        + lengths.length);
+            }
+            for (int i = 0; i < lengths.length; i++) {
+                if (lengths[i] > lk) {
+                    throw new IllegalArgumentException("keyLengths[" + i + "] = " + lengths[i] + ", expected 0 to Lk = "
+                            + lk);
+                }
+            }
+        }
         int causal = switch (spec.causal()) {
             case NONE -> Plan.NONE;
             case TOP_LEFT -> Plan.TOP_LEFT;
             case BOTTOM_RIGHT -> Plan.BOTTOM_RIGHT;
         };
-        return new Plan(v4.view(), out4.view(), mask, padding, w4, causal, spec.window(), spec.softcap(), alibi, table,
-                rel == null || rel.bidirectional(), rel == null ? 128 : rel.maxDistance(), scale, b, h, hkv, lq, lk);
+        return new Plan(v4.view(), out4.view(), mask, padding, w4, causal, spec.windowLeft(), spec.windowRight(),
+                lengths, spec.softcap(), alibi, table, rel == null || rel.bidirectional(),
+                rel == null ? 128 : rel.maxDistance(), scale, b, h, hkv, lq, lk);
     }
 
     /**

@@ -129,12 +129,41 @@ class BuildingBlockValidationTest {
             expect(IAE, "scale must be finite and nonzero, got " + bad, () -> b.scale(bad));
         }
         expect(IAE, "window 4 needs a causal rule", () -> AttentionSpec.builder().window(4).build());
+        expect(IAE, "window: left = -2: an extent must be >= 0, or AttentionSpec.UNBOUNDED (-1)", () -> b.window(-2, 0));
+        expect(IAE, "window: right = -7: an extent must be >= 0, or AttentionSpec.UNBOUNDED (-1)", () -> b.window(0, -7));
+        expect(IAE, "keyLengths[1] = -1 must be >= 0", () -> b.keyLengths(3, -1));
         // The refused settings left the builder's defaults.
         AttentionSpec spec = b.build();
         assertEquals(Causal.NONE, spec.causal());
         assertEquals(0, spec.window());
+        assertEquals(AttentionSpec.UNBOUNDED, spec.windowLeft());
+        assertEquals(AttentionSpec.UNBOUNDED, spec.windowRight());
+        assertEquals(null, spec.keyLengths());
         assertEquals(0f, spec.softcap());
         assertEquals(Float.NaN, spec.scale());
+    }
+
+    /** The two forms of a window replace each other, and a two-sided one needs no causal rule. */
+    @Test
+    void specWindowsAndKeyLengthsReadBackAsSet() {
+        AttentionSpec oneSided = AttentionSpec.builder().causal(Causal.TOP_LEFT).window(5).build();
+        assertEquals(5, oneSided.window());
+        assertEquals(4, oneSided.windowLeft());
+        assertEquals(0, oneSided.windowRight());
+        AttentionSpec twoSided = oneSided.toBuilder().causal(Causal.NONE).window(2, AttentionSpec.UNBOUNDED).build();
+        assertEquals(0, twoSided.window());
+        assertEquals(2, twoSided.windowLeft());
+        assertEquals(AttentionSpec.UNBOUNDED, twoSided.windowRight());
+        AttentionSpec back = twoSided.toBuilder().causal(Causal.BOTTOM_RIGHT).window(3).build();
+        assertEquals(2, back.windowLeft());
+        assertEquals(0, back.windowRight());
+        long[] lengths = {4, 0, 9};
+        AttentionSpec ragged = AttentionSpec.builder().keyLengths(lengths).build();
+        lengths[0] = 1;
+        assertArrayEquals(new long[] {4, 0, 9}, ragged.keyLengths(), "the builder copies the lengths");
+        ragged.keyLengths()[1] = 5;
+        assertArrayEquals(new long[] {4, 0, 9}, ragged.keyLengths(), "the getter hands out a copy");
+        assertEquals(null, ragged.toBuilder().keyLengths((long[]) null).build().keyLengths());
     }
 
     /** Options that are tensors are checked when a call uses them: shape, arena, thread, heap memory. */

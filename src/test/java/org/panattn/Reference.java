@@ -27,6 +27,12 @@ public final class Reference {
     /** ... and positional terms. */
     public static Result sdpa(Tensor q, Tensor k, Tensor v, Mask mask, Mask keyPadding, Causal causal, long window,
                        double scale, Pos pos) {
+        return sdpa(q, k, v, mask, keyPadding, causal, Keys.window(window), scale, pos);
+    }
+
+    /** ... with any {@link Keys}. */
+    public static Result sdpa(Tensor q, Tensor k, Tensor v, Mask mask, Mask keyPadding, Causal causal, Keys keys,
+                              double scale, Pos pos) {
         long dk = q.size(3);
         Score dot = (b, h, kh, i, j) -> {
             double s = 0;
@@ -36,7 +42,40 @@ public final class Reference {
             return s * scale;
         };
         return attend(dot, q.size(0), q.size(1), k.size(1), q.size(2), k.size(2), v, mask, keyPadding, causal,
-                window, pos);
+                keys, pos);
+    }
+
+    /**
+     * Which keys a query sees besides the causal rule and the masks: a
+     * one-sided window (0: none) counted back from the causal position, a
+     * two-sided window's extents (-1: unbounded), each batch row's key
+     * length (null: Lk).
+     */
+    public record Keys(long window, long left, long right, long[] lengths) {
+        public static final Keys ALL = new Keys(0, -1, -1, null);
+
+        public static Keys window(long window) {
+            return new Keys(window, -1, -1, null);
+        }
+
+        public static Keys extents(long left, long right) {
+            return new Keys(0, left, right, null);
+        }
+
+        public Keys withLengths(long... lengths) {
+            return new Keys(window, left, right, lengths);
+        }
+
+        /** Batch row b's keys. */
+        long keys(long b, long lk) {
+            return lengths == null ? lk : lengths[(int) b];
+        }
+
+        /** Whether query position pos sees key j of a row of n keys, by the window and the length. */
+        boolean shows(long pos, long j, long n) {
+            return j < n && (window == 0 || pos - j < window) // pos - window may overflow
+                    && (left < 0 || pos - j <= left) && (right < 0 || j - pos <= right);
+        }
     }
 
     /** The raw (scaled) score of query i and key j. */
@@ -52,6 +91,12 @@ public final class Reference {
     /** Any rule's attention in float64: positional terms, masks, causal rule, window, softmax, weighted sum. */
     public static Result attend(Score rule, long b, long h, long hkv, long lq, long lk, Tensor v, Mask mask,
                          Mask keyPadding, Causal causal, long window, Pos pos) {
+        return attend(rule, b, h, hkv, lq, lk, v, mask, keyPadding, causal, Keys.window(window), pos);
+    }
+
+    /** ... with any {@link Keys}: each batch row computed as if Lk were its key length. */
+    public static Result attend(Score rule, long b, long h, long hkv, long lq, long lk, Tensor v, Mask mask,
+                                Mask keyPadding, Causal causal, Keys keys, Pos pos) {
         long dv = v.size(3);
         double[] out = new double[(int) (b * h * lq * dv)];
         double[] w = new double[(int) (b * h * lq * lk)];
@@ -60,8 +105,9 @@ public final class Reference {
         for (long bi = 0; bi < b; bi++) {
             for (long hi = 0; hi < h; hi++) {
                 long kh = hi / (h / hkv);
+                long n = keys.keys(bi, lk);
                 for (long i = 0; i < lq; i++) {
-                    long position = causal == Causal.BOTTOM_RIGHT ? i + lk - lq : i;
+                    long position = causal == Causal.BOTTOM_RIGHT ? i + n - lq : i;
                     double max = Double.NEGATIVE_INFINITY;
                     for (long j = 0; j < lk; j++) {
                         double x = rule.score(bi, hi, kh, i, j);
@@ -76,8 +122,7 @@ public final class Reference {
                             x += pos.rel()[(int) hi][t5Bucket(d, pos.rel()[0].length, pos.bidirectional(),
                                     pos.maxDistance())];
                         }
-                        boolean keep = causal == Causal.NONE || j <= position;
-                        keep &= window == 0 || position - j < window; // position - window may overflow
+                        boolean keep = (causal == Causal.NONE || j <= position) && keys.shows(position, j, n);
                         for (Mask m : new Mask[] {mask, keyPadding}) {
                             if (m == null) {
                                 continue;
@@ -111,7 +156,7 @@ public final class Reference {
                     }
                     for (long d = 0; d < dv; d++) {
                         double acc = 0;
-                        for (int j = 0; j < lk; j++) {
+                        for (int j = 0; j < n; j++) { // keys beyond the length are never read
                             acc += s[j] * v.get(bi, kh, j, d);
                         }
                         out[(int) (row * dv + d)] = acc;

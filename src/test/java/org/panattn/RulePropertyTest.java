@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.lang.foreign.Arena;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
 import java.util.stream.LongStream;
@@ -17,6 +18,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  * Properties of every score rule of {@link TestRule} on random problems, one seed per case:
  * random sizes (0 and odd ones included), every tensor a strided view with
  * guard bytes around it, random keep-masks and key padding, causal rules,
+ * windows (one-sided, or two extents) and per-row key lengths,
  * soft-capping, ALiBi and T5 bias, the weights output. For each: the Java
  * backend matches the float64 reference, the native backend at every ISA
  * cap and the Vector API backend match the Java backend, and no call writes
@@ -38,7 +40,8 @@ class RulePropertyTest {
     /** One random problem: the rule's sizes and tensors (all guarded views), masks and positional terms. */
     private record Problem(ScoreRulesTest.Case c, List<GuardedTensor> inputs, Tensor q, Tensor k, Tensor v,
                            Tensor w, Tensor wk, Tensor bias, Tensor vvec, Mask mask, Mask keyPadding,
-                           Causal causal, float softcap, float[] slopes, Tensor table, boolean weights) {
+                           Causal causal, float softcap, float[] slopes, Tensor table, boolean weights,
+                           Reference.Keys keys) {
         /** The value positions: Lk, or Lv for concat-linear. */
         long lk() {
             return c.lk();
@@ -48,7 +51,8 @@ class RulePropertyTest {
         public String toString() {
             return c + " " + causal + " mask=" + (mask != null) + " keyPadding=" + (keyPadding != null)
                     + " softcap=" + softcap + " alibi=" + (slopes != null) + " t5=" + (table != null)
-                    + " weights=" + weights;
+                    + " weights=" + weights + " window=" + keys.window() + " extents=(" + keys.left() + ", "
+                    + keys.right() + ") lengths=" + Arrays.toString(keys.lengths());
         }
     }
 
@@ -92,7 +96,7 @@ class RulePropertyTest {
         float[] slopes = rnd.nextInt(3) == 0 ? new float[] {0.05f + rnd.nextFloat()} : null;
         Tensor table = rnd.nextInt(3) == 0 ? guarded(arena, rnd, inputs, 8 + 2 * rnd.nextInt(8), 1) : null;
         return new Problem(c, inputs, q, k, v, w, wk, bias, vvec, mask, keyPadding, causal, softcap, slopes, table,
-                rnd.nextBoolean());
+                rnd.nextBoolean(), SdpaPropertyTest.keys(rnd, causal, b, lk));
     }
 
     private static Tensor guarded(Arena arena, SplittableRandom rnd, List<GuardedTensor> inputs, long... shape) {
@@ -110,8 +114,9 @@ class RulePropertyTest {
         GuardedTensor out = GuardedTensor.allocate(arena, rnd, false, c.b(), c.lq(), c.dv());
         GuardedTensor w = p.weights ? GuardedTensor.allocate(arena, rnd, false, c.b(), c.lq(), p.lk()) : null;
         List<byte[]> before = p.inputs.stream().map(GuardedTensor::snapshot).toList();
-        AttentionSpec.Builder spec = AttentionSpec.builder().causal(p.causal).mask(p.mask).keyPadding(p.keyPadding)
-                .softcap(p.softcap).weights(w == null ? null : w.view()).backend(backend);
+        AttentionSpec.Builder spec = SdpaPropertyTest.withKeys(AttentionSpec.builder().causal(p.causal).mask(p.mask)
+                .keyPadding(p.keyPadding).softcap(p.softcap).weights(w == null ? null : w.view()).backend(backend),
+                p.keys);
         if (p.slopes != null) {
             spec.alibi(Tensor.allocate(arena, 1).copyFrom(p.slopes));
         }
@@ -156,7 +161,7 @@ class RulePropertyTest {
         Reference.Score score = c.rule().reference(new TestRule.Inputs(p.q, p.k, new TestRule.Weights(p.w, p.wk, p.bias,
                 p.vvec), c.dq(), c.dk(), c.a()));
         return Reference.attend(score, c.b(), 1, 1, c.lq(), p.lk(), p.v.unsqueeze(1), p.mask, p.keyPadding, p.causal,
-                0, pos);
+                p.keys, pos);
     }
 
     private static void check(Run got, double[] out, double[] weights, String what, Problem p) {

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.lang.foreign.Arena;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
 import java.util.stream.LongStream;
@@ -17,8 +18,9 @@ import org.junit.jupiter.params.provider.MethodSource;
  * per case (a failure names its seed; rerun it alone with the same seed):
  * random sizes (0 and odd ones included, several query tiles sometimes),
  * rank 3 or 4, every tensor a strided view with its own storage order and
- * padding, random masks with random broadcasting, causal rules, the weights
- * output. For each: the Java backend matches the float64 reference, the
+ * padding, random masks with random broadcasting, causal rules, windows
+ * (one-sided, or two extents with or without a causal rule), per-row key
+ * lengths, the weights output. For each: the Java backend matches the float64 reference, the
  * native backend at every ISA cap matches the Java backend, and no call
  * writes a byte outside out and weights or changes an input.
  */
@@ -38,7 +40,7 @@ class SdpaPropertyTest {
     /** One random problem: sizes, tensors (all guarded views) and the spec's parts. */
     private record Problem(int rank, long b, long h, long hkv, long lq, long lk, long dk, long dv,
                            Causal causal, List<GuardedTensor> inputs, Tensor q, Tensor k, Tensor v,
-                           Mask mask, boolean weights) {
+                           Mask mask, boolean weights, Reference.Keys keys) {
         long[] shape(long heads, long l, long d) {
             return rank == 4 ? new long[] {b, heads, l, d} : new long[] {b, l, d};
         }
@@ -46,7 +48,9 @@ class SdpaPropertyTest {
         @Override
         public String toString() {
             return "rank " + rank + " B=" + b + " H=" + h + " Hkv=" + hkv + " Lq=" + lq + " Lk=" + lk + " Dk=" + dk
-                    + " Dv=" + dv + " " + causal + " mask=" + mask + " weights=" + weights;
+                    + " Dv=" + dv + " " + causal + " mask=" + mask + " weights=" + weights + " window=" + keys.window()
+                    + " extents=(" + keys.left() + ", " + keys.right() + ") lengths="
+                    + Arrays.toString(keys.lengths());
         }
     }
 
@@ -65,14 +69,52 @@ class SdpaPropertyTest {
         long dv = rnd.nextInt(12) == 0 ? 0 : 1 + rnd.nextInt(40);
         Causal causal = Causal.values()[rnd.nextInt(3)];
         List<GuardedTensor> inputs = new ArrayList<>();
-        Problem shapes = new Problem(rank, b, h, hkv, lq, lk, dk, dv, causal, inputs, null, null, null, null, false);
+        Problem shapes = new Problem(rank, b, h, hkv, lq, lk, dk, dv, causal, inputs, null, null, null, null, false,
+                null);
         GuardedTensor q = GuardedTensor.allocate(arena, rnd, true, shapes.shape(h, lq, dk));
         GuardedTensor k = GuardedTensor.allocate(arena, rnd, true, shapes.shape(hkv, lk, dk));
         GuardedTensor v = GuardedTensor.allocate(arena, rnd, true, shapes.shape(hkv, lk, dv));
         inputs.addAll(List.of(q, k, v));
         Mask mask = mask(arena, rnd, shapes, inputs);
         return new Problem(rank, b, h, hkv, lq, lk, dk, dv, causal, inputs, q.view(), k.view(), v.view(), mask,
-                rnd.nextBoolean());
+                rnd.nextBoolean(), keys(rnd, shapes));
+    }
+
+    /** Sometimes a window (one-sided with a causal rule, or two extents), sometimes key lengths (0 and Lk too). */
+    private static Reference.Keys keys(SplittableRandom rnd, Problem p) {
+        return keys(rnd, p.causal, p.b, p.lk);
+    }
+
+    /** As above, for any rule's problem. */
+    static Reference.Keys keys(SplittableRandom rnd, Causal causal, long b, long lk) {
+        Reference.Keys keys = switch (rnd.nextInt(4)) {
+            case 0 -> Reference.Keys.extents(extent(rnd, lk), extent(rnd, lk));
+            case 1 -> causal == Causal.NONE ? Reference.Keys.ALL : Reference.Keys.window(1 + rnd.nextInt((int) lk + 3));
+            default -> Reference.Keys.ALL;
+        };
+        if (rnd.nextInt(3) == 0) {
+            long[] lengths = new long[(int) b];
+            for (int i = 0; i < lengths.length; i++) {
+                lengths[i] = rnd.nextInt(4) == 0 ? (rnd.nextBoolean() ? 0 : lk) : rnd.nextInt((int) lk + 1);
+            }
+            keys = keys.withLengths(lengths);
+        }
+        return keys;
+    }
+
+    /** The spec's window and key lengths as {@code keys} has them. */
+    static AttentionSpec.Builder withKeys(AttentionSpec.Builder spec, Reference.Keys keys) {
+        spec.keyLengths(keys.lengths());
+        return keys.window() > 0 ? spec.window(keys.window()) : spec.window(keys.left(), keys.right());
+    }
+
+    /** UNBOUNDED, 0, or up to a few keys past Lk. */
+    private static long extent(SplittableRandom rnd, long lk) {
+        return switch (rnd.nextInt(4)) {
+            case 0 -> AttentionSpec.UNBOUNDED;
+            case 1 -> 0;
+            default -> rnd.nextInt((int) lk + 4);
+        };
     }
 
     /** None, a keep-mask, a strided additive mask (with -Infinity), or key padding; random broadcasting. */
@@ -118,9 +160,9 @@ class SdpaPropertyTest {
         GuardedTensor out = GuardedTensor.allocate(arena, rnd, false, p.shape(p.h, p.lq, p.dv));
         GuardedTensor w = p.weights ? GuardedTensor.allocate(arena, rnd, false, p.shape(p.h, p.lq, p.lk)) : null;
         List<byte[]> before = p.inputs.stream().map(GuardedTensor::snapshot).toList();
-        AttentionSpec spec = AttentionSpec.builder().causal(p.causal).mask(p.mask)
-                .weights(w == null ? null : w.view()).backend(backend).build();
-        Attention.scaledDotProduct(p.q, p.k, p.v, out.view(), spec);
+        AttentionSpec.Builder spec = withKeys(AttentionSpec.builder().causal(p.causal).mask(p.mask)
+                .weights(w == null ? null : w.view()).backend(backend), p.keys);
+        Attention.scaledDotProduct(p.q, p.k, p.v, out.view(), spec.build());
         String who = backend + (backend == Backend.NATIVE ? " " + Panattn.isa() : "");
         GuardedTensor.assertOnlyOutputsWritten(who, out, w, p.inputs, before);
         return new Run(out.view().toArray(), w == null ? null : w.view().toArray());
@@ -152,7 +194,7 @@ class SdpaPropertyTest {
         Tensor q = p.rank == 3 ? p.q.unsqueeze(1) : p.q;
         Tensor k = p.rank == 3 ? p.k.unsqueeze(1) : p.k;
         Tensor v = p.rank == 3 ? p.v.unsqueeze(1) : p.v;
-        return Reference.sdpa(q, k, v, p.mask, p.causal, 1.0 / Math.sqrt(p.dk));
+        return Reference.sdpa(q, k, v, p.mask, null, p.causal, p.keys, 1.0 / Math.sqrt(p.dk), Reference.Pos.NONE);
     }
 
     /** Within TOLERANCE of the largest |want| (and of 1): the same check for outputs and weights. */

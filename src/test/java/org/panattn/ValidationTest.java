@@ -56,6 +56,12 @@ class ValidationTest {
                             .keyPadding(Mask.keyPadding(arena, new long[] {1, 2, 3}, 5)).build()));
             expect(IllegalArgumentException.class, "window 3 needs a causal rule",
                     () -> AttentionSpec.builder().window(3).build());
+            expect(IllegalArgumentException.class, "keyLengths: expected B = 2 lengths, one a batch row, got 3",
+                    () -> Attention.scaledDotProduct(q, k, v, out, spec.toBuilder().keyLengths(1, 2, 3).build()));
+            expect(IllegalArgumentException.class, "keyLengths[1] = 6, expected 0 to Lk = 5",
+                    () -> Attention.scaledDotProduct(q, k, v, out, spec.toBuilder().keyLengths(5, 6).build()));
+            expect(IllegalArgumentException.class, "keyLengths: expected B = 2 lengths, one a batch row, got 1",
+                    () -> Attention.attend(ScoreRule.dot(), q, k, v, out, spec.toBuilder().keyLengths(1).build()));
             // The failed calls above wrote nothing.
             for (float x : out.toArray()) {
                 assertEquals(0f, x);

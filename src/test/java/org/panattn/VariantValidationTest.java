@@ -316,6 +316,9 @@ class VariantValidationTest {
                 spec.toBuilder().keyPadding(Mask.keyPadding(arena, new long[] {2}, 4)).build(),
                 spec.toBuilder().weights(Tensor.allocate(arena, 1, 2, 3, 4)).build(),
                 spec.toBuilder().causal(Causal.TOP_LEFT).window(2).build(),
+                spec.toBuilder().window(1, 0).build(),
+                spec.toBuilder().window(AttentionSpec.UNBOUNDED, 3).build(),
+                spec.toBuilder().keyLengths(2).build(),
                 spec.toBuilder().softcap(5f).build(),
                 spec.toBuilder().alibi(Alibi.slopes(arena, 2)).build(),
                 spec.toBuilder().relativeBias(new RelativePositionBias(Tensor.allocate(arena, 8, 2), true, 16)).build()};

@@ -12,7 +12,7 @@ import java.util.function.LongConsumer;
  * terms, the masks, the row softmax, the weights and the weighted sum of
  * values, with the rules of attend.c and panattn.h:
  * <ul>
- * <li>keys outside the causal rule and window are left out;</li>
+ * <li>keys outside the causal rule, the window and the row's key length are left out (never read);</li>
  * <li>a row with no kept finite score (all {@code -Infinity}, or no key) is zeros;</li>
  * <li>a NaN or {@code +Infinity} score among the kept keys makes the row NaN;</li>
  * <li>otherwise softmax subtracts the row's maximum.</li>
@@ -61,8 +61,8 @@ public final class JavaDriver {
         }
 
         void run(long b, long h, long first, long end) {
-            if (p.relTable() != null && p.keys() > 0) {
-                relativeBias(h, first, end);
+            if (p.relTable() != null && p.keys(b) > 0) {
+                relativeBias(b, h, first, end);
             }
             for (long i = first; i < end; i++) {
                 row(b, h, i);
@@ -73,9 +73,9 @@ public final class JavaDriver {
          * table[h][bucket(d)] for every distance d = j − position(i) of rows
          * [first, end): Lk + TILE buckets per item instead of one per score.
          */
-        private void relativeBias(long h, long first, long end) {
-            relFrom = -p.queryPosition(end - 1);
-            long to = p.keys() - 1 - p.queryPosition(first);
+        private void relativeBias(long b, long h, long first, long end) {
+            relFrom = -p.queryPosition(b, end - 1);
+            long to = p.keys(b) - 1 - p.queryPosition(b, first);
             rel = new float[Math.toIntExact(Math.max(0, to - relFrom + 1))];
             View t = p.relTable();
             int buckets = (int) t.size(3);
@@ -85,8 +85,8 @@ public final class JavaDriver {
         }
 
         private void row(long b, long h, long i) {
-            final int lo = (int) p.firstKey(i), hi = (int) p.endKey(i);
-            final long position = p.queryPosition(i);
+            final int lo = (int) p.firstKey(b, i), hi = (int) p.endKey(b, i);
+            final long position = p.queryPosition(b, i);
             if (lo < hi) {
                 rule.scores(ops, b, h, p.kvHead(h), i, row, lo, hi);
                 ops.scale(row, lo, hi, p.scale());

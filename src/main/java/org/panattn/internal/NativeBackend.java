@@ -2,6 +2,7 @@ package org.panattn.internal;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 
 import org.panattn.PanattnException;
 import org.panattn.internal.ffi.Panattn_h;
@@ -21,7 +22,8 @@ import org.panattn.internal.ffi.pa_tensor;
  * of every segment argument alive until the native call returns: closing a
  * shared arena meanwhile throws {@link IllegalStateException} ("Session is
  * acquired"), where an address stored inside a descriptor would protect
- * nothing.
+ * nothing. The key lengths, not a tensor, are copied into the thread's own
+ * scratch memory, which no other code can free or change during the call.
  */
 public final class NativeBackend implements AttentionBackend {
     public static final NativeBackend INSTANCE = new NativeBackend();
@@ -35,6 +37,8 @@ public final class NativeBackend implements AttentionBackend {
         static final int ARGS = 6;
         final MemorySegment[] args = new MemorySegment[ARGS];
         final MemorySegment mask, keyPadding, weights, alibi, relBias, options;
+        /** The key lengths of the call, grown to the largest batch seen. */
+        private MemorySegment keyLengths = MemorySegment.NULL;
 
         Scratch() {
             Arena arena = Arena.ofAuto();
@@ -52,6 +56,18 @@ public final class NativeBackend implements AttentionBackend {
         /** Descriptor slot i filled for v (NULL when v is null). */
         MemorySegment arg(int i, View v) {
             return v == null ? MemorySegment.NULL : describe(args[i], v);
+        }
+
+        /** The lengths copied into this thread's memory (NULL for null). */
+        MemorySegment keyLengths(long[] lengths) {
+            if (lengths == null) {
+                return MemorySegment.NULL;
+            }
+            if (keyLengths.byteSize() < (long) lengths.length * Long.BYTES) {
+                keyLengths = Arena.ofAuto().allocate(ValueLayout.JAVA_LONG, Math.max(1, lengths.length));
+            }
+            MemorySegment.copy(lengths, 0, keyLengths, ValueLayout.JAVA_LONG, 0, lengths.length);
+            return keyLengths;
         }
     }
 
@@ -104,7 +120,13 @@ public final class NativeBackend implements AttentionBackend {
         pa_sdpa_options.mask(o, describeOrNull(s.mask, p.mask()));
         pa_sdpa_options.key_padding(o, describeOrNull(s.keyPadding, p.keyPadding()));
         pa_sdpa_options.weights(o, describeOrNull(s.weights, p.weights()));
-        pa_sdpa_options.window(o, p.window());
+        boolean windowed = p.windowLeft() != Plan.UNBOUNDED || p.windowRight() != Plan.UNBOUNDED;
+        pa_sdpa_options.window(o, 0);
+        pa_sdpa_options.window_extents(o, windowed ? 1 : 0);
+        pa_sdpa_options.window_left(o, windowed ? p.windowLeft() : 0);
+        pa_sdpa_options.window_right(o, windowed ? p.windowRight() : 0);
+        pa_sdpa_options.key_lengths(o, s.keyLengths(p.keyLengths()));
+        pa_sdpa_options.key_lengths_count(o, p.keyLengths() == null ? 0 : p.keyLengths().length);
         pa_sdpa_options.workspace(o, MemorySegment.NULL);
         pa_sdpa_options.workspace_bytes(o, 0);
         pa_sdpa_options.softcap(o, p.softcap());

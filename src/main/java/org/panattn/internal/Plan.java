@@ -12,7 +12,9 @@ package org.panattn.internal;
  * @param keyPadding       null, or a second mask with the same rules
  * @param weights          null, or (B, H, Lq, Lk)
  * @param causal           {@link #NONE}, {@link #TOP_LEFT} or {@link #BOTTOM_RIGHT}
- * @param window           0, or the sliding window (with a causal rule)
+ * @param windowLeft       keys before the query's position it sees, or {@link #UNBOUNDED}
+ * @param windowRight      keys after the query's position it sees, or {@link #UNBOUNDED}
+ * @param keyLengths       null, or each batch row's keys (B), each in [0, Lk]
  * @param softcap          0, or the cap of {@code cap·tanh(s/cap)}
  * @param alibi            null, or (1, 1, 1, H) slopes: score −= slope[h]·|d|
  * @param relTable         null, or (1, 1, H, numBuckets): score += table[h][bucket(d)]
@@ -20,11 +22,15 @@ package org.panattn.internal;
  * @param relMaxDistance   distances from here on share the last bucket
  * @param scale            the rule's resolved scale
  */
-public record Plan(View values, View out, View mask, View keyPadding, View weights, int causal, long window,
-                   float softcap, View alibi, View relTable, boolean relBidirectional, int relMaxDistance,
-                   float scale, long batch, long heads, long kvHeads, long queries, long keys) {
+public record Plan(View values, View out, View mask, View keyPadding, View weights, int causal, long windowLeft,
+                   long windowRight, long[] keyLengths, float softcap, View alibi, View relTable,
+                   boolean relBidirectional, int relMaxDistance, float scale, long batch, long heads, long kvHeads,
+                   long queries, long keys) {
     /** The causal rules, with panattn.h's codes. */
     public static final int NONE = 0, TOP_LEFT = 1, BOTTOM_RIGHT = 2;
+
+    /** A window extent without a bound, as panattn.h's -1. */
+    public static final long UNBOUNDED = -1;
 
     /** Whether a positional term applies. */
     public boolean positional() {
@@ -36,20 +42,37 @@ public record Plan(View values, View out, View mask, View keyPadding, View weigh
         return heads == 0 ? 0 : h / (heads / kvHeads);
     }
 
-    /** Query i's position on the key axis: i, or i + Lk − Lq with bottom-right causal alignment. */
-    public long queryPosition(long i) {
-        return causal == BOTTOM_RIGHT ? i + keys - queries : i;
+    /** The keys batch row b has: its key length, or Lk. */
+    public long keys(long b) {
+        return keyLengths == null ? keys : keyLengths[Math.toIntExact(b)];
     }
 
-    /** First key query i may see. */
-    public long firstKey(long i) {
-        long end = queryPosition(i) + 1;
-        return window > 0 && window < end ? Math.min(keys, end - window) : 0; // end - window cannot overflow
+    /**
+     * Query i's position on batch row b's key axis, for the causal rule, the
+     * window and the positional terms: i + keys(b) − Lq with bottom-right
+     * causal alignment, else i.
+     */
+    public long queryPosition(long b, long i) {
+        return causal == BOTTOM_RIGHT ? i + keys(b) - queries : i;
     }
 
-    /** One past the last key query i may see. */
-    public long endKey(long i) {
-        return causal == NONE ? keys : Math.max(0, Math.min(keys, queryPosition(i) + 1));
+    /** One past the last key query i of batch row b may see (as attend.c's key_range). */
+    public long endKey(long b, long i) {
+        long n = keys(b), pos = queryPosition(b, i), end = n;
+        if (causal != NONE && pos < n) {
+            end = pos + 1;
+        }
+        if (windowRight != UNBOUNDED && windowRight < end - pos - 1) { // pos + windowRight + 1 may not fit
+            end = pos + windowRight + 1;
+        }
+        return Math.max(0, end);
+    }
+
+    /** First key query i of batch row b may see; never above {@link #endKey}. */
+    public long firstKey(long b, long i) {
+        long pos = queryPosition(b, i);
+        long first = windowLeft != UNBOUNDED && windowLeft < pos ? pos - windowLeft : 0; // pos - windowLeft may not fit
+        return Math.min(first, endKey(b, i));
     }
 
     /** Every output is empty: nothing to compute (the library does the same). */
