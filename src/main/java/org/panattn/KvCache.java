@@ -2,6 +2,7 @@ package org.panattn;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
 
 /**
  * Keys and values of the tokens decoded so far, for incremental decoding:
@@ -16,16 +17,23 @@ import java.lang.foreign.MemorySegment;
  * cache.attend(qNew, out, AttentionSpec.DEFAULT); // qNew (B, H, T, D)
  * }</pre>
  *
+ * Each batch row has a length of its own: {@link #append(Tensor, Tensor, long[])}
+ * appends a different number of tokens to each row, and {@link #attend}
+ * attends each row over its own tokens, so sequences at different
+ * positions decode in one batch (ONNX Runtime's {@code seqlens_k}).
+ *
  * Not thread-safe: one decoding loop owns a cache.
  */
 public final class KvCache {
     private final Tensor keys;
     private final Tensor values;
-    private long length;
+    /** Tokens each batch row holds. */
+    private final long[] lengths;
 
     private KvCache(Tensor keys, Tensor values) {
         this.keys = keys;
         this.values = values;
+        this.lengths = new long[Math.toIntExact(keys.size(0))];
     }
 
     /**
@@ -64,18 +72,62 @@ public final class KvCache {
                 throw new IllegalArgumentException(names[i] + " must be >= 0, got " + sizes[i]);
             }
         }
-        return new KvCache(Tensor.allocate("cache keys (batch, kvHeads, maxLen, keyDim)", arena, batch, kvHeads,
-                maxLen, keyDim), Tensor.allocate("cache values (batch, kvHeads, maxLen, valueDim)", arena, batch,
-                kvHeads, maxLen, valueDim));
+        Tensor keys = Tensor.allocate("cache keys (batch, kvHeads, maxLen, keyDim)", arena, batch, kvHeads, maxLen,
+                keyDim);
+        Tensor values = Tensor.allocate("cache values (batch, kvHeads, maxLen, valueDim)", arena, batch, kvHeads,
+                maxLen, valueDim);
+        if (batch > Integer.MAX_VALUE) { // an empty cache (kvHeads or maxLen 0) may get this far
+            throw new IllegalArgumentException("batch must be <= " + Integer.MAX_VALUE + " (a length each), got " + batch);
+        }
+        return new KvCache(keys, values);
     }
 
     /**
-     * Tokens held.
+     * Tokens held, when every batch row holds as many (0 for a batch of 0).
      *
      * @return the tokens held
+     * @throws IllegalStateException when the rows hold different numbers: see {@link #lengths()}
      */
     public long length() {
-        return length;
+        long longest = longest();
+        for (long n : lengths) {
+            if (n != longest) {
+                throw new IllegalStateException("the cache's batch rows hold different numbers of tokens, "
+                        + Arrays.toString(lengths) + ": use length(b) or lengths()");
+            }
+        }
+        return longest;
+    }
+
+    /**
+     * Tokens batch row b holds.
+     *
+     * @param b the batch row
+     * @return the tokens it holds
+     */
+    public long length(long b) {
+        if (b < 0 || b >= lengths.length) {
+            throw new IllegalArgumentException("b = " + b + ", expected a batch row, 0 to " + (lengths.length - 1));
+        }
+        return lengths[(int) b];
+    }
+
+    /**
+     * Tokens each batch row holds.
+     *
+     * @return a copy, one length a batch row
+     */
+    public long[] lengths() {
+        return lengths.clone();
+    }
+
+    /** The longest row's length: the filled part of the storage. */
+    private long longest() {
+        long longest = 0;
+        for (long n : lengths) {
+            longest = Math.max(longest, n);
+        }
+        return longest;
     }
 
     /**
@@ -89,11 +141,14 @@ public final class KvCache {
 
     /** Forgets every token (the storage is kept). */
     public void reset() {
-        length = 0;
+        Arrays.fill(lengths, 0);
     }
 
     /**
-     * The filled keys, {@code (B, Hkv, length, Dk)}: a view, valid until the next append or reset.
+     * The filled keys, {@code (B, Hkv, L, Dk)} with L the longest row's
+     * length: a view, valid until the next append or reset. Row b's keys
+     * from {@link #length(long) length(b)} on are no tokens of it
+     * ({@link AttentionSpec.Builder#keyLengths} with {@link #lengths()} leaves them out).
      *
      * @return the filled keys
      */
@@ -102,7 +157,7 @@ public final class KvCache {
     }
 
     /**
-     * The filled values, {@code (B, Hkv, length, Dv)}: a view, valid until the next append or reset.
+     * The filled values, {@code (B, Hkv, L, Dv)}, as {@link #keys()}.
      *
      * @return the filled values
      */
@@ -113,22 +168,50 @@ public final class KvCache {
     private Tensor filled(Tensor t) {
         checkStorage("cache");
         long[] shape = t.shape();
-        shape[2] = length;
+        shape[2] = longest();
         return Tensor.wrap(t.segment(), shape, t.strides());
     }
 
     /**
-     * Appends T new tokens: {@code k (B, Hkv, T, Dk)}, {@code v (B, Hkv, T, Dv)},
-     * any strides; T = 0 is legal and appends nothing. Refused, with nothing
-     * written, when they do not fit: an {@link IllegalStateException} for more
-     * tokens than the capacity has left, for a closed arena or one confined to
-     * another thread (the cache's or k's or v's), an
-     * {@link IllegalArgumentException} for a wrong shape.
+     * Appends T new tokens to every batch row: {@code k (B, Hkv, T, Dk)},
+     * {@code v (B, Hkv, T, Dv)}, any strides; T = 0 is legal and appends
+     * nothing. Refused, with nothing written, when they do not fit: an
+     * {@link IllegalStateException} for more tokens than the capacity has
+     * left, for a closed arena or one confined to another thread (the
+     * cache's or k's or v's), an {@link IllegalArgumentException} for a
+     * wrong shape.
      *
      * @param k the keys
      * @param v the values
      */
     public void append(Tensor k, Tensor v) {
+        appendTokens(k, v, null);
+    }
+
+    /**
+     * Appends a different number of tokens to each batch row: row b takes
+     * the last {@code counts[b]} of the T positions of {@code k (B, Hkv, T, Dk)}
+     * and {@code v (B, Hkv, T, Dv)}; the positions before them are padding
+     * (a left-padded batch, as batched generation pads prompts of different
+     * lengths). So the queries of the same T positions line up with
+     * {@link #attend}'s bottom-right alignment: row b's query t sits at its
+     * own token's position. A count of 0 appends nothing to that row (a
+     * finished sequence). Refused as {@link #append(Tensor, Tensor)}, and
+     * for counts that are not B numbers from 0 to T, with nothing written.
+     *
+     * @param k the keys
+     * @param v the values
+     * @param counts how many of the T positions each batch row takes (B)
+     */
+    public void append(Tensor k, Tensor v, long[] counts) {
+        if (counts == null) {
+            throw new IllegalArgumentException("counts must not be null (append(k, v) appends all T tokens to every row)");
+        }
+        appendTokens(k, v, counts);
+    }
+
+    /** Appends the last counts[b] of the T tokens to each row b (null: all T). */
+    private void appendTokens(Tensor k, Tensor v, long[] counts) {
         if (k == null || v == null) {
             throw new IllegalArgumentException((k == null ? "k" : "v") + " must not be null");
         }
@@ -139,13 +222,34 @@ public final class KvCache {
         if (v.size(2) != t) {
             throw new IllegalArgumentException("v: has " + v.size(2) + " tokens, k has " + t);
         }
-        if (t > capacity() - length) {
-            throw new IllegalStateException("KV cache overflow: holds " + length + " of " + capacity()
-                    + " tokens, cannot append " + t);
+        long[] take = counts != null ? counts.clone() : filledWith(t);
+        if (take.length != lengths.length) {
+            throw new IllegalArgumentException("counts: expected B = " + lengths.length
+                    + " counts, one a batch row, got " + take.length);
         }
-        copyRows(k, keys, length);
-        copyRows(v, values, length);
-        length += t;
+        for (int b = 0; b < take.length; b++) {
+            if (take[b] < 0 || take[b] > t) {
+                throw new IllegalArgumentException("counts[" + b + "] = " + take[b] + ", expected 0 to T = " + t);
+            }
+        }
+        boolean uniform = Arrays.stream(take).distinct().count() <= 1 && Arrays.stream(lengths).distinct().count() <= 1;
+        for (int b = 0; b < take.length; b++) {
+            if (take[b] > capacity() - lengths[b]) {
+                throw new IllegalStateException("KV cache overflow: " + (uniform ? "" : "batch row " + b + " ")
+                        + "holds " + lengths[b] + " of " + capacity() + " tokens, cannot append " + take[b]);
+            }
+        }
+        copyRows(k, keys, take);
+        copyRows(v, values, take);
+        for (int b = 0; b < take.length; b++) {
+            lengths[b] += take[b];
+        }
+    }
+
+    private long[] filledWith(long count) {
+        long[] all = new long[lengths.length];
+        Arrays.fill(all, count);
+        return all;
     }
 
     private static void expectTokens(String name, Tensor t, Tensor store) {
@@ -162,16 +266,20 @@ public final class KvCache {
         AttentionValidation.usable(name, keys, null);
     }
 
-    /** Copies src (B, Hkv, T, D) into dst at token offset {@code at}, row by row. */
-    private static void copyRows(Tensor src, Tensor dst, long at) {
+    /**
+     * Copies the last {@code counts[b]} tokens of each batch row b of src
+     * (B, Hkv, T, D) into dst after the row's tokens, token by token.
+     */
+    private void copyRows(Tensor src, Tensor dst, long[] counts) {
         long[] ss = src.strides();
         long[] ds = dst.strides();
-        long d = src.size(3);
+        long d = src.size(3), tokens = src.size(2);
         MemorySegment from = src.segment();
         MemorySegment to = dst.segment();
         for (long b = 0; b < src.size(0); b++) {
+            long skip = tokens - counts[(int) b], at = lengths[(int) b] - skip;
             for (long h = 0; h < src.size(1); h++) {
-                for (long t = 0; t < src.size(2); t++) {
+                for (long t = skip; t < tokens; t++) {
                     long fromOff = b * ss[0] + h * ss[1] + t * ss[2];
                     long toOff = b * ds[0] + h * ds[1] + (at + t) * ds[2];
                     if (ss[3] == 1) {
@@ -191,7 +299,13 @@ public final class KvCache {
      * sequence, already appended) over every cached token, writing
      * {@code out (B, H, T, Dv)}. The causal rule is bottom-right aligned,
      * so query t sees the tokens up to its own position; the spec's mask,
-     * window, scale and backend apply.
+     * window, scale and backend apply. Each batch row attends over its own
+     * tokens: row b's query t sits at position {@code length(b) - T + t}
+     * (with rows of different lengths this is scaled dot-product
+     * attention over {@link #keys()} and {@link #values()} with
+     * {@link AttentionSpec.Builder#keyLengths} = {@link #lengths()}, so the
+     * spec must set no key lengths of its own; queries before a short row's
+     * first token see nothing and get zeros).
      *
      * @param q the queries
      * @param out where the output is written
@@ -215,10 +329,17 @@ public final class KvCache {
             throw new IllegalArgumentException("q: its " + q.size(1) + " heads must be a multiple of the cache's "
                     + s[1] + " key/value heads");
         }
-        if (q.size(2) > length) {
-            throw new IllegalArgumentException("q: has " + q.size(2) + " queries but the cache holds only " + length
-                    + " tokens; append their keys and values first");
+        long longest = longest();
+        boolean ragged = Arrays.stream(lengths).anyMatch(n -> n != longest);
+        if (q.size(2) > longest) {
+            throw new IllegalArgumentException("q: has " + q.size(2) + " queries but the cache" + (ragged
+                    ? "'s longest batch row" : "") + " holds only " + longest + " tokens; append their keys and values first");
         }
-        Attention.scaledDotProduct(q, keys(), values(), out, spec.toBuilder().causal(Causal.BOTTOM_RIGHT).build());
+        if (spec.keyLengths() != null) {
+            throw new IllegalArgumentException("spec: keyLengths must be unset: the cache attends each batch row over its"
+                    + " own tokens (lengths())");
+        }
+        AttentionSpec.Builder rows = spec.toBuilder().causal(Causal.BOTTOM_RIGHT);
+        Attention.scaledDotProduct(q, keys(), values(), out, (ragged ? rows.keyLengths(lengths) : rows).build());
     }
 }

@@ -1,17 +1,26 @@
 package org.panattn;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.lang.foreign.Arena;
+import java.util.Arrays;
 import java.util.SplittableRandom;
 
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
 /** Decoding through the KV cache equals causal attention over the whole sequence at once. */
 class KvCacheTest {
+
+    @AfterAll
+    static void restoreIsa() {
+        Target.restore();
+    }
 
     @ParameterizedTest
     @EnumSource(Backend.class)
@@ -60,6 +69,86 @@ class KvCacheTest {
                     () -> cache.attend(Tensor.allocate(arena, 1, 1, 4, 2), Tensor.allocate(arena, 1, 1, 4, 2),
                             AttentionSpec.DEFAULT)).getMessage().contains("cache holds only 3"));
         }
+    }
+
+    /**
+     * Rows at different lengths decode together: a left-padded prefill
+     * (each row takes the last counts[b] of T positions), steps where a
+     * finished row appends nothing, and a chunk of 2; every row's outputs
+     * are those of causal attention over its own sequence alone, on every
+     * backend and ISA level. The padding holds random values it must not
+     * reach.
+     */
+    @Test
+    void raggedRowsDecodeAsEachRowAlone() {
+        try (Arena arena = Arena.ofConfined()) {
+            SplittableRandom rnd = new SplittableRandom(21);
+            int b = 3, h = 4, hkv = 2, d = 5;
+            long[][] steps = {{4, 1, 0}, {1, 1, 1}, {1, 0, 1}, {2, 1, 2}, {1, 1, 0}};
+            long[] total = new long[b];
+            for (long[] counts : steps) {
+                for (int r = 0; r < b; r++) {
+                    total[r] += counts[r];
+                }
+            }
+            Tensor[] q = new Tensor[b], k = new Tensor[b], v = new Tensor[b];
+            double[][] whole = new double[b][];
+            for (int r = 0; r < b; r++) { // each row's whole sequence, and causal attention over it alone in float64
+                q[r] = Reference.random(arena, rnd, 1, h, total[r], d);
+                k[r] = Reference.random(arena, rnd, 1, hkv, total[r], d);
+                v[r] = Reference.random(arena, rnd, 1, hkv, total[r], d);
+                whole[r] = Reference.sdpa(q[r], k[r], v[r], null, Causal.TOP_LEFT, 1 / Math.sqrt(d)).out();
+            }
+            for (Target target : Target.all()) {
+                AttentionSpec spec = AttentionSpec.builder().backend(target.select()).build();
+                KvCache cache = KvCache.allocate(arena, b, hkv, 10, d);
+                long[] at = new long[b];
+                for (long[] counts : steps) {
+                    long t = Arrays.stream(counts).max().orElseThrow();
+                    Tensor qs = Reference.random(arena, rnd, b, h, t, d);
+                    Tensor ks = Reference.random(arena, rnd, b, hkv, t, d);
+                    Tensor vs = Reference.random(arena, rnd, b, hkv, t, d);
+                    for (int r = 0; r < b; r++) { // row r's new tokens at the last counts[r] positions
+                        long pad = t - counts[r];
+                        copy(tokens(q[r], at[r], counts[r]), tokens(row(qs, r), pad, counts[r]));
+                        copy(tokens(k[r], at[r], counts[r]), tokens(row(ks, r), pad, counts[r]));
+                        copy(tokens(v[r], at[r], counts[r]), tokens(row(vs, r), pad, counts[r]));
+                    }
+                    cache.append(ks, vs, counts);
+                    Tensor out = Tensor.allocate(arena, b, h, t, d);
+                    cache.attend(qs, out, spec);
+                    for (int r = 0; r < b; r++) {
+                        at[r] += counts[r];
+                        assertEquals(at[r], cache.length(r));
+                        float[] got = tokens(row(out, r), t - counts[r], counts[r]).toArray();
+                        double[] want = new double[got.length];
+                        int x = 0;
+                        for (long hi = 0; hi < h; hi++) {
+                            for (long i = at[r] - counts[r]; i < at[r]; i++) {
+                                for (long e = 0; e < d; e++) {
+                                    want[x++] = whole[r][(int) ((hi * total[r] + i) * d + e)];
+                                }
+                            }
+                        }
+                        double err = Reference.relativeError(got, want);
+                        assertTrue(err < 1e-5, target + ": row " + r + " after " + at[r] + " tokens: " + err);
+                    }
+                }
+                assertArrayEquals(total, cache.lengths());
+                assertThrows(IllegalStateException.class, cache::length);
+            }
+        }
+    }
+
+    /** Batch row r of a (B, H, L, D) tensor, as a (1, H, L, D) view. */
+    static Tensor row(Tensor t, long r) {
+        long[] shape = t.shape();
+        shape[0] = 1;
+        return Tensor.wrap(t.segment().asSlice(r * t.strides()[0] * Float.BYTES), shape, t.strides());
+    }
+
+    private static void copy(Tensor from, Tensor to) {
+        to.copyFrom(from.toArray());
     }
 
     /** Tokens [from, from + count) of a (B, H, L, D) tensor, as a view. */

@@ -89,6 +89,66 @@ class KvCacheValidationTest {
         }
     }
 
+    @Test
+    void perRowAppendsNameBadCountsAndWriteNothingWhenRefused() {
+        try (Arena arena = Arena.ofConfined()) {
+            SplittableRandom rnd = new SplittableRandom(3);
+            KvCache cache = KvCache.allocate(arena, 2, 1, 4, 3, 2);
+            Tensor k = Reference.random(arena, rnd, 2, 1, 3, 3), v = Reference.random(arena, rnd, 2, 1, 3, 2);
+            cache.append(k, v, new long[] {3, 1});
+            assertArrayEquals(new long[] {3, 1}, cache.lengths());
+            assertEquals(3, cache.length(0));
+            assertEquals(1, cache.length(1));
+            assertEquals(3, cache.keys().size(2), "the filled part reaches the longest row");
+            float[] keys = cache.keys().toArray(), values = cache.values().toArray();
+            expect(IAE, "counts must not be null", () -> cache.append(k, v, null));
+            expect(IAE, "counts: expected B = 2 counts, one a batch row, got 3", () -> cache.append(k, v,
+                    new long[] {1, 1, 1}));
+            expect(IAE, "counts[1] = -1, expected 0 to T = 3", () -> cache.append(k, v, new long[] {0, -1}));
+            expect(IAE, "counts[0] = 4, expected 0 to T = 3", () -> cache.append(k, v, new long[] {4, 0}));
+            expect(IAE, "k: expected shape (B, Hkv, T, D) = (2, 1, T, 3), got (2, 1, 3, 2)",
+                    () -> cache.append(v, v, new long[] {1, 1}));
+            expect(ISE, "KV cache overflow: batch row 0 holds 3 of 4 tokens, cannot append 2",
+                    () -> cache.append(k, v, new long[] {2, 2}));
+            expect(ISE, "KV cache overflow: batch row 0 holds 3 of 4 tokens, cannot append 3",
+                    () -> cache.append(k, v));
+            expect(ISE, "the cache's batch rows hold different numbers of tokens, [3, 1]: use length(b) or lengths()",
+                    cache::length);
+            expect(IAE, "b = 2, expected a batch row, 0 to 1", () -> cache.length(2));
+            expect(IAE, "b = -1, expected a batch row, 0 to 1", () -> cache.length(-1));
+            assertArrayEquals(new long[] {3, 1}, cache.lengths(), "refused appends added no token");
+            assertArrayEquals(keys, cache.keys().toArray(), "refused appends wrote no key");
+            assertArrayEquals(values, cache.values().toArray(), "refused appends wrote no value");
+            long[] copy = cache.lengths();
+            copy[0] = 0;
+            assertEquals(3, cache.length(0), "lengths() is a copy");
+            cache.reset();
+            assertArrayEquals(new long[] {0, 0}, cache.lengths());
+            assertEquals(0, cache.length());
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(Backend.class)
+    void perRowAttendNamesBadQueriesAndSpecs(Backend backend) {
+        try (Arena arena = Arena.ofConfined()) {
+            SplittableRandom rnd = new SplittableRandom(4);
+            KvCache cache = KvCache.allocate(arena, 2, 1, 8, 3, 2);
+            cache.append(Reference.random(arena, rnd, 2, 1, 3, 3), Reference.random(arena, rnd, 2, 1, 3, 2),
+                    new long[] {3, 2});
+            Tensor q = Reference.random(arena, rnd, 2, 2, 1, 3);
+            Tensor out = sentinel(arena, 2, 2, 1, 2);
+            AttentionSpec spec = on(backend);
+            expect(IAE, "q: has 4 queries but the cache's longest batch row holds only 3 tokens",
+                    () -> cache.attend(Tensor.allocate(arena, 2, 2, 4, 3), Tensor.allocate(arena, 2, 2, 4, 2), spec));
+            expect(IAE, "spec: keyLengths must be unset: the cache attends each batch row over its own tokens",
+                    () -> cache.attend(q, out, spec.toBuilder().keyLengths(3, 2).build()));
+            expect(IAE, "weights: expected shape (B, H, Lq, Lk) = (2, 2, 1, 3), got (2, 2, 1, 8)", () -> cache.attend(
+                    q, out, spec.toBuilder().weights(Tensor.allocate(arena, 2, 2, 1, 8)).build()));
+            assertUntouched(out, backend.toString());
+        }
+    }
+
     @ParameterizedTest
     @EnumSource(Backend.class)
     void attendNamesBadQueriesAndWritesNothingWhenRefused(Backend backend) {

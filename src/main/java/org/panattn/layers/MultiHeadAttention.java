@@ -479,7 +479,10 @@ public final class MultiHeadAttention {
      * attends over everything cached (bottom-right causal) and returns the
      * output for the new tokens. Needs packed projections, and a layer that
      * appends no keys ({@code addBiasKv}, {@code addZeroAttn}): the cache
-     * has no place for them.
+     * has no place for them. Each batch row attends over its own cached
+     * tokens, so rows may hold different numbers of them
+     * ({@link KvCache#lengths()}), except with RoPE, whose position is one
+     * for the whole batch.
      *
      * @param arena the arena to allocate in
      * @param x the input

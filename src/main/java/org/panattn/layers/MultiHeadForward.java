@@ -2,6 +2,7 @@ package org.panattn.layers;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
 
 import org.panattn.Attention;
 import org.panattn.AttentionSpec;
@@ -131,8 +132,11 @@ final class MultiHeadForward {
         long numHeads = config.numHeads(), numKvHeads = config.numKvHeads();
         Tensor qkv = project(arena, backend, x, w.inProj, w.inBias, length);
         Tensor q = new Heads(qkv, 0, numHeads).view(length), k = new Heads(qkv, embedDim, numKvHeads).view(length);
-        rotate(q, cache.length(), backend);
-        rotate(k, cache.length(), backend);
+        if (config.ropeBase() > 0f) {
+            long position = ropePosition(cache);
+            rotate(q, position, backend);
+            rotate(k, position, backend);
+        }
         cache.append(k, new Heads(qkv, embedDim + kvDim, numKvHeads).view(length));
         Tensor merged = tokens(arena, config.batchOf(x), length, embedDim);
         cache.attend(q, new Heads(merged, 0, numHeads).view(length), spec.toBuilder().backend(backend).build());
@@ -149,6 +153,18 @@ final class MultiHeadForward {
             throw new IllegalArgumentException("spec.weights: MultiHeadAttention allocates the weights; use need");
         }
         return spec.resolvedBackend();
+    }
+
+    /** The position of the new tokens: the cache's length, one for every batch row. */
+    private static long ropePosition(KvCache cache) {
+        long[] lengths = cache.lengths();
+        for (long n : lengths) {
+            if (n != lengths[0]) {
+                throw new IllegalArgumentException("cache: its batch rows hold different numbers of tokens, "
+                        + Arrays.toString(lengths) + "; a layer with RoPE needs one position for them all");
+            }
+        }
+        return lengths.length == 0 ? 0 : lengths[0];
     }
 
     /** Applies the layer's rotary embedding, if any, to projected heads at {@code position}. */

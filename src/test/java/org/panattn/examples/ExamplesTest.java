@@ -60,6 +60,26 @@ class ExamplesTest {
         }
     }
 
+    /** Prompts of 5, 1 and 7 tokens decode together, each row token for token as when decoded alone, on every backend. */
+    @Test
+    void batchedRaggedDecodingGeneratesWhatEachRowAloneGenerates() {
+        List<List<Integer>> prompts = List.of(List.of(3, 1, 4, 1, 5), List.of(9), List.of(2, 6, 5, 3, 5, 8, 9));
+        try (Arena arena = Arena.ofConfined()) {
+            List<List<Integer>> first = null;
+            for (Backend backend : Backend.values()) {
+                List<List<Integer>> batched = BatchedDecodingExample.decode(arena, prompts, 8, backend);
+                for (int r = 0; r < prompts.size(); r++) {
+                    assertEquals(prompts.get(r).size() + 8, batched.get(r).size());
+                    assertEquals(BatchedDecodingExample.decode(arena, List.of(prompts.get(r)), 8, backend).get(0),
+                            batched.get(r), backend + ": row " + r + " batched vs alone");
+                }
+                assertEquals(first == null ? batched : first, batched, backend + " vs " + Backend.values()[0]);
+                first = batched;
+            }
+            BatchedDecodingExample.main(new String[0]);
+        }
+    }
+
     @Test
     void selfAttentionWalkthroughGivesTheHandComputedValues() {
         // Worked by hand: keys (0,1,1) (4,4,0) (2,3,1); queries (1,0,2) (2,2,2) (2,1,3);

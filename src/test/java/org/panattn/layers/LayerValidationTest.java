@@ -359,6 +359,16 @@ class LayerValidationTest {
             expect(ISE, "cache: its arena is closed", () -> mha.forwardCached(arena, x, dead, spec));
             assertEquals(2, cache.length(), "the refused step added no token");
             assertArrayEquals(keys, cache.keys().toArray(), "the refused step wrote no key");
+            // Rows of different lengths have no one RoPE position.
+            MultiHeadAttention rotary = MultiHeadAttention.builder(8, 2).rope(10000f, Rope.Layout.HALF).build(arena)
+                    .initRandom(4);
+            KvCache ragged = KvCache.allocate(arena, 2, 2, 4, 4);
+            ragged.append(Reference.random(arena, rnd, 2, 2, 2, 4), Reference.random(arena, rnd, 2, 2, 2, 4),
+                    new long[] {2, 1});
+            Tensor step = Reference.random(arena, rnd, 2, 1, 8);
+            expect(IAE, "cache: its batch rows hold different numbers of tokens, [2, 1]; a layer with RoPE needs one "
+                    + "position for them all", () -> rotary.forwardCached(arena, step, ragged, spec));
+            assertArrayEquals(new long[] {2, 1}, ragged.lengths(), "the refused step added no token");
         }
     }
 }
