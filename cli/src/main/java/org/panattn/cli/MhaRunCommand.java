@@ -113,8 +113,8 @@ final class MhaRunCommand {
         if (r.qkv.align != null || r.qkv.causal) {
             spec.causal(r.qkv.align == null ? Causal.TOP_LEFT : r.qkv.align);
         }
-        if (o.window != null) {
-            spec.window(o.window);
+        if (r.qkv.window != null) {
+            r.qkv.window.applyTo(spec);
         }
         if (r.qkv.scale != null) {
             spec.scale(r.qkv.scale.floatValue());

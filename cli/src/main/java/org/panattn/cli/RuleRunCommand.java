@@ -47,6 +47,7 @@ final class RuleRunCommand {
             if (o.mask != null) {
                 spec.mask(RunCommand.loadMask(arena, o.mask));
             }
+            o.keys(spec);
             long[] outShape = q.shape();
             outShape[outShape.length - 1] = v.size(v.rank() - 1);
             Tensor out = Tensor.allocate(arena, outShape);

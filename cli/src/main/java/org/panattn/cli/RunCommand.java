@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
@@ -127,6 +128,24 @@ final class RunCommand implements Callable<Integer> {
         @Option(names = "--scale", paramLabel = "S", order = 7, converter = Options.Number.class,
                 description = "the scores' scale (default 1/sqrt(Dk); sdpa, mha)")
         Double scale;
+
+        @Option(names = "--window", paramLabel = "W|L,R", order = 8, converter = WindowValue.class,
+                description = "W: the last W keys up to each query (needs --causal); L,R: the keys p-L to p+R "
+                    + "around each query's position p, -1 for no bound, with or without --causal (also mha)")
+        Window window;
+
+        @Option(names = "--key-lengths", paramLabel = "N,...", order = 9, converter = Lengths.class,
+                description = "one a batch row: row b sees its first N_b keys only (bottom-right alignment then "
+                    + "aligns each row to its own length)")
+        KeyLengths keyLengths;
+
+        /** --window and --key-lengths, as given. */
+        AttentionSpec.Builder keys(AttentionSpec.Builder spec) {
+            if (window != null) {
+                window.applyTo(spec);
+            }
+            return keyLengths != null ? spec.keyLengths(keyLengths.values()) : spec;
+        }
     }
 
     static final class Positional {
@@ -225,10 +244,6 @@ final class RunCommand implements Callable<Integer> {
                 description = "(Lq, Lk), (B*H, Lq, Lk) or (B, H, Lq, Lk)")
         String attnMask;
 
-        @Option(names = "--window", paramLabel = "W", order = 15, converter = Options.AtLeast0.class,
-                description = "sliding window: the last W keys up to each query")
-        Long window;
-
         @Option(names = "--seq-first", order = 16, description = "inputs are (L, B, E), PyTorch's default layout")
         boolean seqFirst;
 
@@ -259,7 +274,7 @@ final class RunCommand implements Callable<Integer> {
     /** The options each variant takes (besides --help). */
     private static List<String> allowed(String variant) {
         List<String> all = new ArrayList<>(List.of("--variant", "--backend", "--out", "--weights"));
-        List<String> qkv = List.of("--q", "--k", "--v", "--mask", "--causal");
+        List<String> qkv = List.of("--q", "--k", "--v", "--mask", "--causal", "--window", "--key-lengths");
         switch (variant) {
             case "sdpa" -> {
                 all.addAll(qkv);
@@ -331,6 +346,7 @@ final class RunCommand implements Callable<Integer> {
             if (qkv.mask != null) {
                 spec.mask(loadMask(arena, qkv.mask));
             }
+            qkv.keys(spec);
             positional(arena, spec, q, k, common.backend == null ? Panattn.defaultBackend() : common.backend);
             long[] outShape = q.shape();
             outShape[outShape.length - 1] = v.size(v.rank() - 1);
@@ -414,6 +430,62 @@ final class RunCommand implements Callable<Integer> {
                 case "bottom-right" -> Causal.BOTTOM_RIGHT;
                 default -> throw new Options.BadValue("expected top-left or bottom-right, got '" + v + "'");
             };
+        }
+    }
+
+    /**
+     * A window: {@code keys} > 0 the last {@code keys} keys up to each query
+     * (AttentionSpec's window(W)), else the extents left and right.
+     */
+    record Window(long keys, long left, long right) {
+        void applyTo(AttentionSpec.Builder spec) {
+            if (keys > 0) {
+                spec.window(keys);
+            } else {
+                spec.window(left, right);
+            }
+        }
+    }
+
+    /** W (an integer >= 0; 0 for none) or L,R (each an integer >= 0, or -1 for no bound). */
+    static final class WindowValue implements ITypeConverter<Window> {
+        @Override
+        public Window convert(String v) {
+            try {
+                long[] n = Arrays.stream(v.split(",", -1)).mapToLong(x -> Long.parseLong(x.strip())).toArray();
+                long none = AttentionSpec.UNBOUNDED;
+                if (n.length == 1 && n[0] >= 0) {
+                    return n[0] > 0 ? new Window(n[0], 0, 0) : new Window(0, none, none);
+                }
+                if (n.length == 2 && n[0] >= none && n[1] >= none) {
+                    return new Window(0, n[0], n[1]);
+                }
+            } catch (NumberFormatException e) {
+                // refused below
+            }
+            throw new Options.BadValue("expected W (an integer >= 0) or L,R (integers >= 0, or -1 for no bound), got \""
+                    + v + "\"");
+        }
+    }
+
+    /** The key length of each batch row. */
+    record KeyLengths(long[] values) {
+    }
+
+    /** Integers >= 0, separated by commas. */
+    static final class Lengths implements ITypeConverter<KeyLengths> {
+        @Override
+        public KeyLengths convert(String v) {
+            try {
+                long[] n = Arrays.stream(v.split(",", -1)).mapToLong(x -> Long.parseLong(x.strip())).toArray();
+                if (Arrays.stream(n).allMatch(x -> x >= 0)) {
+                    return new KeyLengths(n);
+                }
+            } catch (NumberFormatException e) {
+                // refused below
+            }
+            throw new Options.BadValue("expected integers >= 0 separated by commas, one a batch row, got \"" + v
+                    + "\"");
         }
     }
 

@@ -184,7 +184,18 @@ class MainTest {
                 "--rel-max-distance: expected an integer from 2 to 2147483647, got \"2.5\""},
             {layer, "--heads two", "--heads: expected an integer >= 1, got \"two\""},
             {layer, "--heads 4 --kv-heads 0", "--kv-heads: expected an integer >= 1, got \"0\""},
-            {layer, "--heads 4 --window -1", "--window: expected an integer >= 0, got \"-1\""},
+            {layer, "--heads 4 --window -1", "--window: expected W (an integer >= 0) or L,R (integers >= 0, or -1 for "
+                + "no bound), got \"-1\""},
+            {sdpa, "--window 2,-3", "--window: expected W (an integer >= 0) or L,R (integers >= 0, or -1 for no bound), "
+                + "got \"2,-3\""},
+            {sdpa, "--window 1,2,3", "--window: expected W (an integer >= 0) or L,R (integers >= 0, or -1 for no "
+                + "bound), got \"1,2,3\""},
+            {sdpa, "--window x,2", "--window: expected W (an integer >= 0) or L,R (integers >= 0, or -1 for no bound), "
+                + "got \"x,2\""},
+            {sdpa, "--key-lengths 3,-1", "--key-lengths: expected integers >= 0 separated by commas, one a batch row, "
+                + "got \"3,-1\""},
+            {sdpa, "--key-lengths 3,,1", "--key-lengths: expected integers >= 0 separated by commas, one a batch row, "
+                + "got \"3,,1\""},
             {bench, "--b x", "--b: expected an integer from 1 to 2147483647, got \"x\""},
             {bench, "--h 0", "--h: expected an integer from 1 to 2147483647, got \"0\""},
             {bench, "--hkv 1e3", "--hkv: expected an integer from 1 to 2147483647, got \"1e3\""},
@@ -389,7 +400,8 @@ class MainTest {
         for (String option : new String[] {"--variant", "--q", "--mask", "--causal-align", "--scale", "--softcap",
             "--alibi", "--rel-bias", "--rel-max-distance", "--rel-unidirectional", "--rope-base", "--rope-layout", "--w",
             "--wq", "--wk", "--v-vec", "--bias", "--query", "--heads", "--kv-heads", "--in-proj-weight",
-            "--q-proj-weight", "--out-proj-weight", "--key-padding-mask", "--attn-mask", "--window", "--seq-first",
+            "--q-proj-weight", "--out-proj-weight", "--key-padding-mask", "--attn-mask", "--window", "--key-lengths",
+            "--seq-first",
             "--average-weights", "--x", "--backend", "--out", "--weights"}) {
             assertTrue(run.contains(option + " "), option + " in run --help:\n" + run);
         }
@@ -438,6 +450,25 @@ class MainTest {
         }
     }
 
+    /** What only the call can check: B lengths, each at most Lk, and a one-sided window's causal rule. */
+    @Test
+    void keyLengthsAndWindowsThatDoNotFitTheInputsAreNamed() {
+        String out = tmp.resolve("o.npy").toString();
+        String[] sdpa = {"run", "--q", npy("q4"), "--k", npy("k4"), "--v", npy("v4"), "--out", out};
+        Object[][] cases = {
+            {"--key-lengths 1,2,3", "panattn run: keyLengths: expected B = 2 lengths, one a batch row, got 3\n"},
+            {"--key-lengths 7,8", "panattn run: keyLengths[1] = 8, expected 0 to Lk = 7\n"},
+            {"--window 3", "panattn run: window 3 needs a causal rule (TOP_LEFT or BOTTOM_RIGHT)\n"},
+        };
+        for (Object[] c : cases) {
+            Outcome o = main(Stream.concat(Arrays.stream(sdpa), Arrays.stream(((String) c[0]).split(" ")))
+                    .toArray(String[]::new));
+            assertEquals(1, o.code, c[0] + ": " + o.err);
+            assertEquals(c[1], o.err, (String) c[0]);
+        }
+        assertFalse(Files.exists(Path.of(out)), "nothing was written");
+    }
+
     @Test
     void optionsOfAnotherVariantAndMistypedOnesAreRefused() {
         String out = tmp.resolve("o.npy").toString();
@@ -447,6 +478,10 @@ class MainTest {
                 "--out", out), "panattn run: --causal is not an option of --variant pooling");
         assertUsageError(main("run", "--variant", "general", "--q", npy("q3"), "--k", npy("k3"), "--v", npy("v3"),
                 "--wq", npy("q3"), "--out", out), "--wq is not an option of --variant general");
+        assertUsageError(main("run", "--variant", "pooling", "--x", npy("k3"), "--query", npy("q3"), "--window", "1,1",
+                "--out", out), "panattn run: --window is not an option of --variant pooling");
+        assertUsageError(main("run", "--variant", "mha", "--query", MHA + "x.npy", "--heads", "4", "--key-lengths", "3",
+                "--out", out), "panattn run: --key-lengths is not an option of --variant mha");
         assertUsageError(main("run", "--variant", "attn"), "panattn run: --variant: expected sdpa, mha, general, "
                 + "additive, concat, concat-tanh or pooling, got 'attn'");
         assertUsageError(main("run", "--qq", npy("q4")), "panattn run: unknown option '--qq'");

@@ -278,7 +278,7 @@ class MhaPyTorchTest {
         return ROOT.resolve(fixture).resolve(name + ".npy").toString();
     }
 
-    /** --kv-heads, --causal and --window reach the layer: the command line equals the API. */
+    /** --kv-heads, --causal and --window (one- and two-sided) reach the layer: the command line equals the API. */
     @org.junit.jupiter.api.Test
     void commandLineGqaCausalWindowEqualsTheApi() throws IOException {
         try (Arena arena = Arena.ofConfined()) {
@@ -309,6 +309,18 @@ class MhaPyTorchTest {
             float[] got = Npy.read(out).floats();
             for (int i = 0; i < got.length; i++) {
                 assertEquals(expected[i], got[i], 1e-6f);
+            }
+            // A two-sided window, without a causal rule.
+            float[] twoSided = mha.forward(arena, input, AttentionSpec.builder().window(1, 2).build(),
+                    MultiHeadAttention.NeedWeights.NONE).output().toArray();
+            code = Main.run(new String[] {"run", "--variant", "mha", "--query", fixture("self", "x"), "--heads", "4",
+                "--kv-heads", "2", "--window", "1,2", "--in-proj-weight", inW.toString(), "--in-proj-bias",
+                inB.toString(), "--out-proj-weight", outW.toString(), "--out-proj-bias", outB.toString(),
+                "--out", out.toString()}, new PrintStream(new ByteArrayOutputStream()), new PrintStream(err));
+            assertEquals(0, code, err.toString());
+            got = Npy.read(out).floats();
+            for (int i = 0; i < got.length; i++) {
+                assertEquals(twoSided[i], got[i], 1e-6f);
             }
         }
     }

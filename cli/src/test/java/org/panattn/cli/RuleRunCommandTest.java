@@ -23,7 +23,10 @@ import org.panattn.ScoreRule;
 import org.panattn.Tensor;
 import org.panattn.layers.AttentionPooling;
 
-/** Each rule and positional option of {@code run} gives what the API gives for the same files. */
+/**
+ * Each rule, positional, window and key-length option of {@code run} gives what the API gives for the same
+ * files.
+ */
 class RuleRunCommandTest {
     @TempDir
     Path tmp;
@@ -100,6 +103,41 @@ class RuleRunCommandTest {
             float[] pooled = new AttentionPooling(query).forward(arena, k, null, org.panattn.Panattn.defaultBackend())
                     .output().toArray();
             assertSame(pooled, run("--variant", "pooling", "--x", path("k"), "--query", path("query")));
+        }
+    }
+
+    /** --window W, --window L,R (with and without a causal rule, -1 unbounded) and --key-lengths equal the API. */
+    @Test
+    void windowsAndKeyLengthsEqualTheApi() throws IOException {
+        try (Arena arena = Arena.ofConfined()) {
+            Tensor q = Tensor.of(arena, file("q", 2, 4, 5, 8), 2, 4, 5, 8);
+            Tensor k = Tensor.of(arena, file("k", 2, 2, 11, 8), 2, 2, 11, 8);
+            Tensor v = Tensor.of(arena, file("v", 2, 2, 11, 3), 2, 2, 11, 3);
+            String[] qkv = {"--q", path("q"), "--k", path("k"), "--v", path("v")};
+            Object[][] cases = {
+                {AttentionSpec.builder().window(2, 1), new String[] {"--window", "2,1"}},
+                {AttentionSpec.builder().window(AttentionSpec.UNBOUNDED, 0).keyLengths(11, 4),
+                    new String[] {"--window", "-1,0", "--key-lengths", "11,4"}},
+                {AttentionSpec.builder().causal(Causal.BOTTOM_RIGHT).window(3, AttentionSpec.UNBOUNDED).keyLengths(6, 0),
+                    new String[] {"--causal-align", "bottom-right", "--window", "3,-1", "--key-lengths", "6,0"}},
+                {AttentionSpec.builder().causal(Causal.TOP_LEFT).window(3), new String[] {"--causal", "--window", "3"}},
+                {AttentionSpec.builder().keyLengths(1, 10), new String[] {"--key-lengths", "1,10"}},
+            };
+            for (Object[] c : cases) {
+                String[] options = (String[]) c[1];
+                float[] expected = Attention.scaledDotProduct(q, k, v, ((AttentionSpec.Builder) c[0]).build()).toArray();
+                List<String> args = new ArrayList<>(List.of(qkv));
+                args.addAll(List.of(options));
+                assertSame(expected, run(args.toArray(String[]::new)));
+            }
+            // A score rule takes them too.
+            Tensor q3 = Tensor.of(arena, file("q3", 2, 5, 8), 2, 5, 8), k3 = Tensor.of(arena, file("k3", 2, 11, 6), 2, 11, 6);
+            Tensor v3 = Tensor.of(arena, file("v3", 2, 11, 3), 2, 11, 3), w = Tensor.of(arena, file("w", 8, 6), 8, 6);
+            Tensor out = Tensor.allocate(arena, 2, 5, 3);
+            Attention.attend(ScoreRule.general(w), q3, k3, v3, out, AttentionSpec.builder().window(1, 2).keyLengths(7, 9)
+                    .build());
+            assertSame(out.toArray(), run("--variant", "general", "--q", path("q3"), "--k", path("k3"), "--v",
+                    path("v3"), "--w", path("w"), "--window", "1,2", "--key-lengths", "7,9"));
         }
     }
 
