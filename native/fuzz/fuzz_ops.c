@@ -7,8 +7,9 @@
  * the rest describes the problem: sizes (one maybe hostile; any number
  * for pa_sdpa_dense, whose size arithmetic is its own), the rule's
  * options (masks, weights, workspace, key padding, ALiBi, a T5 table,
- * softcap, window) for the attention rules, position, base and layout for
- * pa_rope, and tensor by tensor how to spoil it (see fuzz_tensors.h).
+ * softcap, windows, key lengths) for the attention rules, position, base
+ * and layout for pa_rope, and tensor by tensor how to spoil it (see
+ * fuzz_tensors.h).
  * pa_sdpa_dense takes bare arrays: each is exactly its size, NULL,
  * misaligned, the output over an input, or NULL when too big to allocate.
  *

@@ -5,8 +5,10 @@
  * The input describes a problem (sizes, one of them maybe hostile, causal
  * rule, scale) and every option: a keep-mask or additive mask, the
  * weights output, a caller workspace, a key-padding mask, ALiBi slopes, a
- * T5 bias table (buckets, direction, max distance), a softcap and a
- * sliding window; then, tensor by tensor, how to spoil it (see
+ * T5 bias table (buckets, direction, max distance), a softcap, a
+ * sliding window, a two-sided window and per-row key lengths (their count,
+ * alignment and values maybe hostile); then, tensor by tensor, how to
+ * spoil it (see
  * fuzz_tensors.h). pa_sdpa_buffers gets descriptors with a decoy data
  * field and every tensor's memory as an argument.
  *

@@ -32,8 +32,10 @@
 #define MAX_CHECKED_WORK 300000.0   /* ... nor checked: the float64 reference is slower */
 
 /* Slots: up to ARGS tensors of the call itself, then the options' tensors
- * in the order of pa_sdpa_options, then a caller's workspace (memory only). */
-enum { ARGS = 6, MASK = ARGS, WEIGHTS, KEY_PADDING, ALIBI, REL_BIAS, TENSORS, WORKSPACE = TENSORS, SLOTS };
+ * in the order of pa_sdpa_options, then a caller's workspace and the key
+ * lengths (memory only). */
+enum { ARGS = 6, MASK = ARGS, WEIGHTS, KEY_PADDING, ALIBI, REL_BIAS, TENSORS, WORKSPACE = TENSORS, KEY_LENGTHS,
+       SLOTS };
 
 typedef struct slot {
     unsigned char *mem;         /* allocation, exactly bytes long */
@@ -354,6 +356,41 @@ static inline void make_positional(fuzz_case *c, uint8_t more, long long H)
     }
 }
 
+/* A two-sided window (window_extents, extents from -1 up, or hostile) and
+ * per-row key lengths, as the bits of `ranges` ask. The lengths' memory
+ * holds exactly their count (honest, as a capacity): B lengths, mostly in
+ * [0, Lk], or another count, misaligned, or a NULL pointer with a count. */
+static inline void make_key_ranges(fuzz_case *c, uint8_t ranges, const long long dims[4])
+{
+    reader *r = &c->in;
+    if (ranges & 1) {
+        uint8_t e = read_u8(r);
+        c->o.window_extents = e == 255 ? (int)read_u32(r) : 1;
+        c->o.window_left = e & 2 ? read_hostile(r) : small(r, 50) - 1;
+        c->o.window_right = e & 4 ? read_hostile(r) : small(r, 50) - 1;
+    }
+    if (!(ranges & 2))
+        return;
+    uint8_t m = read_u8(r);
+    const long long count = m & 1 ? read_hostile(r) : dims[0];
+    if (count < 0 || count > MAX_ELEMENTS / 8 || (m & 6) == 6) {
+        c->o.key_lengths_count = count;     /* without the memory a count would need */
+        return;
+    }
+    const long long keys = dims[3] >= 0 && dims[3] <= MAX_ELEMENTS ? dims[3] : 40;
+    const size_t misalign = (m & 6) == 4 ? 4 : 0;
+    slot *sl = &c->slots[KEY_LENGTHS];
+    sl->bytes = (size_t)count * 8 + misalign;
+    sl->mem = malloc(sl->bytes > 0 ? sl->bytes : 1);
+    for (long long b = 0; b < count; b++) {
+        uint8_t x = read_u8(r);
+        long long n = x == 255 ? read_hostile(r) : x % 4 == 0 ? keys : (long long)(x / 4) % (keys + 1);
+        memcpy(sl->mem + misalign + (size_t)b * 8, &n, 8);
+    }
+    c->o.key_lengths = (const long long *)(void *)(sl->mem + misalign);
+    c->o.key_lengths_count = count;
+}
+
 /* The options' tensors and workspace for a problem of `dims` (B, H, Lq, Lk). */
 static inline void make_options(fuzz_case *c, const long long dims[4])
 {
@@ -373,8 +410,10 @@ static inline void make_options(fuzz_case *c, const long long dims[4])
     if (more & 3)
         c->o.key_padding = make_mask(c, KEY_PADDING, (more & 3u) | (read_u8(r) & 0x1cu), dims);
     make_positional(c, more, dims[1]);
-    if (extras & 64)            /* last: it may lie over any tensor */
+    if (extras & 64)            /* it may lie over any tensor */
         make_workspace(c, dims[3]);
+    /* Last: read where older inputs end, so they decode to the same calls. */
+    make_key_ranges(c, read_u8(r), dims);
 }
 
 /* values (B, Hkv, Lk, Dv) and out (B, H, Lq, Dv) in their slots, then the
@@ -500,9 +539,9 @@ static inline void mark(const pa_tensor *t, const slot *sl, unsigned char *writt
 static inline void check_call(const fuzz_case *c, int rc)
 {
     trap_if(rc != PA_OK && pa_last_error()[0] == '\0');
-    for (int s = 0; s < WORKSPACE; s++) {
+    for (int s = 0; s < SLOTS; s++) {
         const slot *sl = &c->slots[s];
-        if (sl->mem == NULL || memcmp(sl->mem, sl->before, sl->bytes) == 0)
+        if (s == WORKSPACE || sl->mem == NULL || memcmp(sl->mem, sl->before, sl->bytes) == 0)
             continue;
         trap_if(rc != PA_OK);
         unsigned char *written = calloc(sl->bytes, 1);
