@@ -249,6 +249,30 @@ class KeyRangeTest {
         }
     }
 
+    /** Sizes of 0 take key lengths too: no batch row (no lengths), no keys (lengths 0), no queries. */
+    @Test
+    void emptySizesTakeKeyLengths() {
+        try (Arena arena = Arena.ofConfined()) {
+            SplittableRandom rnd = new SplittableRandom(10);
+            for (Target t : Target.all()) {
+                AttentionSpec.Builder spec = AttentionSpec.builder().causal(Causal.BOTTOM_RIGHT).window(1, 1)
+                        .backend(t.select());
+                Tensor none = Tensor.allocate(arena, 0, 2, 3, 4);
+                Attention.scaledDotProduct(none, Tensor.allocate(arena, 0, 2, 5, 4), Tensor.allocate(arena, 0, 2, 5, 4),
+                        Tensor.allocate(arena, 0, 2, 3, 4), spec.keyLengths().build());
+                Tensor out = Refusals.sentinel(arena, 2, 2, 3, 4);
+                Attention.scaledDotProduct(Reference.random(arena, rnd, 2, 2, 3, 4), Tensor.allocate(arena, 2, 2, 0, 4),
+                        Tensor.allocate(arena, 2, 2, 0, 4), out, spec.keyLengths(0, 0).build());
+                for (float x : out.toArray()) {
+                    assertTrue(x == 0f, t + ": no keys give zeros, got " + x);
+                }
+                Attention.scaledDotProduct(Tensor.allocate(arena, 2, 2, 0, 4), Reference.random(arena, rnd, 2, 2, 5, 4),
+                        Reference.random(arena, rnd, 2, 2, 5, 4), Tensor.allocate(arena, 2, 2, 0, 4),
+                        spec.keyLengths(5, 2).build());
+            }
+        }
+    }
+
     /** A copy of t (B, H, L, D) with NaN at every position j >= lengths[b]. */
     private static Tensor poisoned(Arena arena, Tensor t, long[] lengths) {
         Tensor c = t.contiguous(arena);
