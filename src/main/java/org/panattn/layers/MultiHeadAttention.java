@@ -36,10 +36,10 @@ import org.panattn.Tensor;
  * after the projection, {@code bias_k}/{@code bias_v}, then a zero key and
  * value, to every sequence (Lk + 1 or Lk + 2 keys, and as many columns of
  * weights); masks and key padding are extended with columns that attend,
- * and the causal rule and window apply to the input's keys only (as
- * PyTorch's causal {@code attn_mask}, padded, does), so the appended keys
- * are seen by every query. They are not rotated by RoPE; ALiBi and T5 bias,
- * which need a key's position, are refused with them.</li>
+ * and the causal rule, the window and the key lengths apply to the input's
+ * keys only (as PyTorch's causal {@code attn_mask}, padded, does), so the
+ * appended keys are seen by every query. They are not rotated by RoPE;
+ * ALiBi and T5 bias, which need a key's position, are refused with them.</li>
  * </ul>
  *
  * <p>Weights use PyTorch's layout: {@code in_proj_weight}

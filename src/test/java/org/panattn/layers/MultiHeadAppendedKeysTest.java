@@ -193,6 +193,57 @@ class MultiHeadAppendedKeysTest {
         }
     }
 
+    /**
+     * A two-sided window and key lengths, with and without a causal rule,
+     * hide input keys only, as the keep-mask over the input's keys that
+     * they equal does (the masks' path is the one checked against float64
+     * above); the appended keys stay visible to every query.
+     */
+    @Test
+    void windowsAndKeyLengthsHideInputKeysOnly() {
+        int b = 2, l = 7, e = 8, h = 2;
+        long[] lengths = {5, 2};
+        try (Arena arena = Arena.ofConfined()) {
+            SplittableRandom rnd = new SplittableRandom(12);
+            MultiHeadAttention mha = MultiHeadAttention.builder(e, h).addBiasKv(true).addZeroAttn(true).build(arena)
+                    .initRandom(13);
+            Tensor x = Reference.random(arena, rnd, b, l, e);
+            for (Causal causal : Causal.values()) {
+                long left = 1, right = causal == Causal.NONE ? 2 : AttentionSpec.UNBOUNDED;
+                boolean[] keep = new boolean[b * l * l];
+                for (int r = 0; r < b; r++) {
+                    for (int i = 0; i < l; i++) {
+                        long p = causal == Causal.BOTTOM_RIGHT ? i + lengths[r] - l : i;
+                        for (int j = 0; j < l; j++) {
+                            keep[(r * l + i) * l + j] = j < lengths[r] && (causal == Causal.NONE || j <= p)
+                                    && p - j <= left && (right < 0 || j - p <= right);
+                        }
+                    }
+                }
+                AttentionSpec ranged = AttentionSpec.builder().causal(causal).window(left, right).keyLengths(lengths)
+                        .build();
+                AttentionSpec masked = AttentionSpec.builder().mask(Mask.keep(arena, keep, b, 1, l, l)).build();
+                for (Object[] t : targets()) {
+                    Backend backend = (Backend) t[0];
+                    if (t[1] != null) {
+                        Panattn.setMaxIsa((Isa) t[1]);
+                    }
+                    String where = backend + (t[1] == null ? "" : " " + t[1]) + " " + causal;
+                    LayerOutput want = mha.forward(arena, x, masked.toBuilder().backend(backend).build(),
+                            MultiHeadAttention.NeedWeights.PER_HEAD);
+                    LayerOutput got = mha.forward(arena, x, ranged.toBuilder().backend(backend).build(),
+                            MultiHeadAttention.NeedWeights.PER_HEAD);
+                    assertClose(got.output().toArray(), Reference.toDouble(want.output().toArray()), where + ": output");
+                    assertClose(got.weights().toArray(), Reference.toDouble(want.weights().toArray()),
+                            where + ": weights");
+                    assertTrue(got.weights().get(1, 0, 6, l) > 0f, where + ": bias_k stays visible beyond the length");
+                }
+            }
+        } finally {
+            Panattn.setMaxIsa(Panattn.supportedIsa());
+        }
+    }
+
     private static void assertClose(float[] got, double[] want, String what) {
         assertEquals(want.length, got.length, what);
         double err = Reference.relativeError(got, want);
