@@ -249,6 +249,31 @@ class KeyRangeTest {
         }
     }
 
+    /** A prepared call keeps its window and key lengths, its own copy of them, for every run. */
+    @Test
+    void preparedCallsKeepWindowsAndKeyLengths() {
+        try (Arena arena = Arena.ofConfined()) {
+            SplittableRandom rnd = new SplittableRandom(11);
+            Tensor q = Reference.random(arena, rnd, 3, 2, 4, 8);
+            Tensor k = Reference.random(arena, rnd, 3, 1, 9, 8);
+            Tensor v = Reference.random(arena, rnd, 3, 1, 9, 5);
+            long[] lengths = {9, 3, 0};
+            for (Target t : Target.all()) {
+                AttentionSpec spec = AttentionSpec.builder().causal(Causal.BOTTOM_RIGHT).window(2, 0).keyLengths(lengths)
+                        .backend(t.select()).build();
+                float[] want = Attention.scaledDotProduct(q, k, v, spec).toArray();
+                Tensor out = Tensor.allocate(arena, 3, 2, 4, 5);
+                PreparedAttention call = Attention.prepare(q, k, v, out, spec);
+                for (int run = 0; run < 2; run++) {
+                    call.run();
+                    assertSame(t, want, out.toArray(), t + ": prepared run " + run);
+                    Attention.scaledDotProduct(q, k, v, Tensor.allocate(arena, 3, 2, 4, 5), spec.toBuilder()
+                            .keyLengths(1, 1, 1).window(0, 0).build()); // another call on this thread between runs
+                }
+            }
+        }
+    }
+
     /** Sizes of 0 take key lengths too: no batch row (no lengths), no keys (lengths 0), no queries. */
     @Test
     void emptySizesTakeKeyLengths() {

@@ -22,8 +22,9 @@ import org.panattn.internal.ffi.pa_tensor;
  * of every segment argument alive until the native call returns: closing a
  * shared arena meanwhile throws {@link IllegalStateException} ("Session is
  * acquired"), where an address stored inside a descriptor would protect
- * nothing. The key lengths, not a tensor, are copied into the thread's own
- * scratch memory, which no other code can free or change during the call.
+ * nothing. The key lengths, not a tensor, are copied into the call's own
+ * scratch memory (the thread's, or a prepared call's), which no other code
+ * can free or change during the call.
  */
 public final class NativeBackend implements AttentionBackend {
     public static final NativeBackend INSTANCE = new NativeBackend();
