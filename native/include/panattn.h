@@ -67,10 +67,17 @@ enum pa_status {
     PA_EINTERNAL = -4       /* a bug in panattn; please report it */
 };
 
-/* Element types of a tensor. */
+/*
+ * Element types of a tensor. PA_F16 and PA_BF16 are storage formats: the
+ * inputs that accept them (q, k and v of pa_sdpa, the values of every
+ * attention rule) are widened to float exactly, and everything is computed
+ * and accumulated in float, at every ISA level. Outputs are PA_F32.
+ */
 enum pa_dtype {
     PA_F32 = 0,             /* float, 4 bytes */
-    PA_BOOL = 1             /* unsigned char, 1 byte, nonzero = true */
+    PA_BOOL = 1,            /* unsigned char, 1 byte, nonzero = true */
+    PA_F16 = 2,             /* IEEE 754 binary16, 2 bytes */
+    PA_BF16 = 3             /* bfloat16: the top 16 bits of a float, 2 bytes */
 };
 
 /*
@@ -81,7 +88,7 @@ enum pa_dtype {
  */
 enum pa_isa {
     PA_ISA_SCALAR = 0,
-    PA_ISA_AVX2 = 1,        /* x86-64: AVX2 + FMA */
+    PA_ISA_AVX2 = 1,        /* x86-64: AVX2 + FMA + F16C */
     PA_ISA_AVX512 = 2,      /* x86-64: AVX-512 F */
     PA_ISA_NEON = 3         /* aarch64: Advanced SIMD (NEON) */
 };
@@ -218,10 +225,12 @@ PA_API int pa_blas_threads(void);
 /*
  * Scaled dot-product attention:
  *   out = softmax(Q.K^T * scale + mask) . V
- * q   (B, H,   Lq, Dk)  PA_F32, strides[3] == 1
- * k   (B, Hkv, Lk, Dk)  PA_F32, strides[3] == 1
- * v   (B, Hkv, Lk, Dv)  PA_F32, strides[3] == 1
+ * q   (B, H,   Lq, Dk)  PA_F32, PA_F16 or PA_BF16, strides[3] == 1
+ * k   (B, Hkv, Lk, Dk)  PA_F32, PA_F16 or PA_BF16, strides[3] == 1
+ * v   (B, Hkv, Lk, Dv)  PA_F32, PA_F16 or PA_BF16, strides[3] == 1
  * out (B, H,   Lq, Dv)  PA_F32, strides[3] == 1
+ * q, k and v may each have their own dtype (a half-precision KV cache with
+ * float queries, say); half ones are widened to float block by block.
  * H must be a multiple of Hkv: query head h reads key/value head
  * h / (H / Hkv) (grouped-query attention; Hkv == H is plain multi-head).
  * opts may be NULL for the defaults. Sizes of 0 are legal: nothing is
@@ -239,7 +248,8 @@ PA_API int pa_sdpa(const pa_tensor *q, const pa_tensor *k, const pa_tensor *v,
  * qp     (B, H,   Lq, A)   PA_F32, strides[3] == 1
  * kp     (B, Hkv, Lk, A)   PA_F32, strides[3] == 1
  * vvec   NULL (all ones: the "sum(tanh(Linear([q; k])))" rule), or (1, 1, 1, A)
- * values (B, Hkv, Lk, Dv), out (B, H, Lq, Dv): as v and out of pa_sdpa.
+ * values (B, Hkv, Lk, Dv), out (B, H, Lq, Dv): as v and out of pa_sdpa
+ * (values PA_F32, PA_F16 or PA_BF16).
  */
 PA_API int pa_additive_attention(const pa_tensor *qp, const pa_tensor *kp, const pa_tensor *vvec,
                                  const pa_tensor *values, const pa_tensor *out,
@@ -253,6 +263,7 @@ PA_API int pa_additive_attention(const pa_tensor *qp, const pa_tensor *kp, const
  * q      (B, H, Lq, Dq)          k (B, H, Lq, Dk): one key per query row
  * w      (1, 1, Lv, Dq + Dk)     bias NULL or (1, 1, 1, Lv)
  * values (B, H, Lv, Dv)          out (B, H, Lq, Dv)
+ * All PA_F32 but values, which may also be PA_F16 or PA_BF16.
  */
 PA_API int pa_concat_attention(const pa_tensor *q, const pa_tensor *k, const pa_tensor *w,
                                const pa_tensor *bias, const pa_tensor *values,

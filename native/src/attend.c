@@ -36,6 +36,41 @@ int pa_ld(const pa_tensor *t)
     return (int)(t->strides[2] > t->shape[3] ? t->strides[2] : t->shape[3] > 0 ? t->shape[3] : 1);
 }
 
+/* Address of element (i0, i1, i2, 0) of a tensor of any dtype. */
+static const void *element(const pa_tensor *t, long long i0, long long i1, long long i2)
+{
+    return (const char *)t->data
+        + (i0 * t->strides[0] + i1 * t->strides[1] + i2 * t->strides[2]) * pa_dtype_size(t->dtype);
+}
+
+const float *pa_rows_f32(const pa_plan *p, const pa_tensor *t, long long b, long long h, long long j0,
+                         long long n, float *wide, int *ld)
+{
+    if (t->dtype == PA_F32) {
+        *ld = pa_ld(t);
+        return pa_row(t, b, h, j0);
+    }
+    const long long D = t->shape[3];
+    *ld = D > 0 ? (int)D : 1;
+    for (long long j = 0; j < n && D > 0; j++)
+        p->kernels->widen(wide + j * D, element(t, b, h, j0 + j), D, t->dtype);
+    return wide;
+}
+
+const float *pa_block_f32(const pa_plan *p, const pa_rows *rows, const pa_tensor *t, int *ld)
+{
+    if (t->dtype == PA_F32) {
+        *ld = pa_rows_ld(rows, t);
+        return pa_row(t, rows->b, rows->h0, rows->i0);
+    }
+    const long long D = t->shape[3];
+    *ld = D > 0 ? (int)D : 1;
+    for (long long k = 0; k < rows->count && D > 0; k++)
+        p->kernels->widen(rows->wide_rows + k * D, element(t, rows->b, pa_rows_h(rows, k), pa_rows_i(rows, k)),
+                          D, t->dtype);
+    return rows->wide_rows;
+}
+
 /* Mask dims 0..2 are 1 (broadcast) or the full size; dim 3 is Lk. */
 static int check_mask(const pa_plan *p, const char *name, const pa_tensor *given, pa_tensor *m,
                       pa_mask_plan *out)
@@ -202,7 +237,7 @@ int pa_plan_init(pa_plan *p, const char *values_name, const pa_tensor *values,
         p->input_names[i] = names[i];
     }
     p->n_inputs = n;
-    if ((rc = pa_load_tensor(fn, values_name, values, &p->values_copy, PA_F32, 1)) != PA_OK ||
+    if ((rc = pa_load_tensor(fn, values_name, values, &p->values_copy, PA_ANY_FLOAT, 1)) != PA_OK ||
         (rc = pa_load_tensor(fn, "out", out, &p->out_copy, PA_F32, 1)) != PA_OK)
         return rc;
     values = p->values = &p->values_copy;
@@ -380,7 +415,10 @@ typedef struct schedule {
     long long blocks;           /* row blocks in all */
     long long chunks;           /* key chunks per row block (1: no split) */
     long long chunk_cols;       /* keys per chunk */
-    long long scratch_floats;   /* per thread */
+    long long merge_floats;     /* per thread: the merged masks of one row */
+    long long wide_rows_floats; /* per thread: a row block's half inputs, widened */
+    long long wide_keys_floats; /* per thread: a block of half keys or values, widened */
+    long long scratch_floats;   /* per thread, all of it */
     long long partial_floats;   /* per (block, chunk) item, when chunks > 1 */
 } schedule;
 
@@ -419,8 +457,14 @@ static schedule make_schedule(const pa_plan *p, int threads)
     }
     s.block_cols = p->Lk < PA_BLOCK_COLS ? (p->Lk > 0 ? p->Lk : 1) : PA_BLOCK_COLS;
     long long cols = p->weights != NULL ? 0 : s.block_cols;  /* weights path: rows go to weights */
-    long long merge = merges_masks(p) ? (p->weights != NULL ? p->Lk : s.block_cols) : 0;
-    s.scratch_floats = s.block_rows * cols + merge + 2 * s.block_rows;
+    s.merge_floats = merges_masks(p) ? (p->weights != NULL ? p->Lk : s.block_cols) : 0;
+    /* Half inputs are widened a block at a time: the fill's keys and then
+     * the values share one block (at most PA_BLOCK_COLS keys, as block_cols). */
+    const long long per_value = p->values->dtype != PA_F32 ? p->Dv : 0;
+    s.wide_rows_floats = s.block_rows * p->wide_row_floats;
+    s.wide_keys_floats = s.block_cols * (p->wide_key_floats > per_value ? p->wide_key_floats : per_value);
+    s.scratch_floats = s.block_rows * cols + s.merge_floats + 2 * s.block_rows + s.wide_rows_floats
+                     + s.wide_keys_floats;
     return s;
 }
 
@@ -456,6 +500,7 @@ static pa_rows block_rows(const pa_plan *p, const schedule *s, long long block)
 {
     pa_rows r;
     r.by_head = s->by_head;
+    r.wide_rows = r.wide_keys = NULL;   /* the caller gives its thread's scratch */
     if (s->by_head) {
         r.b = block / p->Hkv;
         r.kvh = block % p->Hkv;
@@ -526,10 +571,15 @@ static void run_with_weights(const pa_plan *p, const pa_rows *r, float *merge)
     if (p->Dv == 0)
         return;             /* the weights were all there was to write */
     float *op = pa_row(p->out, r->b, r->h0, r->i0);
-    if (cols > 0)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)r->count, (int)p->Dv, (int)cols,
-                    1.0f, s + c0, lds, pa_row(p->values, r->b, r->kvh, c0), pa_ld(p->values), 0.0f,
-                    op, pa_ld(p->out));
+    /* Float values in one product; half ones a widened block at a time. */
+    const long long step = p->values->dtype == PA_F32 ? cols : PA_BLOCK_COLS;
+    for (long long j0 = c0; j0 < c1; j0 += step) {
+        const long long n = j0 + step < c1 ? step : c1 - j0;
+        int ldv;
+        const float *vb = pa_rows_f32(p, p->values, r->b, r->kvh, j0, n, r->wide_keys, &ldv);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)r->count, (int)p->Dv, (int)n,
+                    1.0f, s + j0, lds, vb, ldv, j0 == c0 ? 0.0f : 1.0f, op, pa_ld(p->out));
+    }
     /* A query that sees no key gets zeros even when V holds NaN or
      * infinities (0 * Inf would be NaN in the product). */
     for (long long k = 0; k < r->count; k++)
@@ -585,13 +635,15 @@ static void run_online(const pa_plan *p, const pa_rows *r, long long k0, long lo
                 for (long long d = 0; d < p->Dv; d++)
                     o[k * ldo + d] *= corr;
         }
-        if (p->Dv > 0 && r->count == 1)  /* one row: gemv streams V without packing it */
-            cblas_sgemv(CblasRowMajor, CblasTrans, (int)n, (int)p->Dv, 1.0f,
-                        pa_row(p->values, r->b, r->kvh, j0), pa_ld(p->values), s, 1, 1.0f, o, 1);
-        else if (p->Dv > 0)
+        if (p->Dv == 0)
+            continue;
+        int ldv;
+        const float *vb = pa_rows_f32(p, p->values, r->b, r->kvh, j0, n, r->wide_keys, &ldv);
+        if (r->count == 1)  /* one row: gemv streams V without packing it */
+            cblas_sgemv(CblasRowMajor, CblasTrans, (int)n, (int)p->Dv, 1.0f, vb, ldv, s, 1, 1.0f, o, 1);
+        else
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)r->count, (int)p->Dv, (int)n,
-                        1.0f, s, (int)cols, pa_row(p->values, r->b, r->kvh, j0), pa_ld(p->values),
-                        1.0f, o, (int)ldo);
+                        1.0f, s, (int)cols, vb, ldv, 1.0f, o, (int)ldo);
     }
 }
 
@@ -614,6 +666,8 @@ static void run_item(void *ctx, long long item, int thread)
     float *blk = scratch, *m = scratch + s->block_rows * cols, *l = m + s->block_rows;
     float *merge = l + s->block_rows;
     pa_rows r = block_rows(p, s, item / s->chunks);
+    r.wide_rows = merge + s->merge_floats;
+    r.wide_keys = r.wide_rows + s->wide_rows_floats;
     if (p->weights != NULL) {
         run_with_weights(p, &r, merge);
         return;

@@ -31,6 +31,10 @@ typedef struct pa_rows {
     long long b, kvh, h0, i0, count;
     long long keys;             /* keys batch row b has: key_lengths[b], or Lk */
     int by_head;
+    /* The thread's scratch for half-precision inputs widened to float:
+     * count rows of the rule's per-row input (pa_plan.wide_row_floats
+     * each), and one block of at most PA_BLOCK_COLS keys or values. */
+    float *wide_rows, *wide_keys;
 } pa_rows;
 
 static inline long long pa_rows_h(const pa_rows *r, long long k) { return r->by_head ? r->h0 + k : r->h0; }
@@ -79,6 +83,9 @@ struct pa_plan {
     const pa_tensor *inputs[PA_MAX_RULE_INPUTS]; /* the rule's own inputs, which a */
     const char *input_names[PA_MAX_RULE_INPUTS]; /* workspace must not overlap either */
     int n_inputs;
+    /* Floats of widening scratch the rule's fill needs per query row and
+     * per key (sdpa: Dk when q, resp. k, is half); 0 for float inputs. */
+    long long wide_row_floats, wide_key_floats;
     const pa_kernels *kernels;
 };
 
@@ -110,5 +117,16 @@ int pa_plan_run(pa_plan *p, const pa_sdpa_options *o);
  * as cblas wants it (at least the row length, at least 1). */
 float *pa_row(const pa_tensor *t, long long i0, long long i1, long long i2);
 int pa_ld(const pa_tensor *t);
+
+/* Rows [j0, j0 + n) of (b, h) of a (B, H, L, D) tensor of any float dtype,
+ * as float rows for cblas: the rows themselves for PA_F32, else widened
+ * into wide (n rows of D floats). *ld gets their stride. */
+const float *pa_rows_f32(const pa_plan *p, const pa_tensor *t, long long b, long long h, long long j0,
+                         long long n, float *wide, int *ld);
+
+/* The block's rows of t (its queries, or a per-query input), likewise:
+ * themselves for PA_F32 (stride pa_rows_ld), else widened into
+ * rows->wide_rows. */
+const float *pa_block_f32(const pa_plan *p, const pa_rows *rows, const pa_tensor *t, int *ld);
 
 #endif

@@ -47,6 +47,11 @@ typedef struct pa_kernels {
      * for j in [0, n), a in [0, A); v NULL means all ones. */
     void (*additive_row)(float *s, long long n, const float *q, const float *k, long long ldk,
                          long long A, const float *v, float scale);
+    /* Half-precision storage widened to float, exactly: dst[j] = src[j]
+     * for j in [0, n), src holding n elements of dtype PA_F16 or PA_BF16.
+     * Reads and writes nothing beyond them; a signalling NaN may come out
+     * quiet, any NaN stays NaN. */
+    void (*widen)(float *dst, const void *src, long long n, int dtype);
 } pa_kernels;
 
 extern const pa_kernels pa_kernels_scalar;
@@ -70,10 +75,14 @@ const pa_kernels *pa_active_kernels(void);
 /* Installs a kernel table; for the C tests, which link the objects. */
 void pa_install_kernels(const pa_kernels *table);
 
-/* Validates a descriptor: non-NULL, dtype, non-negative shape and strides,
- * every reachable element below capacity, and (when unit_last) a contiguous
- * last dimension with non-overlapping rows, as cblas needs. name appears in
- * the message. */
+/* The dtype argument of pa_check_tensor and pa_load_tensor that accepts
+ * any floating-point storage: PA_F32, PA_F16 or PA_BF16. */
+#define PA_ANY_FLOAT (-1)
+
+/* Validates a descriptor: non-NULL, dtype (the one given, or any float
+ * type for PA_ANY_FLOAT), non-negative shape and strides, every reachable
+ * element below capacity, and (when unit_last) a contiguous last dimension
+ * with non-overlapping rows, as cblas needs. name appears in the message. */
 int pa_check_tensor(const char *fn, const char *name, const pa_tensor *t,
                     int dtype, int unit_last);
 
@@ -111,6 +120,9 @@ int pa_check_disjoint(const char *fn, const char *name, const pa_tensor *t,
 
 /* Bytes of one element of a dtype (pa_check_tensor has validated it). */
 int pa_dtype_size(int dtype);
+
+/* "PA_F32", "PA_BOOL", "PA_F16", "PA_BF16", or "not an enum pa_dtype value". */
+const char *pa_dtype_name(int dtype);
 
 /* For the _buffers twins (buffers.c): copies of a descriptor, and of the
  * options and their tensors, whose data fields are the call's buffer

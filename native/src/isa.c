@@ -55,8 +55,8 @@ static int detect_x86_msvc(void)
     if (r[0] < 7)
         return PA_ISA_SCALAR;
     __cpuid(r, 1);
-    const int fma = r[2] >> 12 & 1, osxsave = r[2] >> 27 & 1, avx = r[2] >> 28 & 1;
-    if (!fma || !osxsave || !avx)
+    const int fma = r[2] >> 12 & 1, osxsave = r[2] >> 27 & 1, avx = r[2] >> 28 & 1, f16c = r[2] >> 29 & 1;
+    if (!fma || !osxsave || !avx || !f16c)
         return PA_ISA_SCALAR;
     const unsigned long long xcr0 = _xgetbv(0);
     if ((xcr0 & 0x6) != 0x6)            /* XMM and YMM state */
@@ -76,7 +76,9 @@ static int detect_supported(void)
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f"))
         return PA_ISA_AVX512;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+    /* The AVX2 kernels widen half-precision inputs with F16C, which every
+     * AVX2 CPU made so far has; one without it runs the scalar kernels. */
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
         return PA_ISA_AVX2;
     return PA_ISA_SCALAR;
 #elif defined(PANATTN_AARCH64)

@@ -1,5 +1,5 @@
-/* AVX2 + FMA row kernels. Built with -mavx2 -mfma; called only on CPUs
- * that have both (isa.c). */
+/* AVX2 + FMA + F16C row kernels. Built with -mavx2 -mfma -mf16c; called
+ * only on CPUs that have all three (isa.c). */
 #include <immintrin.h>
 #include <math.h>
 #include <string.h>
@@ -171,4 +171,27 @@ static void additive_row(float *s, long long n, const float *q, const float *k, 
     }
 }
 
-const pa_kernels pa_kernels_avx2 = { PA_ISA_AVX2, softmax_row, online_row, additive_row };
+/* Eight half-precision values to floats: F16C's conversion for binary16;
+ * bfloat16 is the top half of a float, so zero-extend and shift. */
+static inline __m256 widen8(__m128i h, int dtype)
+{
+    return dtype == PA_BF16 ? _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16))
+                            : _mm256_cvtph_ps(h);
+}
+
+static void widen(float *dst, const void *src, long long n, int dtype)
+{
+    const unsigned short *h = src;
+    long long j = 0;
+    for (; j + 8 <= n; j += 8)
+        _mm256_storeu_ps(dst + j, widen8(_mm_loadu_si128((const __m128i *)(h + j)), dtype));
+    if (j < n) {                    /* the tail goes through copies: no access past either end */
+        unsigned short tail[8] = {0};
+        float out[8];
+        memcpy(tail, h + j, sizeof(unsigned short) * (size_t)(n - j));
+        _mm256_storeu_ps(out, widen8(_mm_loadu_si128((const __m128i *)tail), dtype));
+        memcpy(dst + j, out, sizeof(float) * (size_t)(n - j));
+    }
+}
+
+const pa_kernels pa_kernels_avx2 = { PA_ISA_AVX2, softmax_row, online_row, additive_row, widen };

@@ -16,6 +16,7 @@ typedef __mmask16 mask16;
 #  define ROUND_NEAREST (_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
 #endif
 #include <math.h>
+#include <string.h>
 
 #include "internal.h"
 
@@ -136,4 +137,25 @@ static void additive_row(float *s, long long n, const float *q, const float *k, 
     }
 }
 
-const pa_kernels PA_AVX512_TABLE = { PA_ISA_AVX512, softmax_row, online_row, additive_row };
+/* Sixteen half-precision values to floats: AVX-512F's conversion for
+ * binary16; bfloat16 is the top half of a float, so zero-extend and shift. */
+static inline __m512 widen16(__m256i h, int dtype)
+{
+    return dtype == PA_BF16 ? _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16))
+                            : _mm512_cvtph_ps(h);
+}
+
+static void widen(float *dst, const void *src, long long n, int dtype)
+{
+    const unsigned short *h = src;
+    long long j = 0;
+    for (; j + 16 <= n; j += 16)
+        _mm512_storeu_ps(dst + j, widen16(_mm256_loadu_si256((const __m256i *)(h + j)), dtype));
+    if (j < n) {                    /* the tail is read from a copy, stored through a mask */
+        unsigned short tail[16] = {0};
+        memcpy(tail, h + j, sizeof(unsigned short) * (size_t)(n - j));
+        _mm512_mask_storeu_ps(dst + j, lanes(j, n), widen16(_mm256_loadu_si256((const __m256i *)tail), dtype));
+    }
+}
+
+const pa_kernels PA_AVX512_TABLE = { PA_ISA_AVX512, softmax_row, online_row, additive_row, widen };

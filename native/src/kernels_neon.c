@@ -169,4 +169,28 @@ static void additive_row(float *s, long long n, const float *q, const float *k, 
     }
 }
 
-const pa_kernels PA_NEON_TABLE = { PA_ISA_NEON, softmax_row, online_row, additive_row };
+/* Four half-precision values to floats: NEON's conversion for binary16;
+ * bfloat16 is the top half of a float, so widen with a shift by 16. */
+static inline float32x4_t widen4(const unsigned short *h, int dtype)
+{
+    const uint16x4_t bits = vld1_u16(h);
+    return dtype == PA_BF16 ? vreinterpretq_f32_u32(vshll_n_u16(bits, 16))
+                            : vcvt_f32_f16(vreinterpret_f16_u16(bits));
+}
+
+static void widen(float *dst, const void *src, long long n, int dtype)
+{
+    const unsigned short *h = src;
+    long long j = 0;
+    for (; j + 4 <= n; j += 4)
+        vst1q_f32(dst + j, widen4(h + j, dtype));
+    if (j < n) {                    /* the tail goes through copies: no access past either end */
+        unsigned short tail[4] = {0};
+        float out[4];
+        memcpy(tail, h + j, sizeof(unsigned short) * (size_t)(n - j));
+        vst1q_f32(out, widen4(tail, dtype));
+        memcpy(dst + j, out, sizeof(float) * (size_t)(n - j));
+    }
+}
+
+const pa_kernels PA_NEON_TABLE = { PA_ISA_NEON, softmax_row, online_row, additive_row, widen };

@@ -1,5 +1,7 @@
 /* Portable C row kernels: the reference for the vector ones. */
 #include <math.h>
+#include <stdint.h>
+#include <string.h>
 
 #include "internal.h"
 
@@ -58,4 +60,34 @@ static void additive_row(float *s, long long n, const float *q, const float *k, 
     }
 }
 
-const pa_kernels pa_kernels_scalar = { PA_ISA_SCALAR, softmax_row, online_row, additive_row };
+/* binary16 to float, by its fields: sign, 5 exponent bits (bias 15), 10
+ * fraction bits. Every binary16 value is a float exactly. */
+static float f16_to_float(uint16_t h)
+{
+    const uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exponent = h >> 10 & 0x1Fu, fraction = h & 0x3FFu;
+    uint32_t bits;
+    if (exponent == 0x1F)           /* infinity, or NaN made quiet as the vector conversions do */
+        bits = sign | 0x7F800000u | (fraction != 0 ? 0x400000u : 0) | fraction << 13;
+    else if (exponent != 0)         /* normal: rebias the exponent to 127 */
+        bits = sign | (exponent + 112) << 23 | fraction << 13;
+    else                            /* zero or subnormal: fraction * 2^-24 */
+        return sign != 0 ? -((float)fraction * 0x1p-24f) : (float)fraction * 0x1p-24f;
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+static void widen(float *dst, const void *src, long long n, int dtype)
+{
+    const uint16_t *h = src;
+    for (long long j = 0; j < n; j++) {
+        if (dtype == PA_BF16) {     /* the top half of a float */
+            const uint32_t bits = (uint32_t)h[j] << 16;
+            memcpy(&dst[j], &bits, sizeof bits);
+        } else {
+            dst[j] = f16_to_float(h[j]);
+        }
+    }
+}
+
+const pa_kernels pa_kernels_scalar = { PA_ISA_SCALAR, softmax_row, online_row, additive_row, widen };

@@ -23,14 +23,20 @@ static void fill(const pa_plan *p, const pa_rows *rows, long long c0, long long 
             memset(s + i * lds, 0, sizeof(float) * (size_t)(c1 - c0));
         return;
     }
-    if (rows->count == 1)   /* one query (decoding): gemv streams K without packing it */
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)(c1 - c0), (int)r->Dk, r->scale,
-                    pa_row(r->k, rows->b, rows->kvh, c0), pa_ld(r->k),
-                    pa_row(r->q, rows->b, rows->h0, rows->i0), 1, 0.0f, s, 1);
-    else
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows->count, (int)(c1 - c0), (int)r->Dk,
-                    r->scale, pa_row(r->q, rows->b, rows->h0, rows->i0), pa_rows_ld(rows, r->q),
-                    pa_row(r->k, rows->b, rows->kvh, c0), pa_ld(r->k), 0.0f, s, lds);
+    int ldq, ldk;
+    const float *q = pa_block_f32(p, rows, r->q, &ldq);
+    /* Float keys in one product; half ones a widened block at a time. */
+    const long long step = r->k->dtype == PA_F32 ? c1 - c0 : PA_BLOCK_COLS;
+    for (long long j0 = c0; j0 < c1; j0 += step) {
+        const long long n = j0 + step < c1 ? step : c1 - j0;
+        const float *k = pa_rows_f32(p, r->k, rows->b, rows->kvh, j0, n, rows->wide_keys, &ldk);
+        if (rows->count == 1)   /* one query (decoding): gemv streams K without packing it */
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)n, (int)r->Dk, r->scale, k, ldk, q, 1, 0.0f,
+                        s + (j0 - c0), 1);
+        else
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows->count, (int)n, (int)r->Dk,
+                        r->scale, q, ldq, k, ldk, 0.0f, s + (j0 - c0), lds);
+    }
 }
 
 static int make_plan(pa_plan *p, sdpa_rule *r, const pa_tensor *q, const pa_tensor *k,
@@ -40,8 +46,8 @@ static int make_plan(pa_plan *p, sdpa_rule *r, const pa_tensor *q, const pa_tens
     int rc;
     memset(p, 0, sizeof *p);
     p->fn = FN;
-    if ((rc = pa_load_tensor(FN, "q", q, &r->q_copy, PA_F32, 1)) != PA_OK ||
-        (rc = pa_load_tensor(FN, "k", k, &r->k_copy, PA_F32, 1)) != PA_OK)
+    if ((rc = pa_load_tensor(FN, "q", q, &r->q_copy, PA_ANY_FLOAT, 1)) != PA_OK ||
+        (rc = pa_load_tensor(FN, "k", k, &r->k_copy, PA_ANY_FLOAT, 1)) != PA_OK)
         return rc;
     q = &r->q_copy;
     k = &r->k_copy;
@@ -59,6 +65,8 @@ static int make_plan(pa_plan *p, sdpa_rule *r, const pa_tensor *q, const pa_tens
     p->rule = r;
     p->fill = fill;
     p->queries = q;
+    p->wide_row_floats = q->dtype != PA_F32 ? r->Dk : 0;
+    p->wide_key_floats = k->dtype != PA_F32 ? r->Dk : 0;
     const pa_tensor *inputs[] = { q, k };
     const char *names[] = { "q", "k" };
     return pa_plan_init(p, "v", v, out, o, inputs, names, 2);

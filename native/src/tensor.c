@@ -17,7 +17,26 @@ long long pa_numel(const pa_tensor *t)
     return n;
 }
 
-int pa_dtype_size(int dtype) { return dtype == PA_BOOL ? 1 : 4; }
+int pa_dtype_size(int dtype)
+{
+    return dtype == PA_BOOL ? 1 : dtype == PA_F16 || dtype == PA_BF16 ? 2 : 4;
+}
+
+const char *pa_dtype_name(int dtype)
+{
+    switch (dtype) {
+    case PA_F32: return "PA_F32";
+    case PA_BOOL: return "PA_BOOL";
+    case PA_F16: return "PA_F16";
+    case PA_BF16: return "PA_BF16";
+    default: return "not an enum pa_dtype value";
+    }
+}
+
+static int accepts(int wanted, int dtype)
+{
+    return wanted == PA_ANY_FLOAT ? dtype == PA_F32 || dtype == PA_F16 || dtype == PA_BF16 : dtype == wanted;
+}
 
 /* a * b + c for non-negative operands, or -1 on overflow. */
 static long long mul_add(long long a, long long b, long long c)
@@ -41,9 +60,10 @@ int pa_check_tensor(const char *fn, const char *name, const pa_tensor *t,
 {
     if (t == NULL)
         return pa_fail(PA_EINVAL, "%s: %s is NULL", fn, name);
-    if (t->dtype != dtype)
-        return pa_fail(PA_EINVAL, "%s: %s has dtype %d, expected %s", fn, name,
-                       t->dtype, dtype == PA_F32 ? "PA_F32" : "PA_BOOL");
+    if (!accepts(dtype, t->dtype))
+        return pa_fail(PA_EINVAL, "%s: %s has dtype %d (%s), expected %s", fn, name, t->dtype,
+                       pa_dtype_name(t->dtype),
+                       dtype == PA_ANY_FLOAT ? "PA_F32, PA_F16 or PA_BF16" : pa_dtype_name(dtype));
     if (t->reserved != 0)
         return pa_fail(PA_EINVAL, "%s: %s.reserved must be 0", fn, name);
     /* A zero anywhere makes the tensor empty: its size is 0, not an
@@ -76,14 +96,15 @@ int pa_check_tensor(const char *fn, const char *name, const pa_tensor *t,
     }
     if (t->data == NULL)
         return pa_fail(PA_EINVAL, "%s: %s.data is NULL", fn, name);
-    if ((uintptr_t)t->data % (uintptr_t)pa_dtype_size(dtype) != 0)
+    const int size = pa_dtype_size(t->dtype);
+    if ((uintptr_t)t->data % (uintptr_t)size != 0)
         return pa_fail(PA_EINVAL, "%s: %s.data = %p is not aligned to its %d-byte elements",
-                       fn, name, t->data, pa_dtype_size(dtype));
+                       fn, name, t->data, size);
     if (last >= t->capacity)
         return pa_fail(PA_EINVAL,
                        "%s: %s's shape and strides reach element %lld, but capacity is %lld",
                        fn, name, last, t->capacity);
-    if ((uintptr_t)last > (UINTPTR_MAX - (uintptr_t)t->data) / (uintptr_t)pa_dtype_size(dtype))
+    if ((uintptr_t)last > (UINTPTR_MAX - (uintptr_t)t->data) / (uintptr_t)size)
         return pa_fail(PA_EINVAL, "%s: %s reaches past the end of the address space", fn, name);
     if (unit_last) {
         if (t->shape[3] > 1 && t->strides[3] != 1)

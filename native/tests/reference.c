@@ -3,9 +3,28 @@
 
 #include "reference.h"
 
+double ref_half(unsigned short bits, int dtype)
+{
+    const int negative = bits >> 15;
+    /* binary16: 5 exponent bits (bias 15), 10 fraction bits; bfloat16: 8 (bias 127), 7. */
+    const int fraction_bits = dtype == PA_BF16 ? 7 : 10, bias = dtype == PA_BF16 ? 127 : 15;
+    const int exponent = (bits & 0x7FFF) >> fraction_bits, top = (1 << (15 - fraction_bits)) - 1;
+    const int fraction = bits & ((1 << fraction_bits) - 1);
+    double x;
+    if (exponent == top)
+        x = fraction != 0 ? NAN : INFINITY;
+    else if (exponent == 0)
+        x = ldexp(fraction, 1 - bias - fraction_bits);
+    else
+        x = ldexp(fraction + (1 << fraction_bits), exponent - bias - fraction_bits);
+    return negative ? -x : x;
+}
+
 static double at(const pa_tensor *t, long long a, long long b, long long c, long long d)
 {
     long long off = a * t->strides[0] + b * t->strides[1] + c * t->strides[2] + d * t->strides[3];
+    if (t->dtype == PA_F16 || t->dtype == PA_BF16)
+        return ref_half(((const unsigned short *)t->data)[off], t->dtype);
     return ((const float *)t->data)[off];
 }
 

@@ -5,6 +5,11 @@
 
 #include "panattn.h"
 
+/* A PA_F16 or PA_BF16 element's value, from its sign, exponent and
+ * fraction fields (NaN for every NaN): the references read half-precision
+ * tensors through it, independently of the library's conversions. */
+double ref_half(unsigned short bits, int dtype);
+
 /* How a reference computes the raw score of (query i, key j). */
 typedef enum ref_kind { REF_DOT, REF_ADDITIVE, REF_CONCAT } ref_kind;
 

@@ -7,6 +7,8 @@
 
 #include <stdint.h>
 
+#include <simde/x86/f16c.h>
+
 static inline __m512i _mm512_cvttps_epi32(__m512 x)
 {
     float f[16];
@@ -34,6 +36,25 @@ static inline void _mm512_mask_storeu_ps(float *p, simde__mmask16 m, __m512 x)
     for (int i = 0; i < 16; i++)
         if (m >> i & 1)
             p[i] = f[i];
+}
+
+static inline __m512i _mm512_cvtepu16_epi32(__m256i x)
+{
+    uint16_t h[16];
+    int32_t r[16];
+    _mm256_storeu_si256((__m256i *)h, x);
+    for (int i = 0; i < 16; i++)
+        r[i] = h[i];
+    return _mm512_loadu_si512(r);
+}
+
+/* Through SIMDe's F16C, eight at a time. */
+static inline __m512 _mm512_cvtph_ps(__m256i x)
+{
+    float f[16];
+    _mm256_storeu_ps(f, _mm256_cvtph_ps(_mm256_castsi256_si128(x)));
+    _mm256_storeu_ps(f + 8, _mm256_cvtph_ps(_mm256_extracti128_si256(x, 1)));
+    return _mm512_loadu_ps(f);
 }
 
 static inline float _mm512_reduce_add_ps(__m512 x)

@@ -41,6 +41,8 @@ static void test_additive(void)
             buf qp = make(s[0], s[1], s[3], s[5], 0, 1), kp = make(s[0], s[2], s[4], s[5], variant % 2, 1);
             buf v = make(s[0], s[2], s[4], s[6], 0, 1), out = make(s[0], s[1], s[3], s[6], 0, 0);
             buf w = make(s[0], s[1], s[3], s[4], 0, 0), vv = vec(s[5]);
+            if (variant == 3)   /* values in half precision: every rule reads them as sdpa does */
+                to_half(&v, c % 2 ? PA_BF16 : PA_F16);
             unsigned char keep[129];
             for (int j = 0; j < 129; j++)
                 keep[j] = j % 3 != 1;
@@ -77,6 +79,8 @@ static void test_concat(void)
             buf wt = make(1, 1, s[4], s[2] + s[3], 0, 1), bias = vec(s[4]);
             buf v = make(s[0], 1, s[4], s[5], 0, 1), out = make(s[0], 1, s[1], s[5], 0, 0);
             buf w = make(s[0], 1, s[1], s[4], 0, 0);
+            if (with_bias)
+                to_half(&v, c % 2 ? PA_F16 : PA_BF16);
             pa_sdpa_options o = { .weights = &w.t };
             const pa_tensor *b = with_bias ? &bias.t : NULL;
             ref_rule r = { REF_CONCAT, &q.t, &k.t, NULL, &wt.t, b };
@@ -170,6 +174,21 @@ static void test_bad_arguments(void)
           && strstr(pa_last_error(), "kp.shape[3]"), "additive: A mismatch named: %s", pa_last_error());
     CHECK(pa_concat_attention(&qp.t, &kp.t, &v.t, NULL, &v.t, &out.t, NULL) == PA_EINVAL
           && strstr(pa_last_error(), "k.shape[2]"), "concat: one key per query: %s", pa_last_error());
+    /* Half precision is for values (and sdpa's q and k): the rules' own inputs are float. */
+    pa_tensor half = kp.t;
+    half.dtype = PA_F16;
+    CHECK(pa_additive_attention(&qp.t, &half, NULL, &v.t, &out.t, NULL) == PA_EINVAL
+          && strstr(pa_last_error(), "kp has dtype 2 (PA_F16), expected PA_F32"), "additive: half kp refused: %s",
+          pa_last_error());
+    half = qp.t;
+    half.dtype = PA_BF16;
+    CHECK(pa_concat_attention(&half, &kp.t, &v.t, NULL, &v.t, &out.t, NULL) == PA_EINVAL
+          && strstr(pa_last_error(), "q has dtype 3 (PA_BF16), expected PA_F32"), "concat: half q refused: %s",
+          pa_last_error());
+    CHECK(pa_rope(&half, 0, 10000.0f, PA_ROPE_HALF) == PA_EINVAL && strstr(pa_last_error(), "expected PA_F32"),
+          "rope: half x refused: %s", pa_last_error());
+    CHECK(pa_linear(&qp.t, &half, NULL, &out.t) == PA_EINVAL && strstr(pa_last_error(), "expected PA_F32"),
+          "linear: half w refused: %s", pa_last_error());
     free(qp.base); free(kp.base); free(v.base); free(out.base);
 }
 

@@ -53,12 +53,18 @@ static pa_tensor make_mask(const shape *s, int kind, void **storage)
 
 enum extra_kind { NO_EXTRA, KEY_PADDING_BOOL, KEY_PADDING_FLOAT_WINDOW, EXTRA_KINDS };
 
-static void check_case(const shape *s, int mask_kind, int causal, int with_weights, int bhld,
-                       int extra)
+/* One case; q, k and v of the dtypes given (the reference reads half ones
+ * through its own conversion). */
+static void check_case_dtypes(const shape *s, int mask_kind, int causal, int with_weights, int bhld,
+                              int extra, const int dtypes[3])
 {
     buf q = make(s->B, s->H, s->Lq, s->Dk, bhld, 1);
     buf k = make(s->B, s->Hkv, s->Lk, s->Dk, bhld, 1);
     buf v = make(s->B, s->Hkv, s->Lk, s->Dv, bhld, 1);
+    buf *inputs[3] = { &q, &k, &v };
+    for (int i = 0; i < 3; i++)
+        if (dtypes[i] != PA_F32)
+            to_half(inputs[i], dtypes[i]);
     buf out = make(s->B, s->H, s->Lq, s->Dv, bhld, 0);
     buf w = make(s->B, s->H, s->Lq, s->Lk, 0, 0);
     void *mask_storage = NULL;
@@ -91,8 +97,8 @@ static void check_case(const shape *s, int mask_kind, int causal, int with_weigh
     int rc = pa_sdpa(&q.t, &k.t, &v.t, &out.t, &o);
     char what[200];
     snprintf(what, sizeof what, "B=%lld H=%lld Hkv=%lld Lq=%lld Lk=%lld Dk=%lld Dv=%lld mask=%d "
-             "causal=%d weights=%d bhld=%d extra=%d", s->B, s->H, s->Hkv, s->Lq, s->Lk, s->Dk,
-             s->Dv, mask_kind, causal, with_weights, bhld, extra);
+             "causal=%d weights=%d bhld=%d extra=%d dtypes=%d,%d,%d", s->B, s->H, s->Hkv, s->Lq, s->Lk,
+             s->Dk, s->Dv, mask_kind, causal, with_weights, bhld, extra, dtypes[0], dtypes[1], dtypes[2]);
     CHECK(rc == PA_OK, "%s: status %s: %s", what, pa_status_name(rc), pa_last_error());
     double e = rel_error(&out.t, ref_out);
     CHECK(e < 1e-5, "%s: output relative error %.3g", what, e);
@@ -103,6 +109,12 @@ static void check_case(const shape *s, int mask_kind, int causal, int with_weigh
     CHECK(guards_intact(&out) && guards_intact(&w) && guards_intact(&q), "%s: wrote outside", what);
     free(ref_out); free(ref_w); free(mask_storage); free(padding_storage);
     free(q.base); free(k.base); free(v.base); free(out.base); free(w.base);
+}
+
+static void check_case(const shape *s, int mask_kind, int causal, int with_weights, int bhld, int extra)
+{
+    static const int f32[3] = { PA_F32, PA_F32, PA_F32 };
+    check_case_dtypes(s, mask_kind, causal, with_weights, bhld, extra, f32);
 }
 
 static void test_random_shapes(void)
@@ -127,6 +139,35 @@ static void test_random_shapes(void)
                     if (extra != KEY_PADDING_FLOAT_WINDOW || causal != PA_CAUSAL_NONE)
                         check_case(&shapes[i], mask, causal, (mask + causal + extra) % 2,
                                    (int)((i + extra) % 2), extra);
+}
+
+/* Half-precision q, k and v, alone or mixed with float ones, on every path:
+ * query tiles, key blocks past PA_BLOCK_COLS (widened block by block, with
+ * and without the weights output), decoding with grouped heads and keys
+ * split over threads, odd widths (widening tails). */
+static void test_half_inputs(void)
+{
+    const shape shapes[] = {
+        { 1, 1, 1, 1, 1, 1, 1 },
+        { 2, 3, 3, 7, 9, 5, 3 },
+        { 1, 4, 2, 70, 600, 33, 17 },   /* two query tiles, two key blocks */
+        { 1, 8, 2, 1, 3000, 64, 64 },   /* decoding: grouped heads, keys split over threads */
+        { 1, 4, 4, 1, 1100, 19, 21 },   /* decoding, one head per group */
+        { 2, 2, 1, 3, 1030, 128, 8 },
+    };
+    const int combos[][3] = {
+        { PA_F16, PA_F16, PA_F16 }, { PA_BF16, PA_BF16, PA_BF16 }, { PA_F32, PA_BF16, PA_BF16 },
+        { PA_F32, PA_F16, PA_F16 }, { PA_BF16, PA_F32, PA_F16 }, { PA_F16, PA_BF16, PA_F32 },
+    };
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+        for (size_t c = 0; c < sizeof combos / sizeof combos[0]; c++) {
+            if (quick_tests() && shapes[i].Lq * shapes[i].Lk * shapes[i].Dk > 150000)
+                continue;
+            const int mask = (int)((i + c) % MASK_KINDS), causal = (int)(c % 3);
+            const int extra = causal != PA_CAUSAL_NONE && c % 2 ? KEY_PADDING_FLOAT_WINDOW : (int)(i % 2);
+            for (int weights = 0; weights < 2; weights++)
+                check_case_dtypes(&shapes[i], mask, causal, weights, (int)((i + c) % 2), extra, combos[c]);
+        }
 }
 
 /* Every thread count gives the reference's result. */
@@ -261,7 +302,13 @@ static void test_bad_arguments(void)
     bad = out.t; bad.shape[2] = -1;
     EXPECT_EINVAL(pa_sdpa(&q.t, &k.t, &v.t, &bad, NULL), ">= 0");
     bad = q.t; bad.dtype = PA_BOOL;
-    EXPECT_EINVAL(pa_sdpa(&bad, &k.t, &v.t, &out.t, NULL), "dtype");
+    EXPECT_EINVAL(pa_sdpa(&bad, &k.t, &v.t, &out.t, NULL), "q has dtype 1 (PA_BOOL), expected PA_F32, PA_F16 or PA_BF16");
+    bad = out.t; bad.dtype = PA_F16;
+    EXPECT_EINVAL(pa_sdpa(&q.t, &k.t, &v.t, &bad, NULL), "out has dtype 2 (PA_F16), expected PA_F32");
+    bad = v.t; bad.dtype = 4;
+    EXPECT_EINVAL(pa_sdpa(&q.t, &k.t, &bad, &out.t, NULL), "v has dtype 4 (not an enum pa_dtype value)");
+    bad = q.t; bad.dtype = PA_BF16; bad.data = (char *)q.t.data + 1;
+    EXPECT_EINVAL(pa_sdpa(&bad, &k.t, &v.t, &out.t, NULL), "not aligned to its 2-byte elements");
     bad = q.t; bad.strides[3] = 2; bad.capacity *= 2;
     EXPECT_EINVAL(pa_sdpa(&bad, &k.t, &v.t, &out.t, NULL), "strides[3]");
     bad = q.t; bad.shape[0] = 1LL << 40; bad.shape[1] = 1LL << 40;
@@ -372,6 +419,7 @@ int main(void)
 {
     select_isa();
     test_random_shapes();
+    test_half_inputs();
     test_thread_counts();
     test_fully_masked_rows_are_zero();
     test_huge_logits();

@@ -44,6 +44,29 @@ buf make(long long B, long long H, long long L, long long D, int bhld, int rando
     return b;
 }
 
+/* f truncated to a PA_F16 or PA_BF16 value; |f| below 65504, binary16's largest. */
+static unsigned short truncate_to_half(float f, int dtype)
+{
+    unsigned int bits;
+    memcpy(&bits, &f, sizeof bits);
+    if (dtype == PA_BF16)
+        return (unsigned short)(bits >> 16);
+    const unsigned short sign = (unsigned short)(bits >> 16 & 0x8000);
+    const int exponent = (int)(bits >> 23 & 0xFF) - 127 + 15;
+    if (exponent <= 0)          /* a binary16 subnormal (or zero): whole multiples of 2^-24 */
+        return (unsigned short)(sign | (unsigned short)(fabsf(f) * 16777216.0f));
+    return (unsigned short)(sign | exponent << 10 | (bits >> 13 & 0x3FF));
+}
+
+void to_half(buf *b, int dtype)
+{
+    unsigned short *h = (unsigned short *)(void *)(b->base + GUARD);
+    /* In place, upwards: half i overwrites bytes of floats already read. */
+    for (long long i = 0; i < b->t.capacity; i++)
+        h[i] = truncate_to_half(b->base[GUARD + i], dtype);
+    b->t.dtype = dtype;
+}
+
 int guards_intact(const buf *b)
 {
     long long n = b->t.capacity;

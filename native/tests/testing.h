@@ -37,6 +37,11 @@ float frand(void);
  * random = 0 fills with SENTINEL. */
 buf make(long long B, long long H, long long L, long long D, int bhld, int random);
 
+/* Stores b's elements as PA_F16 or PA_BF16 in place (its strides and
+ * capacity, in elements, stay): test data of half precision, each value
+ * its float's truncation (any half value serves as input). */
+void to_half(buf *b, int dtype);
+
 /* True when the sentinels around b's storage are untouched. */
 int guards_intact(const buf *b);
 
