@@ -86,6 +86,24 @@ public class Panattn_h extends Panattn_h$shared {
     public static int PA_BOOL() {
         return PA_BOOL;
     }
+    private static final int PA_F16 = (int)2L;
+    /**
+     * {@snippet lang=c :
+     * enum pa_dtype.PA_F16 = 2
+     * }
+     */
+    public static int PA_F16() {
+        return PA_F16;
+    }
+    private static final int PA_BF16 = (int)3L;
+    /**
+     * {@snippet lang=c :
+     * enum pa_dtype.PA_BF16 = 3
+     * }
+     */
+    public static int PA_BF16() {
+        return PA_BF16;
+    }
     private static final int PA_ISA_SCALAR = (int)0L;
     /**
      * {@snippet lang=c :
