@@ -176,10 +176,12 @@ static void test_thread_counts(void)
     if (quick_tests())
         return;
     const shape shapes[] = { { 1, 8, 2, 1, 4000, 64, 64 }, { 2, 4, 4, 200, 700, 32, 32 } };
+    const int half[3] = { PA_F32, PA_BF16, PA_F16 };   /* a half cache, keys split over threads */
     for (int threads = 1; threads <= 4; threads++) {
         CHECK(pa_set_num_threads(threads) == PA_OK && pa_num_threads() == threads, "%d threads", threads);
         for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
             check_case(&shapes[i], FLOAT_FULL, PA_CAUSAL_BOTTOM_RIGHT, 0, 1, KEY_PADDING_FLOAT_WINDOW);
+        check_case_dtypes(&shapes[0], NO_MASK, PA_CAUSAL_BOTTOM_RIGHT, 0, 0, KEY_PADDING_BOOL, half);
     }
     CHECK(pa_set_num_threads(-1) == PA_EINVAL, "negative thread count refused");
     CHECK(pa_set_num_threads(0) == PA_OK && pa_num_threads() >= 1, "0 = one per CPU");

@@ -29,6 +29,10 @@ record AdditiveRule(Tensor wq, Tensor wk, Tensor bias, Tensor v) implements Scor
         }
         vector("bias", bias, wq.size(0));
         vector("v", v, wq.size(0));
+        AttentionValidation.float32("wq", wq, AttentionValidation.RULE_WEIGHTS);
+        AttentionValidation.float32("wk", wk, AttentionValidation.RULE_WEIGHTS);
+        AttentionValidation.float32("bias", bias, AttentionValidation.RULE_WEIGHTS);
+        AttentionValidation.float32("v", v, AttentionValidation.RULE_WEIGHTS);
     }
 
     /** Null, or a contiguous (A), as the native kernels read it. */

@@ -72,6 +72,10 @@ public final class Attention {
      * (grouped-query attention, with no copies of K and V).</li>
      * <li>Lq &ne; Lk and Dk &ne; Dv are allowed; sizes of 0 are legal (with Lk = 0 every
      * output row is zeros).</li>
+     * <li>q, k and v may each be {@link Dtype#F32}, {@link Dtype#F16} or {@link Dtype#BF16}
+     * (a half-precision KV cache with float32 queries, say): half elements are widened to
+     * float32 exactly and everything is computed and accumulated in float32. out and the
+     * weights are float32.</li>
      * <li>The last dimension of every tensor must be contiguous (stride 1); other
      * dimensions may have any strides, so {@code (B, L, H, D)} storage is passed as
      * {@code t.permute(0, 2, 1, 3)}.</li>

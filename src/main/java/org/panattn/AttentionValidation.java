@@ -11,6 +11,8 @@ import org.panattn.internal.View;
  */
 final class AttentionValidation {
     static final long ANY = -1;
+    /** Why a score rule's weights must be float32, for refusals. */
+    static final String RULE_WEIGHTS = "a score rule's weights are float32";
 
     private AttentionValidation() {
     }
@@ -58,6 +60,7 @@ final class AttentionValidation {
         }
         contiguousRows(valuesName, v4);
         contiguousRows("out", out4);
+        float32("out", out4, "outputs are float32");
         View w4 = null;
         if (spec.weights() != null) {
             Tensor w = spec.weights();
@@ -69,6 +72,7 @@ final class AttentionValidation {
             Tensor t = rank == 3 ? w.unsqueeze(1) : w;
             expect("weights", t, rank, rank == 4 ? "(B, H, Lq, Lk)" : "(B, Lq, Lk)", b, h, lq, lk);
             contiguousRows("weights", t);
+            float32("weights", t, "outputs are float32");
             w4 = t.view();
         }
         View mask = spec.mask() == null ? null : checkMask("mask", spec.mask(), backend, b, h, lq, lk);
@@ -82,6 +86,7 @@ final class AttentionValidation {
                 throw new IllegalArgumentException("alibiSlopes: expected shape (H) = (" + h + "), got "
                         + Shapes.format(slopes.shape()));
             }
+            float32("alibiSlopes", slopes, "ALiBi slopes are float32");
             alibi = slopes.view();
         }
         RelativePositionBias rel = spec.relativeBias();
@@ -92,6 +97,7 @@ final class AttentionValidation {
                 throw new IllegalArgumentException("relativeBias.table: expected shape (numBuckets, H = " + h
                         + "), got " + Shapes.format(rel.table().shape()));
             }
+            float32("relativeBias.table", rel.table(), "a T5 bias table is float32");
             table = rel.table().permute(1, 0).view();
         }
         long[] lengths = spec.keyLengths();
@@ -142,6 +148,18 @@ final class AttentionValidation {
         OutputChecks.disjoint(name, output, "v", p.values());
         OutputChecks.disjoint(name, output, "mask", p.mask());
         OutputChecks.disjoint(name, output, "keyPadding", p.keyPadding());
+    }
+
+    /**
+     * Refuses a tensor whose dtype is not F32 where only float32 is taken,
+     * naming it and saying why ({@code why}). Half precision is for the q, k
+     * and v of scaled dot-product attention, every rule's v, and the cache.
+     */
+    static void float32(String name, Tensor t, String why) {
+        if (t != null && t.dtype() != Dtype.F32) {
+            throw new IllegalArgumentException(name + ": dtype " + t.dtype() + ", expected F32 (" + why
+                    + "; convert with to(arena, Dtype.F32))");
+        }
     }
 
     /** Not null, alive, accessible from this thread, and off-heap for the native backend. */

@@ -31,6 +31,12 @@ final class ConcatLinearRule {
         }
         AttentionValidation.contiguousRows("q", t[0]);
         AttentionValidation.contiguousRows("k", t[1]);
+        String why = "concat-linear attention reads q, k and its weights as float32; half precision is for scaled "
+                + "dot-product attention's q and k, and any rule's v";
+        AttentionValidation.float32("q", t[0], why);
+        AttentionValidation.float32("k", t[1], why);
+        AttentionValidation.float32("w", w, why);
+        AttentionValidation.float32("bias", bias, why);
         AttentionValidation.usable("w", w, backend);
         AttentionValidation.contiguousRows("w", w.unsqueeze(0).unsqueeze(0));
         if (bias != null) {
@@ -58,8 +64,8 @@ final class ConcatLinearRule {
             for (int j = lo; j < hi; j++) {
                 long wOff = w.row(0, 0, j);
                 row[j] = (bias == null ? 0f : bias.get(0, 0, 0, j))
-                        + ops.dot(w.segment(), wOff, q.segment(), qOff, dq)
-                        + ops.dot(w.segment(), wOff + (long) dq * Float.BYTES, k.segment(), kOff, dk);
+                        + ops.dot(w, wOff, q, qOff, dq)
+                        + ops.dot(w, wOff + (long) dq * Float.BYTES, k, kOff, dk);
             }
         }
 

@@ -59,7 +59,7 @@ record DotProductRule(boolean scaled) implements ScoreRule, RuleCall {
             long qOff = q.row(b, h, i);
             int dk = (int) q.size(3);
             for (int j = lo; j < hi; j++) {
-                row[j] = ops.dot(q.segment(), qOff, k.segment(), k.row(b, kvh, j), dk);
+                row[j] = ops.dot(q, qOff, k, k.row(b, kvh, j), dk);
             }
         }
 

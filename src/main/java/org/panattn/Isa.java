@@ -11,7 +11,7 @@ import java.util.Locale;
 public enum Isa {
     /** Portable C, on every architecture. */
     SCALAR(null),
-    /** x86-64 AVX2 with FMA. */
+    /** x86-64 AVX2 with FMA and F16C. */
     AVX2("x86_64"),
     /** x86-64 AVX-512 F. */
     AVX512("x86_64"),

@@ -19,6 +19,8 @@ final class Linear {
     static Tensor project(Arena arena, Backend backend, String name, Tensor x4, String weightName, Tensor w,
                           Tensor bias) {
         AttentionValidation.contiguousRows(name, x4);
+        AttentionValidation.float32(name, x4, "this rule projects it, in float32; half precision is for scaled "
+                + "dot-product attention's q and k, and any rule's v");
         AttentionValidation.usable(weightName, w, backend);
         AttentionValidation.contiguousRows(weightName, w.unsqueeze(0).unsqueeze(0));
         Tensor y = Tensor.allocate(arena, x4.size(0), x4.size(1), x4.size(2), w.size(0));
@@ -47,6 +49,11 @@ final class Linear {
             AttentionValidation.usable("bias", bias, resolved);
         }
         AttentionValidation.usable("y", y, resolved);
+        String why = "the linear layer computes in float32";
+        AttentionValidation.float32("x", x, why);
+        AttentionValidation.float32("w", w, why);
+        AttentionValidation.float32("bias", bias, why);
+        AttentionValidation.float32("y", y, why);
         long k = x.size(x.rank() - 1);
         if (w.rank() != 2 || w.size(1) != k) {
             throw new IllegalArgumentException("w: expected shape (N, K) = (*, " + k + "), got "

@@ -5,6 +5,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
 
+import org.panattn.internal.ElementType;
 import org.panattn.internal.View;
 
 /**
@@ -95,6 +96,7 @@ public final class Mask {
         if (values == null) {
             throw new IllegalArgumentException("values must not be null");
         }
+        AttentionValidation.float32("values", values, "an additive mask is float32");
         long[] s = maskShape(values.shape());
         long[] st = values.strides();
         long[] st4 = values.rank() == 3 ? new long[] {st[0], 0, st[1], st[2]} : Shapes.pad4(st, 0);
@@ -173,7 +175,7 @@ public final class Mask {
 
     /** This mask as the backends see it. */
     View view() {
-        return new View(segment, shape, strides, kind == Kind.KEEP);
+        return new View(segment, shape, strides, kind == Kind.KEEP ? ElementType.BOOL : ElementType.F32);
     }
 
     @Override

@@ -36,7 +36,7 @@ final class OutputChecks {
 
     /** Bytes a view reaches from its element 0: 0 when it has no element. */
     private static long reach(View v) {
-        return Shapes.extent("region", v.shape(), v.strides()) * (v.bool() ? 1 : Float.BYTES);
+        return Shapes.extent("region", v.shape(), v.strides()) * v.type().bytes();
     }
 
     static void writable(String name, View t) {

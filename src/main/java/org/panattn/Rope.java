@@ -49,6 +49,7 @@ public final class Rope {
         }
         Tensor x4 = AttentionValidation.rank4(backend, new String[] {"x"}, x)[0];
         AttentionValidation.contiguousRows("x", x4);
+        AttentionValidation.float32("x", x4, "RoPE rotates float32 in place; apply it before converting");
         // x is rotated in place: it is an output as well as an input.
         OutputChecks.writable("x", x4.view());
         OutputChecks.distinctElements("x", x4.view());

@@ -51,6 +51,7 @@ public sealed interface ScoreRule permits DotProductRule, GeneralRule, AdditiveR
                     + (w == null ? "null" : Shapes.format(w.shape())));
         }
         AttentionValidation.usable("w", w, null); // read here, for the transposed copy
+        AttentionValidation.float32("w", w, AttentionValidation.RULE_WEIGHTS);
         return new GeneralRule(w, w.permute(1, 0).contiguous(Arena.ofAuto()));
     }
 
@@ -88,6 +89,7 @@ public sealed interface ScoreRule permits DotProductRule, GeneralRule, AdditiveR
                     + (w == null ? "null" : Shapes.format(w.shape())));
         }
         AttentionValidation.usable("w", w, null); // viewed here, split into its query and key columns
+        AttentionValidation.float32("w", w, AttentionValidation.RULE_WEIGHTS);
         long[] st = w.strides();
         Tensor wq = Tensor.wrap(w.segment(), new long[] {w.size(0), dq}, st);
         Tensor wk = Tensor.wrap(w.segment().asSlice(dq * st[1] * Float.BYTES),

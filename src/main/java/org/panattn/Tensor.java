@@ -7,11 +7,17 @@ import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
 import java.util.Arrays;
 
+import org.panattn.internal.ElementType;
 import org.panattn.internal.View;
 
 /**
- * A float32 tensor of rank 1 to 4 in off-heap memory: a {@link MemorySegment}
- * owned by the caller's {@link Arena}, a shape, and strides in elements.
+ * A tensor of rank 1 to 4 in off-heap memory: a {@link MemorySegment}
+ * owned by the caller's {@link Arena}, a shape, strides in elements, and an
+ * element type, its {@link Dtype}: float32 unless asked otherwise, or one of
+ * the half-precision storage formats {@link Dtype#F16} and {@link Dtype#BF16}.
+ * Every accessor reads and writes floats: a half element is widened
+ * exactly, a float stored into one is rounded to nearest, ties to even
+ * (see {@link Dtype}). {@link #to(Arena, Dtype)} converts a whole tensor.
  *
  * <p>Element {@code (i0, i1, ...)} lives at element offset
  * {@code i0*strides[0] + i1*strides[1] + ...} of the segment. Views such as
@@ -34,18 +40,20 @@ public final class Tensor {
     private final MemorySegment segment;
     private final long[] shape;
     private final long[] strides;
+    private final Dtype dtype;
     /** The rank-4 view, made on first use: a tensor never changes, so every call can share it. */
     private View view;
 
-    private Tensor(MemorySegment segment, long[] shape, long[] strides) {
+    private Tensor(MemorySegment segment, long[] shape, long[] strides, Dtype dtype) {
         this.segment = segment;
         this.shape = shape;
         this.strides = strides;
+        this.dtype = dtype;
     }
 
     /**
-     * A new zero-filled contiguous tensor in {@code arena}. A closed arena, or
-     * one confined to another thread, is refused with an
+     * A new zero-filled contiguous float32 tensor in {@code arena}. A closed
+     * arena, or one confined to another thread, is refused with an
      * {@link IllegalStateException} naming it; a shape whose element or byte
      * count overflows 64 bits with an {@link IllegalArgumentException}.
      *
@@ -54,21 +62,41 @@ public final class Tensor {
      * @return a new zero-filled tensor
      */
     public static Tensor allocate(Arena arena, long... shape) {
-        return allocate("shape", arena, shape);
+        return allocate("shape", arena, Dtype.F32, shape);
     }
 
-    /** {@link #allocate(Arena, long...)} whose size errors name {@code what} (a layer's weight, say) for the shape. */
-    static Tensor allocate(String what, Arena arena, long... shape) {
+    /**
+     * A new zero-filled contiguous tensor of {@code dtype} in {@code arena},
+     * refused as {@link #allocate(Arena, long...)} says.
+     *
+     * <pre>{@code
+     * Tensor k = Tensor.allocate(arena, Dtype.BF16, 1, 8, 4096, 128); // 2 bytes an element
+     * }</pre>
+     *
+     * @param arena where the elements live (and when they are freed)
+     * @param dtype the element type
+     * @param shape 1 to 4 sizes, each &ge; 0
+     * @return a new zero-filled tensor
+     */
+    public static Tensor allocate(Arena arena, Dtype dtype, long... shape) {
+        return allocate("shape", arena, dtype, shape);
+    }
+
+    /** {@link #allocate(Arena, Dtype, long...)} whose size errors name {@code what} (a layer's weight, say) for the shape. */
+    static Tensor allocate(String what, Arena arena, Dtype dtype, long... shape) {
         if (arena == null) {
             throw new IllegalArgumentException("arena must not be null");
         }
+        if (dtype == null) {
+            throw new IllegalArgumentException("dtype must not be null");
+        }
         long[] s = checkShape(what, shape);
         long count = Shapes.count(what + " " + Arrays.toString(s), s);
-        if (count > Long.MAX_VALUE / Float.BYTES) {
+        if (count > Long.MAX_VALUE / dtype.byteSize()) {
             throw new IllegalArgumentException(what + " " + Arrays.toString(s) + ": byte size overflows 64 bits");
         }
-        MemorySegment seg = allocateIn(arena, count * Float.BYTES, 64);
-        return new Tensor(seg, s, Shapes.contiguousStrides(s));
+        MemorySegment seg = allocateIn(arena, count * dtype.byteSize(), 64);
+        return new Tensor(seg, s, Shapes.contiguousStrides(s), dtype);
     }
 
     /**
@@ -87,7 +115,7 @@ public final class Tensor {
     }
 
     /**
-     * A new contiguous tensor in {@code arena} holding {@code values} in row-major order.
+     * A new contiguous float32 tensor in {@code arena} holding {@code values} in row-major order.
      *
      * @param arena where the elements live (and when they are freed)
      * @param values as many elements as the shape has
@@ -108,7 +136,7 @@ public final class Tensor {
     }
 
     /**
-     * A contiguous row-major view of {@code segment}, which must hold at least the shape's elements.
+     * A contiguous row-major float32 view of {@code segment}, which must hold at least the shape's elements.
      *
      * <p>A {@code MemorySegment} has no byte order: the floats are read in the
      * platform's native order, whatever made the segment. In particular
@@ -126,11 +154,11 @@ public final class Tensor {
      */
     public static Tensor wrap(MemorySegment segment, long... shape) {
         long[] s = checkShape("shape", shape);
-        return wrap(segment, s, Shapes.contiguousStrides(s));
+        return wrap(segment, Dtype.F32, s, Shapes.contiguousStrides(s));
     }
 
     /**
-     * A strided view of {@code segment}: element offsets are
+     * A strided float32 view of {@code segment}: element offsets are
      * {@code sum(index[d] * strides[d])}, in floats. Strides are &ge; 0; every
      * element the shape and strides reach must lie inside the segment. The
      * floats are read in native byte order, as {@link #wrap(MemorySegment, long...)} explains.
@@ -141,6 +169,26 @@ public final class Tensor {
      * @return the view
      */
     public static Tensor wrap(MemorySegment segment, long[] shape, long[] strides) {
+        return wrap(segment, Dtype.F32, shape, strides);
+    }
+
+    /**
+     * A strided view of {@code segment} holding elements of {@code dtype}:
+     * offsets in elements of that type, as
+     * {@link #wrap(MemorySegment, long[], long[])} describes for floats. The
+     * segment must be aligned to the element size; elements are read in
+     * native byte order.
+     *
+     * @param segment the elements, element 0 at offset 0, in native byte order
+     * @param dtype their type
+     * @param shape 1 to 4 sizes, each &ge; 0
+     * @param strides one per dimension, in elements
+     * @return the view
+     */
+    public static Tensor wrap(MemorySegment segment, Dtype dtype, long[] shape, long[] strides) {
+        if (dtype == null) {
+            throw new IllegalArgumentException("dtype must not be null");
+        }
         if (segment == null) {
             throw new IllegalArgumentException("segment must not be null");
         }
@@ -158,24 +206,26 @@ public final class Tensor {
         if (!segment.scope().isAlive()) {
             throw new IllegalStateException("segment's arena is closed");
         }
-        if (segment.address() % Float.BYTES != 0) {
+        int bytes = dtype.byteSize();
+        String what = dtype == Dtype.F32 ? "float32" : dtype.toString();
+        if (segment.address() % bytes != 0) {
             throw new IllegalArgumentException("segment address 0x" + Long.toHexString(segment.address())
-                    + " is not 4-byte aligned, as float32 data must be");
+                    + " is not " + bytes + "-byte aligned, as " + what + " data must be");
         }
-        if (segment.maxByteAlignment() < Float.BYTES) {
-            // A byte[] or short[] heap segment: its floats could not be read.
-            throw new IllegalArgumentException("segment: float32 data needs 4-byte alignment, this heap segment "
-                    + "guarantees " + segment.maxByteAlignment() + " (an array of bytes or shorts); use float[] "
-                    + "or off-heap memory");
+        if (segment.maxByteAlignment() < bytes) {
+            // A heap segment of narrower elements (bytes, say): these could not be read.
+            throw new IllegalArgumentException("segment: " + what + " data needs " + bytes + "-byte alignment, this "
+                    + "heap segment guarantees " + segment.maxByteAlignment() + " (an array of narrower elements); "
+                    + "use " + (bytes == Float.BYTES ? "float[]" : "short[]") + " or off-heap memory");
         }
         long need = Shapes.extent("shape " + Arrays.toString(s), s, st);
-        if (need > segment.byteSize() / Float.BYTES) {
+        if (need > segment.byteSize() / bytes) {
             throw new IllegalArgumentException("segment of " + segment.byteSize() + " bytes is too small for shape "
-                    + Arrays.toString(s) + " with strides " + Arrays.toString(st) + ": needs "
-                    + (need > Long.MAX_VALUE / Float.BYTES ? "more than 2^63" : Long.toString(need * Float.BYTES))
+                    + Arrays.toString(s) + " with strides " + Arrays.toString(st) + " of " + what + ": needs "
+                    + (need > Long.MAX_VALUE / bytes ? "more than 2^63" : Long.toString(need * bytes))
                     + " bytes");
         }
-        return new Tensor(segment, s, st);
+        return new Tensor(segment, s, st, dtype);
     }
 
     /**
@@ -249,6 +299,11 @@ public final class Tensor {
         return segment;
     }
 
+    /** {@return the element type} */
+    public Dtype dtype() {
+        return dtype;
+    }
+
     /** {@return the number of dimensions, 1 to 4} */
     public int rank() {
         return shape.length;
@@ -315,7 +370,7 @@ public final class Tensor {
     View view() {
         View v = view;
         if (v == null) {
-            view = v = View.of(segment, Shapes.pad4(shape, 1), Shapes.pad4(strides, 0));
+            view = v = new View(segment, Shapes.pad4(shape, 1), Shapes.pad4(strides, 0), dtype.element());
         }
         return v;
     }
@@ -359,7 +414,7 @@ public final class Tensor {
             s[d] = shape[from];
             st[d] = strides[from];
         }
-        return new Tensor(segment, s, st);
+        return new Tensor(segment, s, st, dtype);
     }
 
     /**
@@ -384,36 +439,62 @@ public final class Tensor {
                 st[d] = strides[from++];
             }
         }
-        return new Tensor(segment, s, st);
+        return new Tensor(segment, s, st, dtype);
     }
 
     /**
-     * A contiguous copy in {@code arena}.
+     * A contiguous copy in {@code arena}, of the same dtype.
      *
      * @param arena where the copy lives
      * @return the copy
      */
     public Tensor contiguous(Arena arena) {
-        return of(arena, toArray(), shape);
+        return to(arena, dtype);
     }
 
     /**
-     * {@return the element at {@code index}}
+     * A contiguous copy in {@code arena} with elements of {@code dtype}: each
+     * widened exactly, or rounded to nearest (ties to even) where
+     * {@code dtype} is narrower; a NaN stays NaN, and a float beyond F16's
+     * range becomes an infinity.
+     *
+     * <pre>{@code
+     * Tensor kv = Tensor.of(arena, floats, 1, 8, 128, 64).to(arena, Dtype.F16);
+     * }</pre>
+     *
+     * @param arena where the copy lives
+     * @param dtype the copy's element type (this tensor's own for a plain copy)
+     * @return the copy
+     */
+    public Tensor to(Arena arena, Dtype dtype) {
+        Tensor t = allocate("shape", arena, dtype, shape);
+        if (dtype == this.dtype && isContiguous()) {
+            MemorySegment.copy(segment, 0, t.segment, 0, size() * dtype.byteSize());
+            return t;
+        }
+        ElementType from = this.dtype.element(), into = dtype.element();
+        int fromBytes = this.dtype.byteSize(), intoBytes = dtype.byteSize();
+        forEachOffset((i, off) -> into.set(t.segment, i * intoBytes, from.get(segment, off * fromBytes)));
+        return t;
+    }
+
+    /**
+     * {@return the element at {@code index}, as a float}
      *
      * @param index one coordinate per dimension
      */
     public float get(long... index) {
-        return segment.getAtIndex(FLOAT, offset(index));
+        return dtype.element().get(segment, offset(index) * dtype.byteSize());
     }
 
     /**
-     * Sets the element at {@code index}.
+     * Sets the element at {@code index}, rounded to the tensor's dtype.
      *
      * @param value the new element
      * @param index one coordinate per dimension
      */
     public void set(float value, long... index) {
-        segment.setAtIndex(FLOAT, offset(index), value);
+        dtype.element().set(segment, offset(index) * dtype.byteSize(), value);
     }
 
     private long offset(long[] index) {
@@ -432,23 +513,26 @@ public final class Tensor {
         return off;
     }
 
-    /** {@return the elements in row-major order of the shape (not of the storage)} */
+    /** {@return the elements in row-major order of the shape (not of the storage), as floats} */
     public float[] toArray() {
         long n = size();
         if (n > Integer.MAX_VALUE - 8) {
             throw new IllegalStateException("tensor of " + n + " elements does not fit in a float[]");
         }
         float[] out = new float[(int) n];
-        if (isContiguous()) {
+        if (dtype == Dtype.F32 && isContiguous()) {
             MemorySegment.copy(segment, FLOAT, 0, out, 0, out.length);
             return out;
         }
-        forEachOffset((i, off) -> out[i] = segment.getAtIndex(FLOAT, off));
+        ElementType type = dtype.element();
+        int bytes = dtype.byteSize();
+        forEachOffset((i, off) -> out[(int) i] = type.get(segment, off * bytes));
         return out;
     }
 
     /**
-     * Copies {@code values} (row-major order of the shape) into this tensor.
+     * Copies {@code values} (row-major order of the shape) into this tensor,
+     * each rounded to its dtype.
      *
      * @param values as many elements as the tensor has
      * @return this tensor
@@ -458,19 +542,21 @@ public final class Tensor {
             throw new IllegalArgumentException("values must have " + size() + " elements, got "
                     + (values == null ? "null" : values.length));
         }
-        forEachOffset((i, off) -> segment.setAtIndex(FLOAT, off, values[i]));
+        ElementType type = dtype.element();
+        int bytes = dtype.byteSize();
+        forEachOffset((i, off) -> type.set(segment, off * bytes, values[(int) i]));
         return this;
     }
 
     private interface OffsetVisitor {
-        void visit(int index, long offset);
+        void visit(long index, long offset);
     }
 
     /** Visits every element in row-major order of the shape with its storage offset. */
     private void forEachOffset(OffsetVisitor visitor) {
         long[] s4 = Shapes.pad4(shape, 1);
         long[] st4 = Shapes.pad4(strides, 0);
-        int i = 0;
+        long i = 0;
         for (long a = 0; a < s4[0]; a++) {
             for (long b = 0; b < s4[1]; b++) {
                 for (long c = 0; c < s4[2]; c++) {
@@ -485,6 +571,7 @@ public final class Tensor {
 
     @Override
     public String toString() {
-        return "Tensor" + Arrays.toString(shape) + " strides " + Arrays.toString(strides);
+        return "Tensor" + Arrays.toString(shape) + (dtype == Dtype.F32 ? "" : " " + dtype) + " strides "
+                + Arrays.toString(strides);
     }
 }

@@ -19,8 +19,13 @@ record GuardedTensor(MemorySegment whole, long viewOffset, Tensor view) {
     static final byte SENTINEL = (byte) 0xA7;
     private static final long GUARD_BYTES = 64;
 
-    /** A view of {@code shape}: random values when {@code rnd} fills, else untouched sentinels. */
+    /** A float32 view of {@code shape}: random values when {@code rnd} fills, else untouched sentinels. */
     static GuardedTensor allocate(Arena arena, SplittableRandom rnd, boolean fill, long... shape) {
+        return allocate(arena, rnd, fill, Dtype.F32, shape);
+    }
+
+    /** A view of {@code shape} holding {@code dtype}: random values (rounded to it) when {@code rnd} fills. */
+    static GuardedTensor allocate(Arena arena, SplittableRandom rnd, boolean fill, Dtype dtype, long... shape) {
         int rank = shape.length;
         int[] order = new int[rank - 1];
         for (int i = 0; i < order.length; i++) {
@@ -39,10 +44,11 @@ record GuardedTensor(MemorySegment whole, long viewOffset, Tensor view) {
             strides[order[k]] = step;
             step *= Math.max(shape[order[k]], 1);
         }
-        long offset = GUARD_BYTES + 4L * rnd.nextInt(4);
-        MemorySegment whole = arena.allocate(offset + step * Float.BYTES + GUARD_BYTES, Float.BYTES);
+        int bytes = dtype.byteSize();
+        long offset = GUARD_BYTES + (long) bytes * rnd.nextInt(4);
+        MemorySegment whole = arena.allocate(offset + step * bytes + GUARD_BYTES, Float.BYTES);
         whole.fill(SENTINEL);
-        Tensor view = Tensor.wrap(whole.asSlice(offset, step * Float.BYTES), shape, strides);
+        Tensor view = Tensor.wrap(whole.asSlice(offset, step * bytes), dtype, shape, strides);
         if (fill) {
             view.copyFrom(Reference.random(arena, rnd, shape).toArray());
         }
@@ -59,12 +65,13 @@ record GuardedTensor(MemorySegment whole, long viewOffset, Tensor view) {
         boolean[] element = new boolean[Math.toIntExact(whole.byteSize())];
         long[] s = Shapes.pad4(view.shape(), 1);
         long[] st = Shapes.pad4(view.strides(), 0);
+        int size = view.dtype().byteSize();
         for (long a = 0; a < s[0]; a++) {
             for (long b = 0; b < s[1]; b++) {
                 for (long c = 0; c < s[2]; c++) {
                     for (long d = 0; d < s[3]; d++) {
-                        long at = viewOffset + 4 * (a * st[0] + b * st[1] + c * st[2] + d * st[3]);
-                        for (int i = 0; i < 4; i++) {
+                        long at = viewOffset + size * (a * st[0] + b * st[1] + c * st[2] + d * st[3]);
+                        for (int i = 0; i < size; i++) {
                             element[(int) at + i] = true;
                         }
                     }

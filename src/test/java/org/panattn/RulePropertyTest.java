@@ -66,7 +66,7 @@ class RulePropertyTest {
         int dk = rule.sameWidth() ? dq : 1 + rnd.nextInt(20);
         int dv = rnd.nextInt(10) == 0 ? 0 : 1 + rnd.nextInt(20);
         int a = 1 + rnd.nextInt(24);
-        ScoreRulesTest.Case c = new ScoreRulesTest.Case(rule, b, lq, lk, dq, dk, dv, a, false);
+        ScoreRulesTest.Case c = new ScoreRulesTest.Case(rule, b, lq, lk, dq, dk, dv, a, false, Dtype.F32);
         List<GuardedTensor> inputs = new ArrayList<>();
         Tensor q = guarded(arena, rnd, inputs, b, lq, dq);
         Tensor k = guarded(arena, rnd, inputs, b, concat ? lq : lk, dk);

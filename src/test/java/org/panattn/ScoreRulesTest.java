@@ -13,16 +13,17 @@ import org.junit.jupiter.params.provider.MethodSource;
 /**
  * Every score rule of {@link TestRule}, on every backend and ISA cap, against a float64
  * reference on random data with odd sizes, alone and with masks and a
- * causal rule.
+ * causal rule, and with values in F16 and BF16 (the reference reads their
+ * rounded values).
  */
 class ScoreRulesTest {
     private static final double TOLERANCE = 1e-5;
 
-    record Case(TestRule rule, int b, int lq, int lk, int dq, int dk, int dv, int a, boolean masked) {
+    record Case(TestRule rule, int b, int lq, int lk, int dq, int dk, int dv, int a, boolean masked, Dtype values) {
         @Override
         public String toString() {
             return rule + " B=" + b + " Lq=" + lq + " Lk=" + lk + " Dq=" + dq + " Dk=" + dk + " Dv=" + dv + " A=" + a
-                    + (masked ? " masked+causal" : "");
+                    + (masked ? " masked+causal" : "") + (values == Dtype.F32 ? "" : " v " + values);
         }
     }
 
@@ -30,9 +31,11 @@ class ScoreRulesTest {
         Stream.Builder<Case> s = Stream.builder();
         for (TestRule r : TestRule.values()) {
             boolean sameWidth = r.sameWidth();
-            s.add(new Case(r, 1, 1, 1, 1, 1, 1, 1, false));
-            s.add(new Case(r, 2, 7, 13, 5, sameWidth ? 5 : 3, 4, 9, false));
-            s.add(new Case(r, 3, 33, 129, 16, sameWidth ? 16 : 11, 7, 24, true));
+            s.add(new Case(r, 1, 1, 1, 1, 1, 1, 1, false, Dtype.F32));
+            s.add(new Case(r, 2, 7, 13, 5, sameWidth ? 5 : 3, 4, 9, false, Dtype.F32));
+            s.add(new Case(r, 3, 33, 129, 16, sameWidth ? 16 : 11, 7, 24, true, Dtype.F32));
+            s.add(new Case(r, 2, 9, 21, 6, sameWidth ? 6 : 5, 11, 7, true, Dtype.F16));
+            s.add(new Case(r, 1, 5, 17, 3, sameWidth ? 3 : 7, 9, 4, false, Dtype.BF16));
         }
         return s.build();
     }
@@ -51,7 +54,7 @@ class ScoreRulesTest {
             int lk = c.lk;
             Tensor q = Reference.random(arena, rnd, c.b, c.lq, c.dq);
             Tensor k = Reference.random(arena, rnd, c.b, concat ? c.lq : lk, c.dk);
-            Tensor v = Reference.random(arena, rnd, c.b, lk, c.dv);
+            Tensor v = Reference.random(arena, rnd, c.b, lk, c.dv).to(arena, c.values); // the reference reads it back
             TestRule.Weights weights4 = new TestRule.Weights(Reference.random(arena, rnd, c.rule.weightShape(c.dq, c.dk,
                     lk, c.a)), Reference.random(arena, rnd, c.a, c.dk), Reference.random(arena, rnd,
                     c.rule.biasSize(lk, c.a)), Reference.random(arena, rnd, c.a));

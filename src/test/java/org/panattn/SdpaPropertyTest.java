@@ -20,9 +20,11 @@ import org.junit.jupiter.params.provider.MethodSource;
  * rank 3 or 4, every tensor a strided view with its own storage order and
  * padding, random masks with random broadcasting, causal rules, windows
  * (one-sided, or two extents with or without a causal rule), per-row key
- * lengths, the weights output. For each: the Java backend matches the float64 reference, the
- * native backend at every ISA cap matches the Java backend, and no call
- * writes a byte outside out and weights or changes an input.
+ * lengths, the weights output, and in one case of three q, k and v each
+ * F32, F16 or BF16 (the reference reads the rounded values). For each:
+ * the Java backend matches the float64 reference, the native backend at
+ * every ISA cap matches the Java backend, and no call writes a byte
+ * outside out and weights or changes an input.
  */
 class SdpaPropertyTest {
     static final int CASES = 250;
@@ -50,7 +52,7 @@ class SdpaPropertyTest {
             return "rank " + rank + " B=" + b + " H=" + h + " Hkv=" + hkv + " Lq=" + lq + " Lk=" + lk + " Dk=" + dk
                     + " Dv=" + dv + " " + causal + " mask=" + mask + " weights=" + weights + " window=" + keys.window()
                     + " extents=(" + keys.left() + ", " + keys.right() + ") lengths="
-                    + Arrays.toString(keys.lengths());
+                    + Arrays.toString(keys.lengths()) + " dtypes=" + q.dtype() + "," + k.dtype() + "," + v.dtype();
         }
     }
 
@@ -76,8 +78,22 @@ class SdpaPropertyTest {
         GuardedTensor v = GuardedTensor.allocate(arena, rnd, true, shapes.shape(hkv, lk, dv));
         inputs.addAll(List.of(q, k, v));
         Mask mask = mask(arena, rnd, shapes, inputs);
+        boolean weights = rnd.nextBoolean();
+        Reference.Keys keys = keys(rnd, shapes);
+        if (rnd.nextInt(3) == 0) { // half precision: each input in a dtype of its own, same values rounded
+            GuardedTensor[] qkv = {q, k, v};
+            for (int i = 0; i < 3; i++) {
+                Dtype t = Dtype.values()[rnd.nextInt(3)];
+                GuardedTensor half = GuardedTensor.allocate(arena, rnd, false, t, qkv[i].view().shape());
+                half.view().copyFrom(qkv[i].view().toArray());
+                inputs.set(i, qkv[i] = half);
+            }
+            q = qkv[0];
+            k = qkv[1];
+            v = qkv[2];
+        }
         return new Problem(rank, b, h, hkv, lq, lk, dk, dv, causal, inputs, q.view(), k.view(), v.view(), mask,
-                rnd.nextBoolean(), keys(rnd, shapes));
+                weights, keys);
     }
 
     /** Sometimes a window (one-sided with a causal rule, or two extents), sometimes key lengths (0 and Lk too). */

@@ -56,7 +56,7 @@ public class JavaBackend implements AttentionBackend {
                 long a = r / (x.size(1) * x.size(2)), b = r / x.size(2) % x.size(1), m = r % x.size(2);
                 long xOff = x.row(a, b, m), yOff = y.row(a, b, m);
                 for (int o = 0; o < n; o++) {
-                    float s = ops.dot(x.segment(), xOff, w.segment(), w.row(0, 0, o), k)
+                    float s = ops.dot(x, xOff, w, w.row(0, 0, o), k)
                             + (bias == null ? 0f : bias.get(0, 0, 0, o));
                     y.segment().set(ValueLayout.JAVA_FLOAT_UNALIGNED, yOff + (long) o * Float.BYTES, s);
                 }

@@ -124,7 +124,7 @@ public final class JavaDriver {
             View v = p.values();
             long kvh = p.kvHead(h);
             for (int j = lo; j < hi && !empty; j++) { // every kept key, as sgemm: 0 · NaN in V is NaN
-                ops.axpy(row[j], v.segment(), v.row(b, kvh, j), acc, acc.length);
+                ops.axpy(row[j], v, v.row(b, kvh, j), acc, acc.length);
             }
             MemorySegment.copy(acc, 0, p.out().segment(), ValueLayout.JAVA_FLOAT_UNALIGNED, p.out().row(b, h, i),
                     acc.length);

@@ -144,7 +144,12 @@ public final class NativeBackend implements AttentionBackend {
 
     private static MemorySegment describe(MemorySegment d, View v) {
         pa_tensor.data(d, MemorySegment.NULL); // the data travels as a call argument
-        pa_tensor.dtype(d, v.bool() ? Panattn_h.PA_BOOL() : Panattn_h.PA_F32());
+        pa_tensor.dtype(d, switch (v.type()) {
+            case F32 -> Panattn_h.PA_F32();
+            case BOOL -> Panattn_h.PA_BOOL();
+            case F16 -> Panattn_h.PA_F16();
+            case BF16 -> Panattn_h.PA_BF16();
+        });
         pa_tensor.reserved(d, 0);
         for (int i = 0; i < 4; i++) {
             pa_tensor.shape(d, i, v.shape()[i]);

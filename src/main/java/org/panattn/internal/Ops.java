@@ -7,7 +7,8 @@ import java.lang.foreign.ValueLayout;
  * The loops the Java driver and the rules' score fills are made of, in
  * plain scalar Java: the reference, written to be read. {@link VectorOps}
  * overrides each with the Vector API. Offsets are in bytes; rows are
- * contiguous floats.
+ * contiguous elements: floats, or, where a {@link View} gives the rows,
+ * elements of its type, each widened to float as it is read.
  */
 public class Ops {
     public static final Ops SCALAR = new Ops();
@@ -21,8 +22,13 @@ public class Ops {
         return s.get(F, off + (long) d * Float.BYTES);
     }
 
-    /** {@code x[0..n)·y[0..n)}. */
-    public float dot(MemorySegment x, long xOff, MemorySegment y, long yOff, int n) {
+    /** Element d of the row of {@code v} at byte offset {@code off}, as a float. */
+    static float at(View v, long off, int d) {
+        return v.type().get(v.segment(), off + (long) d * v.type().bytes());
+    }
+
+    /** {@code x[0..n)·y[0..n)}, over rows of {@code x} and {@code y}. */
+    public float dot(View x, long xOff, View y, long yOff, int n) {
         float sum = 0f;
         for (int d = 0; d < n; d++) {
             sum += at(x, xOff, d) * at(y, yOff, d);
@@ -40,8 +46,8 @@ public class Ops {
         return sum;
     }
 
-    /** {@code acc[0..n) += w·y[0..n)}. */
-    public void axpy(float w, MemorySegment y, long yOff, float[] acc, int n) {
+    /** {@code acc[0..n) += w·y[0..n)}, y a row of {@code y}. */
+    public void axpy(float w, View y, long yOff, float[] acc, int n) {
         for (int d = 0; d < n; d++) {
             acc[d] += w * at(y, yOff, d);
         }

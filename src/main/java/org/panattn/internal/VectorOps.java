@@ -5,20 +5,28 @@ import java.nio.ByteOrder;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
  * {@link Ops} with the Vector API (jdk.incubator.vector): every loop of the
  * rules, the positional terms, the softmax, the values and RoPE runs on
- * the machine's preferred vector width, with a scalar tail.
+ * the machine's preferred vector width, with a scalar tail. Half-precision
+ * rows are widened in registers, a vector of floats from a vector of
+ * 16-bit elements (half the width).
  */
 final class VectorOps extends Ops {
     static final VectorOps INSTANCE = new VectorOps();
 
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final int L = S.length();
+    private static final VectorSpecies<Integer> INTS = S.withLanes(int.class);
+    /** L 16-bit elements: half of S's bits. */
+    private static final VectorSpecies<Short> HALVES = VectorSpecies.of(short.class,
+            VectorShape.forBitSize(S.vectorBitSize() / 2));
     private static final ByteOrder ORDER = ByteOrder.nativeOrder();
     /** Swaps the two lanes of each pair: (x1, x0, x3, x2, ...). */
     private static final VectorShuffle<Float> PAIR_SWAP = VectorShuffle.fromOp(S, i -> i ^ 1);
@@ -40,8 +48,39 @@ final class VectorOps extends Ops {
         return FloatVector.fromMemorySegment(S, s, off + (long) d * Float.BYTES, ORDER);
     }
 
+    /** L elements of the row of {@code v} at byte offset {@code off}, from element d, as floats. */
+    private static FloatVector load(View v, long off, int d) {
+        return switch (v.type()) {
+            case F32 -> load(v.segment(), off, d);
+            case BF16 -> halves(v, off, d).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            case F16 -> f16ToFloats(halves(v, off, d));
+            case BOOL -> throw new IllegalArgumentException("a keep-mask has no floats");
+        };
+    }
+
+    /** L 16-bit elements, one to a 32-bit lane (its low half; the high half is the sign's copies). */
+    private static IntVector halves(View v, long off, int d) {
+        return (IntVector) ShortVector.fromMemorySegment(HALVES, v.segment(), off + (long) d * Short.BYTES, ORDER)
+                .convertShape(VectorOperators.S2I, INTS, 0);
+    }
+
+    /**
+     * binary16 fields to float32 ones: the sign moves to bit 31; exponent and
+     * fraction shift up 13 bits and the exponent is rebiased by 127 − 15 = 112
+     * (by 224 for the all-ones exponent of infinities and NaN, which becomes
+     * 255); zeros and subnormals, fraction × 2^−24, are converted exactly.
+     */
+    private static FloatVector f16ToFloats(IntVector h) {
+        IntVector magnitude = h.and(0x7FFF);
+        IntVector sign = h.and(0x8000).lanewise(VectorOperators.LSHL, 16);
+        IntVector wide = magnitude.lanewise(VectorOperators.LSHL, 13).add(112 << 23);
+        wide = wide.add(IntVector.broadcast(INTS, 112 << 23), magnitude.compare(VectorOperators.GE, 0x7C00));
+        IntVector small = ((FloatVector) magnitude.convert(VectorOperators.I2F, 0)).mul(0x1p-24f).reinterpretAsInts();
+        return wide.blend(small, magnitude.compare(VectorOperators.LT, 0x400)).or(sign).reinterpretAsFloats();
+    }
+
     @Override
-    public float dot(MemorySegment x, long xOff, MemorySegment y, long yOff, int n) {
+    public float dot(View x, long xOff, View y, long yOff, int n) {
         FloatVector acc = FloatVector.zero(S);
         int d = 0;
         for (int bound = S.loopBound(n); d < bound; d += L) {
@@ -71,7 +110,7 @@ final class VectorOps extends Ops {
     }
 
     @Override
-    public void axpy(float w, MemorySegment y, long yOff, float[] acc, int n) {
+    public void axpy(float w, View y, long yOff, float[] acc, int n) {
         FloatVector wv = FloatVector.broadcast(S, w);
         int d = 0;
         for (int bound = S.loopBound(n); d < bound; d += L) {

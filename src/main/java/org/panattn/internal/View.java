@@ -12,11 +12,9 @@ import java.lang.foreign.ValueLayout;
  * @param segment the memory
  * @param shape   four sizes
  * @param strides four strides in elements, 0 where the size is at most 1
- * @param bool    one byte per element (a keep-mask) instead of a float32
+ * @param type    the elements: float32, half-precision storage, or a keep-mask's bytes
  */
-public record View(MemorySegment segment, long[] shape, long[] strides, boolean bool) {
-    private static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT_UNALIGNED;
-
+public record View(MemorySegment segment, long[] shape, long[] strides, ElementType type) {
     /** Copies shape and strides, zeroing the strides that broadcast. */
     public View {
         shape = shape.clone();
@@ -28,7 +26,7 @@ public record View(MemorySegment segment, long[] shape, long[] strides, boolean 
 
     /** A float32 view. */
     public static View of(MemorySegment segment, long[] shape, long[] strides) {
-        return new View(segment, shape, strides, false);
+        return new View(segment, shape, strides, ElementType.F32);
     }
 
     public long size(int d) {
@@ -40,22 +38,29 @@ public record View(MemorySegment segment, long[] shape, long[] strides, boolean 
         return shape[0] * shape[1] * shape[2] * shape[3];
     }
 
+    /** Whether this is a keep-mask (one byte per element). */
+    public boolean bool() {
+        return type == ElementType.BOOL;
+    }
+
     /** Element offset of (a, b, c, d). */
     public long offset(long a, long b, long c, long d) {
         return a * strides[0] + b * strides[1] + c * strides[2] + d * strides[3];
     }
 
-    /** Byte offset of row (a, b, c), whose elements are contiguous floats. */
+    /** Byte offset of row (a, b, c), whose elements are contiguous. */
     public long row(long a, long b, long c) {
-        return offset(a, b, c, 0) * Float.BYTES;
+        return offset(a, b, c, 0) * type.bytes();
     }
 
+    /** The element at (a, b, c, d), as a float. */
     public float get(long a, long b, long c, long d) {
-        return segment.getAtIndex(F, offset(a, b, c, d));
+        return type.get(segment, offset(a, b, c, d) * type.bytes());
     }
 
+    /** Stores an element, rounded to the view's type. */
     public void set(long a, long b, long c, long d, float value) {
-        segment.setAtIndex(F, offset(a, b, c, d), value);
+        type.set(segment, offset(a, b, c, d) * type.bytes(), value);
     }
 
     /** A keep-mask's element: true where the key is kept. */
@@ -65,6 +70,6 @@ public record View(MemorySegment segment, long[] shape, long[] strides, boolean 
 
     /** Elements the segment holds, as the C descriptors' capacity. */
     public long capacity() {
-        return segment.byteSize() / (bool ? 1 : Float.BYTES);
+        return segment.byteSize() / type.bytes();
     }
 }
