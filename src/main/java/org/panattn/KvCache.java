@@ -4,6 +4,8 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 
+import org.panattn.internal.ElementType;
+
 /**
  * Keys and values of the tokens decoded so far, for incremental decoding:
  * preallocated {@code (B, Hkv, maxLen, Dk)} and {@code (B, Hkv, maxLen, Dv)}
@@ -22,6 +24,13 @@ import java.util.Arrays;
  * attends each row over its own tokens, so sequences at different
  * positions decode in one batch (ONNX Runtime's {@code seqlens_k}).
  *
+ * <p>The cache may hold its keys and values in half precision
+ * ({@code KvCache.allocate(arena, Dtype.BF16, ...)}): half the memory, and
+ * half the bytes each decoding step reads. {@link #append} then rounds
+ * float32 tokens to it (nearest, ties to even) and copies tokens of its own
+ * dtype as they are; {@link #attend} computes in float32 as ever, and its
+ * output stays float32.
+ *
  * Not thread-safe: one decoding loop owns a cache.
  */
 public final class KvCache {
@@ -37,7 +46,7 @@ public final class KvCache {
     }
 
     /**
-     * A cache for {@code maxLen} tokens, with keys and values of width {@code headDim}.
+     * A float32 cache for {@code maxLen} tokens, with keys and values of width {@code headDim}.
      *
      * @param arena the arena to allocate in
      * @param batch the batch size
@@ -47,14 +56,31 @@ public final class KvCache {
      * @return a new zero-filled tensor
      */
     public static KvCache allocate(Arena arena, long batch, long kvHeads, long maxLen, long headDim) {
-        if (headDim < 0) {
-            throw new IllegalArgumentException("headDim must be >= 0, got " + headDim);
-        }
-        return allocate(arena, batch, kvHeads, maxLen, headDim, headDim);
+        return allocate(arena, Dtype.F32, batch, kvHeads, maxLen, headDim);
     }
 
     /**
-     * A cache for {@code maxLen} tokens, with keys of width {@code keyDim} and values of width {@code valueDim}.
+     * A cache for {@code maxLen} tokens, with keys and values of width
+     * {@code headDim} stored as {@code dtype}.
+     *
+     * @param arena the arena to allocate in
+     * @param dtype how keys and values are stored: F32, or F16 or BF16 for half the memory
+     * @param batch the batch size
+     * @param kvHeads the key/value heads
+     * @param maxLen the tokens it can hold
+     * @param headDim the width of keys and values
+     * @return a new zero-filled tensor
+     */
+    public static KvCache allocate(Arena arena, Dtype dtype, long batch, long kvHeads, long maxLen, long headDim) {
+        if (headDim < 0) {
+            throw new IllegalArgumentException("headDim must be >= 0, got " + headDim);
+        }
+        return allocate(arena, dtype, batch, kvHeads, maxLen, headDim, headDim);
+    }
+
+    /**
+     * A float32 cache for {@code maxLen} tokens, with keys of width {@code keyDim} and values of width
+     * {@code valueDim}.
      *
      * @param arena the arena to allocate in
      * @param batch the batch size
@@ -65,6 +91,27 @@ public final class KvCache {
      * @return a new zero-filled tensor
      */
     public static KvCache allocate(Arena arena, long batch, long kvHeads, long maxLen, long keyDim, long valueDim) {
+        return allocate(arena, Dtype.F32, batch, kvHeads, maxLen, keyDim, valueDim);
+    }
+
+    /**
+     * A cache for {@code maxLen} tokens, with keys of width {@code keyDim} and values of width
+     * {@code valueDim} stored as {@code dtype}.
+     *
+     * @param arena the arena to allocate in
+     * @param dtype how keys and values are stored: F32, or F16 or BF16 for half the memory
+     * @param batch the batch size
+     * @param kvHeads the key/value heads
+     * @param maxLen the tokens it can hold
+     * @param keyDim the width of the keys
+     * @param valueDim the width of the values
+     * @return a new zero-filled tensor
+     */
+    public static KvCache allocate(Arena arena, Dtype dtype, long batch, long kvHeads, long maxLen, long keyDim,
+                                   long valueDim) {
+        if (dtype == null) {
+            throw new IllegalArgumentException("dtype must not be null");
+        }
         String[] names = {"batch", "kvHeads", "maxLen", "keyDim", "valueDim"};
         long[] sizes = {batch, kvHeads, maxLen, keyDim, valueDim};
         for (int i = 0; i < sizes.length; i++) {
@@ -72,14 +119,23 @@ public final class KvCache {
                 throw new IllegalArgumentException(names[i] + " must be >= 0, got " + sizes[i]);
             }
         }
-        Tensor keys = Tensor.allocate("cache keys (batch, kvHeads, maxLen, keyDim)", arena, batch, kvHeads, maxLen,
-                keyDim);
-        Tensor values = Tensor.allocate("cache values (batch, kvHeads, maxLen, valueDim)", arena, batch, kvHeads,
-                maxLen, valueDim);
+        Tensor keys = Tensor.allocate("cache keys (batch, kvHeads, maxLen, keyDim)", arena, dtype, batch, kvHeads,
+                maxLen, keyDim);
+        Tensor values = Tensor.allocate("cache values (batch, kvHeads, maxLen, valueDim)", arena, dtype, batch,
+                kvHeads, maxLen, valueDim);
         if (batch > Integer.MAX_VALUE) { // an empty cache (kvHeads or maxLen 0) may get this far
             throw new IllegalArgumentException("batch must be <= " + Integer.MAX_VALUE + " (a length each), got " + batch);
         }
         return new KvCache(keys, values);
+    }
+
+    /**
+     * How keys and values are stored.
+     *
+     * @return the cache's element type
+     */
+    public Dtype dtype() {
+        return keys.dtype();
     }
 
     /**
@@ -169,13 +225,15 @@ public final class KvCache {
         checkStorage("cache");
         long[] shape = t.shape();
         shape[2] = longest();
-        return Tensor.wrap(t.segment(), shape, t.strides());
+        return Tensor.wrap(t.segment(), t.dtype(), shape, t.strides());
     }
 
     /**
      * Appends T new tokens to every batch row: {@code k (B, Hkv, T, Dk)},
-     * {@code v (B, Hkv, T, Dv)}, any strides; T = 0 is legal and appends
-     * nothing. Refused, with nothing written, when they do not fit: an
+     * {@code v (B, Hkv, T, Dv)}, any strides, any dtype: each element is
+     * converted to the cache's (rounded to nearest, ties to even, when that
+     * is narrower); T = 0 is legal and appends nothing. Refused, with
+     * nothing written, when they do not fit: an
      * {@link IllegalStateException} for more tokens than the capacity has
      * left, for a closed arena or one confined to another thread (the
      * cache's or k's or v's), an {@link IllegalArgumentException} for a
@@ -268,7 +326,8 @@ public final class KvCache {
 
     /**
      * Copies the last {@code counts[b]} tokens of each batch row b of src
-     * (B, Hkv, T, D) into dst after the row's tokens, token by token.
+     * (B, Hkv, T, D) into dst after the row's tokens, token by token: as
+     * bytes when the dtypes agree, else element by element, converted.
      */
     private void copyRows(Tensor src, Tensor dst, long[] counts) {
         long[] ss = src.strides();
@@ -276,17 +335,21 @@ public final class KvCache {
         long d = src.size(3), tokens = src.size(2);
         MemorySegment from = src.segment();
         MemorySegment to = dst.segment();
+        ElementType fromType = src.dtype().element(), toType = dst.dtype().element();
+        int fromBytes = src.dtype().byteSize(), toBytes = dst.dtype().byteSize();
+        boolean bytes = src.dtype() == dst.dtype() && ss[3] == 1;
         for (long b = 0; b < src.size(0); b++) {
             long skip = tokens - counts[(int) b], at = lengths[(int) b] - skip;
             for (long h = 0; h < src.size(1); h++) {
                 for (long t = skip; t < tokens; t++) {
                     long fromOff = b * ss[0] + h * ss[1] + t * ss[2];
                     long toOff = b * ds[0] + h * ds[1] + (at + t) * ds[2];
-                    if (ss[3] == 1) {
-                        MemorySegment.copy(from, fromOff * Float.BYTES, to, toOff * Float.BYTES, d * Float.BYTES);
+                    if (bytes) {
+                        MemorySegment.copy(from, fromOff * toBytes, to, toOff * toBytes, d * toBytes);
                     } else {
                         for (long i = 0; i < d; i++) {
-                            to.setAtIndex(Tensor.FLOAT, toOff + i, from.getAtIndex(Tensor.FLOAT, fromOff + i * ss[3]));
+                            toType.set(to, (toOff + i) * toBytes,
+                                    fromType.get(from, (fromOff + i * ss[3]) * fromBytes));
                         }
                     }
                 }
@@ -296,8 +359,8 @@ public final class KvCache {
 
     /**
      * Attends queries {@code q (B, H, T, Dk)} (the last T positions of the
-     * sequence, already appended) over every cached token, writing
-     * {@code out (B, H, T, Dv)}. The causal rule is bottom-right aligned,
+     * sequence, already appended; any dtype) over every cached token, writing
+     * the float32 {@code out (B, H, T, Dv)}. The causal rule is bottom-right aligned,
      * so query t sees the tokens up to its own position; the spec's mask,
      * window, scale and backend apply. Each batch row attends over its own
      * tokens: row b's query t sits at position {@code length(b) - T + t}
