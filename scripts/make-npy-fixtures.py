@@ -55,6 +55,15 @@ def main():
 
     np.save(OUT / "f64.npy", np.ones((2, 3, 4), dtype=np.float64))  # a dtype `run` refuses
 
+    # Rank 4 in float16 ('<f2'), GQA, causal bottom-right: NumPy rounds the float32 draws, and the
+    # float64 reference computes on the rounded values.
+    q, k, v = (x.astype(np.float16) for x in (f32(1, 4, 3, 12), f32(1, 2, 10, 12), f32(1, 2, 10, 7)))
+    lq, lk = 3, 10
+    keep = np.tril(np.ones((lq, lk), dtype=bool), k=lk - lq)
+    out, _ = sdpa(q, np.repeat(k, 2, axis=1), np.repeat(v, 2, axis=1), keep=keep)
+    for name, a in dict(q16=q, k16=k, v16=v, out16=out.astype(np.float32)).items():
+        np.save(OUT / f"{name}.npy", a)
+
 
 if __name__ == "__main__":
     main()

@@ -17,6 +17,7 @@ import org.panattn.Attention;
 import org.panattn.AttentionSpec;
 import org.panattn.Backend;
 import org.panattn.Causal;
+import org.panattn.Dtype;
 import org.panattn.Panattn;
 import org.panattn.RelativePositionBias;
 import org.panattn.Rope;
@@ -39,7 +40,8 @@ import picocli.CommandLine.Spec;
         synopsisHeading = "usage: ",
         customSynopsis = {
             "panattn bench [--workload W1,W2,W3,W4] [--b B] [--h H] [--hkv HKV] [--lq LQ] [--lk LK]",
-            "              [--d D] [--e E] [--causal] [--variant V,...|all] [--api A,...|all] [--profile]",
+            "              [--d D] [--e E] [--causal] [--dtype f32|f16|bf16] [--variant V,...|all]",
+            "              [--api A,...|all] [--profile]",
             "              [--backend B,...|all] [--threads N] [--iterations N] [--max-seconds S]",
             "              [--warmup-seconds S] [--seed N] [--json] [--chart FILE.png]"},
         description = {
@@ -53,7 +55,8 @@ import picocli.CommandLine.Spec;
             "D=64; W2 decode B=1 H=32 Lq=1 Lk=4096 D=128; W3 tiny B=1 H=1 L=16 D=64; W4 a multi-head",
             "layer E=768 H=12 B=1 L=128 (projections included). The size options override a workload's",
             "shape; without --workload they describe scaled dot-product attention (default B=1 H=8",
-            "L=128 D=64). --api times scaled dot-product attention through Tensor",
+            "L=128 D=64). --dtype stores Q, K and V (for W2, the cache) in half precision; the output",
+            "stays float32. --api times scaled dot-product attention through Tensor",
             "(Attention.scaledDotProduct), a PreparedAttention's run() or float[] arrays. --profile",
             "times W4's parts, Attention.linear and the attention call on the layer's shapes, in turn",
             "with the layer call, and prints where its time goes: input projections, attention core,",
@@ -96,48 +99,53 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--causal", order = 9, description = "causal (top-left)")
     boolean causal;
 
-    @Option(names = "--variant", paramLabel = "V,...", order = 10, description = "what to time on the shape: sdpa "
+    @Option(names = "--dtype", paramLabel = "T", order = 10, converter = Options.DtypeName.class,
+            description = "f32 (default), f16 or bf16: how Q, K and V are stored (sdpa, softcap, alibi, t5; not W4, "
+                    + "nor --api arrays)")
+    Dtype dtype;
+
+    @Option(names = "--variant", paramLabel = "V,...", order = 11, description = "what to time on the shape: sdpa "
             + "(default), general, additive, concat-tanh, concat-linear, softcap, alibi, t5, rope, or all")
     String variant;
 
-    @Option(names = "--api", paramLabel = "A,...", order = 11, description = "how scaled dot-product attention is "
+    @Option(names = "--api", paramLabel = "A,...", order = 12, description = "how scaled dot-product attention is "
             + "called: tensor (default), prepared, arrays, or all; W4 and the other variants have their tensor call "
             + "only")
     String api;
 
-    @Option(names = "--profile", order = 12, description = "W4: the time of the layer's input projections, "
+    @Option(names = "--profile", order = 13, description = "W4: the time of the layer's input projections, "
             + "attention core and output projection, and the Java overhead")
     boolean profile;
 
-    @Option(names = "--backend", paramLabel = "B,...", order = 13,
+    @Option(names = "--backend", paramLabel = "B,...", order = 14,
             description = "native, java, vector, or all (default)")
     String backend;
 
-    @Option(names = "--threads", paramLabel = "N", order = 14, converter = Options.Threads.class,
+    @Option(names = "--threads", paramLabel = "N", order = 15, converter = Options.Threads.class,
             description = "the native pool's threads (0 = one per CPU)")
     Long threadCount;
 
-    @Option(names = "--iterations", paramLabel = "N", order = 15, converter = Iterations.class,
+    @Option(names = "--iterations", paramLabel = "N", order = 16, converter = Iterations.class,
             description = "timed calls per case at most (default 50)")
     Long iterations;
 
-    @Option(names = "--max-seconds", paramLabel = "S", order = 16, converter = Options.Number.class,
+    @Option(names = "--max-seconds", paramLabel = "S", order = 17, converter = Options.Number.class,
             description = "seconds of timing per case at most (default 20)")
     Double maxSeconds;
 
-    @Option(names = "--warmup-seconds", paramLabel = "S", order = 17, converter = Options.Number.class,
+    @Option(names = "--warmup-seconds", paramLabel = "S", order = 18, converter = Options.Number.class,
             description = "seconds of warm-up per case at most (default 10)")
     Double warmupSeconds;
 
-    @Option(names = "--seed", paramLabel = "N", order = 18, converter = Options.AnyInteger.class,
+    @Option(names = "--seed", paramLabel = "N", order = 19, converter = Options.AnyInteger.class,
             description = "seed of the random inputs (default 1)")
     Long seed;
 
-    @Option(names = "--json", order = 19, description = "one JSON document on stdout: the run's context once, "
+    @Option(names = "--json", order = 20, description = "one JSON document on stdout: the run's context once, "
             + "then every result (the table goes to stderr as progress)")
     boolean json;
 
-    @Option(names = "--chart", paramLabel = "FILE.png", order = 20,
+    @Option(names = "--chart", paramLabel = "FILE.png", order = 21,
             description = "a chart of the medians with p10-p90 whiskers")
     String chart;
 
@@ -148,20 +156,23 @@ final class BenchCommand implements Callable<Integer> {
     /** How --api calls scaled dot-product attention. */
     static final List<String> APIS = List.of("tensor", "prepared", "arrays");
 
+    /** The variants that take half-precision Q, K and V: scaled dot-product attention and its positional terms. */
+    static final List<String> HALF_VARIANTS = List.of("sdpa", "softcap", "alibi", "t5");
+
     /**
      * A benchmark case: scaled dot-product attention, or a whole multi-head layer (mha); {@code api} says
-     * how the case is called, one of {@link #APIS}.
+     * how the case is called, one of {@link #APIS}, and {@code dtype} how Q, K and V are stored.
      */
     record Shape(String workload, boolean mha, long b, long h, long hkv, long lq, long lk, long d, long e,
-                 boolean causal, String variant, String api) {
-        /** A case called through tensors. */
+                 boolean causal, String variant, String api, Dtype dtype) {
+        /** A float32 case called through tensors. */
         Shape(String workload, boolean mha, long b, long h, long hkv, long lq, long lk, long d, long e,
               boolean causal, String variant) {
-            this(workload, mha, b, h, hkv, lq, lk, d, e, causal, variant, "tensor");
+            this(workload, mha, b, h, hkv, lq, lk, d, e, causal, variant, "tensor", Dtype.F32);
         }
 
         Shape withApi(String how) {
-            return new Shape(workload, mha, b, h, hkv, lq, lk, d, e, causal, variant, how);
+            return new Shape(workload, mha, b, h, hkv, lq, lk, d, e, causal, variant, how, dtype);
         }
 
         double flops() {
@@ -169,8 +180,9 @@ final class BenchCommand implements Callable<Integer> {
             return mha ? attention + 2.0 * b * lq * e * 3 * e + 2.0 * b * lq * e * e : attention;
         }
 
+        /** Bytes read and written: Q, K and V of their dtype, the float32 output. */
         double bytes() {
-            double io = 4.0 * b * (2.0 * h * lq * d + 2.0 * hkv * lk * d);
+            double io = b * ((dtype.byteSize() + 4.0) * h * lq * d + 2.0 * dtype.byteSize() * hkv * lk * d);
             return mha ? io + 4.0 * 4 * e * e : io;
         }
 
@@ -183,7 +195,8 @@ final class BenchCommand implements Callable<Integer> {
         String describe() {
             return (variant.equals("sdpa") ? "" : variant + " ") + (mha ? "B=" + b + " L=" + lq + " E=" + e + " H=" + h
                     : "B=" + b + " H=" + h + (hkv != h ? " Hkv=" + hkv : "") + " Lq=" + lq + " Lk=" + lk + " D=" + d
-                    + (causal ? " causal" : "")) + (api.equals("tensor") ? "" : " " + api);
+                    + (causal ? " causal" : "")) + (api.equals("tensor") ? "" : " " + api)
+                    + (dtype == Dtype.F32 ? "" : " " + Options.name(dtype));
         }
     }
 
@@ -260,6 +273,10 @@ final class BenchCommand implements Callable<Integer> {
                     continue;
                 }
                 for (String a : apis) {
+                    if (a.equals("arrays") && s.dtype() != Dtype.F32) {
+                        throw new Options.UsageException("--api arrays: float[] arrays hold float32; --dtype "
+                                + Options.name(s.dtype()) + " applies to the tensor and prepared calls");
+                    }
                     shapes.add(s.withApi(a));
                 }
             }
@@ -386,7 +403,16 @@ final class BenchCommand implements Callable<Integer> {
             throw new Options.UsageException("--variant " + v + ": W4 is a multi-head layer; variants time the"
                     + " attention call of W1, W2, W3 or a shape");
         }
-        return new Shape(name == null ? "sdpa" : name, mha, bb, hh, kvh, qq, kk, dim, ee, causal, v);
+        Dtype t = dtype == null ? Dtype.F32 : dtype;
+        if (t != Dtype.F32 && mha) {
+            throw new Options.UsageException("--dtype " + Options.name(t) + ": W4 is a multi-head layer, whose "
+                    + "projections are float32; --dtype applies to W1, W2, W3 or a shape");
+        }
+        if (t != Dtype.F32 && !HALF_VARIANTS.contains(v)) {
+            throw new Options.UsageException("--dtype " + Options.name(t) + ": --variant " + v + " takes float32 Q "
+                    + "and K; half precision applies to " + String.join(", ", HALF_VARIANTS));
+        }
+        return new Shape(name == null ? "sdpa" : name, mha, bb, hh, kvh, qq, kk, dim, ee, causal, v, "tensor", t);
     }
 
     private static long or(Long value, long fallback) {
@@ -605,9 +631,9 @@ final class BenchCommand implements Callable<Integer> {
                 }
             };
         }
-        Tensor q = DemoCommand.random(arena, rnd, s.b, s.h, s.lq, s.d);
-        Tensor k = DemoCommand.random(arena, rnd, s.b, s.hkv, s.lk, s.d);
-        Tensor v = DemoCommand.random(arena, rnd, s.b, s.hkv, s.lk, s.d);
+        Tensor q = stored(arena, DemoCommand.random(arena, rnd, s.b, s.h, s.lq, s.d), s.dtype);
+        Tensor k = stored(arena, DemoCommand.random(arena, rnd, s.b, s.hkv, s.lk, s.d), s.dtype);
+        Tensor v = stored(arena, DemoCommand.random(arena, rnd, s.b, s.hkv, s.lk, s.d), s.dtype);
         Tensor o = Tensor.allocate(arena, s.b, s.h, s.lq, s.d);
         if (s.api.equals("prepared")) {
             return Attention.prepare(q, k, v, o, spec)::run;
@@ -636,6 +662,11 @@ final class BenchCommand implements Callable<Integer> {
             case "rope" -> () -> Rope.apply(q, 0, 10000f, Rope.Layout.HALF, backend);
             default -> sdpa(q, k, v, o, spec);
         };
+    }
+
+    /** The float32 input converted to the case's dtype (the float32 copy lives on in the arena, unused). */
+    private static Tensor stored(Arena arena, Tensor t, Dtype dtype) {
+        return dtype == Dtype.F32 ? t : t.to(arena, dtype);
     }
 
     /** The call on float[] copies of the inputs (their sizes fit: checkMemory refused larger ones). */
@@ -701,7 +732,8 @@ final class BenchCommand implements Callable<Integer> {
         Shape s = r.shape();
         Json j = new Json().put("workload", s.workload()).put("variant", s.variant()).put("case", s.describe())
                 .put("b", s.b()).put("h", s.h()).put("hkv", s.hkv()).put("lq", s.lq()).put("lk", s.lk())
-                .put("d", s.d()).put("e", s.e()).put("causal", s.causal()).put("backend", Options.name(r.backend()))
+                .put("d", s.d()).put("e", s.e()).put("causal", s.causal()).put("dtype", Options.name(s.dtype()))
+                .put("backend", Options.name(r.backend()))
                 .put("threads", r.threads()).put("samples", r.samples()).put("cold_ns", r.coldNs())
                 .put("warmup_calls", r.warmupCalls()).put("median_ns", r.medianNs())
                 .put("p10_ns", r.p10Ns()).put("p90_ns", r.p90Ns()).put("gflops", r.gflops()).put("gbps", r.gbps())

@@ -193,7 +193,7 @@ final class Chart {
     /** A case's shape, without its variant. */
     private static String shapeOnly(BenchCommand.Shape s) {
         return label(new BenchCommand.Shape(s.workload(), s.mha(), s.b(), s.h(), s.hkv(), s.lq(), s.lk(), s.d(),
-                s.e(), s.causal(), "sdpa"));
+                s.e(), s.causal(), "sdpa", "tensor", s.dtype()));
     }
 
     /** A case's name on the axis. */

@@ -155,7 +155,8 @@ final class MhaRunCommand {
     private static Npy.Array weights(String file, String option) throws IOException {
         Npy.Array a = Npy.read(option, file);
         if (a.isBoolean()) {
-            throw new Options.UsageException(option + " " + file + ": expected float32 '<f4' weights, got bool");
+            throw new Options.UsageException(option + " " + file + ": expected float32 '<f4' or float16 '<f2' weights, "
+                    + "got bool");
         }
         return a;
     }

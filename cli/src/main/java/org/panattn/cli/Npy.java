@@ -13,14 +13,21 @@ import java.nio.file.Path;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
+import org.panattn.Dtype;
+import org.panattn.Tensor;
+
 /**
- * NumPy {@code .npy} files (format 1.0-3.0) of float32 ({@code <f4}) or
- * boolean ({@code |b1}) data in C order: enough to exchange arrays with
- * NumPy and PyTorch.
+ * NumPy {@code .npy} files (format 1.0-3.0) of float32 ({@code <f4}),
+ * float16 ({@code <f2}) or boolean ({@code |b1}) data in C order: enough to
+ * exchange arrays with NumPy and PyTorch. NumPy has no bfloat16, so a BF16
+ * tensor is written as float32 (which holds each of its values exactly).
  */
 final class Npy {
-    /** An array read from a file: float32 values or booleans, with its shape. */
-    record Array(long[] shape, float[] floats, boolean[] booleans) {
+    /**
+     * An array read from a file, with its shape: booleans, or floats (float16
+     * ones widened, exactly) and the file's float type, F32 or F16.
+     */
+    record Array(long[] shape, float[] floats, boolean[] booleans, Dtype dtype) {
         boolean isBoolean() {
             return booleans != null;
         }
@@ -79,9 +86,10 @@ final class Npy {
         }
         int itemSize = switch (descr) {
             case "<f4" -> 4;
+            case "<f2" -> 2;
             case "|b1" -> 1;
             default -> throw new IOException(file + ": dtype '" + descr
-                    + "' is not supported; expected float32 '<f4' (or bool '|b1' for masks)");
+                    + "' is not supported; expected float32 '<f4' or float16 '<f2' (or bool '|b1' for masks)");
         };
         String shapeText = group(SHAPE, header, file, "shape");
         long[] shape = parseShape(file, shapeText);
@@ -99,16 +107,47 @@ final class Npy {
             float[] values = new float[(int) count];
             buf.position(dataStart);
             buf.asFloatBuffer().get(values);
-            return new Array(shape, values, null);
+            return new Array(shape, values, null, Dtype.F32);
+        }
+        if (itemSize == 2) {
+            float[] values = new float[(int) count];
+            for (int i = 0; i < values.length; i++) {
+                values[i] = Float.float16ToFloat(buf.getShort(dataStart + 2 * i));
+            }
+            return new Array(shape, values, null, Dtype.F16);
         }
         boolean[] values = new boolean[(int) count];
         for (int i = 0; i < values.length; i++) {
             values[i] = bytes[dataStart + i] != 0;
         }
-        return new Array(shape, null, values);
+        return new Array(shape, null, values, null);
+    }
+
+    /** A tensor as {@code <f4}, or {@code <f2} for F16 (its bits as they are); BF16 as {@code <f4}, exactly. */
+    static void write(Path file, Tensor t) throws IOException {
+        if (t.dtype() != Dtype.F16) {
+            write(file, "<f4", t.toArray(), t.shape());
+            return;
+        }
+        float[] values = t.toArray();
+        ByteBuffer data = ByteBuffer.allocate(2 * values.length).order(ByteOrder.LITTLE_ENDIAN);
+        for (float v : values) {
+            data.putShort(Float.floatToFloat16(v)); // exact: each is an F16 value already
+        }
+        writeFile(file, "<f2", data.array(), t.shape());
     }
 
     static void write(Path file, float[] values, long... shape) throws IOException {
+        write(file, "<f4", values, shape);
+    }
+
+    private static void write(Path file, String descr, float[] values, long... shape) throws IOException {
+        ByteBuffer data = ByteBuffer.allocate(4 * values.length).order(ByteOrder.LITTLE_ENDIAN);
+        data.asFloatBuffer().put(values);
+        writeFile(file, descr, data.array(), shape);
+    }
+
+    private static void writeFile(Path file, String descr, byte[] data, long... shape) throws IOException {
         StringBuilder dims = new StringBuilder();
         for (long s : shape) {
             dims.append(s).append(", ");
@@ -116,13 +155,13 @@ final class Npy {
         if (shape.length > 1) {
             dims.setLength(dims.length() - 2);
         }
-        String dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (" + dims + "), }";
+        String dict = "{'descr': '" + descr + "', 'fortran_order': False, 'shape': (" + dims + "), }";
         int unpadded = 10 + dict.length() + 1;
         String header = dict + " ".repeat((64 - unpadded % 64) % 64) + "\n";
-        ByteBuffer buf = ByteBuffer.allocate(10 + header.length() + values.length * 4).order(ByteOrder.LITTLE_ENDIAN);
+        ByteBuffer buf = ByteBuffer.allocate(10 + header.length() + data.length).order(ByteOrder.LITTLE_ENDIAN);
         buf.put(MAGIC).put((byte) 1).put((byte) 0).putShort((short) header.length());
         buf.put(header.getBytes(StandardCharsets.ISO_8859_1));
-        buf.asFloatBuffer().put(values);
+        buf.put(data);
         try {
             Files.write(file, buf.array());
         } catch (IOException e) {

@@ -9,6 +9,7 @@ import java.util.Locale;
 import java.util.Map;
 
 import org.panattn.Backend;
+import org.panattn.Dtype;
 
 import picocli.CommandLine.ITypeConverter;
 import picocli.CommandLine.TypeConversionException;
@@ -126,6 +127,24 @@ final class Options {
                 default -> throw new BadValue("expected native, java or vector, got '" + v + "'");
             };
         }
+    }
+
+    /** An element type by its command-line name: f32, f16 or bf16. */
+    static final class DtypeName implements ITypeConverter<Dtype> {
+        @Override
+        public Dtype convert(String v) {
+            return switch (v.trim().toLowerCase(Locale.ROOT)) {
+                case "f32" -> Dtype.F32;
+                case "f16" -> Dtype.F16;
+                case "bf16" -> Dtype.BF16;
+                default -> throw new BadValue("expected f32, f16 or bf16, got '" + v + "'");
+            };
+        }
+    }
+
+    /** An element type's command-line name. */
+    static String name(Dtype t) {
+        return t.name().toLowerCase(Locale.ROOT);
     }
 
     /** A backend's command-line name. */

@@ -104,7 +104,8 @@ final class RuleRunCommand {
         }
         Npy.Array a = Npy.read(option, file);
         if (a.isBoolean()) {
-            throw new Options.UsageException(option + " " + file + ": expected float32 '<f4', got bool");
+            throw new Options.UsageException(option + " " + file + ": expected float32 '<f4' or float16 '<f2', got "
+                    + "bool");
         }
         return Tensor.of(arena, a.floats(), a.shape());
     }

@@ -14,6 +14,7 @@ import org.panattn.Attention;
 import org.panattn.AttentionSpec;
 import org.panattn.Backend;
 import org.panattn.Causal;
+import org.panattn.Dtype;
 import org.panattn.Mask;
 import org.panattn.Panattn;
 import org.panattn.RelativePositionBias;
@@ -50,9 +51,9 @@ import picocli.CommandLine.Spec;
             "Attention on .npy files: sdpa, mha, general, additive, concat, concat-tanh, pooling.",
             "",
             "Reads and writes NumPy .npy files, so results can be checked against NumPy or PyTorch:",
-            "float32 '<f4' in C order; masks bool '|b1' (true = attend) or float32 '<f4' (added to the",
-            "scores). An output may share its path neither with another output nor with an input, and",
-            "every output folder is checked before anything runs."},
+            "float32 '<f4' or float16 '<f2' in C order; masks bool '|b1' (true = attend) or float",
+            "(added to the scores). Outputs are float32. An output may share its path neither with",
+            "another output nor with an input, and every output folder is checked before anything runs."},
         footer = {"",
             "Shapes: Q (B,H,Lq,Dk), K (B,Hkv,Lk,Dk), V (B,Hkv,Lk,Dv) with H a multiple of Hkv, or all",
             "rank 3 (B,L,D). Score rules: general q^T W k; additive v^T tanh(Wq q + Wk k + b);",
@@ -146,6 +147,11 @@ final class RunCommand implements Callable<Integer> {
             }
             return keyLengths != null ? spec.keyLengths(keyLengths.values()) : spec;
         }
+
+        @Option(names = "--dtype", paramLabel = "T", order = 10, converter = Options.DtypeName.class,
+                description = "f32, f16 or bf16: Q, K and V are stored so (converted, rounding to nearest even) "
+                        + "and computed on in float32; default: each file's own, f16 for '<f2' (sdpa)")
+        Dtype dtype;
     }
 
     static final class Positional {
@@ -278,7 +284,7 @@ final class RunCommand implements Callable<Integer> {
         switch (variant) {
             case "sdpa" -> {
                 all.addAll(qkv);
-                all.addAll(List.of("--causal-align", "--scale", "--softcap", "--alibi", "--rel-bias",
+                all.addAll(List.of("--causal-align", "--scale", "--dtype", "--softcap", "--alibi", "--rel-bias",
                         "--rel-max-distance", "--rel-unidirectional", "--rope-base", "--rope-layout"));
             }
             case "general" -> {
@@ -330,9 +336,12 @@ final class RunCommand implements Callable<Integer> {
                 "--rel-bias", positional.relBias), Options.files("--out", common.out, "--weights", common.weights));
         String outFile = Options.require(common.out, "--out");
         try (Arena arena = Arena.ofConfined()) {
-            Tensor q = load(arena, Options.require(qkv.q, "--q"), "--q");
-            Tensor k = load(arena, Options.require(qkv.k, "--k"), "--k");
-            Tensor v = load(arena, Options.require(qkv.v, "--v"), "--v");
+            Npy.Array qa = array(Options.require(qkv.q, "--q"), "--q");
+            Npy.Array ka = array(Options.require(qkv.k, "--k"), "--k");
+            Npy.Array va = array(Options.require(qkv.v, "--v"), "--v");
+            Tensor q = Tensor.of(arena, qa.floats(), qa.shape());
+            Tensor k = Tensor.of(arena, ka.floats(), ka.shape());
+            Tensor v = Tensor.of(arena, va.floats(), va.shape());
             AttentionSpec.Builder spec = AttentionSpec.builder();
             if (qkv.align != null || qkv.causal) {
                 spec.causal(qkv.align == null ? Causal.TOP_LEFT : qkv.align);
@@ -348,6 +357,10 @@ final class RunCommand implements Callable<Integer> {
             }
             qkv.keys(spec);
             positional(arena, spec, q, k, common.backend == null ? Panattn.defaultBackend() : common.backend);
+            // Stored as asked (or as in the files) once RoPE, which rotates float32, has run.
+            q = stored(arena, q, qa);
+            k = stored(arena, k, ka);
+            v = stored(arena, v, va);
             long[] outShape = q.shape();
             outShape[outShape.length - 1] = v.size(v.rank() - 1);
             Tensor result = Tensor.allocate(arena, outShape);
@@ -392,16 +405,30 @@ final class RunCommand implements Callable<Integer> {
         }
     }
 
+    /** Q, K or V as --dtype says, else as its file holds it. */
+    private Tensor stored(Arena arena, Tensor t, Npy.Array file) {
+        Dtype dtype = qkv.dtype != null ? qkv.dtype : file.dtype();
+        return dtype == Dtype.F32 ? t : t.to(arena, dtype);
+    }
+
+    /** A float32 tensor of a file's values (float16 ones widened, exactly). */
     static Tensor load(Arena arena, String file, String option) throws IOException {
+        Npy.Array a = array(file, option);
+        return Tensor.of(arena, a.floats(), a.shape());
+    }
+
+    /** A file of floats of rank 3 or 4. */
+    private static Npy.Array array(String file, String option) throws IOException {
         Npy.Array a = Npy.read(option, file);
         if (a.isBoolean()) {
-            throw new Options.UsageException(option + " " + file + ": expected float32 '<f4', got bool");
+            throw new Options.UsageException(option + " " + file + ": expected float32 '<f4' or float16 '<f2', got "
+                    + "bool");
         }
         if (a.shape().length != 3 && a.shape().length != 4) {
             throw new Options.UsageException(option + " " + file + ": expected rank 3 or 4, got rank "
                     + a.shape().length);
         }
-        return Tensor.of(arena, a.floats(), a.shape());
+        return a;
     }
 
     /** The --mask file. */

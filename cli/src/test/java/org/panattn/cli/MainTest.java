@@ -9,6 +9,7 @@ import java.awt.image.BufferedImage;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.PrintStream;
+import java.lang.foreign.Arena;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -21,7 +22,13 @@ import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.Test;
+import org.panattn.Attention;
+import org.panattn.AttentionSpec;
+import org.panattn.Backend;
+import org.panattn.Dtype;
+import org.panattn.Mask;
 import org.panattn.Panattn;
+import org.panattn.Tensor;
 
 /** The command line, on .npy fixtures that NumPy wrote with its own float64 results. */
 class MainTest {
@@ -85,7 +92,51 @@ class MainTest {
         Outcome o = main("run", "--q", npy("f64"), "--k", npy("k3"), "--v", npy("v3"), "--out",
                 tmp.resolve("x.npy").toString());
         assertEquals(1, o.code);
-        assertTrue(o.err.contains("dtype '<f8' is not supported; expected float32 '<f4'"), o.err);
+        assertTrue(o.err.contains("dtype '<f8' is not supported; expected float32 '<f4' or float16 '<f2'"), o.err);
+        assertUsageError(main("run", "--q", npy("q4"), "--k", npy("k4"), "--v", npy("v4"), "--dtype", "f8", "--out",
+                tmp.resolve("x.npy").toString()), "--dtype: expected f32, f16 or bf16, got 'f8'");
+        assertUsageError(main("run", "--variant", "general", "--q", npy("q3"), "--k", npy("k3"), "--v", npy("v3"),
+                "--w", npy("add"), "--dtype", "f16", "--out", tmp.resolve("x.npy").toString()),
+                "--dtype is not an option of --variant general");
+    }
+
+    /** Float16 files run as F16 tensors: NumPy's float64 result on the same float16 values. */
+    @ParameterizedTest
+    @ValueSource(strings = {"native", "java", "vector"})
+    void runTakesFloat16FilesAsTheyAre(String backend) throws IOException {
+        Path out = tmp.resolve("out.npy");
+        Outcome o = main("run", "--q", npy("q16"), "--k", npy("k16"), "--v", npy("v16"), "--causal-align",
+                "bottom-right", "--backend", backend, "--out", out.toString());
+        assertEquals(0, o.code, o.err);
+        assertEquals(Dtype.F32, Npy.read(out).dtype(), "the output is float32");
+        assertClose(out, "out16");
+    }
+
+    /** --dtype stores Q, K and V so: the command line gives what the API gives on the converted tensors. */
+    @ParameterizedTest
+    @ValueSource(strings = {"f16", "bf16", "f32"})
+    void runDtypeConvertsTheInputsAsTheApiDoes(String dtype) throws IOException {
+        Path out = tmp.resolve("out.npy"), w = tmp.resolve("w.npy");
+        Outcome o = main("run", "--q", npy("q4"), "--k", npy("k4"), "--v", npy("v4"), "--mask", npy("keep"),
+                "--softcap", "3", "--dtype", dtype, "--backend", "java", "--out", out.toString(), "--weights",
+                w.toString());
+        assertEquals(0, o.code, o.err);
+        Dtype t = new Options.DtypeName().convert(dtype);
+        try (Arena arena = Arena.ofConfined()) {
+            Npy.Array q = Npy.read(Path.of(npy("q4"))), k = Npy.read(Path.of(npy("k4"))), v = Npy.read(Path.of(npy("v4")));
+            Npy.Array keep = Npy.read(Path.of(npy("keep")));
+            Tensor want = Tensor.allocate(arena, 2, 4, 5, 6), weights = Tensor.allocate(arena, 2, 4, 5, 7);
+            Attention.scaledDotProduct(Tensor.of(arena, q.floats(), q.shape()).to(arena, t),
+                    Tensor.of(arena, k.floats(), k.shape()).to(arena, t), Tensor.of(arena, v.floats(), v.shape())
+                    .to(arena, t), want, AttentionSpec.builder().mask(Mask.keep(arena, keep.booleans(), keep.shape()))
+                    .softcap(3f).weights(weights).backend(Backend.JAVA).build());
+            assertArrayEquals(want.toArray(), Npy.read(out).floats());
+            assertArrayEquals(weights.toArray(), Npy.read(w).floats());
+        }
+        if (!dtype.equals("f32")) {
+            assertFalse(Arrays.equals(Npy.read(out).floats(), Npy.read(Path.of(npy("out4"))).floats()),
+                    "rounded inputs give another result than float32's");
+        }
     }
 
     @Test
@@ -207,6 +258,7 @@ class MainTest {
             {bench, "--threads -1", "--threads: expected an integer from 0 to 2147483647, got \"-1\""},
             {bench, "--iterations many", "--iterations: expected an integer from 1 to 1000000, got \"many\""},
             {bench, "--max-seconds soon", "--max-seconds: expected a number, got \"soon\""},
+            {bench, "--dtype f64", "--dtype: expected f32, f16 or bf16, got 'f64'"},
         };
         for (Object[] c : cases) {
             String[] base = (String[]) c[0];
@@ -260,6 +312,30 @@ class MainTest {
                 "--iterations", "2", "--max-seconds", "1", "--warmup-seconds", "0.2");
         assertEquals(0, w4.code, w4.err);
         assertTrue(w4.out.contains("W4") && w4.out.contains("E=64"), w4.out);
+    }
+
+    /** --dtype stores Q, K and V in half precision: each result says so, and its GB/s counts 2-byte inputs. */
+    @Test
+    void benchDtypeStoresTheInputsInHalfPrecisionAndReportsIt() {
+        Outcome o = main("bench", "--workload", "W2", "--h", "2", "--hkv", "2", "--lk", "300", "--d", "8", "--dtype", "bf16",
+                "--backend", "native,java", "--iterations", "3", "--max-seconds", "1", "--warmup-seconds", "0.1",
+                "--json");
+        assertEquals(0, o.code, o.err);
+        java.util.List<String> results = o.out.lines().filter(l -> l.contains("\"backend\"")).toList();
+        assertEquals(2, results.size(), o.out);
+        for (String r : results) {
+            assertTrue(r.contains("\"dtype\":\"bf16\"") && r.contains("Lk=300 D=8 bf16"), r);
+            java.util.regex.Matcher m = java.util.regex.Pattern.compile("\"gbps\":([0-9.eE+-]+)").matcher(r);
+            assertTrue(m.find(), r);
+            // Q and K, V in 2 bytes, the output in 4: B (6 H Lq D + 4 Hkv Lk D) bytes over the median.
+            double bytes = 6.0 * 2 * 1 * 8 + 4.0 * 2 * 300 * 8;
+            assertEquals(bytes / jsonNumber(r, "median_ns"), Double.parseDouble(m.group(1)), 1e-9 * bytes, r);
+        }
+        assertUsageError(main("bench", "--workload", "W4", "--dtype", "f16"),
+                "panattn bench: --dtype f16: W4 is a multi-head layer, whose projections are float32");
+        assertUsageError(main("bench", "--variant", "general", "--dtype", "bf16"),
+                "panattn bench: --dtype bf16: --variant general takes float32 Q and K; half precision applies to "
+                + "sdpa, softcap, alibi, t5");
     }
 
     /** The value of a numeric JSON key in a line. */

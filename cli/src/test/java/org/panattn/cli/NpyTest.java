@@ -3,18 +3,26 @@ package org.panattn.cli;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
+import java.lang.foreign.Arena;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.panattn.Dtype;
+import org.panattn.Tensor;
 
-/** The .npy reader on broken files: each message names the file, what is wrong and what was expected. */
+/**
+ * The .npy reader and writer: float16 and float32 round trips, a float16
+ * file NumPy wrote, and broken files, whose messages name the file, what is
+ * wrong and what was expected.
+ */
 class NpyTest {
     @TempDir
     Path tmp;
@@ -56,6 +64,46 @@ class NpyTest {
         assertArrayEquals(new long[] {0, 3}, Npy.read(file("0, 3", 0)).shape());
         assertArrayEquals(new long[] {2}, Npy.read(file("2,", 8)).shape());
         assertArrayEquals(new long[0], Npy.read(file("", 4)).shape());
+    }
+
+    @Test
+    void float16RoundTripsBitForBitAndBfloat16IsWrittenAsFloat32() throws IOException {
+        try (Arena arena = Arena.ofConfined()) {
+            float[] x = {1.5f, -0f, 65504f, 0x1p-24f, Float.POSITIVE_INFINITY, 0.1f, -2.71828f};
+            Tensor f16 = Tensor.of(arena, x, 7, 1).to(arena, Dtype.F16).permute(1, 0); // a strided view
+            Path f = tmp.resolve("h.npy");
+            Npy.write(f, f16);
+            byte[] bytes = Files.readAllBytes(f);
+            String header = new String(bytes, 10, bytes.length - 10 - 14, StandardCharsets.ISO_8859_1);
+            assertTrue(header.contains("'descr': '<f2'") && header.contains("'shape': (1, 7)"), header);
+            assertEquals(0, (bytes.length - 14) % 64, "the header pads the data to 64 bytes");
+            ByteBuffer data = ByteBuffer.wrap(bytes, bytes.length - 14, 14).order(ByteOrder.LITTLE_ENDIAN);
+            for (int i = 0; i < 7; i++) {
+                assertEquals(f16.segment().getAtIndex(java.lang.foreign.ValueLayout.JAVA_SHORT, i), data.getShort(),
+                        "element " + i + "'s bits");
+            }
+            Npy.Array back = Npy.read(f);
+            assertEquals(Dtype.F16, back.dtype());
+            assertArrayEquals(new long[] {1, 7}, back.shape());
+            assertArrayEquals(f16.toArray(), back.floats());
+
+            Tensor bf16 = Tensor.of(arena, x, 7).to(arena, Dtype.BF16);
+            Npy.write(f, bf16);
+            Npy.Array wide = Npy.read(f);
+            assertEquals(Dtype.F32, wide.dtype(), "NumPy has no bfloat16: written as float32");
+            assertArrayEquals(bf16.toArray(), wide.floats(), "holding each value exactly");
+        }
+    }
+
+    @Test
+    void readsTheFloat16NumpyWrote() throws IOException {
+        Npy.Array q = Npy.read(Path.of("src/test/resources/npy/q16.npy"));
+        assertEquals(Dtype.F16, q.dtype());
+        assertArrayEquals(new long[] {1, 4, 3, 12}, q.shape());
+        for (float v : q.floats()) {
+            assertEquals(v, Float.float16ToFloat(Float.floatToFloat16(v)), "a float16 value: " + v);
+            assertTrue(Math.abs(v) < 1 && v != 0, "NumPy's uniform draws in (-1, 1): " + v);
+        }
     }
 
     @Test
