@@ -14,6 +14,8 @@
 #if defined(PANATTN_X86) && defined(_MSC_VER) && !defined(__clang__)
 #  include <intrin.h>
 #  define PA_X86_CPUID_MSVC
+#elif defined(PANATTN_X86) && (defined(__GNUC__) || defined(__clang__))
+#  include <cpuid.h>
 #endif
 #if defined(_WIN32)
 #  include <windows.h>
@@ -68,6 +70,16 @@ static int detect_x86_msvc(void)
 }
 #endif
 
+#if defined(PANATTN_X86) && !defined(PA_X86_CPUID_MSVC) && (defined(__GNUC__) || defined(__clang__))
+/* F16C: CPUID leaf 1, ECX bit 29. Asked of CPUID itself, since clang's
+ * __builtin_cpu_supports does not know "f16c". */
+static int has_f16c(void)
+{
+    unsigned int a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c >> 29 & 1u);
+}
+#endif
+
 static int detect_supported(void)
 {
 #if defined(PA_X86_CPUID_MSVC)
@@ -78,7 +90,7 @@ static int detect_supported(void)
         return PA_ISA_AVX512;
     /* The AVX2 kernels widen half-precision inputs with F16C, which every
      * AVX2 CPU made so far has; one without it runs the scalar kernels. */
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && has_f16c())
         return PA_ISA_AVX2;
     return PA_ISA_SCALAR;
 #elif defined(PANATTN_AARCH64)

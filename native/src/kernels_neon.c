@@ -170,11 +170,12 @@ static void additive_row(float *s, long long n, const float *q, const float *k, 
 }
 
 /* Four half-precision values to floats: NEON's conversion for binary16;
- * bfloat16 is the top half of a float, so widen with a shift by 16. */
+ * bfloat16 is the top half of a float, so zero-extend and shift by 16
+ * (vshll_n_u16 by 16 is valid NEON, but SIMDe refuses a shift that large). */
 static inline float32x4_t widen4(const unsigned short *h, int dtype)
 {
     const uint16x4_t bits = vld1_u16(h);
-    return dtype == PA_BF16 ? vreinterpretq_f32_u32(vshll_n_u16(bits, 16))
+    return dtype == PA_BF16 ? vreinterpretq_f32_u32(vshlq_n_u32(vmovl_u16(bits), 16))
                             : vcvt_f32_f16(vreinterpret_f16_u16(bits));
 }
 
