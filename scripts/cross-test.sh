@@ -37,7 +37,7 @@ build() {
   run cmake --build "$out/$name" --parallel
   if [ "$mode" = test ] || [ "$mode" = emulated ]; then
     local only=()
-    [ "$mode" = emulated ] && only=(-R '^(sdpa|rules|buffers)_')
+    [ "$mode" = emulated ] && only=(-R '^(sdpa|rules|buffers|widen)_')
     run ctest --test-dir "$out/$name" --output-on-failure --verbose "${only[@]}"
     # Per level: the ISA the test binary ran and its own count.
     local ctest_log="$out/$name/Testing/Temporary/LastTest.log"

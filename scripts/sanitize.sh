@@ -65,9 +65,11 @@ vlog="$PANATTN_ROOT/build/valgrind.log"
 : >"$vlog"
 runs=0
 # test_robustness at every level (it drives each kernel through its vector
-# tails, NaN and masks); the other tests once, at the CPU's own level.
-for run in test_robustness:scalar test_robustness:avx2 test_robustness:avx512 test_sdpa: test_rules: \
-           test_buffers: test_key_ranges:; do
+# tails, NaN and masks); test_widen at the levels valgrind runs (it reads
+# sources of every tail length allocated to their exact size, and covers
+# the SIMDe tables too); the other tests once, at the CPU's own level.
+for run in test_robustness:scalar test_robustness:avx2 test_robustness:avx512 test_widen:scalar test_widen:avx2 \
+           test_sdpa: test_rules: test_buffers: test_key_ranges:; do
   test=${run%%:*} isa=${run#*:}
   # Memcheck counts OpenBLAS's thread pool and buffers, allocated once
   # and kept for the process, as "still reachable" or "possibly lost":
@@ -80,4 +82,5 @@ for run in test_robustness:scalar test_robustness:avx2 test_robustness:avx512 te
     || { tail -40 "$vlog"; die "valgrind: $test at ISA ${isa:-default} reported errors or leaks (log: $vlog)"; }
   runs=$((runs + 1))
 done
-echo "  valgrind memcheck: $runs runs (test_robustness at 3 ISA levels, test_sdpa, test_rules, test_buffers, test_key_ranges), 0 errors, 0 leaks"
+echo "  valgrind memcheck: $runs runs (test_robustness at 3 ISA levels, test_widen at 2, test_sdpa, test_rules," \
+  "test_buffers, test_key_ranges), 0 errors, 0 leaks"

@@ -7,8 +7,8 @@
  * weights output, a caller workspace, a key-padding mask, ALiBi slopes, a
  * T5 bias table (buckets, direction, max distance), a softcap, a
  * sliding window, a two-sided window and per-row key lengths (their count,
- * alignment and values maybe hostile); then, tensor by tensor, how to
- * spoil it (see
+ * alignment and values maybe hostile); then, tensor by tensor, its dtype
+ * (q, k and v may be of half precision) and how to spoil it (see
  * fuzz_tensors.h). pa_sdpa_buffers gets descriptors with a decoy data
  * field and every tensor's memory as an argument.
  *
@@ -30,8 +30,8 @@ static void make_case(fuzz_case *c)
     const sizes s = read_sizes(&c->in);
     read_rule(c);
     const long long q[4] = { s.B, s.H, s.Lq, s.D }, k[4] = { s.B, s.Hkv, s.Lk, s.D };
-    make_tensor(c, Q, q, PA_F32);
-    make_tensor(c, K, k, PA_F32);
+    make_tensor(c, Q, q, PA_ANY_FLOAT);
+    make_tensor(c, K, k, PA_ANY_FLOAT);
     make_attention_rest(c, &s, V, OUT);
 }
 

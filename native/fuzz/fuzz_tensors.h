@@ -6,7 +6,8 @@
  *
  * Each tensor has a slot: the memory the harness allocated for it and a
  * copy of that memory from before the call. The input gives the intended
- * shape and then how to spoil it: hostile sizes and strides, wrong dtypes,
+ * shape and then how to spoil it: hostile sizes and strides, wrong dtypes
+ * (and, where a tensor may be of half precision, PA_F16 or PA_BF16),
  * nonzero reserved fields, NULL descriptors or data, misaligned data, one
  * element too little memory, the memory of an earlier slot (outputs over
  * inputs), NaN and infinities in the data. Every descriptor's capacity is
@@ -57,7 +58,28 @@ typedef struct fuzz_case {
 
 static inline void trap_if(int bad) { if (bad) __builtin_trap(); }
 
-static inline int elem_size(int dtype) { return dtype == PA_BOOL ? 1 : 4; }
+/* Bytes of an element as the harness allocates them: a dtype the library
+ * does not know gets float32's. */
+static inline int elem_size(int dtype) { return dtype == PA_BOOL ? 1 : dtype == PA_F16 || dtype == PA_BF16 ? 2 : 4; }
+
+/* x as PA_F16 or PA_BF16 bits, truncated (any value will do as data);
+ * beyond binary16's range an infinity, a NaN a NaN. */
+static inline uint16_t half_bits(float x, int dtype)
+{
+    uint32_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    if (dtype == PA_BF16)
+        return (uint16_t)(bits >> 16);
+    const uint16_t sign = (uint16_t)(bits >> 16 & 0x8000);
+    if (isnan(x))
+        return 0x7E00;
+    const float a = fabsf(x);
+    if (!(a < 65504.0f))
+        return (uint16_t)(sign | 0x7C00);
+    if (a < 0x1p-14f)           /* subnormal (or zero): multiples of 2^-24 */
+        return (uint16_t)(sign | (uint16_t)(a * 16777216.0f));
+    return (uint16_t)(sign | ((bits >> 23 & 0xFF) - 112) << 10 | (bits >> 13 & 0x3FF));
+}
 
 static inline long long small(reader *r, int range) { return read_u8(r) % range; }
 
@@ -129,14 +151,20 @@ static inline void fill(fuzz_case *c, unsigned char *mem, size_t bytes, int dtyp
         }
         return;
     }
-    for (size_t i = 0; i + 4 <= bytes; i += 4) {
+    const int size = elem_size(dtype);  /* 4, or 2 for half precision */
+    for (size_t i = 0; i + (size_t)size <= bytes; i += (size_t)size) {
         seed = seed * 1664525u + 1013904223u;
         float x = (float)(int)(seed >> 20) / 2048.0f - 1.0f;   /* [-1, 1) */
         if (mode % 8 == 7 && (seed >> 8) % 16 == 0) {
             x = special[(seed >> 12) % 8];
             c->finite = 0;
         }
-        memcpy(mem + i, &x, 4);
+        if (size == 2) {
+            const uint16_t h = half_bits(x, dtype);
+            memcpy(mem + i, &h, 2);
+        } else {
+            memcpy(mem + i, &x, 4);
+        }
     }
 }
 
@@ -198,7 +226,8 @@ static inline void make_strides(reader *r, pa_tensor *t)
 }
 
 /* Builds descriptor i: the intended shape `want`, then the spoiling the
- * input asks for, over memory allocated to fit (honest capacity). */
+ * input asks for, over memory allocated to fit (honest capacity). A dtype
+ * of PA_ANY_FLOAT intends PA_F32, or PA_F16 or PA_BF16 as the input says. */
 static inline void make_tensor(fuzz_case *c, int i, const long long want[4], int dtype)
 {
     reader *r = &c->in;
@@ -210,7 +239,10 @@ static inline void make_tensor(fuzz_case *c, int i, const long long want[4], int
         long long *const each[] = { &t->shape[0], &t->shape[1], &t->shape[2], &t->shape[3] };
         spoil_one(r, each, 4);
     }
-    t->dtype = (m >> 2 & 7) == 7 ? (int)read_u32(r) : dtype;
+    const int pick = m >> 2 & 7;
+    if (dtype == PA_ANY_FLOAT)
+        dtype = pick == 5 ? PA_F16 : pick == 6 ? PA_BF16 : PA_F32;
+    t->dtype = pick == 7 ? (int)read_u32(r) : dtype;
     t->reserved = (m >> 5) == 7 ? (int)read_u8(r) : 0;
     c->given[i] = (m >> 5) != 6;
     make_strides(r, t);
@@ -221,7 +253,7 @@ static inline void make_tensor(fuzz_case *c, int i, const long long want[4], int
         need = read_u8(r) % 64;
     if ((mem_mode & 7) == 7 && need > 0)
         need--;                                     /* one element too little */
-    int es = elem_size(t->dtype == PA_BOOL ? PA_BOOL : PA_F32);
+    int es = elem_size(t->dtype);
     int misalign = (mem_mode >> 3 & 7) == 7 && es > 1;
     int null_data = (mem_mode >> 3 & 7) == 6;
     int alias = (mem_mode >> 6) == 3 && i != 0;
@@ -240,8 +272,7 @@ static inline void make_tensor(fuzz_case *c, int i, const long long want[4], int
         t->capacity = 0;
         return;
     }
-    t->data = allocate(c, i, (size_t)need * (size_t)es + (size_t)misalign,
-                       t->dtype == PA_BOOL ? PA_BOOL : PA_F32) + misalign;
+    t->data = allocate(c, i, (size_t)need * (size_t)es + (size_t)misalign, t->dtype) + misalign;
     t->capacity = need;
 }
 
@@ -421,7 +452,7 @@ static inline void make_options(fuzz_case *c, const long long dims[4])
 static inline void make_attention_rest(fuzz_case *c, const sizes *s, int values, int out)
 {
     const long long v[4] = { s->B, s->Hkv, s->Lk, s->Dv }, o[4] = { s->B, s->H, s->Lq, s->Dv };
-    make_tensor(c, values, v, PA_F32);
+    make_tensor(c, values, v, PA_ANY_FLOAT);
     make_tensor(c, out, o, PA_F32);
     c->outputs |= 1u << out;
     const long long dims[4] = { s->B, s->H, s->Lq, s->Lk };
@@ -518,18 +549,19 @@ static inline long long offset(const pa_tensor *t, long long a, long long b, lon
     return a * t->strides[0] + b * t->strides[1] + i * t->strides[2] + d * t->strides[3];
 }
 
-/* Marks the bytes of every (float) element of t that lie in slot sl. */
+/* Marks the bytes of every element of t that lie in slot sl. */
 static inline void mark(const pa_tensor *t, const slot *sl, unsigned char *written)
 {
     if (t->data == NULL || sl->mem == NULL || extent(t->shape, t->strides) <= 0)
         return;
+    const int size = elem_size(t->dtype);
     for (long long a = 0; a < t->shape[0]; a++)
         for (long long b = 0; b < t->shape[1]; b++)
             for (long long i = 0; i < t->shape[2]; i++)
                 for (long long d = 0; d < t->shape[3]; d++) {
-                    const unsigned char *p = (const unsigned char *)t->data + offset(t, a, b, i, d) * 4;
-                    if (p >= sl->mem && p + 4 <= sl->mem + sl->bytes)
-                        memset(written + (p - sl->mem), 1, 4);
+                    const unsigned char *p = (const unsigned char *)t->data + offset(t, a, b, i, d) * size;
+                    if (p >= sl->mem && p + size <= sl->mem + sl->bytes)
+                        memset(written + (p - sl->mem), 1, (size_t)size);
                 }
 }
 
@@ -554,7 +586,7 @@ static inline void check_call(const fuzz_case *c, int rc)
     }
 }
 
-/* The largest magnitude among the elements of the float tensor t. */
+/* The largest magnitude among the elements of t (float32 or half). */
 static inline double max_abs(const pa_tensor *t)
 {
     double m = 1e-30;
@@ -564,7 +596,10 @@ static inline double max_abs(const pa_tensor *t)
         for (long long b = 0; b < t->shape[1]; b++)
             for (long long i = 0; i < t->shape[2]; i++)
                 for (long long d = 0; d < t->shape[3]; d++) {
-                    double x = fabs(((const float *)t->data)[offset(t, a, b, i, d)]);
+                    const long long at = offset(t, a, b, i, d);
+                    double x = fabs(t->dtype == PA_F16 || t->dtype == PA_BF16
+                                    ? ref_half(((const uint16_t *)t->data)[at], t->dtype)
+                                    : ((const float *)t->data)[at]);
                     m = x > m ? x : m;
                 }
     return m;
