@@ -157,8 +157,7 @@ final class AttentionValidation {
      */
     static void float32(String name, Tensor t, String why) {
         if (t != null && t.dtype() != Dtype.F32) {
-            throw new IllegalArgumentException(name + ": dtype " + t.dtype() + ", expected F32 (" + why
-                    + "; convert with to(arena, Dtype.F32))");
+            throw new IllegalArgumentException(name + ": dtype " + t.dtype() + ", expected F32 (" + why + ")");
         }
     }
 

@@ -49,7 +49,7 @@ final class Linear {
             AttentionValidation.usable("bias", bias, resolved);
         }
         AttentionValidation.usable("y", y, resolved);
-        String why = "the linear layer computes in float32";
+        String why = "the linear layer computes in float32; convert with to(arena, Dtype.F32)";
         AttentionValidation.float32("x", x, why);
         AttentionValidation.float32("w", w, why);
         AttentionValidation.float32("bias", bias, why);
