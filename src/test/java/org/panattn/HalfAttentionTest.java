@@ -123,6 +123,26 @@ class HalfAttentionTest {
         }
     }
 
+    /** A prepared call on half tensors computes what the call itself does, on every backend and level. */
+    @ParameterizedTest
+    @org.junit.jupiter.params.provider.EnumSource(value = Dtype.class, names = {"F16", "BF16"})
+    void aPreparedCallOnHalfTensorsGivesTheCallsResult(Dtype t) {
+        try (Arena arena = Arena.ofConfined()) {
+            SplittableRandom rnd = new SplittableRandom(t.ordinal());
+            Tensor q = Reference.random(arena, rnd, 1, 4, 3, 16), k = Reference.random(arena, rnd, 1, 2, 9, 16)
+                    .to(arena, t), v = Reference.random(arena, rnd, 1, 2, 9, 5).to(arena, t);
+            for (Target target : Target.all()) {
+                AttentionSpec spec = AttentionSpec.builder().causal(Causal.BOTTOM_RIGHT).backend(target.select())
+                        .build();
+                Tensor want = Tensor.allocate(arena, 1, 4, 3, 5), got = Tensor.allocate(arena, 1, 4, 3, 5);
+                Attention.scaledDotProduct(q, k, v, want, spec);
+                Attention.prepare(q, k, v, got, spec).run();
+                assertEquals(java.util.Arrays.toString(want.toArray()), java.util.Arrays.toString(got.toArray()),
+                        target + ": prepared vs called");
+            }
+        }
+    }
+
     @ParameterizedTest(name = "{0}: q {1}, k {2}, v {3}")
     @MethodSource("cases")
     void everyBackendMatchesTheFloat64ReferenceOnRoundedInputs(Scenario s, Dtype qt, Dtype kt, Dtype vt) {

@@ -333,6 +333,9 @@ class MainTest {
         }
         assertUsageError(main("bench", "--workload", "W4", "--dtype", "f16"),
                 "panattn bench: --dtype f16: W4 is a multi-head layer, whose projections are float32");
+        assertUsageError(main("bench", "--api", "all", "--dtype", "f16"),
+                "panattn bench: --api arrays: float[] arrays hold float32; --dtype f16 applies to the tensor and "
+                + "prepared calls");
         assertUsageError(main("bench", "--variant", "general", "--dtype", "bf16"),
                 "panattn bench: --dtype bf16: --variant general takes float32 Q and K; half precision applies to "
                 + "sdpa, softcap, alibi, t5");
