@@ -29,7 +29,7 @@ class HalfAttentionTest {
 
     /** One problem and the spec options it turns on. */
     record Scenario(String name, int rank, int b, int h, int hkv, int lq, int lk, int dk, int dv, Causal causal,
-                    long window, boolean keep, boolean additive, boolean keyPadding, float softcap, boolean alibi,
+                    Reference.Keys keys, boolean keep, boolean additive, boolean keyPadding, float softcap, boolean alibi,
                     boolean t5, boolean weights, boolean permuted) {
         @Override
         public String toString() {
@@ -38,21 +38,28 @@ class HalfAttentionTest {
     }
 
     private static final List<Scenario> SCENARIOS = List.of(
-            new Scenario("GQA, weights", 4, 2, 4, 2, 13, 37, 19, 11, Causal.NONE, 0, false, false, false, 0, false,
+            new Scenario("GQA, weights", 4, 2, 4, 2, 13, 37, 19, 11, Causal.NONE, Reference.Keys.ALL, false, false, false, 0, false,
                     false, true, false),
-            new Scenario("causal top-left, window, keep-mask", 4, 1, 3, 3, 29, 29, 9, 7, Causal.TOP_LEFT, 6, true,
+            new Scenario("causal top-left, window, keep-mask", 4, 1, 3, 3, 29, 29, 9, 7, Causal.TOP_LEFT,
+                    Reference.Keys.window(6), true,
                     false, false, 0, false, false, true, true),
             new Scenario("causal bottom-right, additive mask, key padding", 4, 2, 2, 1, 5, 23, 16, 5,
-                    Causal.BOTTOM_RIGHT, 0, false, true, true, 0, false, false, false, false),
-            new Scenario("softcap, ALiBi", 4, 1, 4, 2, 17, 31, 33, 3, Causal.TOP_LEFT, 0, false, false, false, 2f, true,
+                    Causal.BOTTOM_RIGHT, Reference.Keys.ALL, false, true, true, 0, false, false, false, false),
+            new Scenario("softcap, ALiBi", 4, 1, 4, 2, 17, 31, 33, 3, Causal.TOP_LEFT, Reference.Keys.ALL, false, false, false, 2f, true,
                     false, true, true),
-            new Scenario("T5 bidirectional, weights", 4, 1, 2, 2, 21, 40, 8, 9, Causal.NONE, 0, false, false, false, 0,
+            new Scenario("T5 bidirectional, weights", 4, 1, 2, 2, 21, 40, 8, 9, Causal.NONE, Reference.Keys.ALL, false, false, false, 0,
                     false, true, true, false),
             new Scenario("decoding, grouped heads, keys split, T5 causal buckets", 4, 1, 8, 1, 1, 3000, 64, 64,
-                    Causal.BOTTOM_RIGHT, 0, false, false, false, 0, false, true, false, false),
-            new Scenario("decoding, key padding, window", 4, 2, 3, 3, 1, 1030, 24, 17, Causal.BOTTOM_RIGHT, 700, false,
-                    false, true, 0, false, false, false, true),
-            new Scenario("rank 3, two query tiles", 3, 1, 1, 1, 70, 45, 5, 4, Causal.TOP_LEFT, 0, false, true, false, 0,
+                    Causal.BOTTOM_RIGHT, Reference.Keys.ALL, false, false, false, 0, false, true, false, false),
+            new Scenario("decoding, key padding, window", 4, 2, 3, 3, 1, 1030, 24, 17, Causal.BOTTOM_RIGHT,
+                    Reference.Keys.window(700), false, false, true, 0, false, false, false, true),
+            new Scenario("decoding a ragged batch: key lengths per row", 4, 3, 4, 2, 1, 600, 20, 13,
+                    Causal.BOTTOM_RIGHT, Reference.Keys.ALL.withLengths(600, 17, 333), false, false, false, 0, false,
+                    false, true, false),
+            new Scenario("two-sided window, key lengths, ALiBi", 4, 2, 2, 1, 19, 27, 7, 6, Causal.NONE,
+                    Reference.Keys.extents(4, 2).withLengths(20, 0), false, false, false, 0, true, false, true, true),
+            new Scenario("rank 3, two query tiles", 3, 1, 1, 1, 70, 45, 5, 4, Causal.TOP_LEFT, Reference.Keys.ALL, false,
+                    true, false, 0,
                     false, false, true, false));
 
     /** Dtypes of q, k and v. */
@@ -170,7 +177,8 @@ class HalfAttentionTest {
             }
             Tensor q = logical(s, given[0]), k = logical(s, given[1]), v = logical(s, given[2]);
 
-            AttentionSpec.Builder spec = AttentionSpec.builder().causal(s.causal).window(s.window).softcap(s.softcap);
+            AttentionSpec.Builder spec = SdpaPropertyTest.withKeys(AttentionSpec.builder().causal(s.causal), s.keys)
+                    .softcap(s.softcap);
             long mb = s.b, mh = s.rank == 4 ? s.h : 1;
             Mask mask = null;
             if (s.keep) {
@@ -219,7 +227,7 @@ class HalfAttentionTest {
                 k4 = k4.unsqueeze(1);
                 v4 = v4.unsqueeze(1);
             }
-            Reference.Result ref = Reference.sdpa(q4, k4, v4, mask, padding, s.causal, s.window,
+            Reference.Result ref = Reference.sdpa(q4, k4, v4, mask, padding, s.causal, s.keys,
                     1 / Math.sqrt(s.dk), new Reference.Pos(s.softcap, slopes, rel, bidirectional, 128));
 
             long[] outShape = s.rank == 3 ? new long[] {s.b, s.lq, s.dv} : new long[] {s.b, s.h, s.lq, s.dv};
