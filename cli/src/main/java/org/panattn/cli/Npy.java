@@ -18,18 +18,23 @@ import org.panattn.Tensor;
 
 /**
  * NumPy {@code .npy} files (format 1.0-3.0) of float32 ({@code <f4}),
- * float16 ({@code <f2}) or boolean ({@code |b1}) data in C order: enough to
+ * float16 ({@code <f2}), boolean ({@code |b1}) or int64 ({@code <i8}, for
+ * lengths) data in C order: enough to
  * exchange arrays with NumPy and PyTorch. NumPy has no bfloat16, so a BF16
  * tensor is written as float32 (which holds each of its values exactly).
  */
 final class Npy {
     /**
-     * An array read from a file, with its shape: booleans, or floats (float16
-     * ones widened, exactly) and the file's float type, F32 or F16.
+     * An array read from a file, with its shape: booleans, int64 values, or
+     * floats (float16 ones widened, exactly) and the file's float type, F32 or F16.
      */
-    record Array(long[] shape, float[] floats, boolean[] booleans, Dtype dtype) {
+    record Array(long[] shape, float[] floats, boolean[] booleans, Dtype dtype, long[] longs) {
         boolean isBoolean() {
             return booleans != null;
+        }
+
+        boolean isInt64() {
+            return longs != null;
         }
     }
 
@@ -41,8 +46,30 @@ final class Npy {
     private Npy() {
     }
 
-    /** {@link #read(Path)} of the file given to a command-line option; errors start with the option. */
+    /**
+     * {@link #read(Path)} of the file given to a command-line option, of floats or booleans; errors start
+     * with the option.
+     */
     static Array read(String option, String file) throws IOException {
+        Array a = readAny(option, file);
+        if (a.isInt64()) {
+            throw new IOException(option + ": " + file + ": dtype '<i8' (int64) is not supported here; expected "
+                    + "float32 '<f4' or float16 '<f2' (or bool '|b1' for masks)");
+        }
+        return a;
+    }
+
+    /** The int64 '<i8' file given to a command-line option (lengths); errors start with the option. */
+    static Array readInt64(String option, String file) throws IOException {
+        Array a = readAny(option, file);
+        if (!a.isInt64()) {
+            throw new IOException(option + ": " + file + ": expected int64 '<i8', got "
+                    + (a.isBoolean() ? "bool '|b1'" : a.dtype() == Dtype.F16 ? "float16 '<f2'" : "float32 '<f4'"));
+        }
+        return a;
+    }
+
+    private static Array readAny(String option, String file) throws IOException {
         try {
             return read(Path.of(file));
         } catch (IOException e) {
@@ -88,8 +115,9 @@ final class Npy {
             case "<f4" -> 4;
             case "<f2" -> 2;
             case "|b1" -> 1;
-            default -> throw new IOException(file + ": dtype '" + descr
-                    + "' is not supported; expected float32 '<f4' or float16 '<f2' (or bool '|b1' for masks)");
+            case "<i8" -> 8;
+            default -> throw new IOException(file + ": dtype '" + descr + "' is not supported; expected float32 "
+                    + "'<f4' or float16 '<f2' (or bool '|b1' for masks, int64 '<i8' for lengths)");
         };
         String shapeText = group(SHAPE, header, file, "shape");
         long[] shape = parseShape(file, shapeText);
@@ -107,20 +135,26 @@ final class Npy {
             float[] values = new float[(int) count];
             buf.position(dataStart);
             buf.asFloatBuffer().get(values);
-            return new Array(shape, values, null, Dtype.F32);
+            return new Array(shape, values, null, Dtype.F32, null);
         }
         if (itemSize == 2) {
             float[] values = new float[(int) count];
             for (int i = 0; i < values.length; i++) {
                 values[i] = Float.float16ToFloat(buf.getShort(dataStart + 2 * i));
             }
-            return new Array(shape, values, null, Dtype.F16);
+            return new Array(shape, values, null, Dtype.F16, null);
+        }
+        if (itemSize == 8) {
+            long[] values = new long[(int) count];
+            buf.position(dataStart);
+            buf.asLongBuffer().get(values);
+            return new Array(shape, null, null, null, values);
         }
         boolean[] values = new boolean[(int) count];
         for (int i = 0; i < values.length; i++) {
             values[i] = bytes[dataStart + i] != 0;
         }
-        return new Array(shape, null, values, null);
+        return new Array(shape, null, values, null, null);
     }
 
     /** A tensor as {@code <f4}, or {@code <f2} for F16 (its bits as they are); BF16 as {@code <f4}, exactly. */

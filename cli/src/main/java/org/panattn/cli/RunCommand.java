@@ -46,9 +46,10 @@ import picocli.CommandLine.Spec;
             "                   --out-proj-weight W.npy --out OUT.npy [OPTIONS]",
             "       panattn run --variant mha --qkv QKV.npy --heads H --out-proj-weight W.npy --out OUT.npy",
             "                   [OPTIONS]",
-            "       panattn run --variant pooling --x X.npy --query QV.npy --out OUT.npy [OPTIONS]"},
+            "       panattn run --variant pooling --x X.npy --query QV.npy --out OUT.npy [OPTIONS]",
+            "       panattn run --variant onnx --q Q.npy --k K.npy --v V.npy --out Y.npy [OPTIONS]"},
         description = {
-            "Attention on .npy files: sdpa, mha, general, additive, concat, concat-tanh, pooling.",
+            "Attention on .npy files: sdpa, mha, general, additive, concat, concat-tanh, pooling, onnx.",
             "",
             "Reads and writes NumPy .npy files, so results can be checked against NumPy or PyTorch:",
             "float32 '<f4' or float16 '<f2' in C order; masks bool '|b1' (true = attend) or float",
@@ -64,7 +65,7 @@ import picocli.CommandLine.Spec;
 final class RunCommand implements Callable<Integer> {
     /** The variants, in the usage's order. */
     static final List<String> VARIANTS = List.of("sdpa", "mha", "general", "additive", "concat", "concat-tanh",
-            "pooling");
+            "pooling", "onnx");
 
     @Spec
     CommandSpec spec;
@@ -89,9 +90,15 @@ final class RunCommand implements Callable<Integer> {
             + "--key-padding-mask M.npy (B, L) bool:%n")
     Pooling pooling = new Pooling();
 
+    @ArgGroup(validate = false, order = 7, heading = "%nThe ONNX Attention operator (onnx, opset 23/24): Q, K, V, "
+            + "attn_mask, scale, softcap%nand Y are --q, --k, --v, --attn-mask (bool or float, rank 1 to 4, NumPy "
+            + "broadcasting),%n--scale, --softcap and --out; 3-D inputs are (B, L, heads*D). Its other inputs, "
+            + "attributes%nand outputs:%n")
+    OnnxRunCommand.Onnx onnx = new OnnxRunCommand.Onnx();
+
     static final class Common {
         @Option(names = "--variant", paramLabel = "V", order = 1, converter = VariantName.class,
-                description = "sdpa (default), mha, general, additive, concat, concat-tanh or pooling")
+                description = "sdpa (default), mha, general, additive, concat, concat-tanh, pooling or onnx")
         String variant = "sdpa";
 
         @Option(names = "--backend", paramLabel = "B", order = 2, converter = Options.BackendName.class,
@@ -306,6 +313,10 @@ final class RunCommand implements Callable<Integer> {
                     "--alibi", "--rel-bias", "--rel-max-distance", "--rel-unidirectional", "--rope-base",
                     "--rope-layout", "--bias-k", "--bias-v", "--add-zero-attn", "--qkv"));
             case "pooling" -> all.addAll(List.of("--x", "--query", "--key-padding-mask"));
+            case "onnx" -> {
+                all.remove("--weights"); // the weights are --qk-matmul-output with --qk-matmul-output-mode 3
+                all.addAll(OnnxRunCommand.OPTIONS);
+            }
             default -> throw new IllegalStateException(variant);
         }
         return all;
@@ -326,6 +337,7 @@ final class RunCommand implements Callable<Integer> {
         switch (variant) {
             case "sdpa" -> runSdpa();
             case "mha" -> MhaRunCommand.run(this);
+            case "onnx" -> OnnxRunCommand.run(this);
             default -> RuleRunCommand.run(variant, this);
         }
         return 0;
@@ -442,8 +454,8 @@ final class RunCommand implements Callable<Integer> {
         @Override
         public String convert(String v) {
             if (!VARIANTS.contains(v)) {
-                throw new Options.BadValue("expected sdpa, mha, general, additive, concat, concat-tanh or pooling, "
-                        + "got '" + v + "'");
+                throw new Options.BadValue("expected sdpa, mha, general, additive, concat, concat-tanh, pooling or "
+                        + "onnx, got '" + v + "'");
             }
             return v;
         }

@@ -562,7 +562,7 @@ class MainTest {
         assertUsageError(main("run", "--variant", "mha", "--query", MHA + "x.npy", "--heads", "4", "--key-lengths", "3",
                 "--out", out), "panattn run: --key-lengths is not an option of --variant mha");
         assertUsageError(main("run", "--variant", "attn"), "panattn run: --variant: expected sdpa, mha, general, "
-                + "additive, concat, concat-tanh or pooling, got 'attn'");
+                + "additive, concat, concat-tanh, pooling or onnx, got 'attn'");
         assertUsageError(main("run", "--qq", npy("q4")), "panattn run: unknown option '--qq'");
         assertUsageError(main("run", "--backend", "gpu"), "panattn run: --backend: expected native, java or vector, "
                 + "got 'gpu'");

@@ -56,6 +56,24 @@ class NpyTest {
     }
 
     @Test
+    void readsInt64OnlyWhereLengthsAreAsked() throws IOException {
+        String dict = "{'descr': '<i8', 'fortran_order': False, 'shape': (3,), }\n";
+        ByteBuffer b = ByteBuffer.allocate(10 + dict.length() + 24).order(ByteOrder.LITTLE_ENDIAN);
+        b.put(new byte[] {(byte) 0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0}).putShort((short) dict.length());
+        b.put(dict.getBytes(StandardCharsets.ISO_8859_1)).putLong(7).putLong(0).putLong(1L << 40);
+        Path f = tmp.resolve("lengths.npy");
+        Files.write(f, b.array());
+        assertArrayEquals(new long[] {7, 0, 1L << 40}, Npy.readInt64("--lengths", f.toString()).longs());
+        IOException e = assertThrows(IOException.class, () -> Npy.read("--q", f.toString()));
+        assertEquals("--q: " + f + ": dtype '<i8' (int64) is not supported here; expected float32 '<f4' or float16 "
+                + "'<f2' (or bool '|b1' for masks)", e.getMessage());
+        Path floats = tmp.resolve("floats.npy");
+        Npy.write(floats, new float[] {1}, 1);
+        e = assertThrows(IOException.class, () -> Npy.readInt64("--lengths", floats.toString()));
+        assertEquals("--lengths: " + floats + ": expected int64 '<i8', got float32 '<f4'", e.getMessage());
+    }
+
+    @Test
     void readsWhatItWrites() throws IOException {
         Path f = tmp.resolve("ok.npy");
         Npy.write(f, new float[] {1, 2, 3, 4, 5, 6}, 2, 3);
