@@ -47,7 +47,10 @@ import org.panattn.internal.View;
  * <li>{@code nonpad_kv_seqlen} (batch_size): batch b attends to its first nonpad_kv_seqlen[b]
  * keys only; it cannot be combined with past_key and past_value.</li>
  * <li>A query row that keeps no key gets zeros in Y (and in the mode-3 qk_matmul_output), never
- * NaN.</li>
+ * NaN. With NaN or infinite inputs the rules of
+ * {@link Attention#scaledDotProduct(Tensor, Tensor, Tensor, Tensor, AttentionSpec)} apply: a NaN
+ * score in a row whose float mask is -Infinity everywhere makes that row NaN, where ONNX, which
+ * decides on the bias alone, gives zeros.</li>
  * <li>{@code qk_matmul_output} {@code (batch_size, q_num_heads, q_sequence_length,
  * total_sequence_length)}, by {@code qk_matmul_output_mode}: 0 the scaled product
  * {@code Q·Kᵀ·scale}; 1 after the softcap; 2 after the softcap and the bias (-Infinity where a
@@ -222,6 +225,7 @@ public final class OnnxAttention {
      * @param pastKey past_key {@code (batch_size, kv_num_heads, past_sequence_length, head_size)}, or null
      * @param pastValue past_value {@code (batch_size, kv_num_heads, past_sequence_length, v_head_size)}, or null
      * @param nonpadKvSeqlen nonpad_kv_seqlen, one length per batch from 0 to kv_sequence_length, or null
+     *                       (not with a past; present_key and present_value are then K and V)
      * @param y where Y is written (required)
      * @param presentKey where present_key is written, or null
      * @param presentValue where present_value is written, or null
