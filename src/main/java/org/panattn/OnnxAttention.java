@@ -10,7 +10,8 @@ import org.panattn.internal.View;
 /**
  * The ONNX {@code Attention} operator (opset 23, with opset 24's
  * {@code nonpad_kv_seqlen} input) as one call: the attributes are set once
- * in the builder, and {@link #run(Tensor, Tensor, Tensor, AttnMask, Tensor, Tensor, long[], Tensor, Tensor, Tensor, Tensor) run}
+ * in the builder, and
+ * {@link #run(Tensor, Tensor, Tensor, AttnMask, Tensor, Tensor, long[], Tensor, Tensor, Tensor, Tensor) run}
  * takes the operator's inputs and fills its outputs, under their ONNX names.
  *
  * <pre>{@code
@@ -59,7 +60,8 @@ import org.panattn.internal.View;
  *
  * <p>Every backend runs it: Y and the mode-3 output come from
  * {@link Attention#scaledDotProduct(Tensor, Tensor, Tensor, Tensor, AttentionSpec)} (the fused
- * kernels, with the attn_mask, causal rule and padding as its masks), modes 0 to 2 from
+ * kernels, with the attn_mask, the causal rule and nonpad_kv_seqlen as its masks, causal rule and key
+ * lengths), modes 0 to 2 from
  * {@link Attention#linear} and a pass in Java for the scale, softcap and bias.
  * {@code softmax_precision} is accepted and reported, but the softmax always runs in float32,
  * the precision of the kernels. Tensors are float32.
@@ -249,7 +251,8 @@ public final class OnnxAttention {
             Tensor values = present(temp, in.pastValue(), in.v4(), presentValue, in.presentShape(in.vHeadSize()));
             float s = Float.isNaN(scale) ? (float) (1.0 / Math.sqrt(Math.max(in.headSize(), 1))) : scale;
             AttentionSpec.Builder spec = AttentionSpec.builder().backend(resolved).scale(s).softcap(softcap)
-                    .causal(bias.causal()).mask(bias.mask()).keyPadding(bias.keyPadding());
+                    .causal(bias.causal()).mask(bias.mask()).keyPadding(bias.keyPadding())
+                    .keyLengths(bias.keyLengths());
             if (qkMatmulOutput != null && qkMatmulOutputMode == 3) {
                 spec.weights(qkMatmulOutput);
             }

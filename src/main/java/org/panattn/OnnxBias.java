@@ -5,10 +5,11 @@ import java.lang.foreign.ValueLayout;
 
 /**
  * ONNX's attention bias (attn_mask, is_causal, nonpad_kv_seqlen) as what
- * scaled dot-product attention takes: a causal rule and two masks. The
- * mask slot holds attn_mask; the key-padding slot holds the padding of
- * nonpad_kv_seqlen (with its per-batch causal frontier), or a causal
- * frontier that neither alignment of {@link Causal} draws.
+ * scaled dot-product attention takes: a causal rule, two masks and key
+ * lengths. The mask slot holds attn_mask; nonpad_kv_seqlen is the spec's
+ * key lengths, whose bottom-right causal alignment per batch row is
+ * ONNX's; the key-padding slot holds a causal frontier that neither
+ * alignment of {@link Causal} draws.
  */
 final class OnnxBias {
     private static final String TARGET = "(batch_size, q_num_heads, q_sequence_length, total_sequence_length)";
@@ -16,14 +17,16 @@ final class OnnxBias {
     private final Causal causal;
     private final Mask mask;
     private final Mask keyPadding;
+    private final long[] keyLengths;
     private final long qLength;
     private final long totalLength;
     private final Term[] terms;
 
-    private OnnxBias(Causal causal, Mask mask, Mask keyPadding, long qLength, long totalLength) {
+    private OnnxBias(Causal causal, Mask mask, Mask keyPadding, long[] keyLengths, long qLength, long totalLength) {
         this.causal = causal;
         this.mask = mask;
         this.keyPadding = keyPadding;
+        this.keyLengths = keyLengths;
         this.qLength = qLength;
         this.totalLength = totalLength;
         terms = new Term[] {Term.of(mask), Term.of(keyPadding)};
@@ -39,9 +42,14 @@ final class OnnxBias {
         return mask;
     }
 
-    /** {@return the second mask (key lengths, or a causal frontier of its own), or null} */
+    /** {@return the second mask (a causal frontier of its own), or null} */
     Mask keyPadding() {
         return keyPadding;
+    }
+
+    /** {@return nonpad_kv_seqlen as the spec's key lengths, or null} */
+    long[] keyLengths() {
+        return keyLengths;
     }
 
     /** Checks attn_mask against the inputs and builds the terms, any temporary mask in {@code temp}. */
@@ -50,19 +58,20 @@ final class OnnxBias {
         Mask mask = attnMask == null ? null : attnMask(temp, in, backend, attnMask);
         long lq = in.qLength(), total = in.totalLength();
         if (nonpadKvSeqlen != null) {
-            return new OnnxBias(Causal.NONE, mask, keyLengths(temp, in, nonpadKvSeqlen, isCausal), lq, total);
+            // Batch b keeps its first lengths[b] keys; with is_causal query i keeps j <= i + lengths[b] - Lq.
+            return new OnnxBias(isCausal ? Causal.BOTTOM_RIGHT : Causal.NONE, mask, null, nonpadKvSeqlen, lq, total);
         }
         if (!isCausal) {
-            return new OnnxBias(Causal.NONE, mask, null, lq, total);
+            return new OnnxBias(Causal.NONE, mask, null, null, lq, total);
         }
         // Query i sees key j <= i + past_sequence_length: top-left without a past, bottom-right when
         // the new keys are as many as the queries, else a frontier of its own.
         long offset = in.pastLength();
         if (offset == 0) {
-            return new OnnxBias(Causal.TOP_LEFT, mask, null, lq, total);
+            return new OnnxBias(Causal.TOP_LEFT, mask, null, null, lq, total);
         }
         if (offset == total - lq) {
-            return new OnnxBias(Causal.BOTTOM_RIGHT, mask, null, lq, total);
+            return new OnnxBias(Causal.BOTTOM_RIGHT, mask, null, null, lq, total);
         }
         MemorySegment keep = temp.arena().allocate(Math.max(Shapes.count("causal mask", new long[] {lq, total}), 1));
         for (long i = 0; i < lq; i++) {
@@ -70,33 +79,7 @@ final class OnnxBias {
                 keep.set(ValueLayout.JAVA_BYTE, i * total + j, j <= i + offset ? (byte) 1 : (byte) 0);
             }
         }
-        return new OnnxBias(Causal.NONE, mask, Mask.keep(keep, 1, 1, lq, total), lq, total);
-    }
-
-    /**
-     * nonpad_kv_seqlen: batch b keeps its first lengths[b] keys, and with is_causal query i keeps
-     * key j &le; i + lengths[b] - q_sequence_length (bottom-right per batch). The one place that
-     * turns lengths into a mask, kept apart so that a per-batch key length of the spec can
-     * replace it.
-     */
-    private static Mask keyLengths(OnnxAttention.Temporaries temp, OnnxInputs in, long[] lengths, boolean isCausal) {
-        long lk = in.kvLength();
-        if (!isCausal) {
-            return Mask.keyPadding(temp.arena(), lengths, lk);
-        }
-        long b = in.batch(), lq = in.qLength();
-        MemorySegment keep = temp.arena().allocate(Math.max(Shapes.count("causal key-length mask",
-                new long[] {b, lq, lk}), 1));
-        for (long bi = 0; bi < b; bi++) {
-            long offset = lengths[(int) bi] - lq;
-            for (long i = 0; i < lq; i++) {
-                for (long j = 0; j < lk; j++) {
-                    boolean kept = j < lengths[(int) bi] && j <= i + offset;
-                    keep.set(ValueLayout.JAVA_BYTE, (bi * lq + i) * lk + j, kept ? (byte) 1 : (byte) 0);
-                }
-            }
-        }
-        return Mask.keep(keep, b, 1, lq, lk);
+        return new OnnxBias(Causal.NONE, mask, Mask.keep(keep, 1, 1, lq, total), null, lq, total);
     }
 
     /**
@@ -117,8 +100,8 @@ final class OnnxBias {
         String[] names = {"batch_size", "q_num_heads", "q_sequence_length"};
         for (int d = 0; d < 3; d++) {
             if (s[d] != 1 && s[d] != target[d]) {
-                throw new IllegalArgumentException("attn_mask: shape " + Shapes.format(given) + " does not broadcast to "
-                        + TARGET + " = " + Shapes.format(target) + ": its " + names[d] + " dimension must be 1 or "
+                throw new IllegalArgumentException("attn_mask: shape " + Shapes.format(given)
+                        + " does not broadcast to " + TARGET + " = " + Shapes.format(target) + ": its " + names[d] + " dimension must be 1 or "
                         + target[d] + ", got " + s[d]);
             }
         }
@@ -155,8 +138,8 @@ final class OnnxBias {
                 for (long c = 0; c < s[2]; c++) {
                     long row = ((a * s[1] + b) * s[2] + c) * total;
                     for (long j = 0; j < total; j++) {
-                        float x = j < s[3] ? from.getAtIndex(Tensor.FLOAT, a * st[0] + b * st[1] + c * st[2] + j * st[3])
-                                : Float.NEGATIVE_INFINITY;
+                        long at = a * st[0] + b * st[1] + c * st[2] + j * st[3];
+                        float x = j < s[3] ? from.getAtIndex(Tensor.FLOAT, at) : Float.NEGATIVE_INFINITY;
                         to.setAtIndex(Tensor.FLOAT, row + j, x);
                     }
                 }
@@ -167,12 +150,13 @@ final class OnnxBias {
 
     /**
      * The bias scaled dot-product attention adds to the score of query i and key j in head h
-     * of batch b, from these very terms: -Infinity where the causal rule or a keep-mask hides
-     * the key, plus the additive mask's value.
+     * of batch b, from these very terms: -Infinity where the key lengths, the causal rule or a
+     * keep-mask hides the key, plus the additive mask's value.
      */
     float at(long b, long h, long i, long j) {
-        boolean hidden = causal == Causal.TOP_LEFT && j > i
-                || causal == Causal.BOTTOM_RIGHT && j > i + totalLength - qLength;
+        long keys = keyLengths == null ? totalLength : keyLengths[(int) b];
+        boolean hidden = j >= keys || causal == Causal.TOP_LEFT && j > i
+                || causal == Causal.BOTTOM_RIGHT && j > i + keys - qLength;
         if (hidden) {
             return Float.NEGATIVE_INFINITY;
         }

@@ -88,7 +88,8 @@ class OnnxAttentionTest {
         }
         List<GuardedTensor> inputs = new ArrayList<>();
         GuardedTensor q = input(arena, rnd, inputs, rank == 3 ? new long[] {b, lq, hq * d} : new long[] {b, hq, lq, d});
-        GuardedTensor k = input(arena, rnd, inputs, rank == 3 ? new long[] {b, lkv, hkv * d} : new long[] {b, hkv, lkv, d});
+        GuardedTensor k = input(arena, rnd, inputs, rank == 3 ? new long[] {b, lkv, hkv * d}
+                : new long[] {b, hkv, lkv, d});
         GuardedTensor v = input(arena, rnd, inputs, rank == 3 ? new long[] {b, lkv, hkv * dv}
                 : new long[] {b, hkv, lkv, dv});
         GuardedTensor pk = hasPast ? input(arena, rnd, inputs, b, hkv, past, d) : null;
@@ -211,7 +212,8 @@ class OnnxAttentionTest {
         }
         for (int i = 0; i < want.length; i++) {
             int at = i;
-            boolean ok = Double.isInfinite(want[i]) ? got[i] == want[i] : Math.abs(got[i] - want[i]) <= TOLERANCE * scale;
+            boolean ok = Double.isInfinite(want[i]) ? got[i] == want[i]
+                    : Math.abs(got[i] - want[i]) <= TOLERANCE * scale;
             assertTrue(ok, () -> what + ": element " + at + " is " + got[at] + ", expected " + want[at] + " (" + p
                     + ")");
         }
@@ -278,7 +280,8 @@ class OnnxAttentionTest {
                     close(w, want.qk(), t + ": weights, Lkv " + lkv, c);
                     for (int i = 0; i < 2; i++) {
                         for (int j = 0; j < 4 + lkv; j++) {
-                            assertEquals(j <= i + 4, w[(int) (i * (4 + lkv) + j)] > 0, t + ": query " + i + ", key " + j);
+                            assertEquals(j <= i + 4, w[(int) (i * (4 + lkv) + j)] > 0,
+                                    t + ": query " + i + ", key " + j);
                         }
                     }
                 }
@@ -302,7 +305,8 @@ class OnnxAttentionTest {
             OnnxReference.Attributes a = new OnnxReference.Attributes(true, 2, 2, Double.NaN, 0, 2);
             OnnxReference.Result want = OnnxReference.attention(q, k, v, new OnnxReference.MaskData(null, m,
                     new long[] {2, 1, 3, 6}), null, null, nonpad, a);
-            Case c = new Case(OnnxAttention.builder().isCausal(true).qNumHeads(2).kvNumHeads(2).qkMatmulOutputMode(2), a);
+            Case c = new Case(OnnxAttention.builder().isCausal(true).qNumHeads(2).kvNumHeads(2)
+                    .qkMatmulOutputMode(2), a);
             for (Target t : Target.all()) {
                 Tensor y = Tensor.allocate(arena, 2, 3, 6), qk = Tensor.allocate(arena, 2, 2, 3, 6);
                 float[] out = runOn(t, c, q, k, v, mask, null, null, nonpad, y, qk);
@@ -333,8 +337,8 @@ class OnnxAttentionTest {
                 Backend backend = t.select();
                 Tensor y3 = Tensor.allocate(arena, 2, 3, 28), y4 = Tensor.allocate(arena, 2, 3, 4, 7);
                 op3.toBuilder().backend(backend).build().run(q3, k3, v3, null, null, null, null, y3, null, null, null);
-                op4.toBuilder().backend(backend).build().run(q4.permute(0, 2, 1, 3), k4.permute(0, 2, 1, 3), v4.permute(0, 2, 1, 3),
-                        null, null, null, null, y4.permute(0, 2, 1, 3), null, null, null);
+                op4.toBuilder().backend(backend).build().run(q4.permute(0, 2, 1, 3), k4.permute(0, 2, 1, 3),
+                        v4.permute(0, 2, 1, 3), null, null, null, null, y4.permute(0, 2, 1, 3), null, null, null);
                 assertEquals(java.util.Arrays.toString(y4.toArray()), java.util.Arrays.toString(y3.toArray()),
                         t + ": 3-D Y is 4-D Y with its heads side by side");
             }

@@ -172,7 +172,8 @@ class OnnxAttentionValidationTest {
             expect(BAD, "Y: its segment is read-only", () -> op.run(q, k, v, null, pk, pv, null,
                     Tensor.wrap(Tensor.allocate(arena, 1, 2, 3, 6).segment().asReadOnly(), 1, 2, 3, 6), null, null,
                     null));
-            expect(BAD, "present_value: rows overlap (stride 0 < row length 6)", () -> op.run(q, k, v, null, pk, pv, null, y, null,
+            expect(BAD, "present_value: rows overlap (stride 0 < row length 6)", () -> op.run(q, k, v, null, pk, pv,
+                    null, y, null,
                     Tensor.wrap(Tensor.allocate(arena, 42).segment(), new long[] {1, 1, 7, 6}, new long[] {0, 0, 0, 1}),
                     null));
             // A mask of the wrong shape is found after the outputs are checked, still before any write.
