@@ -64,7 +64,7 @@ import org.panattn.internal.View;
  * lengths), modes 0 to 2 from
  * {@link Attention#linear} and a pass in Java for the scale, softcap and bias.
  * {@code softmax_precision} is accepted and reported, but the softmax always runs in float32,
- * the precision of the kernels. Tensors are float32.
+ * the precision of the kernels. Every tensor is float32 ({@link Dtype#F32}): others are refused.
  *
  * <p>Every argument is checked, by its ONNX name and with the expected shape, before anything is
  * written; a refused call writes no output. Inputs and outputs may have any strides whose last
@@ -383,13 +383,14 @@ public final class OnnxAttention {
          * A float mask added to the scores ({@code -Infinity} = never attend): a view of
          * {@code values}, of any strides.
          *
-         * @param values the terms, rank 1 to 4
+         * @param values the terms, rank 1 to 4, float32
          * @return the mask
          */
         public static AttnMask additive(Tensor values) {
             if (values == null) {
                 throw new IllegalArgumentException("attn_mask: values must not be null");
             }
+            AttentionValidation.float32("attn_mask", values, OnnxInputs.FLOAT32);
             return new AttnMask(null, values, values.shape());
         }
 

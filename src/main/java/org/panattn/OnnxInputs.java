@@ -223,11 +223,14 @@ record OnnxInputs(int rank, long batch, long qHeads, long kvHeads, long qLength,
         return lengths.clone();
     }
 
+    static final String FLOAT32 = "the ONNX operator runs on float32 tensors; convert with to(arena, Dtype.F32)";
+
     private static void usable(String name, Tensor t, Backend backend) {
         if (t == null) {
             throw new IllegalArgumentException(name + " must not be null");
         }
         t.checkUsable(name, backend);
+        AttentionValidation.float32(name, t, FLOAT32);
     }
 
     /** Grouped-query attention: every key/value head serves the same number of query heads. */

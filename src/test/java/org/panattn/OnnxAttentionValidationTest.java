@@ -186,12 +186,17 @@ class OnnxAttentionValidationTest {
     }
 
     @Test
-    void closedArenasAndHeapMemoryForNativeAreRefusedByName() {
+    void closedArenasHalfTensorsAndHeapMemoryForNativeAreRefusedByName() {
         try (Arena arena = Arena.ofConfined()) {
             Tensor t = Tensor.allocate(arena, 1, 1, 2, 2);
             OnnxAttention op = OnnxAttention.builder().backend(Backend.JAVA).build();
             expect(IllegalStateException.class, "past_key: its arena is closed", () -> op.run(t, t, t, null,
                     Refusals.closed(1, 1, 2, 2), t, null, Tensor.allocate(arena, 1, 1, 2, 2), null, null, null));
+            expect(BAD, "V: dtype F16, expected F32 (the ONNX operator runs on float32 tensors", () -> op.run(t, t,
+                    t.to(arena, Dtype.F16), null, null, null, null, Tensor.allocate(arena, 1, 1, 2, 2), null, null,
+                    null));
+            expect(BAD, "attn_mask: dtype BF16, expected F32", () -> OnnxAttention.AttnMask.additive(
+                    Tensor.allocate(arena, 2, 2).to(arena, Dtype.BF16)));
             Tensor heap = Tensor.wrap(MemorySegment.ofArray(new float[4]), 1, 1, 2, 2);
             expect(BAD, "K: the native backend needs off-heap memory", () -> op.toBuilder().backend(Backend.NATIVE)
                     .build().run(t, heap, t, null, null, null, null, Tensor.allocate(arena, 1, 1, 2, 2), null, null,
