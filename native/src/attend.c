@@ -275,8 +275,7 @@ int pa_plan_init(pa_plan *p, const char *values_name, const pa_tensor *values,
     return check_outputs(p);
 }
 
-/* Two masks of one dtype are merged row by row into a scratch row. */
-static int merges_masks(const pa_plan *p)
+int pa_merges_masks(const pa_plan *p)
 {
     return p->masks[0].t != NULL && p->masks[1].t != NULL
         && p->masks[0].t->dtype == p->masks[1].t->dtype;
@@ -290,12 +289,10 @@ static long long query_position(const pa_plan *p, const pa_rows *r, long long i)
     return p->causal == PA_CAUSAL_BOTTOM_RIGHT ? i + r->keys - p->Lq : i;
 }
 
-/* The keys query row i may see: [lo, hi), within its batch row's keys. The
- * causal rule and the window count from the query's position before
+/* The causal rule and the window count from the query's position before
  * clamping to the keys that exist; each extent is compared before it is
- * added, so none overflows. Over the rows of a block both bounds only
- * grow, so the first row's lo and the last row's hi bound them all. */
-static void key_range(const pa_plan *p, const pa_rows *r, long long i, long long *lo, long long *hi)
+ * added, so none overflows. */
+void pa_key_range(const pa_plan *p, const pa_rows *r, long long i, long long *lo, long long *hi)
 {
     const long long n = r->keys, pos = query_position(p, r, i);
     long long l = 0, h = n;
@@ -311,11 +308,8 @@ static void key_range(const pa_plan *p, const pa_rows *r, long long i, long long
     *hi = h;
 }
 
-/* Row i's masks over keys [lo, hi) as one additive and one keep row,
- * either NULL, each pointing at key lo: merged into `merge` when both masks
- * have one dtype. */
-static void mask_row(const pa_plan *p, long long b, long long h, long long i, float *merge,
-                     long long lo, long long hi, const float **add, const unsigned char **keep)
+void pa_mask_row(const pa_plan *p, long long b, long long h, long long i, float *merge,
+                 long long lo, long long hi, const float **add, const unsigned char **keep)
 {
     *add = NULL;
     *keep = NULL;
@@ -333,7 +327,7 @@ static void mask_row(const pa_plan *p, long long b, long long h, long long i, fl
             *add = rows[m];
         }
     }
-    if (!merges_masks(p))
+    if (!pa_merges_masks(p))
         return;
     if (p->masks[0].t->dtype == PA_BOOL) {
         unsigned char *k = (unsigned char *)merge;
@@ -375,10 +369,13 @@ static long long t5_bucket(long long d, long long buckets, int bidirectional, in
     return bucket + (large < buckets - 1 ? large : buckets - 1);
 }
 
-/* Softcap, ALiBi and relative-position bias for keys [lo, hi) of query i;
- * s points at key lo. */
-static void positional_row(const pa_plan *p, const pa_rows *r, long long h, long long i, float *s,
-                           long long lo, long long hi)
+int pa_has_positional(const pa_plan *p)
+{
+    return p->softcap > 0.0f || p->alibi != NULL || p->rel_bias != NULL;
+}
+
+void pa_positional_row(const pa_plan *p, const pa_rows *r, long long h, long long i, float *s,
+                       long long lo, long long hi)
 {
     const long long qpos = query_position(p, r, i);
     const float cap = p->softcap;
@@ -457,7 +454,7 @@ static schedule make_schedule(const pa_plan *p, int threads)
     }
     s.block_cols = p->Lk < PA_BLOCK_COLS ? (p->Lk > 0 ? p->Lk : 1) : PA_BLOCK_COLS;
     long long cols = p->weights != NULL ? 0 : s.block_cols;  /* weights path: rows go to weights */
-    s.merge_floats = merges_masks(p) ? (p->weights != NULL ? p->Lk : s.block_cols) : 0;
+    s.merge_floats = pa_merges_masks(p) ? (p->weights != NULL ? p->Lk : s.block_cols) : 0;
     /* Half inputs are widened a block at a time: the fill's keys and then
      * the values share one block (at most PA_BLOCK_COLS keys, as block_cols). */
     const long long per_value = p->values->dtype != PA_F32 ? p->Dv : 0;
@@ -471,17 +468,13 @@ static schedule make_schedule(const pa_plan *p, int threads)
 /* Below this many multiply-adds a call runs on its caller, with its
  * workspace on the stack when it fits: no allocation, no thread wake-up. */
 #define PA_SMALL_WORK (1LL << 20)
-#define PA_STACK_FLOATS 4096
 
-/* Every output is empty. Its other sizes may then be anything (an empty
- * output needs no memory) and their product may overflow, so such a call
- * stops before any size arithmetic. */
-static int writes_nothing(const pa_plan *p)
+int pa_plan_writes_nothing(const pa_plan *p)
 {
     return p->B == 0 || p->H == 0 || p->Lq == 0 || (p->Dv == 0 && (p->weights == NULL || p->Lk == 0));
 }
 
-static int threads_for(const pa_plan *p)
+int pa_plan_threads(const pa_plan *p)
 {
     const long long work = p->B * p->H * p->Lq * (p->Lk + 1) * (p->Dv + 16);
     return work < PA_SMALL_WORK ? 1 : pa_num_threads();
@@ -489,11 +482,21 @@ static int threads_for(const pa_plan *p)
 
 long long pa_plan_workspace_bytes(const pa_plan *p)
 {
-    if (writes_nothing(p))
+    if (pa_plan_writes_nothing(p))
         return 0;
-    int threads = threads_for(p);
+    int threads = pa_plan_threads(p);
     schedule s = make_schedule(p, threads);
     return (s.scratch_floats * threads + s.partial_floats * s.blocks * s.chunks) * (long long)sizeof(float);
+}
+
+long long pa_batch_keys(const pa_plan *p, long long b)
+{
+    if (p->key_lengths == NULL)
+        return p->Lk;
+    /* Clamped: a length the caller changed since the checks cannot reach
+     * beyond the keys. */
+    const long long n = p->key_lengths[b];
+    return n < 0 ? 0 : n > p->Lk ? p->Lk : n;
 }
 
 static pa_rows block_rows(const pa_plan *p, const schedule *s, long long block)
@@ -515,13 +518,7 @@ static pa_rows block_rows(const pa_plan *p, const schedule *s, long long block)
         r.i0 = tile * PA_TILE_ROWS;
         r.count = p->Lq - r.i0 < PA_TILE_ROWS ? p->Lq - r.i0 : PA_TILE_ROWS;
     }
-    /* Read once a block, and clamped: a length the caller changed since
-     * the checks cannot reach beyond the keys. */
-    r.keys = p->Lk;
-    if (p->key_lengths != NULL) {
-        const long long n = p->key_lengths[r.b];
-        r.keys = n < 0 ? 0 : n > p->Lk ? p->Lk : n;
-    }
+    r.keys = pa_batch_keys(p, r.b);     /* read once a block */
     return r;
 }
 
@@ -532,8 +529,8 @@ static pa_rows block_rows(const pa_plan *p, const schedule *s, long long block)
 static void run_with_weights(const pa_plan *p, const pa_rows *r, float *merge)
 {
     long long c0, c1, unused;
-    key_range(p, r, r->i0, &c0, &unused);
-    key_range(p, r, r->i0 + r->count - 1, &unused, &c1);
+    pa_key_range(p, r, r->i0, &c0, &unused);
+    pa_key_range(p, r, r->i0 + r->count - 1, &unused, &c1);
     const long long cols = c1 > c0 ? c1 - c0 : 0;
     if (p->Lk == 0) {       /* no keys: empty weights, zero outputs */
         float *op = pa_row(p->out, r->b, r->h0, r->i0);
@@ -549,14 +546,14 @@ static void run_with_weights(const pa_plan *p, const pa_rows *r, float *merge)
     for (long long k = 0; k < r->count; k++) {
         const long long i = r->i0 + k;
         long long lo, hi;
-        key_range(p, r, i, &lo, &hi);
+        pa_key_range(p, r, i, &lo, &hi);
         float *row = s + k * lds;
         if (hi > lo) {
-            if (p->softcap > 0.0f || p->alibi != NULL || p->rel_bias != NULL)
-                positional_row(p, r, r->h0, i, row + lo, lo, hi);
+            if (pa_has_positional(p))
+                pa_positional_row(p, r, r->h0, i, row + lo, lo, hi);
             const float *add;
             const unsigned char *keep;
-            mask_row(p, r->b, r->h0, i, merge, lo, hi, &add, &keep);
+            pa_mask_row(p, r->b, r->h0, i, merge, lo, hi, &add, &keep);
             p->kernels->softmax_row(row + lo, hi - lo, add, keep);
             empty[k] = 1;
             for (long long j = lo; j < hi && empty[k]; j++)
@@ -603,11 +600,11 @@ static void run_online(const pa_plan *p, const pa_rows *r, long long k0, long lo
     }
     /* Keys some row of the block may see, within [k0, k1). */
     long long c0, c1, unused;
-    key_range(p, r, pa_rows_i(r, 0), &c0, &unused);
-    key_range(p, r, pa_rows_i(r, r->count - 1), &unused, &c1);
+    pa_key_range(p, r, pa_rows_i(r, 0), &c0, &unused);
+    pa_key_range(p, r, pa_rows_i(r, r->count - 1), &unused, &c1);
     c0 = c0 > k0 ? c0 : k0;
     c1 = c1 < k1 ? c1 : k1;
-    const int positional = p->softcap > 0.0f || p->alibi != NULL || p->rel_bias != NULL;
+    const int positional = pa_has_positional(p);
     for (long long j0 = c0; j0 < c1; j0 += cols) {
         const long long j1 = j0 + cols < c1 ? j0 + cols : c1;
         const long long n = j1 - j0;
@@ -616,7 +613,7 @@ static void run_online(const pa_plan *p, const pa_rows *r, long long k0, long lo
             const long long h = pa_rows_h(r, k), i = pa_rows_i(r, k);
             float *row = s + k * cols; /* key j at row[j - j0] */
             long long lo, hi;
-            key_range(p, r, i, &lo, &hi);
+            pa_key_range(p, r, i, &lo, &hi);
             lo = lo > j0 ? lo : j0;
             hi = hi < j1 ? hi : j1;
             if (hi <= lo) {
@@ -624,10 +621,10 @@ static void run_online(const pa_plan *p, const pa_rows *r, long long k0, long lo
                 continue;
             }
             if (positional)
-                positional_row(p, r, h, i, row + (lo - j0), lo, hi);
+                pa_positional_row(p, r, h, i, row + (lo - j0), lo, hi);
             const float *add;
             const unsigned char *keep;
-            mask_row(p, r->b, h, i, merge, lo, hi, &add, &keep);
+            pa_mask_row(p, r->b, h, i, merge, lo, hi, &add, &keep);
             float corr = p->kernels->online_row(row + (lo - j0), hi - lo, add, keep, &m[k], &l[k]);
             zero(row, 0, lo - j0);
             zero(row, hi - j0, n);
@@ -697,7 +694,43 @@ static void run_item(void *ctx, long long item, int thread)
     run_online(p, &r, k0, k1, blk, s->block_cols, merge, pm, pl, part, p->Dv);
 }
 
-/* Combines the chunks of one row block: out = sum_c e^(m_c - M) o_c / sum_c e^(m_c - M) l_c. */
+void pa_merge_chunks(float *row, long long Dv, const float *parts, long long stride, long long chunks,
+                     long long rows, long long k)
+{
+    float max = -INFINITY;
+    int nan = 0;
+    for (long long c = 0; c < chunks; c++) {
+        float mc = parts[c * stride + rows * Dv + k];
+        nan |= isnan(mc);
+        max = mc > max ? mc : max;
+    }
+    if (nan) {      /* a NaN score among the row's keys: the row is NaN */
+        for (long long d = 0; d < Dv; d++)
+            row[d] = NAN;
+        return;
+    }
+    zero(row, 0, Dv);
+    float total = 0.0f;
+    for (long long c = 0; c < chunks && max != -INFINITY; c++) {
+        const float *part = parts + c * stride;
+        float mc = part[rows * Dv + k], lc = part[rows * Dv + rows + k];
+        if (mc == -INFINITY)    /* the chunk kept no key of this row */
+            continue;
+        float w = expf(mc - max);
+        total += w * lc;
+        for (long long d = 0; d < Dv; d++)
+            row[d] += w * part[k * Dv + d];
+    }
+    if (total == 0.0f) {
+        zero(row, 0, Dv);
+        return;
+    }
+    float inv = 1.0f / total;
+    for (long long d = 0; d < Dv; d++)
+        row[d] *= inv;
+}
+
+/* Combines the key chunks of one row block. */
 static void merge_block(void *ctx, long long block, int thread)
 {
     (void)thread;
@@ -705,46 +738,16 @@ static void merge_block(void *ctx, long long block, int thread)
     const pa_plan *p = jb->p;
     const schedule *s = &jb->s;
     pa_rows r = block_rows(p, s, block);
-    for (long long k = 0; k < r.count; k++) {
-        float max = -INFINITY;
-        for (long long c = 0; c < s->chunks; c++) {
-            const float *part = jb->partials + (block * s->chunks + c) * s->partial_floats;
-            float mc = part[r.count * p->Dv + k];
-            max = mc > max ? mc : max;
-        }
-        float *row = pa_row(p->out, r.b, r.h0, r.i0) + k * pa_rows_stride(&r, p->out);
-        zero(row, 0, p->Dv);
-        float total = 0.0f;
-        for (long long c = 0; c < s->chunks && max != -INFINITY; c++) {
-            const float *part = jb->partials + (block * s->chunks + c) * s->partial_floats;
-            float mc = part[r.count * p->Dv + k], lc = part[r.count * p->Dv + r.count + k];
-            if (mc == -INFINITY)
-                continue;
-            float w = expf(mc - max);
-            total += w * lc;
-            for (long long d = 0; d < p->Dv; d++)
-                row[d] += w * part[k * p->Dv + d];
-        }
-        if (total == 0.0f) {
-            zero(row, 0, p->Dv);
-            continue;
-        }
-        float inv = 1.0f / total;
-        for (long long d = 0; d < p->Dv; d++)
-            row[d] *= inv;
-    }
+    const float *parts = jb->partials + block * s->chunks * s->partial_floats;
+    for (long long k = 0; k < r.count; k++)
+        pa_merge_chunks(pa_row(p->out, r.b, r.h0, r.i0) + k * pa_rows_stride(&r, p->out), p->Dv, parts,
+                        s->partial_floats, s->chunks, r.count, k);
 }
 
-int pa_plan_run(pa_plan *p, const pa_sdpa_options *o)
+int pa_plan_scratch(const pa_plan *p, const pa_sdpa_options *o, long long need, float *stack,
+                    float **scratch, void **owned)
 {
-    if (writes_nothing(p))
-        return PA_OK;
-    p->kernels = pa_active_kernels();
-    const int threads = threads_for(p);
-    job jb = { p, make_schedule(p, threads), NULL, NULL };
-    const long long need = jb.s.scratch_floats * threads + jb.s.partial_floats * jb.s.blocks * jb.s.chunks;
-    float stack[PA_STACK_FLOATS];
-    void *owned = NULL;
+    *owned = NULL;
     if (o->workspace != NULL && need > 0) {
         if (o->workspace_bytes < need * (long long)sizeof(float))
             return pa_fail(PA_EINVAL, "%s: workspace_bytes = %lld, need %lld (see "
@@ -767,15 +770,31 @@ int pa_plan_run(pa_plan *p, const pa_sdpa_options *o)
             if (rc != PA_OK)
                 return rc;
         }
-        jb.scratch = o->workspace;
+        *scratch = o->workspace;
     } else if (need <= PA_STACK_FLOATS) {
-        jb.scratch = stack;
+        *scratch = stack;
     } else {
-        jb.scratch = owned = malloc((size_t)need * sizeof(float));
-        if (owned == NULL)
+        *scratch = *owned = malloc((size_t)need * sizeof(float));
+        if (*owned == NULL)
             return pa_fail(PA_ENOMEM, "%s: cannot allocate %lld bytes of workspace", p->fn,
                            need * (long long)sizeof(float));
     }
+    return PA_OK;
+}
+
+int pa_plan_run(pa_plan *p, const pa_sdpa_options *o)
+{
+    if (pa_plan_writes_nothing(p))
+        return PA_OK;
+    p->kernels = pa_active_kernels();
+    const int threads = pa_plan_threads(p);
+    job jb = { p, make_schedule(p, threads), NULL, NULL };
+    const long long need = jb.s.scratch_floats * threads + jb.s.partial_floats * jb.s.blocks * jb.s.chunks;
+    float stack[PA_STACK_FLOATS];
+    void *owned;
+    int rc = pa_plan_scratch(p, o, need, stack, &jb.scratch, &owned);
+    if (rc != PA_OK)
+        return rc;
     jb.partials = jb.scratch + jb.s.scratch_floats * threads;
     if (threads == 1) {
         for (long long item = 0; item < jb.s.blocks * jb.s.chunks; item++)

@@ -113,6 +113,56 @@ long long pa_plan_workspace_bytes(const pa_plan *p);
 /* Runs every tile, with the caller's workspace or an allocated one. */
 int pa_plan_run(pa_plan *p, const pa_sdpa_options *o);
 
+/* Every output is empty. Its other sizes may then be anything (an empty
+ * output needs no memory) and their product may overflow, so such a call
+ * stops before any size arithmetic. */
+int pa_plan_writes_nothing(const pa_plan *p);
+
+/* Threads a call computes on: 1 for small work (no thread wake-up), else
+ * pa_num_threads(), read once. */
+int pa_plan_threads(const pa_plan *p);
+
+/* Scratch of `need` floats: the caller's workspace (checked for size,
+ * alignment and overlap with every tensor of the call), else `stack`
+ * (PA_STACK_FLOATS floats) when it is enough, else an allocation returned
+ * in *owned as well, for the caller to free (*owned is NULL otherwise). */
+#define PA_STACK_FLOATS 4096
+int pa_plan_scratch(const pa_plan *p, const pa_sdpa_options *o, long long need, float *stack,
+                    float **scratch, void **owned);
+
+/* Keys batch row b has: key_lengths[b] (read now, clamped to [0, Lk]),
+ * or Lk without key lengths; what pa_rows.keys holds. */
+long long pa_batch_keys(const pa_plan *p, long long b);
+
+/* The keys query row i of a block may see: [lo, hi), within its batch
+ * row's keys (r->keys). Over the rows of a block both bounds only grow, so
+ * the first row's lo and the last row's hi bound them all. */
+void pa_key_range(const pa_plan *p, const pa_rows *r, long long i, long long *lo, long long *hi);
+
+/* Row (b, h, i)'s masks over keys [lo, hi) as one additive and one keep
+ * row, either NULL, each pointing at key lo: merged into `merge` (hi - lo
+ * floats) when both masks have one dtype (pa_merges_masks). */
+int pa_merges_masks(const pa_plan *p);
+void pa_mask_row(const pa_plan *p, long long b, long long h, long long i, float *merge,
+                 long long lo, long long hi, const float **add, const unsigned char **keep);
+
+/* Softcap, ALiBi and relative-position bias, when the plan has any, for
+ * keys [lo, hi) of query row i of head h in a block; s points at key lo. */
+int pa_has_positional(const pa_plan *p);
+void pa_positional_row(const pa_plan *p, const pa_rows *r, long long h, long long i, float *s,
+                       long long lo, long long hi);
+
+/*
+ * Key chunks of one block of `rows` query rows, computed apart (split over
+ * threads): chunk c's part, at parts + c * stride, holds the rows'
+ * unnormalised outputs (rows x Dv floats), then their running maxima and
+ * sums (rows floats each). Writes row k's output into `row`:
+ * sum_c e^(m_c - M) o_c / sum_c e^(m_c - M) l_c with M the largest m_c;
+ * zeros when no chunk kept a key, NaN when a chunk's max is NaN.
+ */
+void pa_merge_chunks(float *row, long long Dv, const float *parts, long long stride, long long chunks,
+                     long long rows, long long k);
+
 /* Address of element (i0, i1, i2, 0) of an f32 tensor, and its row stride
  * as cblas wants it (at least the row length, at least 1). */
 float *pa_row(const pa_tensor *t, long long i0, long long i1, long long i2);
