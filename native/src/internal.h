@@ -52,6 +52,17 @@ typedef struct pa_kernels {
      * Reads and writes nothing beyond them; a signalling NaN may come out
      * quiet, any NaN stays NaN. */
     void (*widen)(float *dst, const void *src, long long n, int dtype);
+    /* The decode kernel's two passes over a block of n keys (decode.c).
+     * K and V rows are read by dtype (the tensor's) from row j at element
+     * j * ld of k or v; query rows, scores and outputs are f32 and dense.
+     * decode_scores: s[r * lds + j] = scale * (q_r . k_j), q_r the d floats
+     * at q + r * d, for r < rows and j < n. */
+    void (*decode_scores)(float *s, long long lds, const float *q, long long rows, const void *k,
+                          long long ldk, int dtype, long long n, long long d, float scale);
+    /* decode_values: o_r = corr[r] * o_r + sum_j p[r * ldp + j] * v_j for
+     * r < rows and j < n, o_r the dv floats at o + r * dv. */
+    void (*decode_values)(float *o, const float *corr, const float *p, long long ldp, long long rows,
+                          const void *v, long long ldv, int dtype, long long n, long long dv);
 } pa_kernels;
 
 extern const pa_kernels pa_kernels_scalar;

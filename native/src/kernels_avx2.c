@@ -194,4 +194,138 @@ static void widen(float *dst, const void *src, long long n, int dtype)
     }
 }
 
-const pa_kernels pa_kernels_avx2 = { PA_ISA_AVX2, softmax_row, online_row, additive_row, widen };
+/* ---- decoding (decode.c) ---- */
+
+/* Elements of a block of 8 starting at c that lie below end: 0 to 8. */
+static inline int count8(long long c, long long end)
+{
+    return c >= end ? 0 : end - c >= 8 ? 8 : (int)(end - c);
+}
+
+/* count elements from x, the rest 0; a short block is copied, so that no
+ * load reaches past the row. */
+static inline __m256 load_floats(const float *x, int count)
+{
+    if (count == 8)
+        return _mm256_loadu_ps(x);
+    float b[8] = {0};
+    memcpy(b, x, sizeof(float) * (size_t)count);
+    return _mm256_loadu_ps(b);
+}
+
+static inline void store_floats(float *x, __m256 v, int count)
+{
+    if (count == 8) {
+        _mm256_storeu_ps(x, v);
+        return;
+    }
+    float b[8];
+    _mm256_storeu_ps(b, v);
+    memcpy(x, b, sizeof(float) * (size_t)count);
+}
+
+/* count elements from c of a K or V row, by dtype, the rest 0: half ones
+ * read 2 bytes each and widened (F16C, or bfloat16's shift). */
+static inline __m256 load_row(const void *row, long long c, int count, int dtype)
+{
+    if (dtype == PA_F32)
+        return load_floats((const float *)row + c, count);
+    const unsigned short *h = (const unsigned short *)row + c;
+    if (count == 8)
+        return widen8(_mm_loadu_si128((const __m128i *)h), dtype);
+    unsigned short tail[8] = {0};
+    memcpy(tail, h, sizeof(unsigned short) * (size_t)count);
+    return widen8(_mm_loadu_si128((const __m128i *)tail), dtype);
+}
+
+/* The lane sums of a, b, c, d, in lanes 0 to 3. */
+static inline __m128 sum4(__m256 a, __m256 b, __m256 c, __m256 d)
+{
+    __m256 abcd = _mm256_hadd_ps(_mm256_hadd_ps(a, b), _mm256_hadd_ps(c, d));
+    return _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
+}
+
+/* Four keys at a time, one query row after another: the keys' rows are
+ * read from memory once and from L1 for the other rows, and one reduction
+ * gives four scores. */
+static void decode_scores(float *s, long long lds, const float *q, long long rows, const void *k,
+                          long long ldk, int dtype, long long n, long long d, float scale)
+{
+    const long long stride = ldk * pa_dtype_size(dtype);
+    const __m128 vscale = _mm_set1_ps(scale);
+    for (long long j = 0; j < n; j += 4) {
+        const int keys = n - j < 4 ? (int)(n - j) : 4;
+        /* A tail's missing keys repeat its last one: computed, not stored. */
+        const char *k0 = (const char *)k + j * stride;
+        const char *k1 = k0 + (keys > 1 ? 1 : 0) * stride;
+        const char *k2 = k0 + (keys > 2 ? 2 : keys - 1) * stride;
+        const char *k3 = k0 + (keys - 1) * stride;
+        for (long long r = 0; r < rows; r++) {
+            const float *qr = q + r * d;
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+            for (long long c = 0; c < d; c += 8) {
+                const int count = count8(c, d);
+                const __m256 x = load_floats(qr + c, count);
+                a0 = _mm256_fmadd_ps(x, load_row(k0, c, count, dtype), a0);
+                a1 = _mm256_fmadd_ps(x, load_row(k1, c, count, dtype), a1);
+                a2 = _mm256_fmadd_ps(x, load_row(k2, c, count, dtype), a2);
+                a3 = _mm256_fmadd_ps(x, load_row(k3, c, count, dtype), a3);
+            }
+            float out[4];
+            _mm_storeu_ps(out, _mm_mul_ps(sum4(a0, a1, a2, a3), vscale));
+            for (int t = 0; t < keys; t++)
+                s[r * lds + j + t] = out[t];
+        }
+    }
+}
+
+/* Output columns c .. c + 8 * cw - 1 of rows r .. r + rt - 1, in registers
+ * across the block's keys: each V element loaded once serves rt rows. rt
+ * and cw are constants where this is inlined. */
+static inline void values_tile(float *o, const float *corr, const float *p, long long ldp, long long r,
+                               int rt, const char *v, long long stride, int dtype, long long n, long long c,
+                               int cw, long long dv)
+{
+    __m256 acc[4][8];
+    int count[8];
+    for (int x = 0; x < cw; x++)
+        count[x] = count8(c + 8 * x, dv);
+    for (int y = 0; y < rt; y++) {
+        const __m256 f = _mm256_set1_ps(corr[r + y]);
+        for (int x = 0; x < cw; x++)
+            acc[y][x] = _mm256_mul_ps(f, load_floats(o + (r + y) * dv + c + 8 * x, count[x]));
+    }
+    for (long long j = 0; j < n; j++) {
+        const char *vj = v + j * stride;
+        for (int x = 0; x < cw; x++) {
+            const __m256 vx = load_row(vj, c + 8 * x, count[x], dtype);
+            for (int y = 0; y < rt; y++)
+                acc[y][x] = _mm256_fmadd_ps(_mm256_broadcast_ss(p + (r + y) * ldp + j), vx, acc[y][x]);
+        }
+    }
+    for (int y = 0; y < rt; y++)
+        for (int x = 0; x < cw; x++)
+            store_floats(o + (r + y) * dv + c + 8 * x, acc[y][x], count[x]);
+}
+
+/* Tiles of 8 accumulators at most: 1 row x 64 columns, 2 x 32, 3 x 16 or
+ * 4 x 16. */
+static void decode_values(float *o, const float *corr, const float *p, long long ldp, long long rows,
+                          const void *v, long long ldv, int dtype, long long n, long long dv)
+{
+    const long long stride = ldv * pa_dtype_size(dtype);
+    for (long long r = 0; r < rows; r += 4) {
+        const long long rt = rows - r < 4 ? rows - r : 4;
+        const int cw = rt == 1 ? 8 : rt == 2 ? 4 : 2;
+        for (long long c = 0; c < dv; c += 8 * cw)
+            switch (rt) {
+            case 1: values_tile(o, corr, p, ldp, r, 1, v, stride, dtype, n, c, 8, dv); break;
+            case 2: values_tile(o, corr, p, ldp, r, 2, v, stride, dtype, n, c, 4, dv); break;
+            case 3: values_tile(o, corr, p, ldp, r, 3, v, stride, dtype, n, c, 2, dv); break;
+            default: values_tile(o, corr, p, ldp, r, 4, v, stride, dtype, n, c, 2, dv); break;
+            }
+    }
+}
+
+const pa_kernels pa_kernels_avx2 = { PA_ISA_AVX2, softmax_row, online_row, additive_row, widen,
+                                     decode_scores, decode_values };

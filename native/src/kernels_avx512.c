@@ -158,4 +158,127 @@ static void widen(float *dst, const void *src, long long n, int dtype)
     }
 }
 
-const pa_kernels PA_AVX512_TABLE = { PA_ISA_AVX512, softmax_row, online_row, additive_row, widen };
+/* ---- decoding (decode.c) ---- */
+
+/* Lanes of the block starting at c that lie below end; none past it. */
+static inline mask16 lanes_upto(long long c, long long end)
+{
+    return c >= end ? (mask16)0 : lanes(c, end);
+}
+
+/* Elements c .. c + 15 (those in m, the others 0) of a K or V row, by
+ * dtype: half ones read 2 bytes each and widened, a short block from a
+ * copy (AVX-512F has no masked 16-bit load). */
+static inline __m512 load_row(const void *row, long long c, mask16 m, int dtype)
+{
+    if (dtype == PA_F32)
+        return _mm512_maskz_loadu_ps(m, (const float *)row + c);
+    const unsigned short *h = (const unsigned short *)row + c;
+    if (m == (mask16)0xFFFF)
+        return widen16(_mm256_loadu_si256((const __m256i *)h), dtype);
+    unsigned short tail[16] = {0};
+    for (int i = 0; i < 16; i++)
+        if (m >> i & 1)
+            tail[i] = h[i];
+    return widen16(_mm256_loadu_si256((const __m256i *)tail), dtype);
+}
+
+static inline __m256 fold(__m512 a)
+{
+    return _mm256_add_ps(_mm512_castps512_ps256(a), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a), 1)));
+}
+
+/* The lane sums of a, b, c, d, in lanes 0 to 3. */
+static inline __m128 sum4(__m512 a, __m512 b, __m512 c, __m512 d)
+{
+    __m256 abcd = _mm256_hadd_ps(_mm256_hadd_ps(fold(a), fold(b)), _mm256_hadd_ps(fold(c), fold(d)));
+    return _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
+}
+
+/* Four keys at a time, one query row after another: the keys' rows are
+ * read from memory once and from L1 for the other rows, and one reduction
+ * gives four scores. */
+static void decode_scores(float *s, long long lds, const float *q, long long rows, const void *k,
+                          long long ldk, int dtype, long long n, long long d, float scale)
+{
+    const long long stride = ldk * pa_dtype_size(dtype);
+    const __m128 vscale = _mm_set1_ps(scale);
+    for (long long j = 0; j < n; j += 4) {
+        const int keys = n - j < 4 ? (int)(n - j) : 4;
+        /* A tail's missing keys repeat its last one: computed, not stored. */
+        const char *k0 = (const char *)k + j * stride;
+        const char *k1 = k0 + (keys > 1 ? 1 : 0) * stride;
+        const char *k2 = k0 + (keys > 2 ? 2 : keys - 1) * stride;
+        const char *k3 = k0 + (keys - 1) * stride;
+        for (long long r = 0; r < rows; r++) {
+            const float *qr = q + r * d;
+            __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+            for (long long c = 0; c < d; c += 16) {
+                const mask16 m = lanes(c, d);
+                const __m512 x = _mm512_maskz_loadu_ps(m, qr + c);
+                a0 = _mm512_fmadd_ps(x, load_row(k0, c, m, dtype), a0);
+                a1 = _mm512_fmadd_ps(x, load_row(k1, c, m, dtype), a1);
+                a2 = _mm512_fmadd_ps(x, load_row(k2, c, m, dtype), a2);
+                a3 = _mm512_fmadd_ps(x, load_row(k3, c, m, dtype), a3);
+            }
+            float out[4];
+            _mm_storeu_ps(out, _mm_mul_ps(sum4(a0, a1, a2, a3), vscale));
+            for (int t = 0; t < keys; t++)
+                s[r * lds + j + t] = out[t];
+        }
+    }
+}
+
+/* Output columns c .. c + 16 * cw - 1 of rows r .. r + rt - 1, in
+ * registers across the block's keys: each V element loaded once serves rt
+ * rows. rt and cw are constants where this is inlined. */
+static inline void values_tile(float *o, const float *corr, const float *p, long long ldp, long long r,
+                               int rt, const char *v, long long stride, int dtype, long long n, long long c,
+                               int cw, long long dv)
+{
+    __m512 acc[4][8];
+    mask16 m[8];
+    for (int x = 0; x < cw; x++)
+        m[x] = lanes_upto(c + 16 * x, dv);
+    for (int y = 0; y < rt; y++) {
+        const __m512 f = _mm512_set1_ps(corr[r + y]);
+        for (int x = 0; x < cw; x++)
+            acc[y][x] = _mm512_mul_ps(f, _mm512_maskz_loadu_ps(m[x], o + (r + y) * dv + c + 16 * x));
+    }
+    for (long long j = 0; j < n; j++) {
+        const char *vj = v + j * stride;
+        __m512 vx[8];
+        for (int x = 0; x < cw; x++)
+            vx[x] = load_row(vj, c + 16 * x, m[x], dtype);
+        for (int y = 0; y < rt; y++) {
+            const __m512 pj = _mm512_set1_ps(p[(r + y) * ldp + j]);
+            for (int x = 0; x < cw; x++)
+                acc[y][x] = _mm512_fmadd_ps(pj, vx[x], acc[y][x]);
+        }
+    }
+    for (int y = 0; y < rt; y++)
+        for (int x = 0; x < cw; x++)
+            _mm512_mask_storeu_ps(o + (r + y) * dv + c + 16 * x, m[x], acc[y][x]);
+}
+
+/* Tiles of 16 accumulators at most: 1 row x 128 columns, 2 x 128, 3 x 64
+ * or 4 x 64. */
+static void decode_values(float *o, const float *corr, const float *p, long long ldp, long long rows,
+                          const void *v, long long ldv, int dtype, long long n, long long dv)
+{
+    const long long stride = ldv * pa_dtype_size(dtype);
+    for (long long r = 0; r < rows; r += 4) {
+        const long long rt = rows - r < 4 ? rows - r : 4;
+        const int cw = rt <= 2 ? 8 : 4;
+        for (long long c = 0; c < dv; c += 16 * cw)
+            switch (rt) {
+            case 1: values_tile(o, corr, p, ldp, r, 1, v, stride, dtype, n, c, 8, dv); break;
+            case 2: values_tile(o, corr, p, ldp, r, 2, v, stride, dtype, n, c, 8, dv); break;
+            case 3: values_tile(o, corr, p, ldp, r, 3, v, stride, dtype, n, c, 4, dv); break;
+            default: values_tile(o, corr, p, ldp, r, 4, v, stride, dtype, n, c, 4, dv); break;
+            }
+    }
+}
+
+const pa_kernels PA_AVX512_TABLE = { PA_ISA_AVX512, softmax_row, online_row, additive_row, widen,
+                                     decode_scores, decode_values };

@@ -194,4 +194,128 @@ static void widen(float *dst, const void *src, long long n, int dtype)
     }
 }
 
-const pa_kernels PA_NEON_TABLE = { PA_ISA_NEON, softmax_row, online_row, additive_row, widen };
+/* ---- decoding (decode.c) ---- */
+
+/* Elements of a block of 4 starting at c that lie below end: 0 to 4. */
+static inline int count4(long long c, long long end)
+{
+    return c >= end ? 0 : end - c >= 4 ? 4 : (int)(end - c);
+}
+
+/* count elements from x, the rest 0; a short block is copied, so that no
+ * load reaches past the row. */
+static inline float32x4_t load_floats(const float *x, int count)
+{
+    if (count == 4)
+        return vld1q_f32(x);
+    float b[4] = {0};
+    memcpy(b, x, sizeof(float) * (size_t)count);
+    return vld1q_f32(b);
+}
+
+static inline void store_floats(float *x, float32x4_t v, int count)
+{
+    if (count == 4) {
+        vst1q_f32(x, v);
+        return;
+    }
+    float b[4];
+    vst1q_f32(b, v);
+    memcpy(x, b, sizeof(float) * (size_t)count);
+}
+
+/* count elements from c of a K or V row, by dtype, the rest 0: half ones
+ * read 2 bytes each and widened (vcvt_f32_f16, or bfloat16's shift). */
+static inline float32x4_t load_row(const void *row, long long c, int count, int dtype)
+{
+    if (dtype == PA_F32)
+        return load_floats((const float *)row + c, count);
+    const unsigned short *h = (const unsigned short *)row + c;
+    if (count == 4)
+        return widen4(h, dtype);
+    unsigned short tail[4] = {0};
+    memcpy(tail, h, sizeof(unsigned short) * (size_t)count);
+    return widen4(tail, dtype);
+}
+
+/* Four keys at a time, one query row after another: the keys' rows are
+ * read from memory once and from L1 for the other rows, and pairwise adds
+ * give four scores at once. */
+static void decode_scores(float *s, long long lds, const float *q, long long rows, const void *k,
+                          long long ldk, int dtype, long long n, long long d, float scale)
+{
+    const long long stride = ldk * pa_dtype_size(dtype);
+    for (long long j = 0; j < n; j += 4) {
+        const int keys = n - j < 4 ? (int)(n - j) : 4;
+        /* A tail's missing keys repeat its last one: computed, not stored. */
+        const char *k0 = (const char *)k + j * stride;
+        const char *k1 = k0 + (keys > 1 ? 1 : 0) * stride;
+        const char *k2 = k0 + (keys > 2 ? 2 : keys - 1) * stride;
+        const char *k3 = k0 + (keys - 1) * stride;
+        for (long long r = 0; r < rows; r++) {
+            const float *qr = q + r * d;
+            float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0, a2 = a0, a3 = a0;
+            for (long long c = 0; c < d; c += 4) {
+                const int count = count4(c, d);
+                const float32x4_t x = load_floats(qr + c, count);
+                a0 = vfmaq_f32(a0, x, load_row(k0, c, count, dtype));
+                a1 = vfmaq_f32(a1, x, load_row(k1, c, count, dtype));
+                a2 = vfmaq_f32(a2, x, load_row(k2, c, count, dtype));
+                a3 = vfmaq_f32(a3, x, load_row(k3, c, count, dtype));
+            }
+            float out[4];
+            vst1q_f32(out, vmulq_n_f32(vpaddq_f32(vpaddq_f32(a0, a1), vpaddq_f32(a2, a3)), scale));
+            for (int t = 0; t < keys; t++)
+                s[r * lds + j + t] = out[t];
+        }
+    }
+}
+
+/* Output columns c .. c + 4 * cw - 1 of rows r .. r + rt - 1, in registers
+ * across the block's keys: each V element loaded once serves rt rows. rt
+ * and cw are constants where this is inlined. */
+static inline void values_tile(float *o, const float *corr, const float *p, long long ldp, long long r,
+                               int rt, const char *v, long long stride, int dtype, long long n, long long c,
+                               int cw, long long dv)
+{
+    float32x4_t acc[4][8];
+    int count[8];
+    for (int x = 0; x < cw; x++)
+        count[x] = count4(c + 4 * x, dv);
+    for (int y = 0; y < rt; y++)
+        for (int x = 0; x < cw; x++)
+            acc[y][x] = vmulq_n_f32(load_floats(o + (r + y) * dv + c + 4 * x, count[x]), corr[r + y]);
+    for (long long j = 0; j < n; j++) {
+        const char *vj = v + j * stride;
+        for (int x = 0; x < cw; x++) {
+            const float32x4_t vx = load_row(vj, c + 4 * x, count[x], dtype);
+            for (int y = 0; y < rt; y++)
+                acc[y][x] = vfmaq_n_f32(acc[y][x], vx, p[(r + y) * ldp + j]);
+        }
+    }
+    for (int y = 0; y < rt; y++)
+        for (int x = 0; x < cw; x++)
+            store_floats(o + (r + y) * dv + c + 4 * x, acc[y][x], count[x]);
+}
+
+/* Tiles of 16 accumulators at most: 1 row x 32 columns, 2 x 32, 3 x 16 or
+ * 4 x 16. */
+static void decode_values(float *o, const float *corr, const float *p, long long ldp, long long rows,
+                          const void *v, long long ldv, int dtype, long long n, long long dv)
+{
+    const long long stride = ldv * pa_dtype_size(dtype);
+    for (long long r = 0; r < rows; r += 4) {
+        const long long rt = rows - r < 4 ? rows - r : 4;
+        const int cw = rt <= 2 ? 8 : 4;
+        for (long long c = 0; c < dv; c += 4 * cw)
+            switch (rt) {
+            case 1: values_tile(o, corr, p, ldp, r, 1, v, stride, dtype, n, c, 8, dv); break;
+            case 2: values_tile(o, corr, p, ldp, r, 2, v, stride, dtype, n, c, 8, dv); break;
+            case 3: values_tile(o, corr, p, ldp, r, 3, v, stride, dtype, n, c, 4, dv); break;
+            default: values_tile(o, corr, p, ldp, r, 4, v, stride, dtype, n, c, 4, dv); break;
+            }
+    }
+}
+
+const pa_kernels PA_NEON_TABLE = { PA_ISA_NEON, softmax_row, online_row, additive_row, widen,
+                                   decode_scores, decode_values };

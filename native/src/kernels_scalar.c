@@ -77,17 +77,64 @@ static float f16_to_float(uint16_t h)
     return f;
 }
 
+/* bfloat16 to float: the top half of a float. */
+static float bf16_to_float(uint16_t h)
+{
+    const uint32_t bits = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
 static void widen(float *dst, const void *src, long long n, int dtype)
 {
     const uint16_t *h = src;
+    for (long long j = 0; j < n; j++)
+        dst[j] = dtype == PA_BF16 ? bf16_to_float(h[j]) : f16_to_float(h[j]);
+}
+
+/* Element c of a K or V row, by dtype. */
+static inline float row_element(const void *row, long long c, int dtype)
+{
+    switch (dtype) {
+    case PA_F16: return f16_to_float(((const uint16_t *)row)[c]);
+    case PA_BF16: return bf16_to_float(((const uint16_t *)row)[c]);
+    default: return ((const float *)row)[c];
+    }
+}
+
+static void decode_scores(float *s, long long lds, const float *q, long long rows, const void *k,
+                          long long ldk, int dtype, long long n, long long d, float scale)
+{
+    const long long stride = ldk * pa_dtype_size(dtype);
     for (long long j = 0; j < n; j++) {
-        if (dtype == PA_BF16) {     /* the top half of a float */
-            const uint32_t bits = (uint32_t)h[j] << 16;
-            memcpy(&dst[j], &bits, sizeof bits);
-        } else {
-            dst[j] = f16_to_float(h[j]);
+        const void *kj = (const char *)k + j * stride;
+        for (long long r = 0; r < rows; r++) {
+            const float *qr = q + r * d;
+            float acc = 0.0f;
+            for (long long c = 0; c < d; c++)
+                acc += qr[c] * row_element(kj, c, dtype);
+            s[r * lds + j] = scale * acc;
         }
     }
 }
 
-const pa_kernels pa_kernels_scalar = { PA_ISA_SCALAR, softmax_row, online_row, additive_row, widen };
+static void decode_values(float *o, const float *corr, const float *p, long long ldp, long long rows,
+                          const void *v, long long ldv, int dtype, long long n, long long dv)
+{
+    const long long stride = ldv * pa_dtype_size(dtype);
+    for (long long r = 0; r < rows; r++) {
+        float *orow = o + r * dv;
+        for (long long c = 0; c < dv; c++)
+            orow[c] *= corr[r];
+        for (long long j = 0; j < n; j++) {
+            const void *vj = (const char *)v + j * stride;
+            const float pj = p[r * ldp + j];
+            for (long long c = 0; c < dv; c++)
+                orow[c] += pj * row_element(vj, c, dtype);
+        }
+    }
+}
+
+const pa_kernels pa_kernels_scalar = { PA_ISA_SCALAR, softmax_row, online_row, additive_row, widen,
+                                       decode_scores, decode_values };

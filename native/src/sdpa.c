@@ -1,12 +1,13 @@
-/* Scaled dot-product attention: scores Q.K^T * scale by one sgemm per tile;
- * the rest is the shared driver (attend.c). */
+/* Scaled dot-product attention: scores Q.K^T * scale by one sgemm per tile,
+ * the rest by the shared driver (attend.c); calls with a few query rows per
+ * key head (decoding) by the streaming decode kernel (decode.c). */
 #include <limits.h>
 #include <math.h>
 #include <string.h>
 
 #include <cblas.h>
 
-#include "attend.h"
+#include "decode.h"
 
 typedef struct sdpa_rule {
     pa_tensor q_copy, k_copy;   /* checked copies of the caller's descriptors */
@@ -82,8 +83,22 @@ int pa_sdpa_workspace_size(const pa_tensor *q, const pa_tensor *k, const pa_tens
         return pa_fail(PA_EINVAL, "pa_sdpa_workspace_size: bytes is NULL");
     const pa_sdpa_options o = pa_options_copy(opts);
     int rc = make_plan(&p, &r, q, k, v, out, &o);
+    if (rc == PA_OK) {
+        const pa_decode_input in = { r.q, r.k, r.scale };
+        *bytes = pa_decode_applies(&p) ? pa_decode_workspace_bytes(&p, &in) : pa_plan_workspace_bytes(&p);
+    }
+    return rc;
+}
+
+int pa_sdpa_decodes(const pa_tensor *q, const pa_tensor *k, const pa_tensor *v,
+                    const pa_tensor *out, const pa_sdpa_options *opts, int *decodes)
+{
+    const pa_sdpa_options o = pa_options_copy(opts);
+    pa_plan p;
+    sdpa_rule r;
+    int rc = make_plan(&p, &r, q, k, v, out, &o);
     if (rc == PA_OK)
-        *bytes = pa_plan_workspace_bytes(&p);
+        *decodes = pa_decode_applies(&p);
     return rc;
 }
 
@@ -94,7 +109,13 @@ int pa_sdpa(const pa_tensor *q, const pa_tensor *k, const pa_tensor *v,
     pa_plan p;
     sdpa_rule r;
     int rc = make_plan(&p, &r, q, k, v, out, &o);
-    return rc != PA_OK ? rc : pa_plan_run(&p, &o);
+    if (rc != PA_OK)
+        return rc;
+    if (pa_decode_applies(&p)) {
+        const pa_decode_input in = { r.q, r.k, r.scale };
+        return pa_decode_run(&p, &in, &o);
+    }
+    return pa_plan_run(&p, &o);
 }
 
 /* a * b for sizes >= 0, or LLONG_MAX when it does not fit: a dense array
