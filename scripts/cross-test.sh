@@ -26,8 +26,8 @@ run() {
 # Configures, builds and (unless the platform cannot run here) tests one
 # build: build <name> <test|emulated|build-only> <cmake options...>. An
 # emulated build runs the kernel, driver and entry-point tests (test_sdpa,
-# test_rules, test_buffers); the robustness and thread tests, slow under
-# qemu, run natively elsewhere.
+# test_rules, test_buffers, test_widen, test_decode); the robustness and
+# thread tests, slow under qemu, run natively elsewhere.
 build() {
   local name=$1 mode=$2
   shift 2
@@ -37,7 +37,7 @@ build() {
   run cmake --build "$out/$name" --parallel
   if [ "$mode" = test ] || [ "$mode" = emulated ]; then
     local only=()
-    [ "$mode" = emulated ] && only=(-R '^(sdpa|rules|buffers|widen)_')
+    [ "$mode" = emulated ] && only=(-R '^(sdpa|rules|buffers|widen|decode)_')
     run ctest --test-dir "$out/$name" --output-on-failure --verbose "${only[@]}"
     # Per level: the ISA the test binary ran and its own count.
     local ctest_log="$out/$name/Testing/Temporary/LastTest.log"

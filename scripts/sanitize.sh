@@ -69,7 +69,7 @@ runs=0
 # sources of every tail length allocated to their exact size, and covers
 # the SIMDe tables too); the other tests once, at the CPU's own level.
 for run in test_robustness:scalar test_robustness:avx2 test_robustness:avx512 test_widen:scalar test_widen:avx2 \
-           test_sdpa: test_rules: test_buffers: test_key_ranges:; do
+           test_sdpa: test_rules: test_buffers: test_key_ranges: test_decode:; do
   test=${run%%:*} isa=${run#*:}
   # Memcheck counts OpenBLAS's thread pool and buffers, allocated once
   # and kept for the process, as "still reachable" or "possibly lost":
@@ -83,4 +83,4 @@ for run in test_robustness:scalar test_robustness:avx2 test_robustness:avx512 te
   runs=$((runs + 1))
 done
 echo "  valgrind memcheck: $runs runs (test_robustness at 3 ISA levels, test_widen at 2, test_sdpa, test_rules," \
-  "test_buffers, test_key_ranges), 0 errors, 0 leaks"
+  "test_buffers, test_key_ranges, test_decode), 0 errors, 0 leaks"
