@@ -51,7 +51,10 @@ import picocli.CommandLine.Spec;
             "p10 and p90 of the wall time per call at steady state, with GFLOP/s and GB/s. Warm-up",
             "runs windows of calls until the JIT has compiled the call path: two windows' medians agree",
             "within 3%%, after at least 20000 calls or 2 s (or --warmup-seconds). The first call's time",
-            "is reported apart (cold_ns in JSON). The machine should be idle. W1 prefill B=1 H=12 L=512",
+            "is reported apart (cold_ns in JSON). Before a decoding case (one whose K and V are 90%% of",
+            "its bytes at least, such as W2) a read test sums a buffer as large as its K and V on the",
+            "native pool's thread count, timed the same way, and the case's K and V GB/s is given as a",
+            "share of it. The machine should be idle. W1 prefill B=1 H=12 L=512",
             "D=64; W2 decode B=1 H=32 Lq=1 Lk=4096 D=128; W3 tiny B=1 H=1 L=16 D=64; W4 a multi-head",
             "layer E=768 H=12 B=1 L=128 (projections included). The size options override a workload's",
             "shape; without --workload they describe scaled dot-product attention (default B=1 H=8",
@@ -186,6 +189,19 @@ final class BenchCommand implements Callable<Integer> {
             return mha ? io + 4.0 * 4 * e * e : io;
         }
 
+        /** Bytes of K and V, of their dtype, which a call reads. */
+        double kvBytes() {
+            return 2.0 * dtype.byteSize() * b * hkv * lk * d;
+        }
+
+        /**
+         * Decoding: scaled dot-product attention whose K and V are 90% of the bytes it moves at least, so its
+         * time is reading them, which the bench compares with its read test.
+         */
+        boolean streamsKv() {
+            return !mha && variant.equals("sdpa") && kvBytes() >= 0.9 * bytes();
+        }
+
         /** Bytes of the largest tensor, which the bench (or MultiHeadAttention.initRandom) fills from one array. */
         double largest() {
             return 4.0 * (mha ? Math.max((double) b * lq * e, 3.0 * e * e)
@@ -225,6 +241,11 @@ final class BenchCommand implements Callable<Integer> {
         double gbps() {
             return shape.bytes() / medianNs;
         }
+
+        /** How fast the call reads K and V: their bytes over the median time. */
+        double kvGbps() {
+            return shape.kvBytes() / medianNs;
+        }
     }
 
     /** A call's times at steady state: median, p10 and p90 of the samples, the first call, the warm-up. */
@@ -239,6 +260,24 @@ final class BenchCommand implements Callable<Integer> {
     record Profile(Timing inProjection, Timing core, Timing outProjection, long layerNs) {
         long overheadNs() {
             return layerNs - inProjection.medianNs() - core.medianNs() - outProjection.medianNs();
+        }
+    }
+
+    /** A read test: {@code bytes} read by {@code threads} threads per pass (see {@link ReadBandwidth}). */
+    record ReadTest(long bytes, int threads, Timing timing) {
+        double gbps() {
+            return (double) bytes / timing.medianNs();
+        }
+
+        /** Whether this test read as many bytes as a case's K and V (rounded up to whole cache lines a thread). */
+        boolean reads(Shape s) {
+            return bytes >= s.kvBytes() && bytes < s.kvBytes() + 64.0 * threads;
+        }
+
+        /** The read test that matches a decoding result: of its K and V's size, on its threads; or null. */
+        static ReadTest matching(List<ReadTest> tests, Result r) {
+            return !r.shape().streamsKv() ? null : tests.stream().filter(t -> t.threads() == r.threads()
+                    && t.reads(r.shape())).findFirst().orElse(null);
         }
     }
 
@@ -315,7 +354,13 @@ final class BenchCommand implements Callable<Integer> {
         table.printf(Locale.ROOT, "%-4s %-46s %-8s %7s %12s %12s %12s %9s %8s%n", "", "shape", "backend", "threads",
                 "median", "p10", "p90", "GFLOP/s", "GB/s");
         List<Result> results = new ArrayList<>();
+        List<ReadTest> readTests = new ArrayList<>();
         for (Shape s : shapes) {
+            if (s.streamsKv() && readTests.stream().noneMatch(t -> t.reads(s))) {
+                ReadTest t = readTest((long) s.kvBytes(), threads, maxIterations, seconds, warmup);
+                readTests.add(t);
+                readRow(table, t);
+            }
             for (Backend b : backends) {
                 Result r;
                 try {
@@ -329,11 +374,19 @@ final class BenchCommand implements Callable<Integer> {
                 row(table, r);
             }
         }
+        for (Result r : results) {
+            ReadTest t = ReadTest.matching(readTests, r);
+            if (t != null) {
+                table.printf(Locale.ROOT, "%s %s reads K and V at %.2f GB/s: %.0f%% of the read test's %.2f GB/s "
+                        + "(%d threads)%n", r.shape().workload(), Options.name(r.backend()), r.kvGbps(),
+                        100 * r.kvGbps() / t.gbps(), t.gbps(), t.threads());
+            }
+        }
         if (json) {
             Json context = InfoCommand.context().put("args", spec.commandLine().getParseResult().originalArgs())
                     .put("bench_threads", threads).put("iterations", maxIterations).put("max_seconds", seconds)
                     .put("seed", randomSeed);
-            printJson(spec.commandLine().getOut(), context, skipped, results);
+            printJson(spec.commandLine().getOut(), context, skipped, readTests, results);
         }
         if (chart != null) {
             Chart.write(Path.of(chart), results, chartContext(threads));
@@ -504,6 +557,13 @@ final class BenchCommand implements Callable<Integer> {
             Timing[] t = timeTogether(new Runnable[] {call, parts[0], parts[1], parts[2]}, iterations, maxSeconds,
                     warmupSeconds);
             return new Result(s, backend, threads, t[0]).withProfile(new Profile(t[1], t[2], t[3], t[0].medianNs()));
+        }
+    }
+
+    /** The read test of a buffer of {@code bytes} on {@code threads} threads, timed as calls are. */
+    static ReadTest readTest(long bytes, int threads, int iterations, double maxSeconds, double warmupSeconds) {
+        try (ReadBandwidth read = new ReadBandwidth(bytes, threads)) {
+            return new ReadTest(read.bytes(), threads, time(read, iterations, maxSeconds, warmupSeconds));
         }
     }
 
@@ -716,6 +776,13 @@ final class BenchCommand implements Callable<Integer> {
         }
     }
 
+    private static void readRow(PrintWriter out, ReadTest t) {
+        Timing x = t.timing();
+        out.printf(Locale.ROOT, "%-4s %-46s %-8s %7d %12s %12s %12s %9s %8.2f%n", "read", String.format(Locale.ROOT,
+                "read test: %.1f MB, the K and V below", t.bytes() / 1e6), "memory", t.threads(), time(x.medianNs()),
+                time(x.p10Ns()), time(x.p90Ns()), "-", t.gbps());
+    }
+
     /** One part of a profiled layer call: its own times, and its share of the layer's median. */
     private static void part(PrintWriter out, Result r, String name, Timing t, double flops) {
         out.printf(Locale.ROOT, "%-4s %-46s %-8s %7d %12s %12s %12s %9.1f %8s%n", "", share(name, t.medianNs(), r),
@@ -727,8 +794,11 @@ final class BenchCommand implements Callable<Integer> {
         return String.format(Locale.ROOT, "  %-18s %4.0f%% of the layer", name, 100.0 * ns / r.medianNs());
     }
 
-    /** One result, with its time relative to native's on the same case when native ran. */
-    static Json json(Result r, Result nativeResult) {
+    /**
+     * One result, with its time relative to native's on the same case when native ran, and for decoding how fast
+     * it reads K and V next to the read test of as many bytes on as many threads.
+     */
+    static Json json(Result r, Result nativeResult, ReadTest read) {
         Shape s = r.shape();
         Json j = new Json().put("workload", s.workload()).put("variant", s.variant()).put("case", s.describe())
                 .put("b", s.b()).put("h", s.h()).put("hkv", s.hkv()).put("lq", s.lq()).put("lk", s.lk())
@@ -738,7 +808,9 @@ final class BenchCommand implements Callable<Integer> {
                 .put("warmup_calls", r.warmupCalls()).put("median_ns", r.medianNs())
                 .put("p10_ns", r.p10Ns()).put("p90_ns", r.p90Ns()).put("gflops", r.gflops()).put("gbps", r.gbps())
                 .put("time_vs_native", nativeResult == null ? null : (double) r.medianNs() / nativeResult.medianNs())
-                .put("api", s.api());
+                .put("api", s.api()).put("kv_gbps", s.mha() ? null : r.kvGbps())
+                .put("read_gbps", read == null ? null : read.gbps())
+                .put("kv_vs_read", read == null ? null : r.kvGbps() / read.gbps());
         return r.profile() == null ? j : j.put("profile", json(r.profile()));
     }
 
@@ -753,18 +825,26 @@ final class BenchCommand implements Callable<Integer> {
                 .put("samples", t.samples()).put("warmup_calls", t.warmupCalls());
     }
 
-    /** {"context": ..., "skipped": [...], "results": [...]}: one result a line. */
-    private static void printJson(PrintWriter out, Json context, List<Skipped> skipped, List<Result> results) {
+    /** A read test: the bytes of a pass, the threads, its timing and GB/s. */
+    static Json json(ReadTest t) {
+        return new Json().put("bytes", t.bytes()).put("threads", t.threads()).put("cold_ns", t.timing().coldNs())
+                .put("timing", json(t.timing())).put("gbps", t.gbps());
+    }
+
+    /** {"context": ..., "skipped": [...], "read_tests": [...], "results": [...]}: one result a line. */
+    private static void printJson(PrintWriter out, Json context, List<Skipped> skipped, List<ReadTest> readTests,
+                                  List<Result> results) {
         List<Json> skips = skipped.stream().map(x -> new Json().put("backend", Options.name(x.backend()))
                 .put("reason", x.reason())).toList();
         out.println("{\"context\":" + context + ",");
         out.println("\"skipped\":" + Json.value(skips) + ",");
+        out.println("\"read_tests\":" + Json.value(readTests.stream().map(BenchCommand::json).toList()) + ",");
         out.println("\"results\":[");
         for (int i = 0; i < results.size(); i++) {
             Result r = results.get(i);
             Result nat = results.stream().filter(x -> x.shape().equals(r.shape()) && x.backend() == Backend.NATIVE)
                     .findFirst().orElse(null);
-            out.println(json(r, nat) + (i + 1 < results.size() ? "," : ""));
+            out.println(json(r, nat, ReadTest.matching(readTests, r)) + (i + 1 < results.size() ? "," : ""));
         }
         out.println("]}");
     }

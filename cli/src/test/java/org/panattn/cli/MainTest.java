@@ -286,9 +286,10 @@ class MainTest {
                 "3", "--max-seconds", "1", "--warmup-seconds", "0.2", "--seed", "7", "--json", "--chart", chart.toString());
         assertEquals(0, o.code, o.err);
         String[] lines = o.out.strip().split("\n");
-        assertEquals(7, lines.length, o.out);
+        assertEquals(8, lines.length, o.out);
         assertTrue(lines[0].startsWith("{\"context\":{") && lines[1].equals("\"skipped\":[],")
-                && lines[2].equals("\"results\":[") && lines[6].equals("]}"), o.out);
+                && lines[2].equals("\"read_tests\":[],") && lines[3].equals("\"results\":[")
+                && lines[7].equals("]}"), o.out);
         for (String key : new String[] {"panattn", "date", "cpu", "jvm", "isa", "blas", "threads", "bench_threads",
             "iterations", "seed", "args"}) {
             assertTrue(lines[0].contains("\"" + key + "\":"), key + " in " + lines[0]);
@@ -297,14 +298,15 @@ class MainTest {
                 lines[0]);
         String[] backends = {"native", "vector", "java"};
         for (int i = 0; i < 3; i++) {
-            String r = lines[3 + i];
+            String r = lines[4 + i];
             assertTrue(r.contains("\"backend\":\"" + backends[i] + "\""), r);
             for (String key : new String[] {"workload", "case", "lq", "threads", "samples", "cold_ns", "warmup_calls",
-                "median_ns", "p10_ns", "p90_ns", "gflops", "gbps", "time_vs_native"}) {
+                "median_ns", "p10_ns", "p90_ns", "gflops", "gbps", "time_vs_native", "kv_gbps"}) {
                 assertTrue(r.contains("\"" + key + "\":"), key + " in " + r);
             }
+            assertTrue(r.contains("\"read_gbps\":null,\"kv_vs_read\":null"), "not a decoding case: " + r);
         }
-        assertTrue(lines[3].contains("\"time_vs_native\":1,") || lines[3].contains("\"time_vs_native\":1}"), lines[3]);
+        assertTrue(lines[4].contains("\"time_vs_native\":1,") || lines[4].contains("\"time_vs_native\":1}"), lines[4]);
         assertTrue(o.err.contains("median") && o.err.lines().count() == 4, "the table, as progress: " + o.err);
         BufferedImage image = ImageIO.read(chart.toFile());
         assertTrue(image.getWidth() >= 900, "chart written");
@@ -346,6 +348,46 @@ class MainTest {
         java.util.regex.Matcher m = java.util.regex.Pattern.compile("\"" + key + "\":(\\d+)").matcher(line);
         assertTrue(m.find(), key + " in " + line);
         return Long.parseLong(m.group(1));
+    }
+
+    /** The value of a decimal JSON key in a line. */
+    private static double jsonDecimal(String line, String key) {
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("\"" + key + "\":([0-9.e+-]+)").matcher(line);
+        assertTrue(m.find(), key + " in " + line);
+        return Double.parseDouble(m.group(1));
+    }
+
+    @Test
+    void benchComparesDecodingWithAReadTestOfItsKAndVOnItsThreads() {
+        Outcome o = main("bench", "--workload", "W2", "--h", "4", "--hkv", "2", "--lk", "2049", "--d", "16",
+                "--threads", "2", "--backend", "native,java", "--iterations", "5", "--max-seconds", "1",
+                "--warmup-seconds", "0.2", "--json");
+        assertEquals(0, o.code, o.err);
+        String[] lines = o.out.strip().split("\n");
+        long kv = 4L * 2 * 2 * 2049 * 16;
+        assertTrue(lines[2].startsWith("\"read_tests\":[{\"bytes\":"), lines[2]);
+        long read = jsonNumber(lines[2], "bytes");
+        assertTrue(read >= kv && read < kv + 128, "the read test reads as many bytes as K and V: " + lines[2]);
+        assertEquals(2, jsonNumber(lines[2], "threads"), lines[2]);
+        double readGbps = jsonDecimal(lines[2], "gbps");
+        String nat = lines[4], java = lines[5];
+        assertTrue(nat.contains("\"backend\":\"native\"") && java.contains("\"backend\":\"java\""), o.out);
+        double kvGbps = jsonDecimal(nat, "kv_gbps");
+        assertEquals(kv / (double) jsonNumber(nat, "median_ns"), kvGbps, kvGbps * 1e-3, nat);
+        assertEquals(readGbps, jsonDecimal(nat, "read_gbps"), readGbps * 1e-3, nat);
+        assertEquals(kvGbps / readGbps, jsonDecimal(nat, "kv_vs_read"), kvGbps / readGbps * 1e-3, nat);
+        assertTrue(java.contains("\"read_gbps\":null,\"kv_vs_read\":null"), "one thread, no read test: " + java);
+        assertTrue(o.err.lines().anyMatch(l -> l.startsWith("read ") && l.contains("read test: ")
+                && l.contains(" memory ")), "the read test's row in the table: " + o.err);
+        assertTrue(o.err.lines().anyMatch(l -> l.startsWith("W2 native reads K and V at ")
+                && l.contains("% of the read test's ")), "the share of the read test: " + o.err);
+        Outcome half = main("bench", "--workload", "W2", "--h", "4", "--hkv", "2", "--lk", "2049", "--d", "16",
+                "--dtype", "f16", "--threads", "2", "--backend", "native", "--iterations", "3", "--max-seconds", "1",
+                "--warmup-seconds", "0.1", "--json");
+        assertEquals(0, half.code, half.err);
+        String halfRead = half.out.strip().split("\n")[2];
+        long halfBytes = jsonNumber(halfRead, "bytes");
+        assertTrue(halfBytes >= kv / 2 && halfBytes < kv / 2 + 128, "an f16 cache reads half the bytes: " + halfRead);
     }
 
     @Test
