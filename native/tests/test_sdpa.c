@@ -220,6 +220,33 @@ static void test_fully_masked_rows_are_zero(void)
     free(q.base); free(k.base); free(v.base); free(out.base); free(w.base);
 }
 
+/* The query tiles' key chunks (one tile, too few for the threads): a row
+ * whose only kept score, NaN, is in the first chunk is NaN, not zeros. */
+static void test_chunk_merge_keeps_nan(void)
+{
+    if (quick_tests())
+        return;
+    const long long Lq = 9, Lk = 6000, D = 16;
+    buf q = make(1, 1, Lq, D, 0, 1), k = make(1, 1, Lk, D, 0, 1), v = make(1, 1, Lk, D, 0, 1);
+    float *add = malloc(sizeof(float) * (size_t)(Lq * Lk));
+    for (long long i = 0; i < Lq * Lk; i++)
+        add[i] = i < Lk ? (i == 5 ? NAN : -INFINITY) : frand();
+    pa_tensor mask = { add, PA_F32, 0, { 1, 1, Lq, Lk }, { 0, 0, Lk, 1 }, Lq * Lk };
+    pa_sdpa_options o = { .mask = &mask };
+    for (int threads = 1; threads <= 3; threads++) {
+        buf out = make(1, 1, Lq, D, 0, 0);
+        pa_set_num_threads(threads);
+        CHECK(pa_sdpa(&q.t, &k.t, &v.t, &out.t, &o) == PA_OK, "%s", pa_last_error());
+        for (long long d = 0; d < D; d++)
+            CHECK(isnan(((float *)out.t.data)[d]), "%d threads: row 0 column %lld = %g, expected NaN", threads, d,
+                  ((float *)out.t.data)[d]);
+        CHECK(isfinite(((float *)out.t.data)[D]), "%d threads: row 1 is finite", threads);
+        free(out.base);
+    }
+    pa_set_num_threads(0);
+    free(add); free(q.base); free(k.base); free(v.base);
+}
+
 static void test_huge_logits(void)
 {
     const long long L = 17, D = 8;
@@ -424,6 +451,7 @@ int main(void)
     test_half_inputs();
     test_thread_counts();
     test_fully_masked_rows_are_zero();
+    test_chunk_merge_keeps_nan();
     test_huge_logits();
     test_empty_sizes();
     test_caller_workspace();
