@@ -269,9 +269,9 @@ final class BenchCommand implements Callable<Integer> {
             return (double) bytes / timing.medianNs();
         }
 
-        /** Whether this test read as many bytes as a case's K and V (rounded up to whole cache lines a thread). */
+        /** Whether this test read as many bytes as a case's K and V (rounded up to whole steps a thread). */
         boolean reads(Shape s) {
-            return bytes >= s.kvBytes() && bytes < s.kvBytes() + 64.0 * threads;
+            return bytes >= s.kvBytes() && bytes < s.kvBytes() + (double) ReadBandwidth.STEP * threads;
         }
 
         /** The read test that matches a decoding result: of its K and V's size, on its threads; or null. */
@@ -779,7 +779,8 @@ final class BenchCommand implements Callable<Integer> {
     private static void readRow(PrintWriter out, ReadTest t) {
         Timing x = t.timing();
         out.printf(Locale.ROOT, "%-4s %-46s %-8s %7d %12s %12s %12s %9s %8.2f%n", "read", String.format(Locale.ROOT,
-                "read test: %.1f MB, the K and V below", t.bytes() / 1e6), "memory", t.threads(), time(x.medianNs()),
+                "read test: %.1f MB (K and V), %s", t.bytes() / 1e6, ReadBandwidth.method()), "memory",
+                t.threads(), time(x.medianNs()),
                 time(x.p10Ns()), time(x.p90Ns()), "-", t.gbps());
     }
 
@@ -827,8 +828,8 @@ final class BenchCommand implements Callable<Integer> {
 
     /** A read test: the bytes of a pass, the threads, its timing and GB/s. */
     static Json json(ReadTest t) {
-        return new Json().put("bytes", t.bytes()).put("threads", t.threads()).put("cold_ns", t.timing().coldNs())
-                .put("timing", json(t.timing())).put("gbps", t.gbps());
+        return new Json().put("bytes", t.bytes()).put("threads", t.threads()).put("method", ReadBandwidth.method())
+                .put("cold_ns", t.timing().coldNs()).put("timing", json(t.timing())).put("gbps", t.gbps());
     }
 
     /** {"context": ..., "skipped": [...], "read_tests": [...], "results": [...]}: one result a line. */

@@ -73,6 +73,17 @@ class CliJarIT {
         assertTrue(only.err.endsWith("panattn bench: no backend of vector can run here\n"), only.err);
     }
 
+    /** Without the Vector API the read test sums in plain Java, and says so. */
+    @Test
+    void theReadTestRunsWithoutTheVectorApiAndSaysHow() throws Exception {
+        Run r = java("bench", "--workload", "W2", "--h", "2", "--hkv", "2", "--lk", "1024", "--d", "16", "--backend",
+                "native", "--iterations", "2", "--max-seconds", "1", "--warmup-seconds", "0.1", "--json");
+        assertEquals(0, r.code, r.err);
+        assertTrue(r.out.lines().anyMatch(l -> l.startsWith("\"read_tests\":[{") && l.contains("\"method\":\"scalar\"")),
+                r.out);
+        assertTrue(r.err.lines().anyMatch(l -> l.startsWith("read ") && l.contains("(K and V), scalar")), r.err);
+    }
+
     @Test
     void versionAndUsageErrorsAsAShellSeesThem() throws Exception {
         Run v = java("--version");
