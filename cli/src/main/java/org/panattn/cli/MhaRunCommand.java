@@ -3,12 +3,10 @@ package org.panattn.cli;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.nio.file.Path;
+import java.util.Map;
 
-import org.panattn.Alibi;
 import org.panattn.AttentionSpec;
-import org.panattn.Causal;
 import org.panattn.Mask;
-import org.panattn.RelativePositionBias;
 import org.panattn.Rope;
 import org.panattn.Tensor;
 import org.panattn.layers.LayerOutput;
@@ -25,12 +23,10 @@ final class MhaRunCommand {
 
     static void run(RunCommand r) throws IOException {
         RunCommand.Mha o = r.mha;
-        Options.checkOutputs(Options.files("--query", o.query, "--key", o.key, "--value", o.value, "--qkv", o.qkv,
-                "--in-proj-weight", o.inProjWeight, "--in-proj-bias", o.inProjBias, "--q-proj-weight", o.qProjWeight,
-                "--k-proj-weight", o.kProjWeight, "--v-proj-weight", o.vProjWeight, "--out-proj-weight",
-                o.outProjWeight, "--out-proj-bias", o.outProjBias, "--bias-k", o.biasK, "--bias-v", o.biasV,
-                "--key-padding-mask", o.keyPaddingMask, "--attn-mask", o.attnMask, "--rel-bias", r.positional.relBias),
-                Options.files("--out", r.common.out, "--weights", r.common.weights));
+        Map<String, String> inputs = r.inputs("--query", o.query, "--key", o.key, "--value", o.value, "--qkv", o.qkv);
+        inputs.putAll(o.weightFiles().files());
+        inputs.putAll(Options.files("--bias-k", o.biasK, "--bias-v", o.biasV, "--attn-mask", o.attnMask));
+        Options.checkOutputs(inputs, r.outputs());
         String outFile = Options.require(r.common.out, "--out");
         if (o.qkv != null) {
             refuseWithQkv("--query", o.query, "--key", o.key, "--value", o.value, "--in-proj-weight", o.inProjWeight,
@@ -42,20 +38,15 @@ final class MhaRunCommand {
                     + ": add_bias_kv appends both");
         }
         boolean batchFirst = !o.seqFirst;
+        Rope.Layout layout = r.rotary.layout();
         try (Arena arena = Arena.ofConfined()) {
             long heads = Options.require(o.heads, "--heads");
-            Npy.Array outW = weights(Options.require(o.outProjWeight, "--out-proj-weight"), "--out-proj-weight");
             Tensor qkv = o.qkv == null ? null : RunCommand.load(arena, o.qkv, "--qkv");
             Tensor query = qkv != null ? null : RunCommand.load(arena, Options.require(o.query, "--query"), "--query");
             Tensor key = o.key == null ? query : RunCommand.load(arena, o.key, "--key");
             Tensor value = o.value == null ? key : RunCommand.load(arena, o.value, "--value");
-            if (qkv != null && outW.shape().length != 2) {
-                throw new Options.UsageException("--out-proj-weight " + o.outProjWeight + ": expected shape (E, E), "
-                        + "got rank " + outW.shape().length);
-            }
-            long embedDim = qkv != null ? outW.shape()[0] : query.size(2);
+            long embedDim = qkv != null ? embedDim(o.outProjWeight) : query.size(2);
             MultiHeadAttention.Builder b = MultiHeadAttention.builder(embedDim, heads).batchFirst(batchFirst)
-                    .bias(o.inProjBias != null || o.outProjBias != null)
                     .addBiasKv(o.biasK != null).addZeroAttn(o.addZeroAttn);
             if (qkv == null) {
                 b.kdim(key.size(2)).vdim(value.size(2));
@@ -63,15 +54,11 @@ final class MhaRunCommand {
             if (o.kvHeads != null) {
                 b.kvHeads(o.kvHeads);
             }
-            RunCommand.Positional p = r.positional;
-            if (p.ropeBase != null) {
-                b.rope(p.ropeBase.floatValue(), p.ropeLayout == null ? Rope.Layout.HALF : p.ropeLayout);
+            if (r.rotary.ropeBase != null) {
+                b.rope(r.rotary.ropeBase.floatValue(), layout);
             }
-            MultiHeadAttention mha = b.build(arena);
-            if (qkv == null) {
-                loadInProjection(mha, o);
-            }
-            mha.loadOutProj(outW.floats(), floats(o.outProjBias, "--out-proj-bias"));
+            // --qkv is the in-projection's output: the layer's own in-projection is not used.
+            MultiHeadAttention mha = o.weightFiles().load(arena, b, qkv == null);
             if (o.biasK != null) {
                 mha.loadBiasKv(floats(o.biasK, "--bias-k"), floats(o.biasV, "--bias-v"));
             }
@@ -92,54 +79,27 @@ final class MhaRunCommand {
         }
     }
 
-    /** The in-projection: one packed {@code in_proj_weight}, or separate q, k and v weights. */
-    private static void loadInProjection(MultiHeadAttention mha, RunCommand.Mha o) throws IOException {
-        float[] inBias = floats(o.inProjBias, "--in-proj-bias");
-        if (o.inProjWeight != null) {
-            mha.loadInProj(floats(o.inProjWeight, "--in-proj-weight"), inBias);
-        } else {
-            mha.loadQkv(floats(Options.require(o.qProjWeight, "--q-proj-weight"), "--q-proj-weight"),
-                    floats(Options.require(o.kProjWeight, "--k-proj-weight"), "--k-proj-weight"),
-                    floats(Options.require(o.vProjWeight, "--v-proj-weight"), "--v-proj-weight"), inBias);
-        }
-    }
-
     /** The call's options: causal rule, window, masks, scale, softcap, ALiBi, T5 bias, backend. */
     private static AttentionSpec spec(Arena arena, RunCommand r, long heads, long batch, long lq, long lk)
             throws IOException {
-        RunCommand.Mha o = r.mha;
-        RunCommand.Positional p = r.positional;
-        AttentionSpec.Builder spec = AttentionSpec.builder();
-        if (r.qkv.align != null || r.qkv.causal) {
-            spec.causal(r.qkv.align == null ? Causal.TOP_LEFT : r.qkv.align);
-        }
-        if (r.qkv.window != null) {
-            r.qkv.window.applyTo(spec);
-        }
-        if (r.qkv.scale != null) {
-            spec.scale(r.qkv.scale.floatValue());
-        }
-        if (p.softcap != null) {
-            spec.softcap(p.softcap.floatValue());
-        }
-        if (p.alibi) {
-            spec.alibi(Alibi.slopes(arena, Math.toIntExact(heads)));
-        }
-        if (p.relBias != null) {
-            Tensor table = RuleRunCommand.matrix(arena, p.relBias, "--rel-bias");
-            int maxDistance = p.relMaxDistance == null ? 128 : p.relMaxDistance.intValue();
-            spec.relativeBias(new RelativePositionBias(table, !p.relUnidirectional, maxDistance));
-        }
-        if (r.common.backend != null) {
-            spec.backend(r.common.backend);
-        }
-        if (o.keyPaddingMask != null) {
-            spec.keyPadding(keyPadding(arena, o.keyPaddingMask, batch, lk));
-        }
-        if (o.attnMask != null) {
-            spec.mask(attnMask(arena, o.attnMask, batch, heads, lq, lk));
+        SpecOptions.Sizes sizes = new SpecOptions.Sizes(batch, heads, lq, lk);
+        AttentionSpec.Builder spec = AttentionSpec.builder().backend(r.common.backend);
+        r.masks.apply(arena, spec, sizes);
+        r.terms.apply(arena, spec, sizes, r.masks.rule());
+        if (r.mha.attnMask != null) {
+            spec.mask(attnMask(arena, r.mha.attnMask, batch, heads, lq, lk));
         }
         return spec.build();
+    }
+
+    /** With --qkv, E is out_proj.weight's (E, E): no input has it. */
+    private static long embedDim(String outProjWeight) throws IOException {
+        long[] shape = weights(Options.require(outProjWeight, "--out-proj-weight"), "--out-proj-weight").shape();
+        if (shape.length != 2) {
+            throw new Options.UsageException("--out-proj-weight " + outProjWeight + ": expected shape (E, E), got "
+                    + Inputs.shape(shape));
+        }
+        return shape[0];
     }
 
     /** The inputs --qkv replaces are refused beside it. */
@@ -163,15 +123,6 @@ final class MhaRunCommand {
 
     private static float[] floats(String file, String option) throws IOException {
         return file == null ? null : weights(file, option).floats();
-    }
-
-    private static Mask keyPadding(Arena arena, String file, long batch, long lk) throws IOException {
-        Npy.Array a = Npy.read("--key-padding-mask", file);
-        if (a.shape().length != 2 || a.shape()[0] != batch || a.shape()[1] != lk) {
-            throw new Options.UsageException("--key-padding-mask " + file + ": expected shape (" + batch + ", " + lk + ")");
-        }
-        return a.isBoolean() ? Mask.keep(arena, a.booleans(), batch, 1, 1, lk)
-                : Mask.additive(Tensor.of(arena, a.floats(), batch, 1, 1, lk));
     }
 
     /** PyTorch's 3-D attn_mask is (B*H, Lq, Lk): read it as (B, H, Lq, Lk). */

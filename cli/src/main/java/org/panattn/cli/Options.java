@@ -12,6 +12,8 @@ import org.panattn.Backend;
 import org.panattn.Dtype;
 
 import picocli.CommandLine.ITypeConverter;
+import picocli.CommandLine.Model.OptionSpec;
+import picocli.CommandLine.ParseResult;
 import picocli.CommandLine.TypeConversionException;
 
 /**
@@ -53,6 +55,42 @@ final class Options {
                 // refused below
             }
             throw new BadValue("expected a number, got \"" + v + "\"");
+        }
+    }
+
+    /** A finite number >= 0 that a float holds (a cap). */
+    static final class Cap implements ITypeConverter<Double> {
+        @Override
+        public Double convert(String v) {
+            double d = new Number().convert(v);
+            if (d >= 0 && Float.isFinite((float) d)) {
+                return d;
+            }
+            throw new BadValue("expected a finite number >= 0, got \"" + v + "\"");
+        }
+    }
+
+    /** A finite nonzero number that a float holds (a scale). */
+    static final class Scale implements ITypeConverter<Double> {
+        @Override
+        public Double convert(String v) {
+            double d = new Number().convert(v);
+            if ((float) d != 0f && Float.isFinite((float) d)) {
+                return d;
+            }
+            throw new BadValue("expected a finite nonzero number, got \"" + v + "\"");
+        }
+    }
+
+    /** A finite number > 1 that a float holds (a rotary base). */
+    static final class Base implements ITypeConverter<Double> {
+        @Override
+        public Double convert(String v) {
+            double d = new Number().convert(v);
+            if ((float) d > 1f && Float.isFinite((float) d)) {
+                return d;
+            }
+            throw new BadValue("expected a finite number > 1, got \"" + v + "\"");
         }
     }
 
@@ -195,6 +233,18 @@ final class Options {
                     : Files.exists(file) && !Files.isWritable(file) ? "the file is not writable" : null;
             if (problem != null) {
                 throw new IOException(name + ": cannot write " + value + ": " + problem);
+            }
+        }
+    }
+
+    /**
+     * Refuses an option given twice, a value or a flag: picocli lets an option of a group be repeated, the
+     * last value winning, where it refuses one outside groups; this refuses both alike.
+     */
+    static void refuseRepeated(ParseResult parsed) {
+        for (OptionSpec o : parsed.matchedOptions()) {
+            if (o.originalStringValues().size() > 1) {
+                throw new UsageException(o.longestName() + " is given twice");
             }
         }
     }

@@ -3,12 +3,10 @@ package org.panattn.cli;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.nio.file.Path;
-import java.util.Map;
 
 import org.panattn.Attention;
 import org.panattn.AttentionSpec;
 import org.panattn.Backend;
-import org.panattn.Causal;
 import org.panattn.Mask;
 import org.panattn.Panattn;
 import org.panattn.ScoreRule;
@@ -24,13 +22,12 @@ final class RuleRunCommand {
     static void run(String variant, RunCommand r) throws IOException {
         RunCommand.Qkv o = r.qkv;
         RunCommand.Rules w = r.rules;
-        Map<String, String> outputs = Options.files("--out", r.common.out, "--weights", r.common.weights);
         if (variant.equals("pooling")) {
             Options.checkOutputs(Options.files("--x", r.pooling.x, "--query", r.mha.query, "--key-padding-mask",
-                    r.mha.keyPaddingMask), outputs);
+                    r.masks.keyPaddingMask), r.outputs());
         } else {
-            Options.checkOutputs(Options.files("--q", o.q, "--k", o.k, "--v", o.v, "--w", w.w, "--wq", w.wq, "--wk",
-                    w.wk, "--v-vec", w.vVec, "--bias", w.bias, "--mask", o.mask), outputs);
+            Options.checkOutputs(r.inputs("--q", o.q, "--k", o.k, "--v", o.v, "--w", w.w, "--wq", w.wq, "--wk", w.wk,
+                    "--v-vec", w.vVec, "--bias", w.bias), r.outputs());
         }
         String outFile = Options.require(r.common.out, "--out");
         Backend backend = r.common.backend;
@@ -42,12 +39,7 @@ final class RuleRunCommand {
             Tensor q = RunCommand.load(arena, Options.require(o.q, "--q"), "--q");
             Tensor k = RunCommand.load(arena, Options.require(o.k, "--k"), "--k");
             Tensor v = RunCommand.load(arena, Options.require(o.v, "--v"), "--v");
-            AttentionSpec.Builder spec = AttentionSpec.builder().backend(backend)
-                    .causal(o.causal ? Causal.TOP_LEFT : Causal.NONE);
-            if (o.mask != null) {
-                spec.mask(RunCommand.loadMask(arena, o.mask));
-            }
-            o.keys(spec);
+            AttentionSpec.Builder spec = r.spec(arena, q, v);
             long[] outShape = q.shape();
             outShape[outShape.length - 1] = v.size(v.rank() - 1);
             Tensor out = Tensor.allocate(arena, outShape);
@@ -78,8 +70,8 @@ final class RuleRunCommand {
         Tensor x = RunCommand.load(arena, Options.require(r.pooling.x, "--x"), "--x");
         Tensor query = required(arena, r.mha.query, "--query");
         Mask padding = null;
-        if (r.mha.keyPaddingMask != null) {
-            Npy.Array m = Npy.read("--key-padding-mask", r.mha.keyPaddingMask);
+        if (r.masks.keyPaddingMask != null) {
+            Npy.Array m = Npy.read("--key-padding-mask", r.masks.keyPaddingMask);
             if (!m.isBoolean() || m.shape().length != 2) {
                 throw new Options.UsageException("--key-padding-mask: expected a bool (B, L) array");
             }

@@ -4,20 +4,17 @@ import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.Callable;
 
-import org.panattn.Alibi;
 import org.panattn.Attention;
 import org.panattn.AttentionSpec;
 import org.panattn.Backend;
 import org.panattn.Causal;
 import org.panattn.Dtype;
-import org.panattn.Mask;
 import org.panattn.Panattn;
-import org.panattn.RelativePositionBias;
 import org.panattn.Rope;
 import org.panattn.Tensor;
 
@@ -27,6 +24,7 @@ import picocli.CommandLine.ITypeConverter;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Model.OptionSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.ParseResult;
 import picocli.CommandLine.Spec;
 
 /**
@@ -41,6 +39,8 @@ import picocli.CommandLine.Spec;
             "       panattn run --variant general|additive|concat|concat-tanh --q Q.npy --k K.npy --v V.npy",
             "                   (--w W.npy | --wq WQ.npy --wk WK.npy --v-vec VV.npy) [--bias B.npy]",
             "                   --out OUT.npy [OPTIONS]",
+            "       panattn run --variant encoder-decoder --q Q.npy --k K.npy --v V.npy --attn-weight W.npy",
+            "                   --combine-weight W.npy --out OUT.npy [OPTIONS]",
             "       panattn run --variant mha --query X.npy --heads H (--in-proj-weight W.npy |",
             "                   --q-proj-weight W.npy --k-proj-weight W.npy --v-proj-weight W.npy)",
             "                   --out-proj-weight W.npy --out OUT.npy [OPTIONS]",
@@ -49,7 +49,7 @@ import picocli.CommandLine.Spec;
             "       panattn run --variant pooling --x X.npy --query QV.npy --out OUT.npy [OPTIONS]",
             "       panattn run --variant onnx --q Q.npy --k K.npy --v V.npy --out Y.npy [OPTIONS]"},
         description = {
-            "Attention on .npy files: sdpa, mha, general, additive, concat, concat-tanh, pooling, onnx.",
+            "Attention on .npy files: sdpa, mha, score rules, encoder-decoder, pooling, onnx.",
             "",
             "Reads and writes NumPy .npy files, so results can be checked against NumPy or PyTorch:",
             "float32 '<f4' or float16 '<f2' in C order; masks bool '|b1' (true = attend) or float",
@@ -59,13 +59,15 @@ import picocli.CommandLine.Spec;
             "Shapes: Q (B,H,Lq,Dk), K (B,Hkv,Lk,Dk), V (B,Hkv,Lk,Dv) with H a multiple of Hkv, or all",
             "rank 3 (B,L,D). Score rules: general q^T W k; additive v^T tanh(Wq q + Wk k + b);",
             "concat-tanh sum(tanh(W [q; k] + b)); concat softmax(W [q; k] + b) V, with one key per query:",
-            "K (B,Lq,Dk), V (B,Lv,Dv). mha: inputs (B,L,E), or (L,B,E) with --seq-first (PyTorch's",
-            "default layout); weights with the names and shapes of nn.MultiheadAttention's state_dict.",
-            "Boolean masks mean true = attend, the inverse of PyTorch's boolean masks (pass ~mask)."})
+            "K (B,Lq,Dk), V (B,Lv,Dv). encoder-decoder: concat's weights over V, then attn_combine of",
+            "[q; weights·V]: Q (B,Lq,Dq), K (B,Lq,Dk), V (B,Lv,Dv). mha: inputs (B,L,E), or (L,B,E) with",
+            "--seq-first (PyTorch's default layout); weights with the names and shapes of",
+            "nn.MultiheadAttention's state_dict. Boolean masks mean true = attend, the inverse of",
+            "PyTorch's boolean masks (pass ~mask)."})
 final class RunCommand implements Callable<Integer> {
     /** The variants, in the usage's order. */
     static final List<String> VARIANTS = List.of("sdpa", "mha", "general", "additive", "concat", "concat-tanh",
-            "pooling", "onnx");
+            "encoder-decoder", "pooling", "onnx");
 
     @Spec
     CommandSpec spec;
@@ -73,20 +75,33 @@ final class RunCommand implements Callable<Integer> {
     @ArgGroup(validate = false, order = 1, heading = "%nEvery variant:%n")
     Common common = new Common();
 
-    @ArgGroup(validate = false, order = 2, heading = "%nsdpa, and the score rules general, additive, concat, "
-            + "concat-tanh:%n")
+    @ArgGroup(validate = false, order = 2, heading = "%nsdpa, the score rules general, additive, concat, "
+            + "concat-tanh, and encoder-decoder:%n")
     Qkv qkv = new Qkv();
 
-    @ArgGroup(validate = false, order = 3, heading = "%nPositional terms (sdpa, mha):%n")
-    Positional positional = new Positional();
+    @ArgGroup(validate = false, order = 3, heading = "%nMasks and causal rule (sdpa, score rules, encoder-decoder; "
+            + "mha: all but --mask, --key-lengths):%n")
+    SpecOptions.Masks masks = new SpecOptions.Masks();
 
-    @ArgGroup(validate = false, order = 4, heading = "%nThe score rules' weights:%n")
+    @ArgGroup(validate = false, order = 4, heading = "%nWindow, scale and positional terms (sdpa, score rules, "
+            + "encoder-decoder, mha):%n")
+    SpecOptions.Terms terms = new SpecOptions.Terms();
+
+    @ArgGroup(validate = false, order = 5, heading = "%nRotary embeddings of Q and K (sdpa; mha: of the layer's "
+            + "projections):%n")
+    Rotary rotary = new Rotary();
+
+    @ArgGroup(validate = false, order = 6, heading = "%nThe score rules' weights:%n")
     Rules rules = new Rules();
 
-    @ArgGroup(validate = false, order = 5, heading = "%nMulti-head attention layer (mha):%n")
+    @ArgGroup(validate = false, order = 7, heading = "%nEncoder-decoder step (encoder-decoder), the tutorials' Attn "
+            + "module's weights:%n")
+    EncoderDecoder encoderDecoder = new EncoderDecoder();
+
+    @ArgGroup(validate = false, order = 8, heading = "%nMulti-head attention layer (mha):%n")
     Mha mha = new Mha();
 
-    @ArgGroup(validate = false, order = 6, heading = "%nAttention pooling (pooling), with --query QV.npy (D) and "
+    @ArgGroup(validate = false, order = 9, heading = "%nAttention pooling (pooling), with --query QV.npy (D) and "
             + "--key-padding-mask M.npy (B, L) bool:%n")
     Pooling pooling = new Pooling();
 
@@ -98,7 +113,8 @@ final class RunCommand implements Callable<Integer> {
 
     static final class Common {
         @Option(names = "--variant", paramLabel = "V", order = 1, converter = VariantName.class,
-                description = "sdpa (default), mha, general, additive, concat, concat-tanh, pooling or onnx")
+                description = "sdpa (default), mha, general, additive, concat, concat-tanh, encoder-decoder, "
+                        + "pooling or onnx")
         String variant = "sdpa";
 
         @Option(names = "--backend", paramLabel = "B", order = 2, converter = Options.BackendName.class,
@@ -122,71 +138,29 @@ final class RunCommand implements Callable<Integer> {
         @Option(names = "--v", paramLabel = "V.npy", order = 3, description = "values (required)")
         String v;
 
-        @Option(names = "--mask", paramLabel = "M.npy", order = 4,
-                description = "(Lq,Lk), (B,Lq,Lk) or (B,H,Lq,Lk), bool or float")
-        String mask;
-
-        @Option(names = "--causal", order = 5, description = "causal, aligned top-left (also for mha)")
-        boolean causal;
-
-        @Option(names = "--causal-align", paramLabel = "A", order = 6, converter = Align.class,
-                description = "top-left or bottom-right (decoding); implies --causal (sdpa, mha)")
-        Causal align;
-
-        @Option(names = "--scale", paramLabel = "S", order = 7, converter = Options.Number.class,
-                description = "the scores' scale (default 1/sqrt(Dk); sdpa, mha)")
-        Double scale;
-
-        @Option(names = "--window", paramLabel = "W|L,R", order = 8, converter = WindowValue.class,
-                description = "W: the last W keys up to each query (needs --causal); L,R: the keys p-L to p+R "
-                    + "around each query's position p, -1 for no bound, with or without --causal (also mha)")
-        Window window;
-
-        @Option(names = "--key-lengths", paramLabel = "N,...", order = 9, converter = Lengths.class,
-                description = "one a batch row: row b sees its first N_b keys only (bottom-right alignment then "
-                    + "aligns each row to its own length)")
-        KeyLengths keyLengths;
-
-        /** --window and --key-lengths, as given. */
-        AttentionSpec.Builder keys(AttentionSpec.Builder spec) {
-            if (window != null) {
-                window.applyTo(spec);
-            }
-            return keyLengths != null ? spec.keyLengths(keyLengths.values()) : spec;
-        }
-
-        @Option(names = "--dtype", paramLabel = "T", order = 10, converter = Options.DtypeName.class,
+        @Option(names = "--dtype", paramLabel = "T", order = 4, converter = Options.DtypeName.class,
                 description = "f32, f16 or bf16: Q, K and V are stored so (converted, rounding to nearest even) "
                         + "and computed on in float32; default: each file's own, f16 for '<f2' (sdpa)")
         Dtype dtype;
     }
 
-    static final class Positional {
-        @Option(names = "--softcap", paramLabel = "S", order = 1, converter = Options.Number.class,
-                description = "logit soft-capping S·tanh(score/S)")
-        Double softcap;
-
-        @Option(names = "--alibi", order = 2, description = "ALiBi, with the paper's slopes")
-        boolean alibi;
-
-        @Option(names = "--rel-bias", paramLabel = "TABLE.npy", order = 3,
-                description = "T5's relative_attention_bias (numBuckets, H)")
-        String relBias;
-
-        @Option(names = "--rel-max-distance", paramLabel = "N", order = 4, converter = Options.Distance.class,
-                description = "T5's max_distance (default 128)")
-        Long relMaxDistance;
-
-        @Option(names = "--rel-unidirectional", order = 5, description = "T5's decoder buckets (not bidirectional)")
-        boolean relUnidirectional;
-
-        @Option(names = "--rope-base", paramLabel = "B", order = 6, converter = Options.Number.class,
-                description = "rotary embeddings on Q and K, with this base (10000 is usual)")
+    /** --rope-base and --rope-layout. */
+    static final class Rotary {
+        @Option(names = "--rope-base", paramLabel = "B", order = 1, converter = Options.Base.class,
+                description = "rotary embeddings of the queries and keys, with this base (10000 is usual)")
         Double ropeBase;
 
-        @Option(names = "--rope-layout", paramLabel = "L", order = 7, converter = RopeLayout.class,
+        @Option(names = "--rope-layout", paramLabel = "L", order = 2, converter = RopeLayout.class,
                 description = "half (default) or interleaved")
         Rope.Layout ropeLayout;
+
+        /** The layout, refused without a base. */
+        Rope.Layout layout() {
+            if (ropeBase == null && ropeLayout != null) {
+                throw new Options.UsageException("--rope-layout needs --rope-base");
+            }
+            return ropeLayout == null ? Rope.Layout.HALF : ropeLayout;
+        }
     }
 
     static final class Rules {
@@ -206,6 +180,23 @@ final class RunCommand implements Callable<Integer> {
         @Option(names = "--bias", paramLabel = "B.npy", order = 5,
                 description = "additive and concat-tanh (A), concat (Lv); optional")
         String bias;
+    }
+
+    static final class EncoderDecoder {
+        @Option(names = "--attn-weight", paramLabel = "W.npy", order = 1, description = "attn.weight (Lv, Dq+Dk) "
+                + "(required)")
+        String attnWeight;
+
+        @Option(names = "--attn-bias", paramLabel = "B.npy", order = 2, description = "attn.bias (Lv); default 0")
+        String attnBias;
+
+        @Option(names = "--combine-weight", paramLabel = "W.npy", order = 3,
+                description = "attn_combine.weight (OUT, Dq+Dv) (required)")
+        String combineWeight;
+
+        @Option(names = "--combine-bias", paramLabel = "B.npy", order = 4,
+                description = "attn_combine.bias (OUT); default 0")
+        String combineBias;
     }
 
     static final class Mha {
@@ -249,34 +240,36 @@ final class RunCommand implements Callable<Integer> {
         @Option(names = "--out-proj-bias", paramLabel = "B.npy", order = 12, description = "(E); optional")
         String outProjBias;
 
-        @Option(names = "--key-padding-mask", paramLabel = "M.npy", order = 13,
-                description = "(B, Lk); pooling: (B, L) bool")
-        String keyPaddingMask;
-
-        @Option(names = "--attn-mask", paramLabel = "M.npy", order = 14,
+        @Option(names = "--attn-mask", paramLabel = "M.npy", order = 13,
                 description = "(Lq, Lk), (B*H, Lq, Lk) or (B, H, Lq, Lk)")
         String attnMask;
 
-        @Option(names = "--seq-first", order = 16, description = "inputs are (L, B, E), PyTorch's default layout")
+        @Option(names = "--seq-first", order = 14, description = "inputs are (L, B, E), PyTorch's default layout")
         boolean seqFirst;
 
-        @Option(names = "--average-weights", order = 17, description = "--weights averaged over heads")
+        @Option(names = "--average-weights", order = 15, description = "--weights averaged over heads")
         boolean averageWeights;
 
-        @Option(names = "--bias-k", paramLabel = "B.npy", order = 18,
+        @Option(names = "--bias-k", paramLabel = "B.npy", order = 16,
                 description = "bias_k (1, 1, E), with --bias-v: PyTorch's add_bias_kv")
         String biasK;
 
-        @Option(names = "--bias-v", paramLabel = "B.npy", order = 19, description = "bias_v (1, 1, E)")
+        @Option(names = "--bias-v", paramLabel = "B.npy", order = 17, description = "bias_v (1, 1, E)")
         String biasV;
 
-        @Option(names = "--add-zero-attn", order = 20, description = "append a zero key and value (add_zero_attn)")
+        @Option(names = "--add-zero-attn", order = 18, description = "append a zero key and value (add_zero_attn)")
         boolean addZeroAttn;
 
-        @Option(names = "--qkv", paramLabel = "QKV.npy", order = 21,
+        @Option(names = "--qkv", paramLabel = "QKV.npy", order = 19,
                 description = "self-attention from the packed projection (B, L, 3E), q | k | v,"
                         + " instead of --query and the in-projection")
         String qkv;
+
+        /** The layer's weight files. */
+        MhaWeightFiles weightFiles() {
+            return new MhaWeightFiles(inProjWeight, qProjWeight, kProjWeight, vProjWeight, inProjBias, outProjWeight,
+                    outProjBias);
+        }
     }
 
     static final class Pooling {
@@ -287,12 +280,18 @@ final class RunCommand implements Callable<Integer> {
     /** The options each variant takes (besides --help). */
     private static List<String> allowed(String variant) {
         List<String> all = new ArrayList<>(List.of("--variant", "--backend", "--out", "--weights"));
-        List<String> qkv = List.of("--q", "--k", "--v", "--mask", "--causal", "--window", "--key-lengths");
+        // Every variant over Q, K and V takes every option of the spec; mha all but --mask (it has --attn-mask)
+        // and --key-lengths.
+        List<String> spec = List.of("--key-padding-mask", "--causal", "--causal-align", "--window", "--scale",
+                "--softcap", "--alibi", "--rel-bias", "--rel-max-distance", "--rel-unidirectional");
+        List<String> qkv = List.of("--q", "--k", "--v", "--mask", "--key-lengths");
+        if (!variant.equals("pooling")) {
+            all.addAll(spec);
+        }
         switch (variant) {
             case "sdpa" -> {
                 all.addAll(qkv);
-                all.addAll(List.of("--causal-align", "--scale", "--dtype", "--softcap", "--alibi", "--rel-bias",
-                        "--rel-max-distance", "--rel-unidirectional", "--rope-base", "--rope-layout"));
+                all.addAll(List.of("--dtype", "--rope-base", "--rope-layout"));
             }
             case "general" -> {
                 all.addAll(qkv);
@@ -306,12 +305,14 @@ final class RunCommand implements Callable<Integer> {
                 all.addAll(qkv);
                 all.addAll(List.of("--w", "--bias"));
             }
-            case "mha" -> all.addAll(List.of("--query", "--key", "--value", "--heads", "--kv-heads",
-                    "--in-proj-weight", "--q-proj-weight", "--k-proj-weight", "--v-proj-weight", "--in-proj-bias",
-                    "--out-proj-weight", "--out-proj-bias", "--key-padding-mask", "--attn-mask", "--window",
-                    "--seq-first", "--average-weights", "--causal", "--causal-align", "--scale", "--softcap",
-                    "--alibi", "--rel-bias", "--rel-max-distance", "--rel-unidirectional", "--rope-base",
-                    "--rope-layout", "--bias-k", "--bias-v", "--add-zero-attn", "--qkv"));
+            case "encoder-decoder" -> {
+                all.addAll(qkv);
+                all.addAll(List.of("--attn-weight", "--attn-bias", "--combine-weight", "--combine-bias"));
+            }
+            case "mha" -> all.addAll(List.of("--query", "--key", "--value", "--heads", "--kv-heads", "--in-proj-weight",
+                    "--q-proj-weight", "--k-proj-weight", "--v-proj-weight", "--in-proj-bias", "--out-proj-weight",
+                    "--out-proj-bias", "--attn-mask", "--seq-first", "--average-weights", "--rope-base", "--rope-layout",
+                    "--bias-k", "--bias-v", "--add-zero-attn", "--qkv"));
             case "pooling" -> all.addAll(List.of("--x", "--query", "--key-padding-mask"));
             case "onnx" -> {
                 all.remove("--weights"); // the weights are --qk-matmul-output with --qk-matmul-output-mode 3
@@ -325,28 +326,46 @@ final class RunCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException {
         String variant = common.variant;
-        List<OptionSpec> matched = spec.commandLine().getParseResult().matchedOptions();
-        for (OptionSpec o : matched) {
-            // picocli lets an option of a group be given twice, the last value winning: refuse it like the others.
-            if (o.arity().max() > 0 && o.originalStringValues().size() > 1) {
-                throw new Options.UsageException(o.longestName() + " is given twice");
-            }
-        }
-        List<String> given = matched.stream().map(OptionSpec::longestName).toList();
+        ParseResult parsed = spec.commandLine().getParseResult();
+        Options.refuseRepeated(parsed);
+        List<String> given = parsed.matchedOptions().stream().map(OptionSpec::longestName).toList();
         Options.refuseOthers(given, allowed(variant), "--variant " + variant);
         switch (variant) {
             case "sdpa" -> runSdpa();
             case "mha" -> MhaRunCommand.run(this);
             case "onnx" -> OnnxRunCommand.run(this);
+            case "encoder-decoder" -> EncoderDecoderRunCommand.run(this);
             default -> RuleRunCommand.run(variant, this);
         }
         return 0;
     }
 
+    /** The input files named by {@code namesAndValues} and by the masks and terms. */
+    Map<String, String> inputs(String... namesAndValues) {
+        Map<String, String> files = Options.files(namesAndValues);
+        files.putAll(masks.files());
+        files.putAll(terms.files());
+        return files;
+    }
+
+    /** The output files. */
+    Map<String, String> outputs() {
+        return Options.files("--out", common.out, "--weights", common.weights);
+    }
+
+    /** A spec of --backend, the masks and the terms, checked against the sizes of q over v. */
+    AttentionSpec.Builder spec(Arena arena, Tensor q, Tensor v) throws IOException {
+        SpecOptions.Sizes sizes = SpecOptions.Sizes.of(q, v);
+        AttentionSpec.Builder spec = AttentionSpec.builder().backend(common.backend);
+        masks.apply(arena, spec, sizes);
+        terms.apply(arena, spec, sizes, masks.rule());
+        return spec;
+    }
+
     private void runSdpa() throws IOException {
-        Options.checkOutputs(Options.files("--q", qkv.q, "--k", qkv.k, "--v", qkv.v, "--mask", qkv.mask,
-                "--rel-bias", positional.relBias), Options.files("--out", common.out, "--weights", common.weights));
+        Options.checkOutputs(inputs("--q", qkv.q, "--k", qkv.k, "--v", qkv.v), outputs());
         String outFile = Options.require(common.out, "--out");
+        Rope.Layout layout = rotary.layout();
         try (Arena arena = Arena.ofConfined()) {
             Npy.Array qa = array(Options.require(qkv.q, "--q"), "--q");
             Npy.Array ka = array(Options.require(qkv.k, "--k"), "--k");
@@ -354,21 +373,15 @@ final class RunCommand implements Callable<Integer> {
             Tensor q = Tensor.of(arena, qa.floats(), qa.shape());
             Tensor k = Tensor.of(arena, ka.floats(), ka.shape());
             Tensor v = Tensor.of(arena, va.floats(), va.shape());
-            AttentionSpec.Builder spec = AttentionSpec.builder();
-            if (qkv.align != null || qkv.causal) {
-                spec.causal(qkv.align == null ? Causal.TOP_LEFT : qkv.align);
+            AttentionSpec.Builder spec = spec(arena, q, v);
+            if (rotary.ropeBase != null) {
+                // Queries sit at the end of the keys' positions when aligned bottom-right (decoding).
+                long lq = q.size(q.rank() - 2), lk = k.size(k.rank() - 2);
+                long queryStart = masks.rule() == Causal.BOTTOM_RIGHT ? lk - lq : 0;
+                Backend backend = common.backend == null ? Panattn.defaultBackend() : common.backend;
+                Rope.apply(q, queryStart, rotary.ropeBase.floatValue(), layout, backend);
+                Rope.apply(k, 0, rotary.ropeBase.floatValue(), layout, backend);
             }
-            if (qkv.scale != null) {
-                spec.scale(qkv.scale.floatValue());
-            }
-            if (common.backend != null) {
-                spec.backend(common.backend);
-            }
-            if (qkv.mask != null) {
-                spec.mask(loadMask(arena, qkv.mask));
-            }
-            qkv.keys(spec);
-            positional(arena, spec, q, k, common.backend == null ? Panattn.defaultBackend() : common.backend);
             // Stored as asked (or as in the files) once RoPE, which rotates float32, has run.
             q = stored(arena, q, qa);
             k = stored(arena, k, ka);
@@ -388,32 +401,6 @@ final class RunCommand implements Callable<Integer> {
             if (weights != null) {
                 Npy.write(Path.of(common.weights), weights.toArray(), weights.shape());
             }
-        }
-    }
-
-    /** --softcap, --alibi, --rel-bias and --rope-base: positional variants of scaled dot-product attention. */
-    private void positional(Arena arena, AttentionSpec.Builder spec, Tensor q, Tensor k, Backend backend)
-            throws IOException {
-        Positional p = positional;
-        int heads = q.rank() == 4 ? (int) q.size(1) : 1;
-        if (p.softcap != null) {
-            spec.softcap(p.softcap.floatValue());
-        }
-        if (p.alibi) {
-            spec.alibi(Alibi.slopes(arena, heads));
-        }
-        if (p.relBias != null) {
-            Tensor table = RuleRunCommand.matrix(arena, p.relBias, "--rel-bias");
-            int maxDistance = p.relMaxDistance == null ? 128 : p.relMaxDistance.intValue();
-            spec.relativeBias(new RelativePositionBias(table, !p.relUnidirectional, maxDistance));
-        }
-        if (p.ropeBase != null) {
-            Rope.Layout layout = p.ropeLayout == null ? Rope.Layout.HALF : p.ropeLayout;
-            // Queries sit at the end of the keys' positions when aligned bottom-right (decoding).
-            long lq = q.size(q.rank() - 2), lk = k.size(k.rank() - 2);
-            long queryStart = qkv.align == Causal.BOTTOM_RIGHT ? lk - lq : 0;
-            Rope.apply(q, queryStart, p.ropeBase.floatValue(), layout, backend);
-            Rope.apply(k, 0, p.ropeBase.floatValue(), layout, backend);
         }
     }
 
@@ -443,19 +430,12 @@ final class RunCommand implements Callable<Integer> {
         return a;
     }
 
-    /** The --mask file. */
-    static Mask loadMask(Arena arena, String file) throws IOException {
-        Npy.Array a = Npy.read("--mask", file);
-        return a.isBoolean() ? Mask.keep(arena, a.booleans(), a.shape())
-                : Mask.additive(Tensor.of(arena, a.floats(), a.shape()));
-    }
-
     static final class VariantName implements ITypeConverter<String> {
         @Override
         public String convert(String v) {
             if (!VARIANTS.contains(v)) {
-                throw new Options.BadValue("expected sdpa, mha, general, additive, concat, concat-tanh, pooling or "
-                        + "onnx, got '" + v + "'");
+                throw new Options.BadValue("expected sdpa, mha, general, additive, concat, concat-tanh, "
+                        + "encoder-decoder, pooling or onnx, got '" + v + "'");
             }
             return v;
         }
@@ -469,62 +449,6 @@ final class RunCommand implements Callable<Integer> {
                 case "bottom-right" -> Causal.BOTTOM_RIGHT;
                 default -> throw new Options.BadValue("expected top-left or bottom-right, got '" + v + "'");
             };
-        }
-    }
-
-    /**
-     * A window: {@code keys} > 0 the last {@code keys} keys up to each query
-     * (AttentionSpec's window(W)), else the extents left and right.
-     */
-    record Window(long keys, long left, long right) {
-        void applyTo(AttentionSpec.Builder spec) {
-            if (keys > 0) {
-                spec.window(keys);
-            } else {
-                spec.window(left, right);
-            }
-        }
-    }
-
-    /** W (an integer >= 0; 0 for none) or L,R (each an integer >= 0, or -1 for no bound). */
-    static final class WindowValue implements ITypeConverter<Window> {
-        @Override
-        public Window convert(String v) {
-            try {
-                long[] n = Arrays.stream(v.split(",", -1)).mapToLong(x -> Long.parseLong(x.strip())).toArray();
-                long none = AttentionSpec.UNBOUNDED;
-                if (n.length == 1 && n[0] >= 0) {
-                    return n[0] > 0 ? new Window(n[0], 0, 0) : new Window(0, none, none);
-                }
-                if (n.length == 2 && n[0] >= none && n[1] >= none) {
-                    return new Window(0, n[0], n[1]);
-                }
-            } catch (NumberFormatException e) {
-                // refused below
-            }
-            throw new Options.BadValue("expected W (an integer >= 0) or L,R (integers >= 0, or -1 for no bound), got \""
-                    + v + "\"");
-        }
-    }
-
-    /** The key length of each batch row. */
-    record KeyLengths(long[] values) {
-    }
-
-    /** Integers >= 0, separated by commas. */
-    static final class Lengths implements ITypeConverter<KeyLengths> {
-        @Override
-        public KeyLengths convert(String v) {
-            try {
-                long[] n = Arrays.stream(v.split(",", -1)).mapToLong(x -> Long.parseLong(x.strip())).toArray();
-                if (Arrays.stream(n).allMatch(x -> x >= 0)) {
-                    return new KeyLengths(n);
-                }
-            } catch (NumberFormatException e) {
-                // refused below
-            }
-            throw new Options.BadValue("expected integers >= 0 separated by commas, one a batch row, got \"" + v
-                    + "\"");
         }
     }
 

@@ -181,6 +181,24 @@ class MainTest {
     }
 
     @Test
+    void mhaWeightFilesAreCheckedAgainstTheLayersShapes() {
+        String out = tmp.resolve("o.npy").toString();
+        String[] layer = {"run", "--variant", "mha", "--query", MHA + "x.npy", "--heads", "4", "--out", out};
+        assertUsageError(main(Stream.concat(Arrays.stream(layer), Stream.of("--in-proj-weight", MHA + "out_proj_weight.npy",
+                "--out-proj-weight", MHA + "out_proj_weight.npy")).toArray(String[]::new)), "panattn run: --in-proj-weight "
+                + MHA + "out_proj_weight.npy: expected shape (E + 2·kvDim, E) = (48, 16), got (16, 16)\n");
+        assertUsageError(main(Stream.concat(Arrays.stream(layer), Stream.of("--in-proj-weight", MHA + "in_proj_weight.npy",
+                "--out-proj-weight", MHA + "out_proj_weight.npy", "--out-proj-bias", MHA + "in_proj_bias.npy"))
+                .toArray(String[]::new)), "panattn run: --out-proj-bias " + MHA + "in_proj_bias.npy: expected shape (E) = "
+                + "(16,), got (48,)\n");
+        assertUsageError(main(Stream.concat(Arrays.stream(layer), Stream.of("--in-proj-weight", MHA + "in_proj_weight.npy",
+                "--k-proj-weight", MHA + "in_proj_weight.npy", "--out-proj-weight", MHA + "out_proj_weight.npy"))
+                .toArray(String[]::new)), "panattn run: --in-proj-weight and --k-proj-weight are two forms of the same "
+                + "weights");
+        assertFalse(Files.exists(Path.of(out)), "nothing was written");
+    }
+
+    @Test
     void everyOutputFolderIsCheckedBeforeAnythingRuns() {
         Outcome o = main("run", "--q", npy("q4"), "--k", npy("k4"), "--v", npy("v4"), "--out", "/nonexistent/dir/o.npy");
         assertEquals(1, o.code, o.err);
@@ -521,9 +539,10 @@ class MainTest {
             assertEquals(o.out, main("help", command).out, "help " + command + " and " + command + " --help");
         }
         String run = main("run", "--help").out;
-        for (String option : new String[] {"--variant", "--q", "--mask", "--causal-align", "--scale", "--softcap",
-            "--alibi", "--rel-bias", "--rel-max-distance", "--rel-unidirectional", "--rope-base", "--rope-layout", "--w",
-            "--wq", "--wk", "--v-vec", "--bias", "--query", "--heads", "--kv-heads", "--in-proj-weight",
+        for (String option : new String[] {"--variant", "--q", "--mask", "--causal", "--causal-align", "--scale",
+            "--softcap", "--alibi", "--rel-bias", "--rel-max-distance", "--rel-unidirectional", "--rope-base",
+            "--rope-layout", "--w", "--wq", "--wk", "--v-vec", "--bias", "--attn-weight", "--attn-bias",
+            "--combine-weight", "--combine-bias", "--query", "--heads", "--kv-heads", "--in-proj-weight",
             "--q-proj-weight", "--out-proj-weight", "--key-padding-mask", "--attn-mask", "--window", "--key-lengths",
             "--seq-first",
             "--average-weights", "--x", "--backend", "--out", "--weights"}) {
@@ -574,21 +593,22 @@ class MainTest {
         }
     }
 
-    /** What only the call can check: B lengths, each at most Lk, and a one-sided window's causal rule. */
+    /** Checked against the inputs before the call: B lengths, each at most Lk, and a one-sided window's causal rule. */
     @Test
     void keyLengthsAndWindowsThatDoNotFitTheInputsAreNamed() {
         String out = tmp.resolve("o.npy").toString();
         String[] sdpa = {"run", "--q", npy("q4"), "--k", npy("k4"), "--v", npy("v4"), "--out", out};
         Object[][] cases = {
-            {"--key-lengths 1,2,3", "panattn run: keyLengths: expected B = 2 lengths, one a batch row, got 3\n"},
-            {"--key-lengths 7,8", "panattn run: keyLengths[1] = 8, expected 0 to Lk = 7\n"},
-            {"--window 3", "panattn run: window 3 needs a causal rule (TOP_LEFT or BOTTOM_RIGHT)\n"},
+            {"--key-lengths 1,2,3", "panattn run: --key-lengths 1,2,3: expected one length a batch row, B = 2, got 3\n"},
+            {"--key-lengths 7,8", "panattn run: --key-lengths 7,8: row 1's length 8 is more than its Lk = 7 keys\n"},
+            {"--window 3", "panattn run: --window 3 needs --causal or --causal-align: the window counts back from each "
+                + "query's causal position (--window L,R needs neither)\n"},
         };
         for (Object[] c : cases) {
             Outcome o = main(Stream.concat(Arrays.stream(sdpa), Arrays.stream(((String) c[0]).split(" ")))
                     .toArray(String[]::new));
-            assertEquals(1, o.code, c[0] + ": " + o.err);
-            assertEquals(c[1], o.err, (String) c[0]);
+            assertEquals(2, o.code, c[0] + ": " + o.err);
+            assertTrue(o.err.startsWith((String) c[1]) && o.err.contains("usage: panattn run"), c[0] + ": " + o.err);
         }
         assertFalse(Files.exists(Path.of(out)), "nothing was written");
     }
@@ -607,7 +627,7 @@ class MainTest {
         assertUsageError(main("run", "--variant", "mha", "--query", MHA + "x.npy", "--heads", "4", "--key-lengths", "3",
                 "--out", out), "panattn run: --key-lengths is not an option of --variant mha");
         assertUsageError(main("run", "--variant", "attn"), "panattn run: --variant: expected sdpa, mha, general, "
-                + "additive, concat, concat-tanh, pooling or onnx, got 'attn'");
+                + "additive, concat, concat-tanh, encoder-decoder, pooling or onnx, got 'attn'");
         assertUsageError(main("run", "--qq", npy("q4")), "panattn run: unknown option '--qq'");
         assertUsageError(main("run", "--backend", "gpu"), "panattn run: --backend: expected native, java or vector, "
                 + "got 'gpu'");
