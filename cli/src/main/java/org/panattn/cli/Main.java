@@ -23,8 +23,8 @@ import picocli.CommandLine.Spec;
 import picocli.CommandLine.UnmatchedArgumentException;
 
 /**
- * The command line: {@code info}, {@code demo}, {@code run}, {@code bench}. Uses the library's public API
- * only. Exit codes: 0 done, 1 the work failed (a file, the library), 2 a bad command line.
+ * The command line: {@code info}, {@code demo}, {@code run}, {@code decode}, {@code bench}. Uses the library's
+ * public API only. Exit codes: 0 done, 1 the work failed (a file, the library), 2 a bad command line.
  */
 @Command(name = "panattn", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         sortOptions = false, separator = " ", descriptionHeading = "%n",
@@ -33,8 +33,8 @@ import picocli.CommandLine.UnmatchedArgumentException;
                 + "and pure-Java backends behind one API.",
         commandListHeading = "%nCommands:%n", optionListHeading = "%nOptions:%n",
         footer = {"", "'panattn COMMAND --help' (or 'panattn help COMMAND') shows a command's options."},
-        subcommands = {InfoCommand.class, DemoCommand.class, RunCommand.class, BenchCommand.class,
-            HelpCommand.class})
+        subcommands = {InfoCommand.class, DemoCommand.class, RunCommand.class, DecodeCommand.class,
+            BenchCommand.class, HelpCommand.class})
 public final class Main implements Callable<Integer> {
     @Spec
     CommandSpec spec;

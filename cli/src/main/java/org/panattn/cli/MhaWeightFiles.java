@@ -9,7 +9,7 @@ import org.panattn.layers.MultiHeadAttention;
 
 /**
  * The weight files of a multi-head attention layer, with the names and shapes of nn.MultiheadAttention's
- * state_dict (run --variant mha), and the layer they load.
+ * state_dict (run --variant mha and decode), and the layer they load.
  *
  * @param inProjWeight --in-proj-weight (E + 2·kvDim, E), or null for the three below
  * @param qProjWeight --q-proj-weight (E, E)

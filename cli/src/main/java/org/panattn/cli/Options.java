@@ -126,6 +126,13 @@ final class Options {
         }
     }
 
+    /** A count that may be 0 (a prompt length). */
+    static final class AtLeast0 extends Integer {
+        AtLeast0() {
+            super(0, Long.MAX_VALUE);
+        }
+    }
+
     /** A count of at least 1 (heads). */
     static final class AtLeast1 extends Integer {
         AtLeast1() {

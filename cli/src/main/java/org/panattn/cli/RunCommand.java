@@ -63,7 +63,7 @@ import picocli.CommandLine.Spec;
             "[q; weights·V]: Q (B,Lq,Dq), K (B,Lq,Dk), V (B,Lv,Dv). mha: inputs (B,L,E), or (L,B,E) with",
             "--seq-first (PyTorch's default layout); weights with the names and shapes of",
             "nn.MultiheadAttention's state_dict. Boolean masks mean true = attend, the inverse of",
-            "PyTorch's boolean masks (pass ~mask)."})
+            "PyTorch's boolean masks (pass ~mask). 'panattn decode' runs an mha layer token by token."})
 final class RunCommand implements Callable<Integer> {
     /** The variants, in the usage's order. */
     static final List<String> VARIANTS = List.of("sdpa", "mha", "general", "additive", "concat", "concat-tanh",
@@ -144,7 +144,7 @@ final class RunCommand implements Callable<Integer> {
         Dtype dtype;
     }
 
-    /** --rope-base and --rope-layout. */
+    /** --rope-base and --rope-layout (also decode's). */
     static final class Rotary {
         @Option(names = "--rope-base", paramLabel = "B", order = 1, converter = Options.Base.class,
                 description = "rotary embeddings of the queries and keys, with this base (10000 is usual)")

@@ -19,7 +19,7 @@ import picocli.CommandLine.Option;
 /**
  * The options of {@link AttentionSpec} that the commands share, as two picocli groups, and what they add
  * to a spec: {@link Masks} (which keys each query sees: run) and {@link Terms} (the window, the scale and
- * the positional terms). Each file is checked against the call's sizes before it reaches the
+ * the positional terms: run and decode). Each file is checked against the call's sizes before it reaches the
  * spec, so a refusal names the option and the shape it expected.
  */
 final class SpecOptions {
@@ -98,7 +98,7 @@ final class SpecOptions {
         Window window;
 
         @Option(names = "--scale", paramLabel = "S", order = 2, converter = Options.Scale.class,
-                description = "the scores' scale (default 1/sqrt(Dk) for sdpa and mha, else 1)")
+                description = "the scores' scale (default 1/sqrt(Dk) for sdpa, mha and decode, else 1)")
         Double scale;
 
         @Option(names = "--softcap", paramLabel = "S", order = 3, converter = Options.Cap.class,

@@ -531,7 +531,7 @@ class MainTest {
 
     @Test
     void everyCommandHasItsOwnHelp() {
-        for (String command : new String[] {"info", "demo", "run", "bench"}) {
+        for (String command : new String[] {"info", "demo", "run", "decode", "bench"}) {
             Outcome o = main(command, "--help");
             assertEquals(0, o.code, command + ": " + o.err);
             assertTrue(o.out.startsWith("usage: panattn " + command), command + ":\n" + o.out);
@@ -548,6 +548,13 @@ class MainTest {
             "--average-weights", "--x", "--backend", "--out", "--weights"}) {
             assertTrue(run.contains(option + " "), option + " in run --help:\n" + run);
         }
+        String decode = main("decode", "--help").out;
+        for (String option : new String[] {"--x", "--seq-first", "--prompt-length", "--backend", "--out", "--timings",
+            "--heads", "--kv-heads", "--in-proj-weight", "--q-proj-weight", "--k-proj-weight", "--v-proj-weight",
+            "--in-proj-bias", "--out-proj-weight", "--out-proj-bias", "--rope-base", "--rope-layout", "--window",
+            "--scale", "--softcap", "--alibi", "--rel-bias", "--rel-max-distance", "--rel-unidirectional"}) {
+            assertTrue(decode.contains(option + " "), option + " in decode --help:\n" + decode);
+        }
         String bench = main("bench", "--help").out;
         for (String option : new String[] {"--workload", "--hkv", "--variant", "--api", "--profile", "--threads",
             "--iterations", "--max-seconds", "--seed", "--json", "--chart"}) {
@@ -555,7 +562,7 @@ class MainTest {
         }
         Outcome top = main("help");
         assertEquals(0, top.code);
-        for (String command : new String[] {"info", "demo", "run", "bench", "help"}) {
+        for (String command : new String[] {"info", "demo", "run", "decode", "bench", "help"}) {
             assertTrue(top.out.contains("\n  " + command + " "), command + " in:\n" + top.out);
         }
         assertEquals(top.out, main("--help").out);

@@ -47,7 +47,7 @@ class ReadmeTest {
 
     @Test
     void everyOptionTheSectionNamesExists() throws IOException {
-        String help = out("info", "--help") + out("run", "--help") + out("bench", "--help");
+        String help = out("info", "--help") + out("run", "--help") + out("decode", "--help") + out("bench", "--help");
         Set<String> unknown = new TreeSet<>();
         Matcher m = Pattern.compile("(?<![\\w-])--[a-z][a-z-]*").matcher(section());
         while (m.find()) {
