@@ -117,15 +117,15 @@ final class OnnxRunCommand {
             b.softmaxPrecision(o.softmaxPrecision.intValue());
         }
         try {
-            if (r.qkv.scale != null) {
-                b.scale(r.qkv.scale.floatValue());
+            if (r.terms.scale != null) {
+                b.scale(r.terms.scale.floatValue());
             }
         } catch (IllegalArgumentException e) {
             throw new Options.UsageException("--scale: " + e.getMessage());
         }
         try {
-            if (r.positional.softcap != null) {
-                b.softcap(r.positional.softcap.floatValue());
+            if (r.terms.softcap != null) {
+                b.softcap(r.terms.softcap.floatValue());
             }
         } catch (IllegalArgumentException e) {
             throw new Options.UsageException("--softcap: " + e.getMessage());

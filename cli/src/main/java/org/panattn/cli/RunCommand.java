@@ -285,7 +285,8 @@ final class RunCommand implements Callable<Integer> {
         List<String> spec = List.of("--key-padding-mask", "--causal", "--causal-align", "--window", "--scale",
                 "--softcap", "--alibi", "--rel-bias", "--rel-max-distance", "--rel-unidirectional");
         List<String> qkv = List.of("--q", "--k", "--v", "--mask", "--key-lengths");
-        if (!variant.equals("pooling")) {
+        // pooling has no spec; onnx takes the operator's attributes instead (OnnxRunCommand.OPTIONS).
+        if (!variant.equals("pooling") && !variant.equals("onnx")) {
             all.addAll(spec);
         }
         switch (variant) {
