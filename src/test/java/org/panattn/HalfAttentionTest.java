@@ -144,8 +144,7 @@ class HalfAttentionTest {
                 Tensor want = Tensor.allocate(arena, 1, 4, 3, 5), got = Tensor.allocate(arena, 1, 4, 3, 5);
                 Attention.scaledDotProduct(q, k, v, want, spec);
                 Attention.prepare(q, k, v, got, spec).run();
-                assertEquals(java.util.Arrays.toString(want.toArray()), java.util.Arrays.toString(got.toArray()),
-                        target + ": prepared vs called");
+                Target.assertSameRun(target.backend(), want.toArray(), got.toArray(), target + ": prepared vs called");
             }
         }
     }

@@ -236,17 +236,8 @@ class KeyRangeTest {
         }
     }
 
-    /**
-     * The same results: bit for bit, but to rounding on the Vector API backend, whose
-     * lanes may round differently once the JIT compiles them (a NaN fails both).
-     */
     private static void assertSame(Target t, float[] want, float[] got, String what) {
-        if (t.backend() == Backend.JAVA_VECTOR) {
-            double err = Reference.relativeError(got, Reference.toDouble(want));
-            assertTrue(err < 1e-6, what + ": relative difference " + err);
-        } else {
-            assertArrayEquals(want, got, what);
-        }
+        Target.assertSameRun(t.backend(), want, got, what);
     }
 
     /** A prepared call keeps its window and key lengths, its own copy of them, for every run. */

@@ -1,6 +1,5 @@
 package org.panattn;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -62,8 +61,9 @@ class PreparedAttentionTest {
                 Tensor plainOut = Tensor.allocate(arena, B, H, LQ, DV);
                 Tensor plainWeights = Tensor.allocate(arena, B, H, LQ, LK);
                 Attention.scaledDotProduct(q, k, v, plainOut, spec.apply(plainWeights));
-                assertArrayEquals(plainOut.toArray(), out.toArray(), target + " round " + round + ": output");
-                assertArrayEquals(plainWeights.toArray(), weights.toArray(), target + " round " + round + ": weights");
+                Target.assertSameRun(backend, plainOut.toArray(), out.toArray(), target + " round " + round + ": output");
+                Target.assertSameRun(backend, plainWeights.toArray(), weights.toArray(), target + " round " + round
+                        + ": weights");
                 Reference.Result ref = Reference.sdpa(q, k, v, mask, padding, Causal.BOTTOM_RIGHT, 0,
                         1 / Math.sqrt(DK), new Reference.Pos(0, Reference.toDouble(Alibi.slopes(H)), rel(table), false, 16));
                 double err = Reference.relativeError(out.toArray(), ref.out());
@@ -86,7 +86,7 @@ class PreparedAttentionTest {
             AttentionSpec spec = Refusals.on(backend);
             Attention.prepare(q, k, v, out, spec).run();
             Attention.scaledDotProduct(q, k, v, plain, spec);
-            assertArrayEquals(plain.toArray(), out.toArray());
+            Target.assertSameRun(backend, plain.toArray(), out.toArray(), backend + ": prepared vs called");
         }
     }
 
@@ -174,7 +174,7 @@ class PreparedAttentionTest {
                 Thread other = Thread.ofPlatform().start(call::run);
                 other.join();
                 Attention.scaledDotProduct(q, k, k, plain, Refusals.on(backend));
-                assertArrayEquals(plain.toArray(), out.toArray());
+                Target.assertSameRun(backend, plain.toArray(), out.toArray(), backend + ": prepared vs called");
             }
         }
     }

@@ -1,5 +1,8 @@
 package org.panattn;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -38,6 +41,20 @@ record Target(Backend backend, Isa isa) {
     /** Restores the best level, after a test that capped it. */
     static void restore() {
         Panattn.setMaxIsa(Panattn.supportedIsa());
+    }
+
+    /**
+     * Asserts that two runs of the same call on this backend agree: bit for bit, but to
+     * rounding on the Vector API backend, whose lanes may round differently once the JIT
+     * compiles them (a NaN fails both).
+     */
+    static void assertSameRun(Backend backend, float[] want, float[] got, String what) {
+        if (backend == Backend.JAVA_VECTOR) {
+            double err = Reference.relativeError(got, Reference.toDouble(want));
+            assertTrue(err < 1e-6, what + ": relative difference " + err);
+        } else {
+            assertArrayEquals(want, got, what);
+        }
     }
 
     @Override
