@@ -180,7 +180,7 @@ class OnnxRunCommandTest {
                 + "(BFLOAT16), got \"6\""},
             {"--q-num-heads", "0"}, {"--q-num-heads: expected an integer >= 1, got \"0\""},
             {"--scale", "-1"}, {"--scale: scale must be finite and > 0"},
-            {"--softcap", "-2"}, {"--softcap: softcap must be finite and >= 0, got -2.0"},
+            {"--softcap", "-2"}, {"--softcap: expected a finite number >= 0, got \"-2\""},
         };
         for (int i = 0; i < usage.length; i += 2) {
             List<String> a = args(usage[i]);
