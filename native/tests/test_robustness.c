@@ -314,8 +314,17 @@ static void test_refusals(void)
     float *misaligned = malloc((size_t)bytes + 8);
     o.workspace = (char *)misaligned + 1;
     EXPECT(PA_EINVAL, pa_sdpa(&p.q, &p.k, &p.v, &p.out, &o), "workspace");
-    o.workspace = p.q.data;
-    EXPECT(PA_EINVAL, pa_sdpa(&p.q, &p.k, &p.v, &p.out, &o), "workspace shares memory with q");
+    /* A workspace over q's memory. q is copied to the start of a block that
+     * holds the whole workspace, so the workspace overlaps q and nothing
+     * else, wherever the allocator puts the other tensors. */
+    size_t q_bytes = (size_t)p.q.capacity * sizeof(float);
+    char *block = malloc((size_t)bytes + q_bytes);
+    memcpy(block, p.q.data, q_bytes);
+    pa_tensor q_in_block = p.q;
+    q_in_block.data = block;
+    o.workspace = block;
+    EXPECT(PA_EINVAL, pa_sdpa(&q_in_block, &p.k, &p.v, &p.out, &o), "workspace shares memory with q");
+    free(block);
     free(misaligned);
 
     int untouched = 1;
