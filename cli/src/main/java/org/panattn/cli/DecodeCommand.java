@@ -14,6 +14,7 @@ import java.util.concurrent.Callable;
 import org.panattn.AttentionSpec;
 import org.panattn.Backend;
 import org.panattn.Causal;
+import org.panattn.Dtype;
 import org.panattn.KvCache;
 import org.panattn.Panattn;
 import org.panattn.Rope;
@@ -85,10 +86,15 @@ final class DecodeCommand implements Callable<Integer> {
                 description = "native, java or vector (default: native when the library loads, else java)")
         Backend backend;
 
-        @Option(names = "--out", paramLabel = "OUT.npy", order = 5, description = "the outputs (required)")
+        @Option(names = "--dtype", paramLabel = "T", order = 5, converter = Options.DtypeName.class,
+                description = "f32 (default), f16 or bf16: how the KV cache stores keys and values (rounded to "
+                        + "nearest even; computed on in float32)")
+        Dtype dtype;
+
+        @Option(names = "--out", paramLabel = "OUT.npy", order = 6, description = "the outputs (required)")
         String out;
 
-        @Option(names = "--timings", paramLabel = "T.json", order = 6,
+        @Option(names = "--timings", paramLabel = "T.json", order = 7,
                 description = "also write each call's time, in nanoseconds, as JSON")
         String timings;
     }
@@ -152,12 +158,13 @@ final class DecodeCommand implements Callable<Integer> {
             AttentionSpec.Builder spec = AttentionSpec.builder().backend(backend).causal(Causal.BOTTOM_RIGHT);
             terms.apply(arena, spec, new SpecOptions.Sizes(batch, mha.numHeads(), length, length), Causal.BOTTOM_RIGHT);
             Tensor out = Tensor.allocate(arena, x.shape());
-            List<Long> ns = decode(mha, cache(arena, mha, batch, length), x, out, prompt, spec.build(), batchFirst);
+            List<Long> ns = decode(mha, cache(arena, mha, io.dtype, batch, length), x, out, prompt, spec.build(), batchFirst);
             Npy.write(Path.of(outFile), out.toArray(), out.shape());
             if (io.timings != null) {
                 Json json = new Json().put("context", InfoCommand.context()).put("backend", Options.name(backend))
                         .put("batch", batch).put("tokens", length).put("embed_dim", width)
-                        .put("heads", mha.numHeads()).put("kv_heads", mha.numKvHeads()).put("prompt_length", prompt)
+                        .put("heads", mha.numHeads()).put("kv_heads", mha.numKvHeads())
+                        .put("dtype", Options.name(io.dtype == null ? Dtype.F32 : io.dtype)).put("prompt_length", prompt)
                         .put("prompt_ns", prompt > 0 ? ns.get(0) : null)
                         .put("token_ns", prompt > 0 ? ns.subList(1, ns.size()) : ns);
                 Files.writeString(Path.of(io.timings), json + "\n", StandardCharsets.UTF_8);
@@ -187,9 +194,10 @@ final class DecodeCommand implements Callable<Integer> {
         return layer.weightFiles().load(arena, b, true);
     }
 
-    /** The cache the layer decodes into: float32 keys and values (B, HKV, T, headDim). */
-    private static KvCache cache(Arena arena, MultiHeadAttention mha, long batch, long length) {
-        return KvCache.allocate(arena, batch, mha.numKvHeads(), length, mha.headDim());
+    /** The cache the layer decodes into: keys and values (B, HKV, T, headDim), float32 unless --dtype says. */
+    private static KvCache cache(Arena arena, MultiHeadAttention mha, Dtype dtype, long batch, long length) {
+        return KvCache.allocate(arena, dtype == null ? Dtype.F32 : dtype, batch, mha.numKvHeads(), length,
+                mha.headDim());
     }
 
     /**

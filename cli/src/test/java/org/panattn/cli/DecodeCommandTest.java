@@ -27,6 +27,8 @@ import org.panattn.Alibi;
 import org.panattn.AttentionSpec;
 import org.panattn.Backend;
 import org.panattn.Causal;
+import org.panattn.Dtype;
+import org.panattn.KvCache;
 import org.panattn.RelativePositionBias;
 import org.panattn.Rope;
 import org.panattn.Tensor;
@@ -76,6 +78,58 @@ class DecodeCommandTest {
         }
     }
 
+    /**
+     * --dtype stores the cache in half precision: the command gives what the layer gives decoding through a
+     * cache of that dtype, which differs from the float32 cache's result by that dtype's rounding only.
+     */
+    @ParameterizedTest
+    @EnumSource(Backend.class)
+    void aHalfPrecisionCacheDecodesAsTheApiDoes(Backend backend) throws IOException {
+        CliFixture f = new CliFixture(tmp, 9);
+        try (Arena arena = Arena.ofConfined()) {
+            Tensor x = Tensor.of(arena, f.floats("x", B, T, E), B, T, E);
+            MultiHeadAttention mha = MultiHeadAttention.builder(E, H).kvHeads(HKV).build(arena)
+                    .loadInProj(f.floats("in-w", E + 2 * KV_DIM, E), f.floats("in-b", E + 2 * KV_DIM))
+                    .loadOutProj(f.floats("out-w", E, E), f.floats("out-b", E));
+            AttentionSpec spec = AttentionSpec.builder().backend(backend).causal(Causal.BOTTOM_RIGHT).build();
+            List<String> args = decode(f, backend, "--x", f.path("x"), "--in-proj-weight", f.path("in-w"),
+                    "--in-proj-bias", f.path("in-b"), "--out-proj-weight", f.path("out-w"), "--out-proj-bias",
+                    f.path("out-b"));
+            float[] f32 = f.run("out", args.toArray(String[]::new));
+            for (Dtype dtype : new Dtype[] {Dtype.F16, Dtype.BF16}) {
+                KvCache cache = KvCache.allocate(arena, dtype, B, HKV, T, E / H);
+                float[] expected = new float[(int) (B * T * E)];
+                for (long t = 0; t < T; t++) {
+                    Tensor token = Tensor.of(arena, slice(x.toArray(), t), B, 1, E);
+                    float[] y = mha.forwardCached(arena, token, cache, spec).toArray();
+                    for (int b = 0; b < B; b++) {
+                        System.arraycopy(y, (int) (b * E), expected, (int) ((b * T + t) * E), (int) E);
+                    }
+                }
+                List<String> half = new ArrayList<>(args);
+                half.addAll(List.of("--dtype", Options.name(dtype)));
+                float[] got = f.run("out", half.toArray(String[]::new));
+                assertClose(expected, got, dtype + " cache vs the API");
+                assertDiffers(f32, got, dtype + " storage");
+                double err = 0, scale = 0;
+                for (int i = 0; i < got.length; i++) {
+                    err = Math.max(err, Math.abs(got[i] - f32[i]));
+                    scale = Math.max(scale, Math.abs(f32[i]));
+                }
+                assertTrue(err / scale < (dtype == Dtype.F16 ? 5e-3 : 3e-2), dtype + " vs float32: " + err / scale);
+            }
+        }
+    }
+
+    /** Token t of every batch row of a (B, T, E) array, as (B, 1, E). */
+    private static float[] slice(float[] x, long t) {
+        float[] token = new float[(int) (B * E)];
+        for (int b = 0; b < B; b++) {
+            System.arraycopy(x, (int) ((b * T + t) * E), token, (int) (b * E), (int) E);
+        }
+        return token;
+    }
+
     @ParameterizedTest
     @EnumSource(Backend.class)
     void everyOptionOfDecodingEqualsTheFullCausalForward(Backend backend) throws IOException {
@@ -117,7 +171,7 @@ class DecodeCommandTest {
         assertEquals(1, json.lines().count(), json);
         assertTrue(json.startsWith("{\"context\":{\"panattn\":"), json);
         assertTrue(json.contains(",\"backend\":\"java\",\"batch\":2,\"tokens\":7,\"embed_dim\":16,\"heads\":4,"
-                + "\"kv_heads\":2,\"prompt_length\":3,\"prompt_ns\":"), json);
+                + "\"kv_heads\":2,\"dtype\":\"f32\",\"prompt_length\":3,\"prompt_ns\":"), json);
         Matcher tokens = Pattern.compile("\"token_ns\":\\[(\\d+(,\\d+)*)]}$").matcher(json.strip());
         assertTrue(tokens.find(), json);
         assertEquals(T - 3, tokens.group(1).split(",").length, "one time for each token after the prompt: " + json);
