@@ -12,8 +12,10 @@ typedef struct additive_rule {
     float scale;
 } additive_rule;
 
-static void fill(const pa_plan *p, const pa_rows *rows, long long c0, long long c1, float *s, int lds)
+static void fill(const pa_plan *p, const pa_rows *rows, long long c0, long long c1, float *s, int lds,
+                 const long long *ends)
 {
+    (void)ends;     /* every column is computed */
     const additive_rule *r = p->rule;
     if (r->A == 0) {        /* an empty sum: every score is 0 */
         for (long long i = 0; i < rows->count; i++)

@@ -417,6 +417,8 @@ typedef struct schedule {
     long long wide_keys_floats; /* per thread: a block of half keys or values, widened */
     long long scratch_floats;   /* per thread, all of it */
     long long partial_floats;   /* per (block, chunk) item, when chunks > 1 */
+    long long panel_stride;     /* packed keys per (b, kvh), in floats; 0: not packed */
+    int heaviest_first;         /* causal: the last query tiles, which see the most keys, go first */
 } schedule;
 
 /* One query per head with grouped heads: a block is the group, so K and V
@@ -426,6 +428,23 @@ static int groups_heads(const pa_plan *p)
     const long long g = p->Hkv > 0 ? p->H / p->Hkv : 1;
     return p->weights == NULL && p->Lq == 1 && g > 1 && p->queries != NULL
         && p->queries->strides[1] >= p->queries->shape[3] && p->out->strides[1] >= p->Dv;
+}
+
+long long pa_panel_budget_bytes = 1LL << 28;
+
+/* Floats of packed keys per (b, kvh) (a whole number of panels over Lk),
+ * or 0 when the call does not pack them: the rule has no panel keys, the
+ * weights are asked for (they take the rows whole, by sgemm), or all of
+ * them would pass the budget. */
+static long long panel_stride(const pa_plan *p)
+{
+    if (p->panel_keys == NULL || p->panel_depth == 0 || p->weights != NULL || p->Lk == 0)
+        return 0;
+    const long long keys = (p->Lk + PA_PANEL - 1) / PA_PANEL * PA_PANEL;
+    const long long most = pa_panel_budget_bytes / (long long)sizeof(float);
+    if (keys > most / p->panel_depth || p->B * p->Hkv > most / (keys * p->panel_depth))
+        return 0;
+    return keys * p->panel_depth;
 }
 
 static schedule make_schedule(const pa_plan *p, int threads)
@@ -449,7 +468,9 @@ static schedule make_schedule(const pa_plan *p, int threads)
         long long want = (2 * threads + s.blocks - 1) / s.blocks;
         long long most = (p->Lk + PA_BLOCK_COLS - 1) / PA_BLOCK_COLS;
         s.chunks = want < most ? want : most;
-        s.chunk_cols = (p->Lk + s.chunks - 1) / s.chunks;
+        /* Whole panels a chunk, so that each starts one. */
+        s.chunk_cols = ((p->Lk + s.chunks - 1) / s.chunks + PA_PANEL - 1) / PA_PANEL * PA_PANEL;
+        s.chunks = (p->Lk + s.chunk_cols - 1) / s.chunk_cols;
         s.partial_floats = s.block_rows * (p->Dv + 2);
     }
     s.block_cols = p->Lk < PA_BLOCK_COLS ? (p->Lk > 0 ? p->Lk : 1) : PA_BLOCK_COLS;
@@ -462,6 +483,8 @@ static schedule make_schedule(const pa_plan *p, int threads)
     s.wide_keys_floats = s.block_cols * (p->wide_key_floats > per_value ? p->wide_key_floats : per_value);
     s.scratch_floats = s.block_rows * cols + s.merge_floats + 2 * s.block_rows + s.wide_rows_floats
                      + s.wide_keys_floats;
+    s.panel_stride = panel_stride(p);
+    s.heaviest_first = p->causal != PA_CAUSAL_NONE && !s.by_head;
     return s;
 }
 
@@ -480,13 +503,20 @@ int pa_plan_threads(const pa_plan *p)
     return work < PA_SMALL_WORK ? 1 : pa_num_threads();
 }
 
+/* Per-thread scratch, the key chunks' partial results and the packed keys. */
+static long long workspace_floats(const schedule *s, const pa_plan *p, int threads)
+{
+    return s->scratch_floats * threads + s->partial_floats * s->blocks * s->chunks
+         + s->panel_stride * p->B * p->Hkv;
+}
+
 long long pa_plan_workspace_bytes(const pa_plan *p)
 {
     if (pa_plan_writes_nothing(p))
         return 0;
     int threads = pa_plan_threads(p);
     schedule s = make_schedule(p, threads);
-    return (s.scratch_floats * threads + s.partial_floats * s.blocks * s.chunks) * (long long)sizeof(float);
+    return workspace_floats(&s, p, threads) * (long long)sizeof(float);
 }
 
 long long pa_batch_keys(const pa_plan *p, long long b)
@@ -512,6 +542,10 @@ static pa_rows block_rows(const pa_plan *p, const schedule *s, long long block)
         r.count = s->block_rows;
     } else {
         long long bh = block / s->blocks_per_bh, tile = block % s->blocks_per_bh;
+        if (s->heaviest_first) {    /* every (b, h)'s last tile, then the ones before */
+            bh = block % (p->B * p->H);
+            tile = s->blocks_per_bh - 1 - block / (p->B * p->H);
+        }
         r.b = bh / p->H;
         r.h0 = bh % p->H;
         r.kvh = r.h0 / (p->H / p->Hkv);
@@ -542,7 +576,7 @@ static void run_with_weights(const pa_plan *p, const pa_rows *r, float *merge)
     const int lds = pa_ld(p->weights);
     unsigned char empty[PA_TILE_ROWS];  /* rows that see no key */
     if (cols > 0)
-        p->fill(p, r, c0, c1, s + c0, lds);
+        p->fill(p, r, c0, c1, s + c0, lds, NULL);
     for (long long k = 0; k < r->count; k++) {
         const long long i = r->i0 + k;
         long long lo, hi;
@@ -589,6 +623,9 @@ static void run_with_weights(const pa_plan *p, const pa_rows *r, float *merge)
  * `cols` columns, running max m and sum l per row, and the
  * unnormalised output o (rows of ldo floats) rescaled whenever a row's max
  * grows. No Lq x Lk matrix exists; memory is one score block per thread.
+ * Each row's keys are trimmed to its own range: a block's scores and
+ * products stop at the row's last key (diagonal blocks of causal rules
+ * and windows included).
  */
 static void run_online(const pa_plan *p, const pa_rows *r, long long k0, long long k1, float *s,
                        long long cols, float *merge, float *m, float *l, float *o, long long ldo)
@@ -604,17 +641,38 @@ static void run_online(const pa_plan *p, const pa_rows *r, long long k0, long lo
     pa_key_range(p, r, pa_rows_i(r, r->count - 1), &unused, &c1);
     c0 = c0 > k0 ? c0 : k0;
     c1 = c1 < k1 ? c1 : k1;
+    if (p->panels != NULL)      /* packed keys: blocks start a panel */
+        c0 -= c0 % PA_PANEL;
     const int positional = pa_has_positional(p);
+    /* Each row's last key in the block, for both products; rows of a
+     * group (by_head) share one range, and need no list. */
+    long long ends[PA_TILE_ROWS];
+    const int per_row = r->count <= PA_TILE_ROWS && !r->by_head;
     for (long long j0 = c0; j0 < c1; j0 += cols) {
         const long long j1 = j0 + cols < c1 ? j0 + cols : c1;
         const long long n = j1 - j0;
-        p->fill(p, r, j0, j1, s, (int)cols);
+        long long most = 0;
+        for (long long k = 0; k < (per_row ? r->count : 1); k++) {
+            long long lo, hi;
+            pa_key_range(p, r, pa_rows_i(r, k), &lo, &hi);
+            lo = lo > j0 ? lo : j0;
+            lo = lo > k0 ? lo : k0;
+            hi = hi < j1 ? hi : j1;
+            const long long end = hi > lo ? hi - j0 : 0;
+            most = end > most ? end : most;
+            if (per_row)
+                ends[k] = end;
+        }
+        if (most == 0)
+            continue;
+        p->fill(p, r, j0, j1, s, (int)cols, per_row ? ends : NULL);
         for (long long k = 0; k < r->count; k++) {
             const long long h = pa_rows_h(r, k), i = pa_rows_i(r, k);
             float *row = s + k * cols; /* key j at row[j - j0] */
             long long lo, hi;
             pa_key_range(p, r, i, &lo, &hi);
             lo = lo > j0 ? lo : j0;
+            lo = lo > k0 ? lo : k0;
             hi = hi < j1 ? hi : j1;
             if (hi <= lo) {
                 zero(row, 0, n);
@@ -635,12 +693,8 @@ static void run_online(const pa_plan *p, const pa_rows *r, long long k0, long lo
         if (p->Dv == 0)
             continue;
         int ldv;
-        const float *vb = pa_rows_f32(p, p->values, r->b, r->kvh, j0, n, r->wide_keys, &ldv);
-        if (r->count == 1)  /* one row: gemv streams V without packing it */
-            cblas_sgemv(CblasRowMajor, CblasTrans, (int)n, (int)p->Dv, 1.0f, vb, ldv, s, 1, 1.0f, o, 1);
-        else
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)r->count, (int)p->Dv, (int)n,
-                        1.0f, s, (int)cols, vb, ldv, 1.0f, o, (int)ldo);
+        const float *vb = pa_rows_f32(p, p->values, r->b, r->kvh, j0, most, r->wide_keys, &ldv);
+        p->kernels->block_values(o, ldo, s, cols, r->count, vb, ldv, p->Dv, most, per_row ? ends : NULL);
     }
 }
 
@@ -651,7 +705,29 @@ typedef struct job {
     schedule s;
     float *scratch;             /* s.scratch_floats per thread */
     float *partials;            /* s.partial_floats per item, when s.chunks > 1 */
+    float *panels;              /* s.panel_stride per (b, kvh), when packed */
 } job;
+
+/* Packs the keys of (b, kvh) = item as panels (PA_PANEL): the keys its
+ * batch row has, then zeros to the panel's end. Half keys are widened a
+ * row at a time into the thread's scratch. */
+static void pack_keys(void *ctx, long long item, int thread)
+{
+    const job *jb = ctx;
+    const pa_plan *p = jb->p;
+    const long long b = item / p->Hkv, kvh = item % p->Hkv, D = p->panel_depth;
+    const long long keys = pa_batch_keys(p, b), end = (keys + PA_PANEL - 1) / PA_PANEL * PA_PANEL;
+    float *dst = jb->panels + item * jb->s.panel_stride;
+    float *wide = jb->scratch + (long long)thread * jb->s.scratch_floats + jb->s.scratch_floats
+                - jb->s.wide_keys_floats;
+    for (long long j = 0; j < end; j++) {
+        float *panel = dst + (j / PA_PANEL) * D * PA_PANEL + j % PA_PANEL;
+        int ld;
+        const float *row = j < keys ? pa_rows_f32(p, p->panel_keys, b, kvh, j, 1, wide, &ld) : NULL;
+        for (long long c = 0; c < D; c++)
+            panel[c * PA_PANEL] = row != NULL ? row[c] : 0.0f;
+    }
+}
 
 static void run_item(void *ctx, long long item, int thread)
 {
@@ -788,14 +864,24 @@ int pa_plan_run(pa_plan *p, const pa_sdpa_options *o)
         return PA_OK;
     p->kernels = pa_active_kernels();
     const int threads = pa_plan_threads(p);
-    job jb = { p, make_schedule(p, threads), NULL, NULL };
-    const long long need = jb.s.scratch_floats * threads + jb.s.partial_floats * jb.s.blocks * jb.s.chunks;
+    job jb = { p, make_schedule(p, threads), NULL, NULL, NULL };
+    const long long need = workspace_floats(&jb.s, p, threads);
     float stack[PA_STACK_FLOATS];
     void *owned;
     int rc = pa_plan_scratch(p, o, need, stack, &jb.scratch, &owned);
     if (rc != PA_OK)
         return rc;
     jb.partials = jb.scratch + jb.s.scratch_floats * threads;
+    jb.panels = jb.partials + jb.s.partial_floats * jb.s.blocks * jb.s.chunks;
+    p->panel_stride = jb.s.panel_stride;
+    p->panels = jb.s.panel_stride > 0 ? jb.panels : NULL;
+    if (p->panels != NULL) {
+        if (threads == 1)
+            for (long long item = 0; item < p->B * p->Hkv; item++)
+                pack_keys(&jb, item, 0);
+        else
+            pa_parallel_for(p->B * p->Hkv, threads, pack_keys, &jb);
+    }
     if (threads == 1) {
         for (long long item = 0; item < jb.s.blocks * jb.s.chunks; item++)
             run_item(&jb, item, 0);

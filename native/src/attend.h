@@ -1,8 +1,9 @@
 /*
  * The machinery every score rule shares: validation of values, output,
  * masks and positional options; query tiles; positional terms, masks and
- * softmax row by row; the weighted sum of values with sgemm. A rule only
- * fills tiles of raw scores (fill below).
+ * softmax row by row; the weighted sum of values (the block_values
+ * micro-kernel; sgemm into the weights output). A rule only fills tiles of
+ * raw scores (fill below).
  */
 #ifndef PANATTN_ATTEND_H
 #define PANATTN_ATTEND_H
@@ -54,9 +55,11 @@ static inline int pa_rows_ld(const pa_rows *r, const pa_tensor *t)
 }
 
 /* Writes the scaled raw scores of the block's rows and key columns
- * [c0, c1) into s[r * lds + (c - c0)]. */
+ * [c0, c1) into s[r * lds + (c - c0)]; with ends, row r needs only the
+ * columns c0 .. c0 + ends[r] - 1 (the rest may hold anything finite or
+ * NaN, never past c1). */
 typedef void (*pa_fill_fn)(const pa_plan *p, const pa_rows *rows, long long c0, long long c1,
-                           float *s, int lds);
+                           float *s, int lds, const long long *ends);
 
 /* At most this many rule inputs are checked against the outputs. */
 #define PA_MAX_RULE_INPUTS 4
@@ -79,6 +82,14 @@ struct pa_plan {
     int rel_bidirectional, rel_max_distance;
     pa_fill_fn fill;
     const void *rule;           /* the rule's own arguments, for fill */
+    /* A rule whose scores are q . k (sdpa) names its keys and their depth;
+     * pa_plan_run then packs them once per (b, kvh) as panels (PA_PANEL)
+     * for the micro-kernels, shared by every query tile and every head of
+     * the group, and fill reads them from `panels` (NULL: not packed). */
+    const pa_tensor *panel_keys;
+    long long panel_depth;
+    const float *panels;
+    long long panel_stride;     /* floats per (b, kvh) of panels */
     const pa_tensor *queries;   /* the rule's per-row input, for by_head strides */
     const pa_tensor *inputs[PA_MAX_RULE_INPUTS]; /* the rule's own inputs, which a */
     const char *input_names[PA_MAX_RULE_INPUTS]; /* workspace must not overlap either */
@@ -106,6 +117,10 @@ int pa_expect_dim(const char *fn, const char *name, const pa_tensor *t, int dim,
 int pa_plan_init(pa_plan *p, const char *values_name, const pa_tensor *values,
                  const pa_tensor *out, const pa_sdpa_options *o,
                  const pa_tensor *const *inputs, const char *const *names, int n);
+
+/* Packed keys beyond this many bytes are not made (the rule's own fill,
+ * BLAS, runs instead); a variable so that the tests reach both paths. */
+extern long long pa_panel_budget_bytes;
 
 /* Workspace bytes pa_plan_run needs (with the current thread count). */
 long long pa_plan_workspace_bytes(const pa_plan *p);

@@ -18,6 +18,16 @@
 #  define PA_PRINTF(f, a)
 #endif
 
+/* For the micro-kernels' tile functions: inlined at each call, their
+ * tile sizes become constants and their accumulators registers. */
+#if defined(__GNUC__) || defined(__clang__)
+#  define PA_TILE_INLINE inline __attribute__((always_inline))
+#elif defined(_MSC_VER)
+#  define PA_TILE_INLINE __forceinline
+#else
+#  define PA_TILE_INLINE inline
+#endif
+
 /* Records a failure message for pa_last_error() and returns status. */
 int pa_fail(int status, const char *fmt, ...) PA_PRINTF(2, 3);
 
@@ -63,7 +73,28 @@ typedef struct pa_kernels {
      * r < rows and j < n, o_r the dv floats at o + r * dv. */
     void (*decode_values)(float *o, const float *corr, const float *p, long long ldp, long long rows,
                           const void *v, long long ldv, int dtype, long long n, long long dv);
+    /* The query tiles' two products (attend.c), register-blocked.
+     * panel_scores: s[r * lds + j] = scale * (q_r . k_j) for r < rows and
+     * j < end_r, q_r the d floats at q + r * ldq, k_j read from keys
+     * packed as panels (PA_PANEL below). end_r is ends[r], or n for every
+     * row when ends is NULL, each at most n; entries of row r from end_r
+     * up to n may be written too (with finite or NaN values), none past n. */
+    void (*panel_scores)(float *s, long long lds, const float *q, long long ldq, long long rows,
+                         const float *panels, long long d, long long n, const long long *ends, float scale);
+    /* block_values: o_r += sum_j p[r * ldp + j] * v_j over j < end_r (ends
+     * and n as above), o_r the dv floats at o + r * ldo, v_j the dv floats
+     * at v + j * ldv. p[r * ldp + j] must be 0 from end_r up to n: a row
+     * may be computed over its neighbours' longer range. */
+    void (*block_values)(float *o, long long ldo, const float *p, long long ldp, long long rows,
+                         const float *v, long long ldv, long long dv, long long n, const long long *ends);
 } pa_kernels;
+
+/* Keys packed for panel_scores: panels of PA_PANEL consecutive keys, each
+ * d rows of PA_PANEL floats, so key j's element c is at
+ * panels[(j / PA_PANEL) * d * PA_PANEL + c * PA_PANEL + j % PA_PANEL];
+ * the last panel is padded with zeros. A micro-kernel loads a panel row
+ * as one vector of PA_PANEL keys (one zmm, two ymm, four NEON registers). */
+#define PA_PANEL 16
 
 extern const pa_kernels pa_kernels_scalar;
 #if defined(PANATTN_X86)

@@ -282,7 +282,7 @@ static void decode_scores(float *s, long long lds, const float *q, long long row
 /* Output columns c .. c + 8 * cw - 1 of rows r .. r + rt - 1, in registers
  * across the block's keys: each V element loaded once serves rt rows. rt
  * and cw are constants where this is inlined. */
-static inline void values_tile(float *o, const float *corr, const float *p, long long ldp, long long r,
+static PA_TILE_INLINE void values_tile(float *o, const float *corr, const float *p, long long ldp, long long r,
                                int rt, const char *v, long long stride, int dtype, long long n, long long c,
                                int cw, long long dv)
 {
@@ -327,5 +327,127 @@ static void decode_values(float *o, const float *corr, const float *p, long long
     }
 }
 
+/* ---- query tiles (attend.c) ---- */
+
+/* The largest end of rows r .. r + rt - 1. */
+static inline long long tile_end(const long long *ends, long long r, long long rt, long long n)
+{
+    if (ends == NULL)
+        return n;
+    long long end = 0;
+    for (long long y = 0; y < rt; y++)
+        end = ends[r + y] > end ? ends[r + y] : end;
+    return end;
+}
+
+/* Scores of rt rows for the 16 keys of one panel from key j: per element
+ * of d, the panel row (two vectors) loaded once serves rt rows. rt is a
+ * constant where this is inlined. */
+static PA_TILE_INLINE void scores_tile(float *s, long long lds, const float *q, long long ldq, int rt,
+                               const float *panel, long long d, long long j, long long end, float scale)
+{
+    __m256 acc[6][2];
+    for (int y = 0; y < rt; y++)
+        acc[y][0] = acc[y][1] = _mm256_setzero_ps();
+    for (long long c = 0; c < d; c++) {
+        const __m256 k0 = _mm256_loadu_ps(panel + c * PA_PANEL), k1 = _mm256_loadu_ps(panel + c * PA_PANEL + 8);
+        for (int y = 0; y < rt; y++) {
+            const __m256 qc = _mm256_broadcast_ss(q + y * ldq + c);
+            acc[y][0] = _mm256_fmadd_ps(qc, k0, acc[y][0]);
+            acc[y][1] = _mm256_fmadd_ps(qc, k1, acc[y][1]);
+        }
+    }
+    const __m256 vscale = _mm256_set1_ps(scale);
+    const int c0 = count8(j, end), c1 = count8(j + 8, end);
+    for (int y = 0; y < rt; y++) {
+        store_floats(s + y * lds + j, _mm256_mul_ps(acc[y][0], vscale), c0);
+        if (c1 > 0)
+            store_floats(s + y * lds + j + 8, _mm256_mul_ps(acc[y][1], vscale), c1);
+    }
+}
+
+/* Tiles of 6 rows x 16 keys: 12 accumulators, 2 loads and 6 broadcasts
+ * per 12 multiply-adds. */
+static void panel_scores(float *s, long long lds, const float *q, long long ldq, long long rows,
+                         const float *panels, long long d, long long n, const long long *ends, float scale)
+{
+    for (long long r = 0; r < rows; r += 6) {
+        const long long rt = rows - r < 6 ? rows - r : 6;
+        const long long end = tile_end(ends, r, rt, n);
+        float *sr = s + r * lds;
+        const float *qr = q + r * ldq;
+        for (long long j = 0; j < end; j += PA_PANEL) {
+            const float *panel = panels + (j / PA_PANEL) * d * PA_PANEL;
+            switch (rt) {
+            case 1: scores_tile(sr, lds, qr, ldq, 1, panel, d, j, end, scale); break;
+            case 2: scores_tile(sr, lds, qr, ldq, 2, panel, d, j, end, scale); break;
+            case 3: scores_tile(sr, lds, qr, ldq, 3, panel, d, j, end, scale); break;
+            case 4: scores_tile(sr, lds, qr, ldq, 4, panel, d, j, end, scale); break;
+            case 5: scores_tile(sr, lds, qr, ldq, 5, panel, d, j, end, scale); break;
+            default: scores_tile(sr, lds, qr, ldq, 6, panel, d, j, end, scale); break;
+            }
+        }
+    }
+}
+
+/* Output columns c .. c + 15 of rt rows over keys [0, n): each V element
+ * loaded once serves rt rows. */
+static PA_TILE_INLINE void values_block_tile(float *o, long long ldo, const float *p, long long ldp, int rt,
+                                     const float *v, long long ldv, long long n, long long c, long long dv)
+{
+    __m256 acc[6][2];
+    const int c0 = count8(c, dv), c1 = count8(c + 8, dv);
+    for (int y = 0; y < rt; y++) {
+        acc[y][0] = load_floats(o + y * ldo + c, c0);
+        acc[y][1] = c1 > 0 ? load_floats(o + y * ldo + c + 8, c1) : _mm256_setzero_ps();
+    }
+    if (c1 == 8) {
+        for (long long j = 0; j < n; j++) {
+            const __m256 v0 = _mm256_loadu_ps(v + j * ldv + c), v1 = _mm256_loadu_ps(v + j * ldv + c + 8);
+            for (int y = 0; y < rt; y++) {
+                const __m256 pj = _mm256_broadcast_ss(p + y * ldp + j);
+                acc[y][0] = _mm256_fmadd_ps(pj, v0, acc[y][0]);
+                acc[y][1] = _mm256_fmadd_ps(pj, v1, acc[y][1]);
+            }
+        }
+    } else {    /* a short last column block: loads that stop at dv */
+        for (long long j = 0; j < n; j++) {
+            const __m256 v0 = load_floats(v + j * ldv + c, c0);
+            const __m256 v1 = c1 > 0 ? load_floats(v + j * ldv + c + 8, c1) : _mm256_setzero_ps();
+            for (int y = 0; y < rt; y++) {
+                const __m256 pj = _mm256_broadcast_ss(p + y * ldp + j);
+                acc[y][0] = _mm256_fmadd_ps(pj, v0, acc[y][0]);
+                acc[y][1] = _mm256_fmadd_ps(pj, v1, acc[y][1]);
+            }
+        }
+    }
+    for (int y = 0; y < rt; y++) {
+        store_floats(o + y * ldo + c, acc[y][0], c0);
+        if (c1 > 0)
+            store_floats(o + y * ldo + c + 8, acc[y][1], c1);
+    }
+}
+
+/* Tiles of 6 rows x 16 columns, as the scores. */
+static void block_values(float *o, long long ldo, const float *p, long long ldp, long long rows,
+                         const float *v, long long ldv, long long dv, long long n, const long long *ends)
+{
+    for (long long r = 0; r < rows; r += 6) {
+        const long long rt = rows - r < 6 ? rows - r : 6;
+        const long long end = tile_end(ends, r, rt, n);
+        float *orow = o + r * ldo;
+        const float *prow = p + r * ldp;
+        for (long long c = 0; c < dv && end > 0; c += 16)
+            switch (rt) {
+            case 1: values_block_tile(orow, ldo, prow, ldp, 1, v, ldv, end, c, dv); break;
+            case 2: values_block_tile(orow, ldo, prow, ldp, 2, v, ldv, end, c, dv); break;
+            case 3: values_block_tile(orow, ldo, prow, ldp, 3, v, ldv, end, c, dv); break;
+            case 4: values_block_tile(orow, ldo, prow, ldp, 4, v, ldv, end, c, dv); break;
+            case 5: values_block_tile(orow, ldo, prow, ldp, 5, v, ldv, end, c, dv); break;
+            default: values_block_tile(orow, ldo, prow, ldp, 6, v, ldv, end, c, dv); break;
+            }
+    }
+}
+
 const pa_kernels pa_kernels_avx2 = { PA_ISA_AVX2, softmax_row, online_row, additive_row, widen,
-                                     decode_scores, decode_values };
+                                     decode_scores, decode_values, panel_scores, block_values };

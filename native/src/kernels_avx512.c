@@ -232,7 +232,7 @@ static void decode_scores(float *s, long long lds, const float *q, long long row
 /* Output columns c .. c + 16 * cw - 1 of rows r .. r + rt - 1, in
  * registers across the block's keys: each V element loaded once serves rt
  * rows. rt and cw are constants where this is inlined. */
-static inline void values_tile(float *o, const float *corr, const float *p, long long ldp, long long r,
+static PA_TILE_INLINE void values_tile(float *o, const float *corr, const float *p, long long ldp, long long r,
                                int rt, const char *v, long long stride, int dtype, long long n, long long c,
                                int cw, long long dv)
 {
@@ -280,5 +280,139 @@ static void decode_values(float *o, const float *corr, const float *p, long long
     }
 }
 
+/* ---- query tiles (attend.c) ---- */
+
+/* The largest end of rows r .. r + rt - 1. */
+static inline long long tile_end(const long long *ends, long long r, long long rt, long long n)
+{
+    if (ends == NULL)
+        return n;
+    long long end = 0;
+    for (long long y = 0; y < rt; y++)
+        end = ends[r + y] > end ? ends[r + y] : end;
+    return end;
+}
+
+/* Scores of rt rows for the 16 * cw keys of cw panels from key j: per
+ * element of d, cw panel rows loaded once serve rt rows (rt x cw
+ * accumulators). rt and cw are constants where this is inlined. */
+static PA_TILE_INLINE void scores_tile(float *s, long long lds, const float *q, long long ldq, int rt,
+                               const float *panel, long long d, long long j, int cw, long long end,
+                               float scale)
+{
+    __m512 acc[6][4];
+    for (int y = 0; y < rt; y++)
+        for (int x = 0; x < cw; x++)
+            acc[y][x] = _mm512_setzero_ps();
+    for (long long c = 0; c < d; c++) {
+        __m512 kx[4];
+        for (int x = 0; x < cw; x++)
+            kx[x] = _mm512_loadu_ps(panel + x * d * PA_PANEL + c * PA_PANEL);
+        for (int y = 0; y < rt; y++) {
+            const __m512 qc = _mm512_set1_ps(q[y * ldq + c]);
+            for (int x = 0; x < cw; x++)
+                acc[y][x] = _mm512_fmadd_ps(qc, kx[x], acc[y][x]);
+        }
+    }
+    const __m512 vscale = _mm512_set1_ps(scale);
+    for (int x = 0; x < cw; x++) {
+        const mask16 m = lanes_upto(j + 16 * x, end);
+        for (int y = 0; y < rt; y++)
+            _mm512_mask_storeu_ps(s + y * lds + j + 16 * x, m, _mm512_mul_ps(acc[y][x], vscale));
+    }
+}
+
+#define SCORES_TILE(RT)                                                                             \
+    switch (cw) {                                                                                   \
+    case 1: scores_tile(s + r * lds, lds, q + r * ldq, ldq, RT, panel, d, j, 1, end, scale); break; \
+    case 2: scores_tile(s + r * lds, lds, q + r * ldq, ldq, RT, panel, d, j, 2, end, scale); break; \
+    case 3: scores_tile(s + r * lds, lds, q + r * ldq, ldq, RT, panel, d, j, 3, end, scale); break; \
+    default: scores_tile(s + r * lds, lds, q + r * ldq, ldq, RT, panel, d, j, 4, end, scale); break; \
+    }
+
+/* Tiles of 6 rows x 64 keys: 24 accumulators, 4 loads and 6 broadcasts
+ * per 24 multiply-adds. */
+static void panel_scores(float *s, long long lds, const float *q, long long ldq, long long rows,
+                         const float *panels, long long d, long long n, const long long *ends, float scale)
+{
+    for (long long r = 0; r < rows; r += 6) {
+        const long long rt = rows - r < 6 ? rows - r : 6;
+        const long long end = tile_end(ends, r, rt, n);
+        for (long long j = 0; j < end; j += 4 * PA_PANEL) {
+            const float *panel = panels + (j / PA_PANEL) * d * PA_PANEL;
+            const long long left = (end - j + PA_PANEL - 1) / PA_PANEL;
+            const int cw = left < 4 ? (int)left : 4;
+            switch (rt) {
+            case 1: SCORES_TILE(1) break;
+            case 2: SCORES_TILE(2) break;
+            case 3: SCORES_TILE(3) break;
+            case 4: SCORES_TILE(4) break;
+            case 5: SCORES_TILE(5) break;
+            default: SCORES_TILE(6) break;
+            }
+        }
+    }
+}
+
+/* Output columns c .. c + 16 * cw - 1 of rt rows over keys [0, n): each
+ * V element loaded once serves rt rows. */
+static PA_TILE_INLINE void values_block_tile(float *o, long long ldo, const float *p, long long ldp, int rt,
+                                     const float *v, long long ldv, long long n, long long c, int cw,
+                                     long long dv)
+{
+    __m512 acc[6][4];
+    mask16 m[4];
+    for (int x = 0; x < cw; x++)
+        m[x] = lanes_upto(c + 16 * x, dv);
+    for (int y = 0; y < rt; y++)
+        for (int x = 0; x < cw; x++)
+            acc[y][x] = _mm512_maskz_loadu_ps(m[x], o + y * ldo + c + 16 * x);
+    for (long long j = 0; j < n; j++) {
+        __m512 vx[4];
+        for (int x = 0; x < cw; x++)
+            vx[x] = _mm512_maskz_loadu_ps(m[x], v + j * ldv + c + 16 * x);
+        for (int y = 0; y < rt; y++) {
+            const __m512 pj = _mm512_set1_ps(p[y * ldp + j]);
+            for (int x = 0; x < cw; x++)
+                acc[y][x] = _mm512_fmadd_ps(pj, vx[x], acc[y][x]);
+        }
+    }
+    for (int y = 0; y < rt; y++)
+        for (int x = 0; x < cw; x++)
+            _mm512_mask_storeu_ps(o + y * ldo + c + 16 * x, m[x], acc[y][x]);
+}
+
+#define VALUES_TILE(RT)                                                                                  \
+    switch (cw) {                                                                                        \
+    case 1: values_block_tile(o + r * ldo, ldo, p + r * ldp, ldp, RT, v, ldv, end, c, 1, dv); break;      \
+    case 2: values_block_tile(o + r * ldo, ldo, p + r * ldp, ldp, RT, v, ldv, end, c, 2, dv); break;      \
+    case 3: values_block_tile(o + r * ldo, ldo, p + r * ldp, ldp, RT, v, ldv, end, c, 3, dv); break;      \
+    default: values_block_tile(o + r * ldo, ldo, p + r * ldp, ldp, RT, v, ldv, end, c, 4, dv); break;     \
+    }
+
+/* Tiles of 6 rows x 64 columns, as the scores. */
+static void block_values(float *o, long long ldo, const float *p, long long ldp, long long rows,
+                         const float *v, long long ldv, long long dv, long long n, const long long *ends)
+{
+    for (long long r = 0; r < rows; r += 6) {
+        const long long rt = rows - r < 6 ? rows - r : 6;
+        const long long end = tile_end(ends, r, rt, n);
+        if (end == 0)
+            continue;
+        for (long long c = 0; c < dv; c += 64) {
+            const long long left = (dv - c + 15) / 16;
+            const int cw = left < 4 ? (int)left : 4;
+            switch (rt) {
+            case 1: VALUES_TILE(1) break;
+            case 2: VALUES_TILE(2) break;
+            case 3: VALUES_TILE(3) break;
+            case 4: VALUES_TILE(4) break;
+            case 5: VALUES_TILE(5) break;
+            default: VALUES_TILE(6) break;
+            }
+        }
+    }
+}
+
 const pa_kernels PA_AVX512_TABLE = { PA_ISA_AVX512, softmax_row, online_row, additive_row, widen,
-                                     decode_scores, decode_values };
+                                     decode_scores, decode_values, panel_scores, block_values };

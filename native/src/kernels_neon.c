@@ -274,7 +274,7 @@ static void decode_scores(float *s, long long lds, const float *q, long long row
 /* Output columns c .. c + 4 * cw - 1 of rows r .. r + rt - 1, in registers
  * across the block's keys: each V element loaded once serves rt rows. rt
  * and cw are constants where this is inlined. */
-static inline void values_tile(float *o, const float *corr, const float *p, long long ldp, long long r,
+static PA_TILE_INLINE void values_tile(float *o, const float *corr, const float *p, long long ldp, long long r,
                                int rt, const char *v, long long stride, int dtype, long long n, long long c,
                                int cw, long long dv)
 {
@@ -317,5 +317,119 @@ static void decode_values(float *o, const float *corr, const float *p, long long
     }
 }
 
+/* ---- query tiles (attend.c) ---- */
+
+/* The largest end of rows r .. r + rt - 1. */
+static inline long long tile_end(const long long *ends, long long r, long long rt, long long n)
+{
+    if (ends == NULL)
+        return n;
+    long long end = 0;
+    for (long long y = 0; y < rt; y++)
+        end = ends[r + y] > end ? ends[r + y] : end;
+    return end;
+}
+
+/* Scores of rt rows for the 16 keys of one panel from key j: per element
+ * of d, the panel row (four vectors) loaded once serves rt rows. rt is a
+ * constant where this is inlined. */
+static PA_TILE_INLINE void scores_tile(float *s, long long lds, const float *q, long long ldq, int rt,
+                               const float *panel, long long d, long long j, long long end, float scale)
+{
+    float32x4_t acc[6][4];
+    for (int y = 0; y < rt; y++)
+        for (int x = 0; x < 4; x++)
+            acc[y][x] = vdupq_n_f32(0.0f);
+    for (long long c = 0; c < d; c++) {
+        float32x4_t kx[4];
+        for (int x = 0; x < 4; x++)
+            kx[x] = vld1q_f32(panel + c * PA_PANEL + 4 * x);
+        for (int y = 0; y < rt; y++) {
+            const float32x4_t qc = vdupq_n_f32(q[y * ldq + c]);
+            for (int x = 0; x < 4; x++)
+                acc[y][x] = vfmaq_f32(acc[y][x], qc, kx[x]);
+        }
+    }
+    for (int x = 0; x < 4; x++) {
+        const int count = count4(j + 4 * x, end);
+        for (int y = 0; y < rt && count > 0; y++)
+            store_floats(s + y * lds + j + 4 * x, vmulq_n_f32(acc[y][x], scale), count);
+    }
+}
+
+/* Tiles of 6 rows x 16 keys: 24 accumulators, 4 loads and 6 broadcasts
+ * per 24 multiply-adds. */
+static void panel_scores(float *s, long long lds, const float *q, long long ldq, long long rows,
+                         const float *panels, long long d, long long n, const long long *ends, float scale)
+{
+    for (long long r = 0; r < rows; r += 6) {
+        const long long rt = rows - r < 6 ? rows - r : 6;
+        const long long end = tile_end(ends, r, rt, n);
+        float *sr = s + r * lds;
+        const float *qr = q + r * ldq;
+        for (long long j = 0; j < end; j += PA_PANEL) {
+            const float *panel = panels + (j / PA_PANEL) * d * PA_PANEL;
+            switch (rt) {
+            case 1: scores_tile(sr, lds, qr, ldq, 1, panel, d, j, end, scale); break;
+            case 2: scores_tile(sr, lds, qr, ldq, 2, panel, d, j, end, scale); break;
+            case 3: scores_tile(sr, lds, qr, ldq, 3, panel, d, j, end, scale); break;
+            case 4: scores_tile(sr, lds, qr, ldq, 4, panel, d, j, end, scale); break;
+            case 5: scores_tile(sr, lds, qr, ldq, 5, panel, d, j, end, scale); break;
+            default: scores_tile(sr, lds, qr, ldq, 6, panel, d, j, end, scale); break;
+            }
+        }
+    }
+}
+
+/* Output columns c .. c + 15 of rt rows over keys [0, n): each V element
+ * loaded once serves rt rows. */
+static PA_TILE_INLINE void values_block_tile(float *o, long long ldo, const float *p, long long ldp, int rt,
+                                     const float *v, long long ldv, long long n, long long c, long long dv)
+{
+    float32x4_t acc[6][4];
+    int count[4];
+    for (int x = 0; x < 4; x++)
+        count[x] = count4(c + 4 * x, dv);
+    for (int y = 0; y < rt; y++)
+        for (int x = 0; x < 4; x++)
+            acc[y][x] = count[x] > 0 ? load_floats(o + y * ldo + c + 4 * x, count[x]) : vdupq_n_f32(0.0f);
+    for (long long j = 0; j < n; j++) {
+        float32x4_t vx[4];
+        for (int x = 0; x < 4; x++)
+            vx[x] = count[x] == 4 ? vld1q_f32(v + j * ldv + c + 4 * x)
+                  : count[x] > 0 ? load_floats(v + j * ldv + c + 4 * x, count[x]) : vdupq_n_f32(0.0f);
+        for (int y = 0; y < rt; y++) {
+            const float32x4_t pj = vdupq_n_f32(p[y * ldp + j]);
+            for (int x = 0; x < 4; x++)
+                acc[y][x] = vfmaq_f32(acc[y][x], pj, vx[x]);
+        }
+    }
+    for (int y = 0; y < rt; y++)
+        for (int x = 0; x < 4; x++)
+            if (count[x] > 0)
+                store_floats(o + y * ldo + c + 4 * x, acc[y][x], count[x]);
+}
+
+/* Tiles of 6 rows x 16 columns, as the scores. */
+static void block_values(float *o, long long ldo, const float *p, long long ldp, long long rows,
+                         const float *v, long long ldv, long long dv, long long n, const long long *ends)
+{
+    for (long long r = 0; r < rows; r += 6) {
+        const long long rt = rows - r < 6 ? rows - r : 6;
+        const long long end = tile_end(ends, r, rt, n);
+        float *orow = o + r * ldo;
+        const float *prow = p + r * ldp;
+        for (long long c = 0; c < dv && end > 0; c += 16)
+            switch (rt) {
+            case 1: values_block_tile(orow, ldo, prow, ldp, 1, v, ldv, end, c, dv); break;
+            case 2: values_block_tile(orow, ldo, prow, ldp, 2, v, ldv, end, c, dv); break;
+            case 3: values_block_tile(orow, ldo, prow, ldp, 3, v, ldv, end, c, dv); break;
+            case 4: values_block_tile(orow, ldo, prow, ldp, 4, v, ldv, end, c, dv); break;
+            case 5: values_block_tile(orow, ldo, prow, ldp, 5, v, ldv, end, c, dv); break;
+            default: values_block_tile(orow, ldo, prow, ldp, 6, v, ldv, end, c, dv); break;
+            }
+    }
+}
+
 const pa_kernels PA_NEON_TABLE = { PA_ISA_NEON, softmax_row, online_row, additive_row, widen,
-                                   decode_scores, decode_values };
+                                   decode_scores, decode_values, panel_scores, block_values };

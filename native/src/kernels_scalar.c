@@ -136,5 +136,36 @@ static void decode_values(float *o, const float *corr, const float *p, long long
     }
 }
 
+/* ---- query tiles (attend.c) ---- */
+
+static void panel_scores(float *s, long long lds, const float *q, long long ldq, long long rows,
+                         const float *panels, long long d, long long n, const long long *ends, float scale)
+{
+    for (long long r = 0; r < rows; r++) {
+        const long long end = ends != NULL ? ends[r] : n;
+        for (long long j = 0; j < end; j++) {
+            const float *kj = panels + (j / PA_PANEL) * d * PA_PANEL + j % PA_PANEL;
+            float acc = 0.0f;
+            for (long long c = 0; c < d; c++)
+                acc += q[r * ldq + c] * kj[c * PA_PANEL];
+            s[r * lds + j] = scale * acc;
+        }
+    }
+}
+
+static void block_values(float *o, long long ldo, const float *p, long long ldp, long long rows,
+                         const float *v, long long ldv, long long dv, long long n, const long long *ends)
+{
+    for (long long r = 0; r < rows; r++) {
+        const long long end = ends != NULL ? ends[r] : n;
+        float *orow = o + r * ldo;
+        for (long long j = 0; j < end; j++) {
+            const float pj = p[r * ldp + j];
+            for (long long c = 0; c < dv; c++)
+                orow[c] += pj * v[j * ldv + c];
+        }
+    }
+}
+
 const pa_kernels pa_kernels_scalar = { PA_ISA_SCALAR, softmax_row, online_row, additive_row, widen,
-                                       decode_scores, decode_values };
+                                       decode_scores, decode_values, panel_scores, block_values };

@@ -1,6 +1,9 @@
-/* Scaled dot-product attention: scores Q.K^T * scale by one sgemm per tile,
- * the rest by the shared driver (attend.c); calls with a few query rows per
- * key head (decoding) by the streaming decode kernel (decode.c). */
+/* Scaled dot-product attention: scores Q.K^T * scale by the panel_scores
+ * micro-kernel from keys the shared driver (attend.c) packed once per key
+ * head (by sgemm when the weights are asked for, or when the packed keys
+ * would not fit their budget), the rest by the driver; calls with a few
+ * query rows per key head (decoding) by the streaming decode kernel
+ * (decode.c). */
 #include <limits.h>
 #include <math.h>
 #include <string.h>
@@ -16,7 +19,8 @@ typedef struct sdpa_rule {
     float scale;
 } sdpa_rule;
 
-static void fill(const pa_plan *p, const pa_rows *rows, long long c0, long long c1, float *s, int lds)
+static void fill(const pa_plan *p, const pa_rows *rows, long long c0, long long c1, float *s, int lds,
+                 const long long *ends)
 {
     const sdpa_rule *r = p->rule;
     if (r->Dk == 0) {
@@ -26,6 +30,11 @@ static void fill(const pa_plan *p, const pa_rows *rows, long long c0, long long 
     }
     int ldq, ldk;
     const float *q = pa_block_f32(p, rows, r->q, &ldq);
+    if (p->panels != NULL) {    /* packed keys: the micro-kernel (c0 starts a panel) */
+        const float *panels = p->panels + (rows->b * p->Hkv + rows->kvh) * p->panel_stride + c0 * r->Dk;
+        p->kernels->panel_scores(s, lds, q, ldq, rows->count, panels, r->Dk, c1 - c0, ends, r->scale);
+        return;
+    }
     /* Float keys in one product; half ones a widened block at a time. */
     const long long step = r->k->dtype == PA_F32 ? c1 - c0 : PA_BLOCK_COLS;
     for (long long j0 = c0; j0 < c1; j0 += step) {
@@ -65,6 +74,8 @@ static int make_plan(pa_plan *p, sdpa_rule *r, const pa_tensor *q, const pa_tens
     r->scale = o->scale != 0.0f ? o->scale : r->Dk > 0 ? (float)(1.0 / sqrt((double)r->Dk)) : 1.0f;
     p->rule = r;
     p->fill = fill;
+    p->panel_keys = k;
+    p->panel_depth = r->Dk;
     p->queries = q;
     p->wide_row_floats = q->dtype != PA_F32 ? r->Dk : 0;
     p->wide_key_floats = k->dtype != PA_F32 ? r->Dk : 0;

@@ -1,0 +1,166 @@
+/*
+ * C tests of the query tiles' micro-kernels (panel_scores, block_values)
+ * at the ISA level PANATTN_MAX_ISA selects (CTest runs every level):
+ * against double sums on odd sizes, every row its own end, strided rows,
+ * nothing written past a row's n columns; then pa_sdpa with the keys
+ * packed and, under a zero budget, unpacked (sgemm), against the float64
+ * reference, causal and windowed rows trimmed inside the diagonal block.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "attend.h"
+#include "internal.h"
+#include "panattn.h"
+#include "reference.h"
+#include "testing.h"
+
+/* Keys (n rows of d floats, row stride ld) packed as panel_scores reads
+ * them (PA_PANEL); the caller frees the result. */
+static float *pack(const float *k, long long n, long long d, long long ld)
+{
+    const long long keys = (n + PA_PANEL - 1) / PA_PANEL * PA_PANEL;
+    float *panels = malloc(sizeof(float) * (size_t)(keys * d > 0 ? keys * d : 1));
+    for (long long j = 0; j < keys; j++)
+        for (long long c = 0; c < d; c++)
+            panels[(j / PA_PANEL) * d * PA_PANEL + c * PA_PANEL + j % PA_PANEL] = j < n ? k[j * ld + c] : 0.0f;
+    return panels;
+}
+
+/* Row r's end: all n, or a staircase as a causal diagonal block gives,
+ * some rows empty. */
+static long long end_of(long long r, long long n, int staircase)
+{
+    if (!staircase)
+        return n;
+    const long long e = (r * 5 + 3) % (n + 2) - 1;
+    return e < 0 ? 0 : e > n ? n : e;
+}
+
+static void test_kernels(void)
+{
+    const pa_kernels *kern = pa_active_kernels();
+    const long long ds[] = { 1, 3, 8, 15, 16, 17, 33, 64, 80, 130 };
+    const long long ns[] = { 1, 2, 7, 15, 16, 17, 31, 33, 64, 65, 100 };
+    const long long rowss[] = { 1, 2, 5, 6, 7, 12, 13 };
+    for (size_t a = 0; a < sizeof ds / sizeof ds[0]; a++)
+        for (size_t b = 0; b < sizeof ns / sizeof ns[0]; b++)
+            for (size_t c = 0; c < sizeof rowss / sizeof rowss[0]; c++)
+                for (int staircase = 0; staircase < 2; staircase++) {
+                    const long long d = ds[a], n = ns[b], rows = rowss[c];
+                    const long long ldq = d + 2, ldk = d + 1, lds = n + 3, ldo = d + 5;
+                    buf q = make(1, 1, rows, ldq, 0, 1), k = make(1, 1, n, ldk, 0, 1);
+                    buf s = make(1, 1, rows, lds, 0, 0), o = make(1, 1, rows, ldo, 0, 1);
+                    long long *ends = malloc(sizeof(long long) * (size_t)rows);
+                    for (long long r = 0; r < rows; r++)
+                        ends[r] = end_of(r, n, staircase);
+                    const float *Q = q.t.data, *K = k.t.data;
+                    float *S = s.t.data, *O = o.t.data;
+                    float *panels = pack(K, n, d, ldk);
+                    kern->panel_scores(S, lds, Q, ldq, rows, panels, d, n, staircase ? ends : NULL, 0.75f);
+                    double worst = 0.0;
+                    int outside = 0;
+                    for (long long r = 0; r < rows; r++)
+                        for (long long j = 0; j < lds; j++) {
+                            if (j >= n) {
+                                outside |= S[r * lds + j] != SENTINEL;
+                                continue;
+                            }
+                            if (j >= ends[r])
+                                continue;   /* may hold anything */
+                            double want = 0.0;
+                            for (long long x = 0; x < d; x++)
+                                want += (double)Q[r * ldq + x] * K[j * ldk + x];
+                            want *= 0.75;
+                            double e = fabs(S[r * lds + j] - want) / (1.0 + fabs(want));
+                            worst = e > worst || e != e ? e : worst;
+                        }
+                    CHECK(worst < 1e-5 && !outside && guards_intact(&s),
+                          "panel_scores d=%lld n=%lld rows=%lld staircase=%d: error %.3g, wrote outside %d", d,
+                          n, rows, staircase, worst, outside || !guards_intact(&s));
+                    /* The weights: row r's zero from its end on, as the driver leaves them. */
+                    for (long long r = 0; r < rows; r++)
+                        for (long long j = 0; j < lds; j++)
+                            S[r * lds + j] = j < ends[r] ? frand() : 0.0f;
+                    double *want_o = malloc(sizeof(double) * (size_t)(rows * ldo));
+                    for (long long r = 0; r < rows; r++)
+                        for (long long x = 0; x < ldo; x++) {
+                            double acc = O[r * ldo + x];
+                            for (long long j = 0; j < ends[r] && x < d; j++)
+                                acc += (double)S[r * lds + j] * K[j * ldk + x];
+                            want_o[r * ldo + x] = acc;   /* columns past d unchanged */
+                        }
+                    kern->block_values(O, ldo, S, lds, rows, K, ldk, d, n, staircase ? ends : NULL);
+                    CHECK(rel_error(&o.t, want_o) < 1e-5 && guards_intact(&o),
+                          "block_values d=%lld n=%lld rows=%lld staircase=%d: error %.3g", d, n, rows,
+                          staircase, rel_error(&o.t, want_o));
+                    free(want_o);
+                    free(panels);
+                    free(ends);
+                    free(q.base); free(k.base); free(s.base); free(o.base);
+                }
+}
+
+/* ---- pa_sdpa with packed and unpacked keys ------------------------------- */
+
+typedef struct shape { long long B, H, Hkv, Lq, Lk, Dk, Dv; } shape;
+
+/* One call against the float64 reference; window > 0 trims each row's
+ * keys from below too. */
+static void check_call(const shape *s, int causal, long long window, int dtype)
+{
+    buf q = make(s->B, s->H, s->Lq, s->Dk, 1, 1), k = make(s->B, s->Hkv, s->Lk, s->Dk, 0, 1);
+    buf v = make(s->B, s->Hkv, s->Lk, s->Dv, 0, 1), out = make(s->B, s->H, s->Lq, s->Dv, 1, 0);
+    if (dtype != PA_F32)
+        to_half(&k, dtype);
+    pa_sdpa_options o;
+    memset(&o, 0, sizeof o);
+    o.causal = causal;
+    o.window = window;
+    const long long n = s->B * s->H * s->Lq * s->Dv;
+    double *want = malloc(sizeof(double) * (size_t)(n > 0 ? n : 1));
+    ref_sdpa(&q.t, &k.t, &v.t, &o, want, NULL);
+    int rc = pa_sdpa(&q.t, &k.t, &v.t, &out.t, &o);
+    CHECK(rc == PA_OK && rel_error(&out.t, want) < 2e-5 && guards_intact(&out),
+          "sdpa B=%lld H=%lld Hkv=%lld Lq=%lld Lk=%lld Dk=%lld Dv=%lld causal=%d window=%lld dtype=%d "
+          "budget=%lld: rc %d, error %.3g", s->B, s->H, s->Hkv, s->Lq, s->Lk, s->Dk, s->Dv, causal, window,
+          dtype, pa_panel_budget_bytes, rc, rel_error(&out.t, want));
+    free(want);
+    free(q.base); free(k.base); free(v.base); free(out.base);
+}
+
+static void test_calls(void)
+{
+    const shape shapes[] = {
+        { 1, 1, 1, 16, 16, 64, 64 },
+        { 2, 4, 2, 37, 53, 17, 9 },      /* GQA: one packing serves two heads */
+        { 1, 2, 1, 130, 700, 33, 20 },   /* query tiles, key blocks, a short last panel */
+        { 1, 3, 3, 200, 200, 64, 64 },   /* causal tiles of unequal work */
+        { 1, 1, 1, 20, 3000, 16, 16 },   /* keys split over threads */
+    };
+    const long long budgets[] = { 1LL << 28, 0 };
+    for (size_t b = 0; b < 2; b++) {
+        pa_panel_budget_bytes = budgets[b];
+        for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+            if (quick_tests() && shapes[i].Lq * shapes[i].Lk * shapes[i].Dk > 2000000)
+                continue;
+            for (int causal = 0; causal <= PA_CAUSAL_BOTTOM_RIGHT; causal++)
+                check_call(&shapes[i], causal, 0, PA_F32);
+            check_call(&shapes[i], PA_CAUSAL_TOP_LEFT, 7, PA_F32);
+            check_call(&shapes[i], PA_CAUSAL_BOTTOM_RIGHT, 40, PA_F16);
+            check_call(&shapes[i], PA_CAUSAL_NONE, 0, PA_BF16);
+        }
+    }
+    pa_panel_budget_bytes = budgets[0];
+}
+
+int main(void)
+{
+    select_isa();
+    test_kernels();
+    test_calls();
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed != 0;
+}
