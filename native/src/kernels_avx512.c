@@ -20,8 +20,10 @@ typedef __mmask16 mask16;
 
 #include "internal.h"
 
-/* e^x for x <= 0 (Cephes polynomial, ~2 ulp); 0 below -87.3, NaN stays
- * NaN. Softmax only exponentiates x - max <= 0. */
+/* e^x for x <= 0: x = n ln2 + r (Cody-Waite, |r| <= ln2 / 2), e^r by its
+ * degree-6 Taylor polynomial (relative error below 2e-7), times 2^n by
+ * scalef; 0 below -87.3, NaN stays NaN. Softmax only exponentiates
+ * x - max <= 0. */
 static inline __m512 exp_nonpos(__m512 x)
 {
     const __m512 lo = _mm512_set1_ps(-87.33654f);
@@ -31,17 +33,14 @@ static inline __m512 exp_nonpos(__m512 x)
                                      ROUND_NEAREST);
     __m512 r = _mm512_fnmadd_ps(fx, _mm512_set1_ps(0.693359375f), x);
     r = _mm512_fnmadd_ps(fx, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-    __m512 y = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-    __m512i pow2 = _mm512_slli_epi32(
-        _mm512_add_epi32(_mm512_cvttps_epi32(fx), _mm512_set1_epi32(127)), 23);
-    y = _mm512_mul_ps(y, _mm512_castsi512_ps(pow2));
-    return _mm512_mask_mov_ps(y, tiny, _mm512_setzero_ps());
+    __m512 p = _mm512_set1_ps(1.3888889e-3f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3333333e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1666667e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666667e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    return _mm512_maskz_mov_ps((mask16)~tiny, _mm512_scalef_ps(p, fx));
 }
 
 /* Lanes of the block starting at j that lie below end. */
@@ -74,7 +73,8 @@ static float online_row(float *s, long long n, const float *add, const unsigned 
             x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(k, add + j));
         if (keep != NULL)
             x = _mm512_mask_mov_ps(x, dropped(keep + j, k), neg_inf);
-        _mm512_mask_storeu_ps(s + j, k, x);
+        if (add != NULL || keep != NULL)    /* else the scores stand as they are */
+            _mm512_mask_storeu_ps(s + j, k, x);
         vmax = _mm512_mask_max_ps(vmax, k, vmax, x);
         nan |= (_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q) & k) != 0;
     }
@@ -331,15 +331,19 @@ static PA_TILE_INLINE void scores_tile(float *s, long long lds, const float *q, 
     }
 
 /* Tiles of 6 rows x 64 keys: 24 accumulators, 4 loads and 6 broadcasts
- * per 24 multiply-adds. */
+ * per 24 multiply-adds. Key chunks outside, row tiles inside, so a
+ * chunk's panels (16 KB at d = 64) stay in L1 for every row tile. */
 static void panel_scores(float *s, long long lds, const float *q, long long ldq, long long rows,
                          const float *panels, long long d, long long n, const long long *ends, float scale)
 {
-    for (long long r = 0; r < rows; r += 6) {
-        const long long rt = rows - r < 6 ? rows - r : 6;
-        const long long end = tile_end(ends, r, rt, n);
-        for (long long j = 0; j < end; j += 4 * PA_PANEL) {
-            const float *panel = panels + (j / PA_PANEL) * d * PA_PANEL;
+    const long long most = tile_end(ends, 0, rows, n);
+    for (long long j = 0; j < most; j += 4 * PA_PANEL) {
+        const float *panel = panels + (j / PA_PANEL) * d * PA_PANEL;
+        for (long long r = 0; r < rows; r += 6) {
+            const long long rt = rows - r < 6 ? rows - r : 6;
+            const long long end = tile_end(ends, r, rt, n);
+            if (j >= end)
+                continue;
             const long long left = (end - j + PA_PANEL - 1) / PA_PANEL;
             const int cw = left < 4 ? (int)left : 4;
             switch (rt) {
@@ -367,14 +371,27 @@ static PA_TILE_INLINE void values_block_tile(float *o, long long ldo, const floa
     for (int y = 0; y < rt; y++)
         for (int x = 0; x < cw; x++)
             acc[y][x] = _mm512_maskz_loadu_ps(m[x], o + y * ldo + c + 16 * x);
-    for (long long j = 0; j < n; j++) {
-        __m512 vx[4];
-        for (int x = 0; x < cw; x++)
-            vx[x] = _mm512_maskz_loadu_ps(m[x], v + j * ldv + c + 16 * x);
-        for (int y = 0; y < rt; y++) {
-            const __m512 pj = _mm512_set1_ps(p[y * ldp + j]);
+    if (c + 16 * cw <= dv) {    /* whole vectors: plain loads, no mask registers held */
+        for (long long j = 0; j < n; j++) {
+            __m512 vx[4];
             for (int x = 0; x < cw; x++)
-                acc[y][x] = _mm512_fmadd_ps(pj, vx[x], acc[y][x]);
+                vx[x] = _mm512_loadu_ps(v + j * ldv + c + 16 * x);
+            for (int y = 0; y < rt; y++) {
+                const __m512 pj = _mm512_set1_ps(p[y * ldp + j]);
+                for (int x = 0; x < cw; x++)
+                    acc[y][x] = _mm512_fmadd_ps(pj, vx[x], acc[y][x]);
+            }
+        }
+    } else {
+        for (long long j = 0; j < n; j++) {
+            __m512 vx[4];
+            for (int x = 0; x < cw; x++)
+                vx[x] = _mm512_maskz_loadu_ps(m[x], v + j * ldv + c + 16 * x);
+            for (int y = 0; y < rt; y++) {
+                const __m512 pj = _mm512_set1_ps(p[y * ldp + j]);
+                for (int x = 0; x < cw; x++)
+                    acc[y][x] = _mm512_fmadd_ps(pj, vx[x], acc[y][x]);
+            }
         }
     }
     for (int y = 0; y < rt; y++)
@@ -384,31 +401,37 @@ static PA_TILE_INLINE void values_block_tile(float *o, long long ldo, const floa
 
 #define VALUES_TILE(RT)                                                                                  \
     switch (cw) {                                                                                        \
-    case 1: values_block_tile(o + r * ldo, ldo, p + r * ldp, ldp, RT, v, ldv, end, c, 1, dv); break;      \
-    case 2: values_block_tile(o + r * ldo, ldo, p + r * ldp, ldp, RT, v, ldv, end, c, 2, dv); break;      \
-    case 3: values_block_tile(o + r * ldo, ldo, p + r * ldp, ldp, RT, v, ldv, end, c, 3, dv); break;      \
-    default: values_block_tile(o + r * ldo, ldo, p + r * ldp, ldp, RT, v, ldv, end, c, 4, dv); break;     \
+    case 1: values_block_tile(o + r * ldo, ldo, pj + r * ldp, ldp, RT, vj, ldv, end, c, 1, dv); break;      \
+    case 2: values_block_tile(o + r * ldo, ldo, pj + r * ldp, ldp, RT, vj, ldv, end, c, 2, dv); break;      \
+    case 3: values_block_tile(o + r * ldo, ldo, pj + r * ldp, ldp, RT, vj, ldv, end, c, 3, dv); break;      \
+    default: values_block_tile(o + r * ldo, ldo, pj + r * ldp, ldp, RT, vj, ldv, end, c, 4, dv); break;     \
     }
 
-/* Tiles of 6 rows x 64 columns, as the scores. */
+/* Tiles of 6 rows x 64 columns, as the scores; chunks of 64 keys
+ * outside, so that a chunk's V rows stay in L1 for every row tile. */
 static void block_values(float *o, long long ldo, const float *p, long long ldp, long long rows,
                          const float *v, long long ldv, long long dv, long long n, const long long *ends)
 {
-    for (long long r = 0; r < rows; r += 6) {
-        const long long rt = rows - r < 6 ? rows - r : 6;
-        const long long end = tile_end(ends, r, rt, n);
-        if (end == 0)
-            continue;
-        for (long long c = 0; c < dv; c += 64) {
-            const long long left = (dv - c + 15) / 16;
-            const int cw = left < 4 ? (int)left : 4;
-            switch (rt) {
-            case 1: VALUES_TILE(1) break;
-            case 2: VALUES_TILE(2) break;
-            case 3: VALUES_TILE(3) break;
-            case 4: VALUES_TILE(4) break;
-            case 5: VALUES_TILE(5) break;
-            default: VALUES_TILE(6) break;
+    const long long most = tile_end(ends, 0, rows, n);
+    for (long long j = 0; j < most; j += 64) {
+        for (long long r = 0; r < rows; r += 6) {
+            const long long rt = rows - r < 6 ? rows - r : 6;
+            const long long tile = tile_end(ends, r, rt, n);
+            if (j >= tile)
+                continue;
+            const long long end = (tile < j + 64 ? tile : j + 64) - j;
+            const float *pj = p + j, *vj = v + j * ldv;
+            for (long long c = 0; c < dv; c += 64) {
+                const long long left = (dv - c + 15) / 16;
+                const int cw = left < 4 ? (int)left : 4;
+                switch (rt) {
+                case 1: VALUES_TILE(1) break;
+                case 2: VALUES_TILE(2) break;
+                case 3: VALUES_TILE(3) break;
+                case 4: VALUES_TILE(4) break;
+                case 5: VALUES_TILE(5) break;
+                default: VALUES_TILE(6) break;
+                }
             }
         }
     }
