@@ -6,8 +6,10 @@
 
 #include "internal.h"
 
-/* e^x for x <= 0 (Cephes polynomial, ~2 ulp); 0 below -87.3, NaN stays
- * NaN. Softmax only exponentiates x - max <= 0. */
+/* e^x for x <= 0: x = n ln2 + r (Cody-Waite, |r| <= ln2 / 2), e^r by its
+ * degree-6 Taylor polynomial (relative error below 2e-7), times 2^n built
+ * in the exponent bits; 0 below -87.3, NaN stays NaN. Softmax only
+ * exponentiates x - max <= 0. */
 static inline __m256 exp_nonpos(__m256 x)
 {
     const __m256 lo = _mm256_set1_ps(-87.33654f);
@@ -17,17 +19,16 @@ static inline __m256 exp_nonpos(__m256 x)
                                 _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m256 r = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
     r = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), r);
-    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-    __m256 y = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    __m256 p = _mm256_set1_ps(1.3888889e-3f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3333333e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1666667e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666667e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
     __m256i pow2 = _mm256_slli_epi32(
         _mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127)), 23);
-    y = _mm256_mul_ps(y, _mm256_castsi256_ps(pow2));
-    return _mm256_andnot_ps(tiny, y);
+    return _mm256_andnot_ps(tiny, _mm256_mul_ps(p, _mm256_castsi256_ps(pow2)));
 }
 
 /* A block of 8 lanes; a tail block is copied into it so that no load or
@@ -107,7 +108,8 @@ static float online_row(float *s, long long n, const float *add, const unsigned 
             x = _mm256_add_ps(x, addend(add, j, b.count));
         if (keep != NULL)
             x = _mm256_blendv_ps(x, neg_inf, dropped(keep + j, b.count));
-        store(&b, x);
+        if (add != NULL || keep != NULL)    /* else the scores stand as they are */
+            store(&b, x);
         vmax = _mm256_max_ps(vmax, x);
         vnan = _mm256_or_ps(vnan, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
     }

@@ -1,14 +1,18 @@
-/* Linear layer y = x . w^T + bias: one sgemm per leading index pair. */
+/* Linear layer y = x . w^T + bias: one sgemm per leading index pair, or
+ * per slice of it when there are fewer pairs than threads. */
 #include <cblas.h>
 
 #include "internal.h"
 
 static const char *FN = "pa_linear";
 
-/* One slice of rows of one (a, b) matrix: the pool's work item. */
+/* One slice of one (a, b) matrix, the pool's work item: a slice of its
+ * output columns when w has enough of them, so that each thread packs
+ * only its own part of w (sgemm packs w on every call), else of its rows. */
 typedef struct linear_job {
     const pa_tensor *x, *w, *bias, *y;
-    long long slices, rows_per_slice;
+    long long slices, rows_per_slice, cols_per_slice;
+    int by_cols;
 } linear_job;
 
 static int row_ld(const pa_tensor *t);
@@ -19,24 +23,27 @@ static void run_slice(void *ctx, long long item, int thread)
     const linear_job *j = ctx;
     const pa_tensor *x = j->x, *w = j->w, *y = j->y;
     const long long ab = item / j->slices, slice = item % j->slices;
-    const long long a = ab / x->shape[1], b = ab % x->shape[1];
-    const long long m0 = slice * j->rows_per_slice;
+    const long long a = ab / x->shape[1], b = ab % x->shape[1], K = x->shape[3];
+    const long long m0 = j->by_cols ? 0 : slice * j->rows_per_slice;
+    const long long n0 = j->by_cols ? slice * j->cols_per_slice : 0;
     const long long M = x->shape[2] - m0 < j->rows_per_slice ? x->shape[2] - m0 : j->rows_per_slice;
-    const long long K = x->shape[3], N = w->shape[2];
-    if (M <= 0)
+    const long long N = w->shape[2] - n0 < j->cols_per_slice ? w->shape[2] - n0 : j->cols_per_slice;
+    if (M <= 0 || N <= 0)
         return;
-    float *yp = (float *)y->data + a * y->strides[0] + b * y->strides[1] + m0 * y->strides[2];
+    float *yp = (float *)y->data + a * y->strides[0] + b * y->strides[1] + m0 * y->strides[2] + n0;
     const int ldy = row_ld(y);
     if (K > 0) {    /* else x is empty and may have no memory to form an address in */
         const float *xp = (const float *)x->data + a * x->strides[0] + b * x->strides[1] + m0 * x->strides[2];
+        const float *wp = (const float *)w->data + n0 * w->strides[2];
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)N, (int)K, 1.0f,
-                    xp, row_ld(x), w->data, row_ld(w), 0.0f, yp, ldy);
+                    xp, row_ld(x), wp, row_ld(w), 0.0f, yp, ldy);
     }
-    const float *bp = j->bias != NULL ? j->bias->data : NULL;
+    const float *bp = j->bias != NULL ? (const float *)j->bias->data + n0 * j->bias->strides[3] : NULL;
+    const long long bs = j->bias != NULL ? j->bias->strides[3] : 0;
     for (long long m = 0; m < M; m++) {
         float *row = yp + m * (long long)ldy;
         for (long long n = 0; n < N; n++)
-            row[n] = (K > 0 ? row[n] : 0.0f) + (bp != NULL ? bp[n] : 0.0f);
+            row[n] = (K > 0 ? row[n] : 0.0f) + (bp != NULL ? bp[n * bs] : 0.0f);
     }
 }
 
@@ -78,12 +85,16 @@ int pa_linear(const pa_tensor *x, const pa_tensor *w, const pa_tensor *bias, con
     if (M == 0 || N == 0)
         return PA_OK;
     pa_active_kernels(); /* first use: BLAS set to one thread */
-    /* Rows split into slices for the pool; small layers stay on the caller. */
+    /* Slices for the pool; small layers stay on the caller. */
     const int threads = M * N * K < (1LL << 20) ? 1 : pa_num_threads();
-    linear_job job = { x, w, bias, y, 1, M };
+    linear_job job = { x, w, bias, y, 1, M, N, 0 };
     if (threads > 1 && A * B < threads) {
         job.slices = threads;
-        job.rows_per_slice = (M + threads - 1) / threads;
+        job.by_cols = N >= 64 * threads;
+        if (job.by_cols)
+            job.cols_per_slice = ((N + threads - 1) / threads + 15) / 16 * 16;
+        else
+            job.rows_per_slice = (M + threads - 1) / threads;
     }
     if (threads > 1)
         pa_parallel_for(A * B * job.slices, threads, run_slice, &job);

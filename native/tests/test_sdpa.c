@@ -420,7 +420,8 @@ static void test_linear(void)
 
     if (quick_tests())
         return;
-    /* Large enough for the pool: rows split across threads. */
+    /* Large enough for the pool: columns split over 2 threads (130 >= 64 * 2),
+     * rows over 3. */
     buf bx = make(1, 1, 301, 64, 0, 1), bw = make(1, 1, 130, 64, 0, 1), bb = make(1, 1, 1, 130, 0, 1);
     buf by = make(1, 1, 301, 130, 0, 0);
     double *bref = malloc(sizeof(double) * 301 * 130);
