@@ -432,13 +432,21 @@ static int groups_heads(const pa_plan *p)
 
 long long pa_panel_budget_bytes = 1LL << 28;
 
+/* Below this many multiply-adds of Q.K^T a call's keys are not packed:
+ * sgemm's small-matrix path costs less than packing them (measured at
+ * 16 x 16 x 64 and 32 x 32 x 64, the other way from 64 x 64 x 64 on). */
+#define PA_PANEL_MIN_WORK (1LL << 17)
+
 /* Floats of packed keys per (b, kvh) (a whole number of panels over Lk),
  * or 0 when the call does not pack them: the rule has no panel keys, the
- * weights are asked for (they take the rows whole, by sgemm), or all of
- * them would pass the budget. */
+ * weights are asked for (they take the rows whole, by sgemm), the call is
+ * tiny, or all of them would pass the budget. */
 static long long panel_stride(const pa_plan *p)
 {
     if (p->panel_keys == NULL || p->panel_depth == 0 || p->weights != NULL || p->Lk == 0)
+        return 0;
+    if ((double)p->B * (double)p->H * (double)p->Lq * (double)p->Lk * (double)p->panel_depth
+        < (double)PA_PANEL_MIN_WORK)   /* in double: the product may pass 64 bits */
         return 0;
     const long long keys = (p->Lk + PA_PANEL - 1) / PA_PANEL * PA_PANEL;
     const long long most = pa_panel_budget_bytes / (long long)sizeof(float);
