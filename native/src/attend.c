@@ -511,11 +511,13 @@ int pa_plan_threads(const pa_plan *p)
     return work < PA_SMALL_WORK ? 1 : pa_num_threads();
 }
 
-/* Per-thread scratch, the key chunks' partial results and the packed keys. */
+/* Per-thread scratch, the key chunks' partial results and the packed keys
+ * (with room to start them on a 64-byte line: a panel row is one line, and
+ * a load that straddles two runs at half speed). */
 static long long workspace_floats(const schedule *s, const pa_plan *p, int threads)
 {
     return s->scratch_floats * threads + s->partial_floats * s->blocks * s->chunks
-         + s->panel_stride * p->B * p->Hkv;
+         + (s->panel_stride > 0 ? s->panel_stride * p->B * p->Hkv + PA_PANEL - 1 : 0);
 }
 
 long long pa_plan_workspace_bytes(const pa_plan *p)
@@ -881,6 +883,7 @@ int pa_plan_run(pa_plan *p, const pa_sdpa_options *o)
         return rc;
     jb.partials = jb.scratch + jb.s.scratch_floats * threads;
     jb.panels = jb.partials + jb.s.partial_floats * jb.s.blocks * jb.s.chunks;
+    jb.panels += (64 - (uintptr_t)jb.panels % 64) % 64 / sizeof(float);   /* a 4-byte aligned start */
     p->panel_stride = jb.s.panel_stride;
     p->panels = jb.s.panel_stride > 0 ? jb.panels : NULL;
     if (p->panels != NULL) {

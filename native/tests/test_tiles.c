@@ -4,7 +4,8 @@
  * against double sums on odd sizes, every row its own end, strided rows,
  * nothing written past a row's n columns; then pa_sdpa with the keys
  * packed and, under a zero budget, unpacked (sgemm), against the float64
- * reference, causal and windowed rows trimmed inside the diagonal block.
+ * reference, causal and windowed rows trimmed inside the diagonal block,
+ * the packed keys aligned inside a caller's workspace at any offset.
  */
 #include <math.h>
 #include <stdio.h>
@@ -156,11 +157,45 @@ static void test_calls(void)
     pa_panel_budget_bytes = budgets[0];
 }
 
+/* The packed keys start on a 64-byte line inside a caller's workspace of
+ * exactly pa_sdpa_workspace_size bytes at any 4-byte offset, and nothing
+ * past it is written. */
+static void test_workspace_offsets(void)
+{
+    const shape s = { 1, 2, 1, 130, 700, 33, 20 };
+    buf q = make(s.B, s.H, s.Lq, s.Dk, 0, 1), k = make(s.B, s.Hkv, s.Lk, s.Dk, 0, 1);
+    buf v = make(s.B, s.Hkv, s.Lk, s.Dv, 0, 1), out = make(s.B, s.H, s.Lq, s.Dv, 0, 0);
+    pa_sdpa_options o;
+    memset(&o, 0, sizeof o);
+    o.causal = PA_CAUSAL_TOP_LEFT;
+    double *want = malloc(sizeof(double) * (size_t)(s.B * s.H * s.Lq * s.Dv));
+    ref_sdpa(&q.t, &k.t, &v.t, &o, want, NULL);
+    long long bytes = 0;
+    CHECK(pa_sdpa_workspace_size(&q.t, &k.t, &v.t, &out.t, &o, &bytes) == PA_OK && bytes > 0, "workspace size");
+    for (int offset = 4; offset < 64; offset += 28) {
+        unsigned char *block = malloc((size_t)bytes + 128);
+        memset(block, 0xA5, (size_t)bytes + 128);
+        o.workspace = block + offset;
+        o.workspace_bytes = bytes;
+        int rc = pa_sdpa(&q.t, &k.t, &v.t, &out.t, &o);
+        int intact = 1;
+        for (long long i = offset + bytes; i < bytes + 128; i++)
+            intact &= block[i] == 0xA5;
+        CHECK(rc == PA_OK && rel_error(&out.t, want) < 2e-5 && intact,
+              "workspace at offset %d: rc %d, error %.3g, past its end intact %d", offset, rc,
+              rel_error(&out.t, want), intact);
+        free(block);
+    }
+    free(want);
+    free(q.base); free(k.base); free(v.base); free(out.base);
+}
+
 int main(void)
 {
     select_isa();
     test_kernels();
     test_calls();
+    test_workspace_offsets();
     printf("%d passed, %d failed\n", passed, failed);
     return failed != 0;
 }
