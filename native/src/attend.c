@@ -491,6 +491,9 @@ static schedule make_schedule(const pa_plan *p, int threads)
     s.wide_keys_floats = s.block_cols * (p->wide_key_floats > per_value ? p->wide_key_floats : per_value);
     s.scratch_floats = s.block_rows * cols + s.merge_floats + 2 * s.block_rows + s.wide_rows_floats
                      + s.wide_keys_floats;
+    /* Whole 64-byte lines a thread, so that every thread's score block
+     * starts one (the tile kernels store whole vectors). */
+    s.scratch_floats = (s.scratch_floats + PA_PANEL - 1) / PA_PANEL * PA_PANEL;
     s.panel_stride = panel_stride(p);
     s.heaviest_first = p->causal != PA_CAUSAL_NONE && !s.by_head;
     return s;
@@ -511,12 +514,13 @@ int pa_plan_threads(const pa_plan *p)
     return work < PA_SMALL_WORK ? 1 : pa_num_threads();
 }
 
-/* Per-thread scratch, the key chunks' partial results and the packed keys
- * (with room to start them on a 64-byte line: a panel row is one line, and
- * a load that straddles two runs at half speed). */
+/* Per-thread scratch, the key chunks' partial results and the packed keys,
+ * with room to start the scratch and the keys on a 64-byte line (a panel
+ * row is one line, and a load or store that straddles two runs at half
+ * speed). */
 static long long workspace_floats(const schedule *s, const pa_plan *p, int threads)
 {
-    return s->scratch_floats * threads + s->partial_floats * s->blocks * s->chunks
+    return PA_PANEL - 1 + s->scratch_floats * threads + s->partial_floats * s->blocks * s->chunks
          + (s->panel_stride > 0 ? s->panel_stride * p->B * p->Hkv + PA_PANEL - 1 : 0);
 }
 
@@ -881,6 +885,7 @@ int pa_plan_run(pa_plan *p, const pa_sdpa_options *o)
     int rc = pa_plan_scratch(p, o, need, stack, &jb.scratch, &owned);
     if (rc != PA_OK)
         return rc;
+    jb.scratch += (64 - (uintptr_t)jb.scratch % 64) % 64 / sizeof(float);  /* a 4-byte aligned start */
     jb.partials = jb.scratch + jb.s.scratch_floats * threads;
     jb.panels = jb.partials + jb.s.partial_floats * jb.s.blocks * jb.s.chunks;
     jb.panels += (64 - (uintptr_t)jb.panels % 64) % 64 / sizeof(float);   /* a 4-byte aligned start */
