@@ -87,7 +87,7 @@ static pthread_mutex_t busy = PTHREAD_MUTEX_INITIALIZER;   /* held while a loop 
 static pthread_t workers[MAX_THREADS];
 static int started;            /* workers running */
 static int wanted;             /* threads in total (workers + caller); 0 until set */
-static unsigned long generation;
+static atomic_ulong generation; /* read without the lock while a worker spins */
 static int pending;            /* workers still inside the current loop */
 static loop *current;
 
@@ -107,12 +107,33 @@ static void drain(loop *l, int thread)
     }
 }
 
+/* A spinning thread's pause: lets the other hyperthread run, saves power. */
+static inline void cpu_relax(void)
+{
+#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
+    __builtin_ia32_pause();
+#elif (defined(__GNUC__) || defined(__clang__)) && defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/* Pauses a worker spins through before it sleeps (tens of microseconds):
+ * a call that follows soon, or a call's second loop, finds it awake
+ * instead of paying a wake-up, which in a VM can cost as much. */
+#define SPIN_PAUSES 4096
+
 static void *worker(void *arg)
 {
     int id = (int)(intptr_t)arg;
     unsigned long seen = 0;
     pthread_mutex_lock(&lock);
     for (;;) {
+        if (generation == seen && id < started) {
+            pthread_mutex_unlock(&lock);
+            for (int i = 0; i < SPIN_PAUSES && atomic_load_explicit(&generation, memory_order_acquire) == seen; i++)
+                cpu_relax();
+            pthread_mutex_lock(&lock);
+        }
         while (generation == seen && id < started)
             pthread_cond_wait(&wake, &lock);
         if (id >= started)
