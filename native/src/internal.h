@@ -89,6 +89,18 @@ typedef struct pa_kernels {
                          const float *v, long long ldv, long long dv, long long n, const long long *ends);
 } pa_kernels;
 
+/* The largest end of rows r .. r + rt - 1 for the tile kernels (n for
+ * every row without ends): how far a tile of rows computes. */
+static inline long long pa_tile_end(const long long *ends, long long r, long long rt, long long n)
+{
+    if (ends == NULL)
+        return n;
+    long long end = 0;
+    for (long long y = 0; y < rt; y++)
+        end = ends[r + y] > end ? ends[r + y] : end;
+    return end;
+}
+
 /* Keys packed for panel_scores: panels of PA_PANEL consecutive keys, each
  * d rows of PA_PANEL floats, so key j's element c is at
  * panels[(j / PA_PANEL) * d * PA_PANEL + c * PA_PANEL + j % PA_PANEL];

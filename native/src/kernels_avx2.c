@@ -331,17 +331,6 @@ static void decode_values(float *o, const float *corr, const float *p, long long
 
 /* ---- query tiles (attend.c) ---- */
 
-/* The largest end of rows r .. r + rt - 1. */
-static inline long long tile_end(const long long *ends, long long r, long long rt, long long n)
-{
-    if (ends == NULL)
-        return n;
-    long long end = 0;
-    for (long long y = 0; y < rt; y++)
-        end = ends[r + y] > end ? ends[r + y] : end;
-    return end;
-}
-
 /* Scores of rt rows for the 16 keys of one panel from key j: per element
  * of d, the panel row (two vectors) loaded once serves rt rows. rt is a
  * constant where this is inlined. */
@@ -375,7 +364,7 @@ static void panel_scores(float *s, long long lds, const float *q, long long ldq,
 {
     for (long long r = 0; r < rows; r += 6) {
         const long long rt = rows - r < 6 ? rows - r : 6;
-        const long long end = tile_end(ends, r, rt, n);
+        const long long end = pa_tile_end(ends, r, rt, n);
         float *sr = s + r * lds;
         const float *qr = q + r * ldq;
         for (long long j = 0; j < end; j += PA_PANEL) {
@@ -436,7 +425,7 @@ static void block_values(float *o, long long ldo, const float *p, long long ldp,
 {
     for (long long r = 0; r < rows; r += 6) {
         const long long rt = rows - r < 6 ? rows - r : 6;
-        const long long end = tile_end(ends, r, rt, n);
+        const long long end = pa_tile_end(ends, r, rt, n);
         float *orow = o + r * ldo;
         const float *prow = p + r * ldp;
         for (long long c = 0; c < dv && end > 0; c += 16)

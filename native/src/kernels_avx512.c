@@ -282,17 +282,6 @@ static void decode_values(float *o, const float *corr, const float *p, long long
 
 /* ---- query tiles (attend.c) ---- */
 
-/* The largest end of rows r .. r + rt - 1. */
-static inline long long tile_end(const long long *ends, long long r, long long rt, long long n)
-{
-    if (ends == NULL)
-        return n;
-    long long end = 0;
-    for (long long y = 0; y < rt; y++)
-        end = ends[r + y] > end ? ends[r + y] : end;
-    return end;
-}
-
 /* Scores of rt rows for the 16 * cw keys of cw panels from key j: per
  * element of d, cw panel rows loaded once serve rt rows (rt x cw
  * accumulators). rt and cw are constants where this is inlined. */
@@ -336,12 +325,12 @@ static PA_TILE_INLINE void scores_tile(float *s, long long lds, const float *q, 
 static void panel_scores(float *s, long long lds, const float *q, long long ldq, long long rows,
                          const float *panels, long long d, long long n, const long long *ends, float scale)
 {
-    const long long most = tile_end(ends, 0, rows, n);
+    const long long most = pa_tile_end(ends, 0, rows, n);
     for (long long j = 0; j < most; j += 4 * PA_PANEL) {
         const float *panel = panels + (j / PA_PANEL) * d * PA_PANEL;
         for (long long r = 0; r < rows; r += 6) {
             const long long rt = rows - r < 6 ? rows - r : 6;
-            const long long end = tile_end(ends, r, rt, n);
+            const long long end = pa_tile_end(ends, r, rt, n);
             if (j >= end)
                 continue;
             const long long left = (end - j + PA_PANEL - 1) / PA_PANEL;
@@ -412,11 +401,11 @@ static PA_TILE_INLINE void values_block_tile(float *o, long long ldo, const floa
 static void block_values(float *o, long long ldo, const float *p, long long ldp, long long rows,
                          const float *v, long long ldv, long long dv, long long n, const long long *ends)
 {
-    const long long most = tile_end(ends, 0, rows, n);
+    const long long most = pa_tile_end(ends, 0, rows, n);
     for (long long j = 0; j < most; j += 64) {
         for (long long r = 0; r < rows; r += 6) {
             const long long rt = rows - r < 6 ? rows - r : 6;
-            const long long tile = tile_end(ends, r, rt, n);
+            const long long tile = pa_tile_end(ends, r, rt, n);
             if (j >= tile)
                 continue;
             const long long end = (tile < j + 64 ? tile : j + 64) - j;
