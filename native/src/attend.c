@@ -658,10 +658,11 @@ static void run_online(const pa_plan *p, const pa_rows *r, long long k0, long lo
     if (p->panels != NULL)      /* packed keys: blocks start a panel */
         c0 -= c0 % PA_PANEL;
     const int positional = pa_has_positional(p);
-    /* Each row's last key in the block, for both products; rows of a
-     * group (by_head) share one range, and need no list. */
-    long long ends[PA_TILE_ROWS];
-    const int per_row = r->count <= PA_TILE_ROWS && !r->by_head;
+    /* Each row's keys in the block, [starts, j0 + ends), found once for the
+     * softmax and both products; query tiles have at most PA_TILE_ROWS
+     * rows, and the rows of a group (by_head) share one range. */
+    long long starts[PA_TILE_ROWS], ends[PA_TILE_ROWS];
+    const int per_row = !r->by_head;
     for (long long j0 = c0; j0 < c1; j0 += cols) {
         const long long j1 = j0 + cols < c1 ? j0 + cols : c1;
         const long long n = j1 - j0;
@@ -672,26 +673,21 @@ static void run_online(const pa_plan *p, const pa_rows *r, long long k0, long lo
             lo = lo > j0 ? lo : j0;
             lo = lo > k0 ? lo : k0;
             hi = hi < j1 ? hi : j1;
-            const long long end = hi > lo ? hi - j0 : 0;
-            most = end > most ? end : most;
-            if (per_row)
-                ends[k] = end;
+            starts[k] = lo;
+            ends[k] = hi > lo ? hi - j0 : 0;
+            most = ends[k] > most ? ends[k] : most;
         }
         if (most == 0)
             continue;
         p->fill(p, r, j0, j1, s, (int)cols, per_row ? ends : NULL);
         for (long long k = 0; k < r->count; k++) {
-            const long long h = pa_rows_h(r, k), i = pa_rows_i(r, k);
+            const long long h = pa_rows_h(r, k), i = pa_rows_i(r, k), x = per_row ? k : 0;
             float *row = s + k * cols; /* key j at row[j - j0] */
-            long long lo, hi;
-            pa_key_range(p, r, i, &lo, &hi);
-            lo = lo > j0 ? lo : j0;
-            lo = lo > k0 ? lo : k0;
-            hi = hi < j1 ? hi : j1;
-            if (hi <= lo) {
+            if (ends[x] == 0) {
                 zero(row, 0, n);
                 continue;
             }
+            const long long lo = starts[x], hi = j0 + ends[x];
             if (positional)
                 pa_positional_row(p, r, h, i, row + (lo - j0), lo, hi);
             const float *add;
