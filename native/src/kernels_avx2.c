@@ -204,26 +204,25 @@ static inline int count8(long long c, long long end)
     return c >= end ? 0 : end - c >= 8 ? 8 : (int)(end - c);
 }
 
-/* count elements from x, the rest 0; a short block is copied, so that no
- * load reaches past the row. */
+static inline __m256i lanes_below(int count)
+{
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(count), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+/* count elements from x, the rest 0. A short block is a masked move, which
+ * neither reads nor writes the lanes past count (nor faults there), and
+ * keeps the accumulators of the tiles that inline it in registers. */
 static inline __m256 load_floats(const float *x, int count)
 {
-    if (count == 8)
-        return _mm256_loadu_ps(x);
-    float b[8] = {0};
-    memcpy(b, x, sizeof(float) * (size_t)count);
-    return _mm256_loadu_ps(b);
+    return count == 8 ? _mm256_loadu_ps(x) : _mm256_maskload_ps(x, lanes_below(count));
 }
 
 static inline void store_floats(float *x, __m256 v, int count)
 {
-    if (count == 8) {
+    if (count == 8)
         _mm256_storeu_ps(x, v);
-        return;
-    }
-    float b[8];
-    _mm256_storeu_ps(b, v);
-    memcpy(x, b, sizeof(float) * (size_t)count);
+    else
+        _mm256_maskstore_ps(x, lanes_below(count), v);
 }
 
 /* count elements from c of a K or V row, by dtype, the rest 0: half ones
@@ -247,6 +246,16 @@ static inline __m128 sum4(__m256 a, __m256 b, __m256 c, __m256 d)
     return _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
 }
 
+/* a0 .. a3 += row qr times keys k0 .. k3, count elements from c. */
+#define DOT4(c, count)                                                \
+    do {                                                              \
+        const __m256 x = load_floats(qr + (c), (count));              \
+        a0 = _mm256_fmadd_ps(x, load_row(k0, (c), (count), dtype), a0); \
+        a1 = _mm256_fmadd_ps(x, load_row(k1, (c), (count), dtype), a1); \
+        a2 = _mm256_fmadd_ps(x, load_row(k2, (c), (count), dtype), a2); \
+        a3 = _mm256_fmadd_ps(x, load_row(k3, (c), (count), dtype), a3); \
+    } while (0)
+
 /* Four keys at a time, one query row after another: the keys' rows are
  * read from memory once and from L1 for the other rows, and one reduction
  * gives four scores. */
@@ -265,14 +274,11 @@ static void decode_scores(float *s, long long lds, const float *q, long long row
         for (long long r = 0; r < rows; r++) {
             const float *qr = q + r * d;
             __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-            for (long long c = 0; c < d; c += 8) {
-                const int count = count8(c, d);
-                const __m256 x = load_floats(qr + c, count);
-                a0 = _mm256_fmadd_ps(x, load_row(k0, c, count, dtype), a0);
-                a1 = _mm256_fmadd_ps(x, load_row(k1, c, count, dtype), a1);
-                a2 = _mm256_fmadd_ps(x, load_row(k2, c, count, dtype), a2);
-                a3 = _mm256_fmadd_ps(x, load_row(k3, c, count, dtype), a3);
-            }
+            long long c = 0;
+            for (; c + 8 <= d; c += 8)      /* whole vectors; then one short block */
+                DOT4(c, 8);
+            if (c < d)
+                DOT4(c, (int)(d - c));
             float out[4];
             _mm_storeu_ps(out, _mm_mul_ps(sum4(a0, a1, a2, a3), vscale));
             for (int t = 0; t < keys; t++)
@@ -297,12 +303,23 @@ static PA_TILE_INLINE void values_tile(float *o, const float *corr, const float 
         for (int x = 0; x < cw; x++)
             acc[y][x] = _mm256_mul_ps(f, load_floats(o + (r + y) * dv + c + 8 * x, count[x]));
     }
-    for (long long j = 0; j < n; j++) {
-        const char *vj = v + j * stride;
-        for (int x = 0; x < cw; x++) {
-            const __m256 vx = load_row(vj, c + 8 * x, count[x], dtype);
-            for (int y = 0; y < rt; y++)
-                acc[y][x] = _mm256_fmadd_ps(_mm256_broadcast_ss(p + (r + y) * ldp + j), vx, acc[y][x]);
+    if (c + 8 * cw <= dv) {     /* whole vectors: a constant count keeps acc in registers */
+        for (long long j = 0; j < n; j++) {
+            const char *vj = v + j * stride;
+            for (int x = 0; x < cw; x++) {
+                const __m256 vx = load_row(vj, c + 8 * x, 8, dtype);
+                for (int y = 0; y < rt; y++)
+                    acc[y][x] = _mm256_fmadd_ps(_mm256_broadcast_ss(p + (r + y) * ldp + j), vx, acc[y][x]);
+            }
+        }
+    } else {
+        for (long long j = 0; j < n; j++) {
+            const char *vj = v + j * stride;
+            for (int x = 0; x < cw; x++) {
+                const __m256 vx = load_row(vj, c + 8 * x, count[x], dtype);
+                for (int y = 0; y < rt; y++)
+                    acc[y][x] = _mm256_fmadd_ps(_mm256_broadcast_ss(p + (r + y) * ldp + j), vx, acc[y][x]);
+            }
         }
     }
     for (int y = 0; y < rt; y++)

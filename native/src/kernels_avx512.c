@@ -195,6 +195,16 @@ static inline __m128 sum4(__m512 a, __m512 b, __m512 c, __m512 d)
     return _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
 }
 
+/* a0 .. a3 += row qr times keys k0 .. k3, the lanes of mask m from c. */
+#define DOT4(c, m)                                                      \
+    do {                                                                \
+        const __m512 x = _mm512_maskz_loadu_ps((m), qr + (c));          \
+        a0 = _mm512_fmadd_ps(x, load_row(k0, (c), (m), dtype), a0);     \
+        a1 = _mm512_fmadd_ps(x, load_row(k1, (c), (m), dtype), a1);     \
+        a2 = _mm512_fmadd_ps(x, load_row(k2, (c), (m), dtype), a2);     \
+        a3 = _mm512_fmadd_ps(x, load_row(k3, (c), (m), dtype), a3);     \
+    } while (0)
+
 /* Four keys at a time, one query row after another: the keys' rows are
  * read from memory once and from L1 for the other rows, and one reduction
  * gives four scores. */
@@ -213,14 +223,11 @@ static void decode_scores(float *s, long long lds, const float *q, long long row
         for (long long r = 0; r < rows; r++) {
             const float *qr = q + r * d;
             __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-            for (long long c = 0; c < d; c += 16) {
-                const mask16 m = lanes(c, d);
-                const __m512 x = _mm512_maskz_loadu_ps(m, qr + c);
-                a0 = _mm512_fmadd_ps(x, load_row(k0, c, m, dtype), a0);
-                a1 = _mm512_fmadd_ps(x, load_row(k1, c, m, dtype), a1);
-                a2 = _mm512_fmadd_ps(x, load_row(k2, c, m, dtype), a2);
-                a3 = _mm512_fmadd_ps(x, load_row(k3, c, m, dtype), a3);
-            }
+            long long c = 0;
+            for (; c + 16 <= d; c += 16)    /* whole vectors; then one short block */
+                DOT4(c, (mask16)0xFFFF);
+            if (c < d)
+                DOT4(c, lanes(c, d));
             float out[4];
             _mm_storeu_ps(out, _mm_mul_ps(sum4(a0, a1, a2, a3), vscale));
             for (int t = 0; t < keys; t++)
@@ -245,11 +252,16 @@ static PA_TILE_INLINE void values_tile(float *o, const float *corr, const float 
         for (int x = 0; x < cw; x++)
             acc[y][x] = _mm512_mul_ps(f, _mm512_maskz_loadu_ps(m[x], o + (r + y) * dv + c + 16 * x));
     }
+    const int whole = c + 16 * cw <= dv;   /* then constant masks keep acc in registers */
     for (long long j = 0; j < n; j++) {
         const char *vj = v + j * stride;
         __m512 vx[8];
-        for (int x = 0; x < cw; x++)
-            vx[x] = load_row(vj, c + 16 * x, m[x], dtype);
+        if (whole)
+            for (int x = 0; x < cw; x++)
+                vx[x] = load_row(vj, c + 16 * x, (mask16)0xFFFF, dtype);
+        else
+            for (int x = 0; x < cw; x++)
+                vx[x] = load_row(vj, c + 16 * x, m[x], dtype);
         for (int y = 0; y < rt; y++) {
             const __m512 pj = _mm512_set1_ps(p[(r + y) * ldp + j]);
             for (int x = 0; x < cw; x++)
