@@ -693,10 +693,11 @@ static void run_online(const pa_plan *p, const pa_rows *r, long long k0, long lo
             const float *add;
             const unsigned char *keep;
             pa_mask_row(p, r->b, h, i, merge, lo, hi, &add, &keep);
+            const int kept_before = m[k] != -INFINITY;  /* else the output row is still zeros */
             float corr = p->kernels->online_row(row + (lo - j0), hi - lo, add, keep, &m[k], &l[k]);
             zero(row, 0, lo - j0);
             zero(row, hi - j0, n);
-            if (corr != 1.0f)
+            if (corr != 1.0f && kept_before)
                 for (long long d = 0; d < p->Dv; d++)
                     o[k * ldo + d] *= corr;
         }
