@@ -149,7 +149,9 @@ public final class VersusOrt {
     /**
      * The median time of a call at steady state: windows of about 20 ms
      * until two windows' medians agree within 3% after at least 20,000
-     * calls or 2 s (at most {@code seconds}), then {@code seconds} of calls.
+     * calls and 2 s (at most {@code seconds}), then {@code seconds} of
+     * calls. Both minimums: a tiny call's medians agree long before the
+     * optimising compiler has replaced its profiling code.
      */
     private static long steadyMedian(Call call, double seconds) throws Exception {
         long start = System.nanoTime(), calls = 0;
@@ -158,7 +160,7 @@ public final class VersusOrt {
             int size = (int) Math.max(3, Math.min(100_000, 20e6 / Math.max(median, 1)));
             median = median(call, size);
             calls += size;
-            if ((calls >= 20_000 || System.nanoTime() - start >= 2e9) && previous > 0
+            if (calls >= 20_000 && System.nanoTime() - start >= Math.min(2e9, seconds * 1e9) && previous > 0
                     && Math.abs(median - previous) <= 0.03 * previous) {
                 break;
             }

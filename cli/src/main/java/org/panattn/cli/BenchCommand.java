@@ -3,6 +3,8 @@ package org.panattn.cli;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.lang.foreign.Arena;
+import java.lang.management.CompilationMXBean;
+import java.lang.management.ManagementFactory;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -50,11 +52,12 @@ import picocli.CommandLine.Spec;
             "Times the workloads of the performance targets, or any shape, on each backend: the median,",
             "p10 and p90 of the wall time per call at steady state, with GFLOP/s and GB/s. Warm-up",
             "runs windows of calls until the JIT has compiled the call path: two windows' medians agree",
-            "within 3%%, after at least 20000 calls or 2 s (or --warmup-seconds). The first call's time",
-            "is reported apart (cold_ns in JSON). Before a decoding case (one whose K and V are 90%% of",
-            "its bytes at least, such as W2) a read test sums a buffer as large as its K and V on the",
-            "native pool's thread count, timed the same way, and the case's K and V GB/s is given as a",
-            "share of it. The machine should be idle. W1 prefill B=1 H=12 L=512",
+            "within 3%% and the JIT compiled nothing during the second, after at least 20000 calls and",
+            "2 s (at most --warmup-seconds). The first call's time is reported apart (cold_ns in",
+            "JSON). Before a decoding case (one whose K and V are 90%% of its bytes at least, such as",
+            "W2) a read test sums a buffer as large as its K and V on the native pool's thread count,",
+            "timed the same way, and the case's K and V GB/s is given as a share of it. The machine",
+            "should be idle. W1 prefill B=1 H=12 L=512",
             "D=64; W2 decode B=1 H=32 Lq=1 Lk=4096 D=128; W3 tiny B=1 H=1 L=16 D=64; W4 a multi-head",
             "layer E=768 H=12 B=1 L=128 (projections included). The size options override a workload's",
             "shape; without --workload they describe scaled dot-product attention (default B=1 H=8",
@@ -574,29 +577,30 @@ final class BenchCommand implements Callable<Integer> {
 
     /**
      * Times calls at steady state, side by side: each call's first call
-     * (cold), then its warm-up windows until two consecutive windows'
-     * medians agree within 3%, after at least 20,000 calls or 2 s (or
-     * {@code warmupSeconds}, which bounds the warm-up); then rounds that time
-     * each call once, in turn, up to {@code iterations} rounds or
-     * {@code maxSeconds}, so that a machine busy for a moment slows them alike.
+     * (cold), then warm-up windows of rounds until two consecutive windows'
+     * medians agree within 3% for every call and the JIT compiled nothing
+     * during the second (see {@link #jitMillis}), after at least 20,000 rounds
+     * and 2 s (or {@code warmupSeconds}, which bounds the warm-up); then
+     * rounds up to {@code iterations} or {@code maxSeconds}, so that a
+     * machine busy for a moment slows them alike. Warm-up and timing both go
+     * through {@link #round}: the JIT compiles the path that is timed, not
+     * another one (a call warmed up in a loop of its own was timed through a
+     * call site the JIT had left with profiling code, twice as slow for a
+     * tiny call).
      */
     static Timing[] timeTogether(Runnable[] calls, int iterations, double maxSeconds, double warmupSeconds) {
-        long[] cold = new long[calls.length], warmupCalls = new long[calls.length];
+        long[] cold = new long[calls.length];
         for (int c = 0; c < calls.length; c++) {
             long t = System.nanoTime();
             calls[c].run();
             cold[c] = System.nanoTime() - t;
-            warmupCalls[c] = 1 + warmUp(calls[c], cold[c], warmupSeconds);
         }
+        long warmupCalls = 1 + warmUp(calls, cold, warmupSeconds);
         long[][] ns = new long[calls.length][Math.max(1, iterations)];
         int n = 0;
         long start = System.nanoTime();
         while (n < ns[0].length && (n < 3 || System.nanoTime() - start < maxSeconds * 1e9)) {
-            for (int c = 0; c < calls.length; c++) {
-                long t0 = System.nanoTime();
-                calls[c].run();
-                ns[c][n] = System.nanoTime() - t0;
-            }
+            round(calls, ns, n);
             n++;
         }
         Timing[] timings = new Timing[calls.length];
@@ -604,26 +608,63 @@ final class BenchCommand implements Callable<Integer> {
             long[] sorted = Arrays.copyOf(ns[c], n);
             Arrays.sort(sorted);
             timings[c] = new Timing(sorted[n / 2], sorted[(int) (n * 0.1)], sorted[Math.min(n - 1, (int) (n * 0.9))],
-                    n, cold[c], warmupCalls[c]);
+                    n, cold[c], warmupCalls);
         }
         return timings;
     }
 
-    /** Warm-up windows after a first call of {@code coldNs}, as {@link #timeTogether} describes; returns the calls. */
-    private static long warmUp(Runnable call, long coldNs, double warmupSeconds) {
-        long warmStart = System.nanoTime(), calls = 0;
-        double budget = warmupSeconds * 1e9, previous = -1, median = coldNs;
+    /** Times each call once, in turn, into column {@code n} of {@code ns}. */
+    private static void round(Runnable[] calls, long[][] ns, int n) {
+        for (int c = 0; c < calls.length; c++) {
+            long t0 = System.nanoTime();
+            calls[c].run();
+            ns[c][n] = System.nanoTime() - t0;
+        }
+    }
+
+    /** Warm-up windows after first calls of {@code coldNs}, as {@link #timeTogether} describes; returns the rounds. */
+    private static long warmUp(Runnable[] calls, long[] coldNs, double warmupSeconds) {
+        long warmStart = System.nanoTime(), rounds = 0;
+        double budget = warmupSeconds * 1e9;
+        double[] previous = null, medians = Arrays.stream(coldNs).asDoubleStream().toArray();
         while (System.nanoTime() - warmStart < budget) {
-            int size = window(median);
-            median = median(timed(call, size));
-            calls += size;
-            boolean longEnough = calls + 1 >= 20_000 || System.nanoTime() - warmStart >= Math.min(2e9, budget);
-            if (longEnough && previous > 0 && Math.abs(median - previous) <= 0.03 * previous) {
+            int size = window(Arrays.stream(medians).sum());
+            long[][] ns = new long[calls.length][size];
+            long jitBefore = jitMillis();
+            for (int i = 0; i < size; i++) {
+                round(calls, ns, i);
+            }
+            boolean jitQuiet = jitMillis() == jitBefore;
+            medians = Arrays.stream(ns).mapToDouble(BenchCommand::median).toArray();
+            rounds += size;
+            boolean longEnough = rounds + 1 >= 20_000 && System.nanoTime() - warmStart >= Math.min(2e9, budget);
+            if (longEnough && jitQuiet && previous != null && agree(medians, previous)) {
                 break;
             }
-            previous = median;
+            previous = medians;
         }
-        return calls;
+        return rounds;
+    }
+
+    /**
+     * The JIT's total compilation time so far, in ms, or 0 where the JVM
+     * does not report it: a window during which it grew is not steady
+     * state, however its median looks (profiling code runs at a steady
+     * speed too, until the optimising compiler replaces it).
+     */
+    private static long jitMillis() {
+        CompilationMXBean jit = ManagementFactory.getCompilationMXBean();
+        return jit != null && jit.isCompilationTimeMonitoringSupported() ? jit.getTotalCompilationTime() : 0;
+    }
+
+    /** Whether every median is within 3% of its previous window's. */
+    private static boolean agree(double[] medians, double[] previous) {
+        for (int c = 0; c < medians.length; c++) {
+            if (Math.abs(medians[c] - previous[c]) > 0.03 * previous[c]) {
+                return false;
+            }
+        }
+        return true;
     }
 
     /**
@@ -656,17 +697,6 @@ final class BenchCommand implements Callable<Integer> {
         long b = buffer.size(0), l = buffer.size(1), width = buffer.size(2);
         return Tensor.wrap(buffer.segment().asSlice(column * Float.BYTES), new long[] {b, heads, l, d},
                 new long[] {l * width, d, width, 1});
-    }
-
-    /** The times of {@code count} calls. */
-    private static long[] timed(Runnable call, int count) {
-        long[] ns = new long[count];
-        for (int i = 0; i < count; i++) {
-            long t0 = System.nanoTime();
-            call.run();
-            ns[i] = System.nanoTime() - t0;
-        }
-        return ns;
     }
 
     private static double median(long[] ns) {
