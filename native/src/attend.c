@@ -658,6 +658,7 @@ static void run_online(const pa_plan *p, const pa_rows *r, long long k0, long lo
     if (p->panels != NULL)      /* packed keys: blocks start a panel */
         c0 -= c0 % PA_PANEL;
     const int positional = pa_has_positional(p);
+    const int masked = p->masks[0].t != NULL || p->masks[1].t != NULL; /* pa_mask_row has rows */
     /* Each row's keys in the block, [starts, j0 + ends), found once for the
      * softmax and both products; query tiles have at most PA_TILE_ROWS
      * rows, and the rows of a group (by_head) share one range. */
@@ -680,26 +681,42 @@ static void run_online(const pa_plan *p, const pa_rows *r, long long k0, long lo
         if (most == 0)
             continue;
         p->fill(p, r, j0, j1, s, (int)cols, per_row ? ends : NULL);
+        /* Row k's keys are [lo[k], hi[k]) of its score row. */
+        long long lo[PA_TILE_ROWS], hi[PA_TILE_ROWS];
+        float corr[PA_TILE_ROWS];
+        int kept_before[PA_TILE_ROWS];  /* else the output row is still zeros */
         for (long long k = 0; k < r->count; k++) {
-            const long long h = pa_rows_h(r, k), i = pa_rows_i(r, k), x = per_row ? k : 0;
+            const long long x = per_row ? k : 0;
+            lo[k] = starts[x] - j0;
+            hi[k] = ends[x];
+            kept_before[k] = m[k] != -INFINITY;
+            if (positional && hi[k] > lo[k])
+                pa_positional_row(p, r, pa_rows_h(r, k), pa_rows_i(r, k), s + k * cols + lo[k], j0 + lo[k],
+                                  j0 + hi[k]);
+        }
+        if (masked)     /* each row its own masks */
+            for (long long k = 0; k < r->count; k++) {
+                corr[k] = 1.0f;
+                if (hi[k] <= lo[k])
+                    continue;
+                const float *add;
+                const unsigned char *keep;
+                pa_mask_row(p, r->b, pa_rows_h(r, k), pa_rows_i(r, k), merge, j0 + lo[k], j0 + hi[k], &add, &keep);
+                corr[k] = p->kernels->online_row(s + k * cols + lo[k], hi[k] - lo[k], add, keep, &m[k], &l[k]);
+            }
+        else            /* the rows' chains interleave */
+            p->kernels->online_rows(s, cols, r->count, lo, hi, m, l, corr);
+        for (long long k = 0; k < r->count; k++) {
             float *row = s + k * cols; /* key j at row[j - j0] */
-            if (ends[x] == 0) {
+            if (hi[k] <= lo[k]) {
                 zero(row, 0, n);
                 continue;
             }
-            const long long lo = starts[x], hi = j0 + ends[x];
-            if (positional)
-                pa_positional_row(p, r, h, i, row + (lo - j0), lo, hi);
-            const float *add;
-            const unsigned char *keep;
-            pa_mask_row(p, r->b, h, i, merge, lo, hi, &add, &keep);
-            const int kept_before = m[k] != -INFINITY;  /* else the output row is still zeros */
-            float corr = p->kernels->online_row(row + (lo - j0), hi - lo, add, keep, &m[k], &l[k]);
-            zero(row, 0, lo - j0);
-            zero(row, hi - j0, n);
-            if (corr != 1.0f && kept_before)
+            zero(row, 0, lo[k]);
+            zero(row, hi[k], n);
+            if (corr[k] != 1.0f && kept_before[k])
                 for (long long d = 0; d < p->Dv; d++)
-                    o[k * ldo + d] *= corr;
+                    o[k * ldo + d] *= corr[k];
         }
         if (p->Dv == 0)
             continue;

@@ -87,7 +87,26 @@ typedef struct pa_kernels {
      * may be computed over its neighbours' longer range. */
     void (*block_values)(float *o, long long ldo, const float *p, long long ldp, long long rows,
                          const float *v, long long ldv, long long dv, long long n, const long long *ends);
+    /* online_row with add = keep = NULL for `rows` rows at once (their
+     * chains interleave): row r's scores are s[r * lds + lo[r]] up to
+     * s[r * lds + hi[r]] (none when hi[r] <= lo[r]), its running max and
+     * sum m[r] and l[r], and corr[r] gets what online_row returns (1 for
+     * an empty range). */
+    void (*online_rows)(float *s, long long lds, long long rows, const long long *lo, const long long *hi,
+                        float *m, float *l, float *corr);
 } pa_kernels;
+
+/* online_rows a row at a time with an ISA's online_row: for the levels
+ * that do not interleave rows, and the rows left over by those that do. */
+typedef float (*pa_online_row_fn)(float *s, long long n, const float *add, const unsigned char *keep,
+                                  float *m, float *l);
+static inline void pa_online_rows_each(pa_online_row_fn online_row, float *s, long long lds, long long rows,
+                                       const long long *lo, const long long *hi, float *m, float *l, float *corr)
+{
+    for (long long r = 0; r < rows; r++)
+        corr[r] = hi[r] > lo[r] ? online_row(s + r * lds + lo[r], hi[r] - lo[r], NULL, NULL, m + r, l + r)
+                                : 1.0f;
+}
 
 /* The largest end of rows r .. r + rt - 1 for the tile kernels (n for
  * every row without ends): how far a tile of rows computes. */

@@ -144,6 +144,66 @@ static void softmax_row(float *s, long long n, const float *add, const unsigned 
     }
 }
 
+/* online_row without masks for ROWS_AT_ONCE rows together: a row's steps
+ * form one dependent chain (max, its reduction, exp, the sum), so rows
+ * interleave to keep the vector units busy. Each row's arithmetic is
+ * online_row's, in its order. */
+#define ROWS_AT_ONCE 4
+static void online_group(float *s, long long lds, const long long *lo, const long long *hi,
+                         float *m, float *l, float *corr)
+{
+    float *row[ROWS_AT_ONCE], max[ROWS_AT_ONCE];
+    long long n[ROWS_AT_ONCE], most = 0;
+    __m256 vmax[ROWS_AT_ONCE], vnan[ROWS_AT_ONCE], vsum[ROWS_AT_ONCE];
+    block b[ROWS_AT_ONCE];
+    for (int q = 0; q < ROWS_AT_ONCE; q++) {
+        row[q] = s + q * lds + lo[q];
+        n[q] = hi[q] > lo[q] ? hi[q] - lo[q] : 0;
+        most = n[q] > most ? n[q] : most;
+        vmax[q] = _mm256_set1_ps(m[q]);
+        vnan[q] = _mm256_cmp_ps(vmax[q], vmax[q], _CMP_UNORD_Q);
+        vsum[q] = _mm256_setzero_ps();
+    }
+    for (long long j = 0; j < most; j += 8)
+        for (int q = 0; q < ROWS_AT_ONCE; q++)
+            if (j < n[q]) {
+                const __m256 x = load(&b[q], row[q], j, n[q], -INFINITY);
+                vmax[q] = _mm256_max_ps(vmax[q], x);
+                vnan[q] = _mm256_or_ps(vnan[q], _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
+            }
+    for (int q = 0; q < ROWS_AT_ONCE; q++) {
+        max[q] = _mm256_movemask_ps(vnan[q]) ? NAN : hmax(vmax[q]);
+        vmax[q] = _mm256_set1_ps(max[q]);
+    }
+    for (long long j = 0; j < most; j += 8)
+        for (int q = 0; q < ROWS_AT_ONCE; q++)
+            if (j < n[q]) {
+                const __m256 x = load(&b[q], row[q], j, n[q], -INFINITY);
+                const __m256 e = max[q] == -INFINITY ? _mm256_setzero_ps()  /* nothing kept: zeros */
+                               : exp_nonpos(_mm256_sub_ps(x, vmax[q]));
+                store(&b[q], e);
+                vsum[q] = _mm256_add_ps(vsum[q], e);
+            }
+    for (int q = 0; q < ROWS_AT_ONCE; q++) {
+        if (n[q] == 0 || max[q] == -INFINITY) {    /* no change */
+            corr[q] = 1.0f;
+            continue;
+        }
+        corr[q] = m[q] == -INFINITY ? 0.0f : expf(m[q] - max[q]);
+        l[q] = l[q] * corr[q] + hsum(vsum[q]);
+        m[q] = max[q];
+    }
+}
+
+static void online_rows(float *s, long long lds, long long rows, const long long *lo, const long long *hi,
+                        float *m, float *l, float *corr)
+{
+    long long r = 0;
+    for (; r + ROWS_AT_ONCE <= rows; r += ROWS_AT_ONCE)
+        online_group(s + r * lds, lds, lo + r, hi + r, m + r, l + r, corr + r);
+    pa_online_rows_each(online_row, s + r * lds, lds, rows - r, lo + r, hi + r, m + r, l + r, corr + r);
+}
+
 /* tanh(x) = sign(x) * (1 - e) / (1 + e), e = exp(-2|x|) <= 1. */
 static inline __m256 tanh_ps(__m256 x)
 {
@@ -458,4 +518,5 @@ static void block_values(float *o, long long ldo, const float *p, long long ldp,
 }
 
 const pa_kernels pa_kernels_avx2 = { PA_ISA_AVX2, softmax_row, online_row, additive_row, widen,
-                                     decode_scores, decode_values, panel_scores, block_values };
+                                     decode_scores, decode_values, panel_scores, block_values,
+                                     online_rows };

@@ -99,6 +99,71 @@ static float online_row(float *s, long long n, const float *add, const unsigned 
     return corr;
 }
 
+/* Lanes of the block starting at c that lie below end; none past it. */
+static inline mask16 lanes_upto(long long c, long long end)
+{
+    return c >= end ? (mask16)0 : lanes(c, end);
+}
+
+/* online_row without masks for ROWS_AT_ONCE rows together: a row's steps
+ * form one dependent chain (max, its reduction, exp, the sum), so rows
+ * interleave to keep the vector units busy. Each row's arithmetic is
+ * online_row's, in its order. */
+#define ROWS_AT_ONCE 4
+static void online_group(float *s, long long lds, const long long *lo, const long long *hi,
+                         float *m, float *l, float *corr)
+{
+    float *row[ROWS_AT_ONCE], max[ROWS_AT_ONCE];
+    long long n[ROWS_AT_ONCE], most = 0;
+    __m512 vmax[ROWS_AT_ONCE], vsum[ROWS_AT_ONCE];
+    int nan[ROWS_AT_ONCE];
+    for (int q = 0; q < ROWS_AT_ONCE; q++) {
+        row[q] = s + q * lds + lo[q];
+        n[q] = hi[q] > lo[q] ? hi[q] - lo[q] : 0;
+        most = n[q] > most ? n[q] : most;
+        vmax[q] = _mm512_set1_ps(m[q]);
+        vsum[q] = _mm512_setzero_ps();
+        nan[q] = isnan(m[q]);
+    }
+    for (long long j = 0; j < most; j += 16)
+        for (int q = 0; q < ROWS_AT_ONCE; q++) {
+            const mask16 k = lanes_upto(j, n[q]);
+            const __m512 x = _mm512_maskz_loadu_ps(k, row[q] + j);
+            vmax[q] = _mm512_mask_max_ps(vmax[q], k, vmax[q], x);
+            nan[q] |= (_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q) & k) != 0;
+        }
+    for (int q = 0; q < ROWS_AT_ONCE; q++) {
+        max[q] = nan[q] ? NAN : _mm512_reduce_max_ps(vmax[q]);
+        vmax[q] = _mm512_set1_ps(max[q]);
+    }
+    for (long long j = 0; j < most; j += 16)
+        for (int q = 0; q < ROWS_AT_ONCE; q++) {
+            const mask16 k = lanes_upto(j, n[q]);
+            __m512 e = max[q] == -INFINITY ? _mm512_setzero_ps()  /* nothing kept: zeros */
+                     : exp_nonpos(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, row[q] + j), vmax[q]));
+            _mm512_mask_storeu_ps(row[q] + j, k, e);
+            vsum[q] = _mm512_mask_add_ps(vsum[q], k, vsum[q], e);
+        }
+    for (int q = 0; q < ROWS_AT_ONCE; q++) {
+        if (n[q] == 0 || max[q] == -INFINITY) {    /* no change */
+            corr[q] = 1.0f;
+            continue;
+        }
+        corr[q] = m[q] == -INFINITY ? 0.0f : expf(m[q] - max[q]);
+        l[q] = l[q] * corr[q] + _mm512_reduce_add_ps(vsum[q]);
+        m[q] = max[q];
+    }
+}
+
+static void online_rows(float *s, long long lds, long long rows, const long long *lo, const long long *hi,
+                        float *m, float *l, float *corr)
+{
+    long long r = 0;
+    for (; r + ROWS_AT_ONCE <= rows; r += ROWS_AT_ONCE)
+        online_group(s + r * lds, lds, lo + r, hi + r, m + r, l + r, corr + r);
+    pa_online_rows_each(online_row, s + r * lds, lds, rows - r, lo + r, hi + r, m + r, l + r, corr + r);
+}
+
 static void softmax_row(float *s, long long n, const float *add, const unsigned char *keep)
 {
     float m = -INFINITY, l = 0.0f;
@@ -159,12 +224,6 @@ static void widen(float *dst, const void *src, long long n, int dtype)
 }
 
 /* ---- decoding (decode.c) ---- */
-
-/* Lanes of the block starting at c that lie below end; none past it. */
-static inline mask16 lanes_upto(long long c, long long end)
-{
-    return c >= end ? (mask16)0 : lanes(c, end);
-}
 
 /* Elements c .. c + 15 (those in m, the others 0) of a K or V row, by
  * dtype: half ones read 2 bytes each and widened, a short block from a
@@ -439,4 +498,5 @@ static void block_values(float *o, long long ldo, const float *p, long long ldp,
 }
 
 const pa_kernels PA_AVX512_TABLE = { PA_ISA_AVX512, softmax_row, online_row, additive_row, widen,
-                                     decode_scores, decode_values, panel_scores, block_values };
+                                     decode_scores, decode_values, panel_scores, block_values,
+                                     online_rows };

@@ -167,5 +167,12 @@ static void block_values(float *o, long long ldo, const float *p, long long ldp,
     }
 }
 
+static void online_rows(float *s, long long lds, long long rows, const long long *lo, const long long *hi,
+                        float *m, float *l, float *corr)
+{
+    pa_online_rows_each(online_row, s, lds, rows, lo, hi, m, l, corr);
+}
+
 const pa_kernels pa_kernels_scalar = { PA_ISA_SCALAR, softmax_row, online_row, additive_row, widen,
-                                       decode_scores, decode_values, panel_scores, block_values };
+                                       decode_scores, decode_values, panel_scores, block_values,
+                                       online_rows };

@@ -2,7 +2,8 @@
  * C tests of the query tiles' micro-kernels (panel_scores, block_values)
  * at the ISA level PANATTN_MAX_ISA selects (CTest runs every level):
  * against double sums on odd sizes, every row its own end, strided rows,
- * nothing written past a row's n columns; then pa_sdpa with the keys
+ * nothing written past a row's n columns; online_rows against online_row
+ * row by row, bit for bit; then pa_sdpa with the keys
  * packed and, under a zero budget, unpacked (sgemm), against the float64
  * reference, causal and windowed rows trimmed inside the diagonal block,
  * the packed keys aligned inside a caller's workspace at any offset.
@@ -104,6 +105,54 @@ static void test_kernels(void)
                 }
 }
 
+/* online_rows gives each row exactly what online_row gives it alone:
+ * the weights, running max and sum, and factor, for ranges of every length
+ * (empty ones too) at any offset, first blocks (max -inf) and later ones,
+ * rows of -inf or a NaN; nothing outside a row's range is written. */
+static void test_online_rows(void)
+{
+    const pa_kernels *kern = pa_active_kernels();
+    const long long lds = 150;
+    for (long long rows = 1; rows <= 13; rows += 3)
+        for (int later = 0; later < 2; later++) {
+            float *s = malloc(sizeof(float) * (size_t)(rows * lds)), *alone = malloc(sizeof(float) * (size_t)(rows * lds));
+            long long lo[13], hi[13];
+            float m[13], l[13], corr[13], m1[13], l1[13];
+            for (long long r = 0; r < rows; r++) {
+                lo[r] = (r * 7) % 19;
+                hi[r] = r % 5 == 3 ? lo[r] - 1 : lo[r] + (r * 37 + 5) % 129;   /* some empty */
+                for (long long j = 0; j < lds; j++)
+                    s[r * lds + j] = j >= lo[r] && j < hi[r] ? 6.0f * frand() : SENTINEL;
+                if (r % 6 == 4 && hi[r] > lo[r])            /* nothing kept in this block */
+                    for (long long j = lo[r]; j < hi[r]; j++)
+                        s[r * lds + j] = -INFINITY;
+                if (r % 6 == 5 && hi[r] > lo[r])
+                    s[r * lds + (lo[r] + hi[r]) / 2] = NAN;
+                m[r] = m1[r] = later ? 2.0f * frand() : -INFINITY;
+                l[r] = l1[r] = later ? 3.0f + frand() : 0.0f;
+            }
+            memcpy(alone, s, sizeof(float) * (size_t)(rows * lds));
+            kern->online_rows(s, lds, rows, lo, hi, m, l, corr);
+            int same = 1;
+            for (long long r = 0; r < rows; r++) {
+                float c1 = hi[r] > lo[r] ? kern->online_row(alone + r * lds + lo[r], hi[r] - lo[r], NULL, NULL,
+                                                            &m1[r], &l1[r])
+                                         : 1.0f;
+                same &= memcmp(&c1, &corr[r], sizeof c1) == 0 && memcmp(&m1[r], &m[r], sizeof c1) == 0
+                     && memcmp(&l1[r], &l[r], sizeof c1) == 0;
+            }
+            same &= memcmp(alone, s, sizeof(float) * (size_t)(rows * lds)) == 0;
+            int outside = 0;
+            for (long long r = 0; r < rows; r++)
+                for (long long j = 0; j < lds; j++)
+                    outside |= (j < lo[r] || j >= hi[r]) && s[r * lds + j] != SENTINEL;
+            CHECK(same && !outside, "online_rows rows=%lld later=%d: same as online_row %d, wrote outside %d",
+                  rows, later, same, outside);
+            free(s);
+            free(alone);
+        }
+}
+
 /* ---- pa_sdpa with packed and unpacked keys ------------------------------- */
 
 typedef struct shape { long long B, H, Hkv, Lq, Lk, Dk, Dv; } shape;
@@ -194,6 +243,7 @@ int main(void)
 {
     select_isa();
     test_kernels();
+    test_online_rows();
     test_calls();
     test_workspace_offsets();
     printf("%d passed, %d failed\n", passed, failed);
