@@ -635,20 +635,23 @@ static void run_with_weights(const pa_plan *p, const pa_rows *r, float *merge)
 /*
  * Online softmax (flash attention) over keys [k0, k1): score blocks of
  * `cols` columns, running max m and sum l per row, and the
- * unnormalised output o (rows of ldo floats) rescaled whenever a row's max
- * grows. No Lq x Lk matrix exists; memory is one score block per thread.
- * Each row's keys are trimmed to its own range: a block's scores and
- * products stop at the row's last key (diagonal blocks of causal rules
- * and windows included).
+ * output o (rows of ldo floats) rescaled whenever a row's max grows, in
+ * the product itself (block_values). No Lq x Lk matrix exists; memory is
+ * one score block per thread. Each row's keys are trimmed to its own
+ * range: a block's scores and products stop at the row's last key
+ * (diagonal blocks of causal rules and windows included). With normalise,
+ * the last block's product also divides by the sums, and the call returns
+ * 1; else (or when that block had no key to compute) o is left
+ * unnormalised and it returns 0.
  */
-static void run_online(const pa_plan *p, const pa_rows *r, long long k0, long long k1, float *s,
-                       long long cols, float *merge, float *m, float *l, float *o, long long ldo)
+static int run_online(const pa_plan *p, const pa_rows *r, long long k0, long long k1, float *s,
+                      long long cols, float *merge, float *m, float *l, float *o, long long ldo, int normalise)
 {
     for (long long k = 0; k < r->count; k++) {
         m[k] = -INFINITY;
         l[k] = 0.0f;
-        zero(o + k * ldo, 0, p->Dv);
     }
+    int written = 0, normalised = 0;    /* o holds a first product; it is divided by l */
     /* Keys some row of the block may see, within [k0, k1). */
     long long c0, c1, unused;
     pa_key_range(p, r, pa_rows_i(r, 0), &c0, &unused);
@@ -706,24 +709,33 @@ static void run_online(const pa_plan *p, const pa_rows *r, long long k0, long lo
             }
         else            /* the rows' chains interleave */
             p->kernels->online_rows(s, cols, r->count, lo, hi, m, l, corr);
+        const int last = normalise && j0 + cols >= c1;
+        float inv[PA_TILE_ROWS];
         for (long long k = 0; k < r->count; k++) {
             float *row = s + k * cols; /* key j at row[j - j0] */
             if (hi[k] <= lo[k]) {
                 zero(row, 0, n);
-                continue;
+            } else {
+                zero(row, 0, lo[k]);
+                zero(row, hi[k], n);
             }
-            zero(row, 0, lo[k]);
-            zero(row, hi[k], n);
-            if (corr[k] != 1.0f && kept_before[k])
-                for (long long d = 0; d < p->Dv; d++)
-                    o[k * ldo + d] *= corr[k];
+            if (!kept_before[k])
+                corr[k] = 0.0f;     /* its output is zeros so far */
+            inv[k] = l[k] != 0.0f ? 1.0f / l[k] : 0.0f;
         }
         if (p->Dv == 0)
             continue;
         int ldv;
         const float *vb = pa_rows_f32(p, p->values, r->b, r->kvh, j0, most, r->wide_keys, &ldv);
-        p->kernels->block_values(o, ldo, s, cols, r->count, vb, ldv, p->Dv, most, per_row ? ends : NULL);
+        p->kernels->block_values(o, ldo, s, cols, r->count, vb, ldv, p->Dv, most, per_row ? ends : NULL,
+                                 written ? corr : NULL, last ? inv : NULL);
+        written = 1;
+        normalised = last;
     }
+    if (!written)               /* no key in [k0, k1) for any row */
+        for (long long k = 0; k < r->count; k++)
+            zero(o + k * ldo, 0, p->Dv);
+    return normalised;
 }
 
 /* ---- the parallel loop -------------------------------------------------- */
@@ -776,7 +788,7 @@ static void run_item(void *ctx, long long item, int thread)
     if (s->chunks == 1) {
         float *o = pa_row(p->out, r.b, r.h0, r.i0);
         const long long ldo = pa_rows_ld(&r, p->out); /* a one-row block's stride may be 0 */
-        run_online(p, &r, 0, p->Lk, blk, s->block_cols, merge, m, l, o, ldo);
+        const int normalised = run_online(p, &r, 0, p->Lk, blk, s->block_cols, merge, m, l, o, ldo, 1);
         for (long long k = 0; k < r.count; k++) {
             float *row = o + k * ldo;
             if (l[k] == 0.0f) {     /* sees no key: zeros, even if V holds NaN */
@@ -784,7 +796,7 @@ static void run_item(void *ctx, long long item, int thread)
                 continue;
             }
             float inv = 1.0f / l[k];
-            for (long long d = 0; d < p->Dv; d++)
+            for (long long d = 0; d < p->Dv && !normalised; d++)
                 row[d] *= inv;
         }
         return;
@@ -795,7 +807,7 @@ static void run_item(void *ctx, long long item, int thread)
     float *pm = part + r.count * p->Dv, *pl = pm + r.count;
     const long long k0 = chunk * s->chunk_cols;
     const long long k1 = k0 + s->chunk_cols < p->Lk ? k0 + s->chunk_cols : p->Lk;
-    run_online(p, &r, k0, k1, blk, s->block_cols, merge, pm, pl, part, p->Dv);
+    run_online(p, &r, k0, k1, blk, s->block_cols, merge, pm, pl, part, p->Dv, 0);
 }
 
 void pa_merge_chunks(float *row, long long Dv, const float *parts, long long stride, long long chunks,

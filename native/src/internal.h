@@ -81,12 +81,15 @@ typedef struct pa_kernels {
      * up to n may be written too (with finite or NaN values), none past n. */
     void (*panel_scores)(float *s, long long lds, const float *q, long long ldq, long long rows,
                          const float *panels, long long d, long long n, const long long *ends, float scale);
-    /* block_values: o_r += sum_j p[r * ldp + j] * v_j over j < end_r (ends
-     * and n as above), o_r the dv floats at o + r * ldo, v_j the dv floats
-     * at v + j * ldv. p[r * ldp + j] must be 0 from end_r up to n: a row
+    /* block_values: o_r = scale_r * (corr_r * o_r + sum_j p[r * ldp + j] * v_j)
+     * over j < end_r (ends and n as above), o_r the dv floats at o + r * ldo,
+     * v_j the dv floats at v + j * ldv; corr NULL: o_r starts at zero and is
+     * not read (a first block), scale NULL: 1. Every row is written, those
+     * with no key too. p[r * ldp + j] must be 0 from end_r up to n: a row
      * may be computed over its neighbours' longer range. */
     void (*block_values)(float *o, long long ldo, const float *p, long long ldp, long long rows,
-                         const float *v, long long ldv, long long dv, long long n, const long long *ends);
+                         const float *v, long long ldv, long long dv, long long n, const long long *ends,
+                         const float *corr, const float *scale);
     /* online_row with add = keep = NULL for `rows` rows at once (their
      * chains interleave): row r's scores are s[r * lds + lo[r]] up to
      * s[r * lds + hi[r]] (none when hi[r] <= lo[r]), its running max and

@@ -144,66 +144,6 @@ static void softmax_row(float *s, long long n, const float *add, const unsigned 
     }
 }
 
-/* online_row without masks for ROWS_AT_ONCE rows together: a row's steps
- * form one dependent chain (max, its reduction, exp, the sum), so rows
- * interleave to keep the vector units busy. Each row's arithmetic is
- * online_row's, in its order. */
-#define ROWS_AT_ONCE 4
-static void online_group(float *s, long long lds, const long long *lo, const long long *hi,
-                         float *m, float *l, float *corr)
-{
-    float *row[ROWS_AT_ONCE], max[ROWS_AT_ONCE];
-    long long n[ROWS_AT_ONCE], most = 0;
-    __m256 vmax[ROWS_AT_ONCE], vnan[ROWS_AT_ONCE], vsum[ROWS_AT_ONCE];
-    block b[ROWS_AT_ONCE];
-    for (int q = 0; q < ROWS_AT_ONCE; q++) {
-        row[q] = s + q * lds + lo[q];
-        n[q] = hi[q] > lo[q] ? hi[q] - lo[q] : 0;
-        most = n[q] > most ? n[q] : most;
-        vmax[q] = _mm256_set1_ps(m[q]);
-        vnan[q] = _mm256_cmp_ps(vmax[q], vmax[q], _CMP_UNORD_Q);
-        vsum[q] = _mm256_setzero_ps();
-    }
-    for (long long j = 0; j < most; j += 8)
-        for (int q = 0; q < ROWS_AT_ONCE; q++)
-            if (j < n[q]) {
-                const __m256 x = load(&b[q], row[q], j, n[q], -INFINITY);
-                vmax[q] = _mm256_max_ps(vmax[q], x);
-                vnan[q] = _mm256_or_ps(vnan[q], _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
-            }
-    for (int q = 0; q < ROWS_AT_ONCE; q++) {
-        max[q] = _mm256_movemask_ps(vnan[q]) ? NAN : hmax(vmax[q]);
-        vmax[q] = _mm256_set1_ps(max[q]);
-    }
-    for (long long j = 0; j < most; j += 8)
-        for (int q = 0; q < ROWS_AT_ONCE; q++)
-            if (j < n[q]) {
-                const __m256 x = load(&b[q], row[q], j, n[q], -INFINITY);
-                const __m256 e = max[q] == -INFINITY ? _mm256_setzero_ps()  /* nothing kept: zeros */
-                               : exp_nonpos(_mm256_sub_ps(x, vmax[q]));
-                store(&b[q], e);
-                vsum[q] = _mm256_add_ps(vsum[q], e);
-            }
-    for (int q = 0; q < ROWS_AT_ONCE; q++) {
-        if (n[q] == 0 || max[q] == -INFINITY) {    /* no change */
-            corr[q] = 1.0f;
-            continue;
-        }
-        corr[q] = m[q] == -INFINITY ? 0.0f : expf(m[q] - max[q]);
-        l[q] = l[q] * corr[q] + hsum(vsum[q]);
-        m[q] = max[q];
-    }
-}
-
-static void online_rows(float *s, long long lds, long long rows, const long long *lo, const long long *hi,
-                        float *m, float *l, float *corr)
-{
-    long long r = 0;
-    for (; r + ROWS_AT_ONCE <= rows; r += ROWS_AT_ONCE)
-        online_group(s + r * lds, lds, lo + r, hi + r, m + r, l + r, corr + r);
-    pa_online_rows_each(online_row, s + r * lds, lds, rows - r, lo + r, hi + r, m + r, l + r, corr + r);
-}
-
 /* tanh(x) = sign(x) * (1 - e) / (1 + e), e = exp(-2|x|) <= 1. */
 static inline __m256 tanh_ps(__m256 x)
 {
@@ -408,6 +348,68 @@ static void decode_values(float *o, const float *corr, const float *p, long long
 
 /* ---- query tiles (attend.c) ---- */
 
+/* online_row without masks for ROWS_AT_ONCE rows together: a row's steps
+ * form one dependent chain (max, its reduction, exp, the sum), so rows
+ * interleave to keep the vector units busy. Each row's arithmetic is
+ * online_row's, in its order (a short block padded with -inf). Two rows:
+ * with the exp's constants they fill the 16 ymm registers; more spill. */
+#define ROWS_AT_ONCE 2
+static void online_group(float *s, long long lds, const long long *lo, const long long *hi,
+                         float *m, float *l, float *corr)
+{
+    float *row[ROWS_AT_ONCE], max[ROWS_AT_ONCE];
+    long long n[ROWS_AT_ONCE], most = 0;
+    __m256 vmax[ROWS_AT_ONCE], vnan[ROWS_AT_ONCE], vsum[ROWS_AT_ONCE];
+    const __m256 neg_inf = _mm256_set1_ps(-INFINITY);
+    for (int q = 0; q < ROWS_AT_ONCE; q++) {
+        row[q] = s + q * lds + lo[q];
+        n[q] = hi[q] > lo[q] ? hi[q] - lo[q] : 0;
+        most = n[q] > most ? n[q] : most;
+        vmax[q] = _mm256_set1_ps(m[q]);
+        vnan[q] = _mm256_cmp_ps(vmax[q], vmax[q], _CMP_UNORD_Q);
+        vsum[q] = _mm256_setzero_ps();
+    }
+    for (long long j = 0; j < most; j += 8)
+        for (int q = 0; q < ROWS_AT_ONCE; q++) {
+            const __m256 in = _mm256_castsi256_ps(lanes_below(count8(j, n[q])));
+            const __m256 x = _mm256_blendv_ps(neg_inf, _mm256_maskload_ps(row[q] + j, _mm256_castps_si256(in)), in);
+            vmax[q] = _mm256_max_ps(vmax[q], x);
+            vnan[q] = _mm256_or_ps(vnan[q], _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
+        }
+    for (int q = 0; q < ROWS_AT_ONCE; q++) {
+        max[q] = _mm256_movemask_ps(vnan[q]) ? NAN : hmax(vmax[q]);
+        vmax[q] = _mm256_set1_ps(max[q]);
+    }
+    for (long long j = 0; j < most; j += 8)
+        for (int q = 0; q < ROWS_AT_ONCE; q++) {
+            const __m256i in = lanes_below(count8(j, n[q]));
+            const __m256 x = _mm256_blendv_ps(neg_inf, _mm256_maskload_ps(row[q] + j, in), _mm256_castsi256_ps(in));
+            const __m256 e = max[q] == -INFINITY ? _mm256_setzero_ps()  /* nothing kept: zeros */
+                           : exp_nonpos(_mm256_sub_ps(x, vmax[q]));
+            _mm256_maskstore_ps(row[q] + j, in, e);
+            vsum[q] = _mm256_add_ps(vsum[q], e);
+        }
+    for (int q = 0; q < ROWS_AT_ONCE; q++) {
+        if (n[q] == 0 || max[q] == -INFINITY) {    /* no change */
+            corr[q] = 1.0f;
+            continue;
+        }
+        corr[q] = m[q] == -INFINITY ? 0.0f : expf(m[q] - max[q]);
+        l[q] = l[q] * corr[q] + hsum(vsum[q]);
+        m[q] = max[q];
+    }
+}
+
+static void online_rows(float *s, long long lds, long long rows, const long long *lo, const long long *hi,
+                        float *m, float *l, float *corr)
+{
+    long long r = 0;
+    for (; r + ROWS_AT_ONCE <= rows; r += ROWS_AT_ONCE)
+        online_group(s + r * lds, lds, lo + r, hi + r, m + r, l + r, corr + r);
+    pa_online_rows_each(online_row, s + r * lds, lds, rows - r, lo + r, hi + r, m + r, l + r, corr + r);
+}
+
+
 /* Scores of rt rows for the 16 keys of one panel from key j: per element
  * of d, the panel row (two vectors) loaded once serves rt rows. rt is a
  * constant where this is inlined. */
@@ -458,16 +460,23 @@ static void panel_scores(float *s, long long lds, const float *q, long long ldq,
     }
 }
 
-/* Output columns c .. c + 15 of rt rows over keys [0, n): each V element
- * loaded once serves rt rows. */
+/* Output columns c .. c + 15 of rt rows over keys [0, n), from corr times
+ * o (zeros without corr), times scale when given: each V element loaded
+ * once serves rt rows. */
 static PA_TILE_INLINE void values_block_tile(float *o, long long ldo, const float *p, long long ldp, int rt,
-                                     const float *v, long long ldv, long long n, long long c, long long dv)
+                                     const float *v, long long ldv, long long n, long long c, long long dv,
+                                     const float *corr, const float *scale)
 {
     __m256 acc[6][2];
     const int c0 = count8(c, dv), c1 = count8(c + 8, dv);
     for (int y = 0; y < rt; y++) {
-        acc[y][0] = load_floats(o + y * ldo + c, c0);
-        acc[y][1] = c1 > 0 ? load_floats(o + y * ldo + c + 8, c1) : _mm256_setzero_ps();
+        acc[y][0] = acc[y][1] = _mm256_setzero_ps();
+        if (corr == NULL)
+            continue;
+        const __m256 f = _mm256_set1_ps(corr[y]);
+        acc[y][0] = _mm256_mul_ps(f, load_floats(o + y * ldo + c, c0));
+        if (c1 > 0)
+            acc[y][1] = _mm256_mul_ps(f, load_floats(o + y * ldo + c + 8, c1));
     }
     if (c1 == 8) {
         for (long long j = 0; j < n; j++) {
@@ -490,29 +499,39 @@ static PA_TILE_INLINE void values_block_tile(float *o, long long ldo, const floa
         }
     }
     for (int y = 0; y < rt; y++) {
+        if (scale != NULL) {
+            const __m256 f = _mm256_set1_ps(scale[y]);
+            acc[y][0] = _mm256_mul_ps(f, acc[y][0]);
+            acc[y][1] = _mm256_mul_ps(f, acc[y][1]);
+        }
         store_floats(o + y * ldo + c, acc[y][0], c0);
         if (c1 > 0)
             store_floats(o + y * ldo + c + 8, acc[y][1], c1);
     }
 }
 
+#define VALUES_TILE(RT)                                                                                 \
+    values_block_tile(orow, ldo, prow, ldp, RT, v, ldv, end, c, dv, corr != NULL ? corr + r : NULL,    \
+                      scale != NULL ? scale + r : NULL)
+
 /* Tiles of 6 rows x 16 columns, as the scores. */
 static void block_values(float *o, long long ldo, const float *p, long long ldp, long long rows,
-                         const float *v, long long ldv, long long dv, long long n, const long long *ends)
+                         const float *v, long long ldv, long long dv, long long n, const long long *ends,
+                         const float *corr, const float *scale)
 {
     for (long long r = 0; r < rows; r += 6) {
         const long long rt = rows - r < 6 ? rows - r : 6;
         const long long end = pa_tile_end(ends, r, rt, n);
         float *orow = o + r * ldo;
         const float *prow = p + r * ldp;
-        for (long long c = 0; c < dv && end > 0; c += 16)
+        for (long long c = 0; c < dv; c += 16)
             switch (rt) {
-            case 1: values_block_tile(orow, ldo, prow, ldp, 1, v, ldv, end, c, dv); break;
-            case 2: values_block_tile(orow, ldo, prow, ldp, 2, v, ldv, end, c, dv); break;
-            case 3: values_block_tile(orow, ldo, prow, ldp, 3, v, ldv, end, c, dv); break;
-            case 4: values_block_tile(orow, ldo, prow, ldp, 4, v, ldv, end, c, dv); break;
-            case 5: values_block_tile(orow, ldo, prow, ldp, 5, v, ldv, end, c, dv); break;
-            default: values_block_tile(orow, ldo, prow, ldp, 6, v, ldv, end, c, dv); break;
+            case 1: VALUES_TILE(1); break;
+            case 2: VALUES_TILE(2); break;
+            case 3: VALUES_TILE(3); break;
+            case 4: VALUES_TILE(4); break;
+            case 5: VALUES_TILE(5); break;
+            default: VALUES_TILE(6); break;
             }
     }
 }

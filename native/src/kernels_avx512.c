@@ -418,19 +418,23 @@ static void panel_scores(float *s, long long lds, const float *q, long long ldq,
     }
 }
 
-/* Output columns c .. c + 16 * cw - 1 of rt rows over keys [0, n): each
+/* Output columns c .. c + 16 * cw - 1 of rt rows over keys [0, n), from o
+ * (zeros when fresh, times corr when given), times scale when given: each
  * V element loaded once serves rt rows. */
 static PA_TILE_INLINE void values_block_tile(float *o, long long ldo, const float *p, long long ldp, int rt,
                                      const float *v, long long ldv, long long n, long long c, int cw,
-                                     long long dv)
+                                     long long dv, int fresh, const float *corr, const float *scale)
 {
     __m512 acc[6][4];
     mask16 m[4];
     for (int x = 0; x < cw; x++)
         m[x] = lanes_upto(c + 16 * x, dv);
     for (int y = 0; y < rt; y++)
-        for (int x = 0; x < cw; x++)
-            acc[y][x] = _mm512_maskz_loadu_ps(m[x], o + y * ldo + c + 16 * x);
+        for (int x = 0; x < cw; x++) {
+            acc[y][x] = fresh ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m[x], o + y * ldo + c + 16 * x);
+            if (corr != NULL)
+                acc[y][x] = _mm512_mul_ps(_mm512_set1_ps(corr[y]), acc[y][x]);
+        }
     if (c + 16 * cw <= dv) {    /* whole vectors: plain loads, no mask registers held */
         for (long long j = 0; j < n; j++) {
             __m512 vx[4];
@@ -455,31 +459,43 @@ static PA_TILE_INLINE void values_block_tile(float *o, long long ldo, const floa
         }
     }
     for (int y = 0; y < rt; y++)
-        for (int x = 0; x < cw; x++)
+        for (int x = 0; x < cw; x++) {
+            if (scale != NULL)
+                acc[y][x] = _mm512_mul_ps(_mm512_set1_ps(scale[y]), acc[y][x]);
             _mm512_mask_storeu_ps(o + y * ldo + c + 16 * x, m[x], acc[y][x]);
+        }
 }
 
-#define VALUES_TILE(RT)                                                                                  \
-    switch (cw) {                                                                                        \
-    case 1: values_block_tile(o + r * ldo, ldo, pj + r * ldp, ldp, RT, vj, ldv, end, c, 1, dv); break;      \
-    case 2: values_block_tile(o + r * ldo, ldo, pj + r * ldp, ldp, RT, vj, ldv, end, c, 2, dv); break;      \
-    case 3: values_block_tile(o + r * ldo, ldo, pj + r * ldp, ldp, RT, vj, ldv, end, c, 3, dv); break;      \
-    default: values_block_tile(o + r * ldo, ldo, pj + r * ldp, ldp, RT, vj, ldv, end, c, 4, dv); break;     \
+#define VALUES_BLOCK_TILE(RT, CW)                                                                         \
+    values_block_tile(o + r * ldo, ldo, pj + r * ldp, ldp, RT, vj, ldv, end, c, CW, dv, fresh, tile_corr, \
+                      tile_scale)
+#define VALUES_TILE(RT)                                                  \
+    switch (cw) {                                                        \
+    case 1: VALUES_BLOCK_TILE(RT, 1); break;                             \
+    case 2: VALUES_BLOCK_TILE(RT, 2); break;                             \
+    case 3: VALUES_BLOCK_TILE(RT, 3); break;                             \
+    default: VALUES_BLOCK_TILE(RT, 4); break;                            \
     }
 
 /* Tiles of 6 rows x 64 columns, as the scores; chunks of 64 keys
- * outside, so that a chunk's V rows stay in L1 for every row tile. */
+ * outside, so that a chunk's V rows stay in L1 for every row tile. A
+ * tile's first chunk (its only one, when it has no key) applies corr, its
+ * last scale. */
 static void block_values(float *o, long long ldo, const float *p, long long ldp, long long rows,
-                         const float *v, long long ldv, long long dv, long long n, const long long *ends)
+                         const float *v, long long ldv, long long dv, long long n, const long long *ends,
+                         const float *corr, const float *scale)
 {
     const long long most = pa_tile_end(ends, 0, rows, n);
-    for (long long j = 0; j < most; j += 64) {
+    for (long long j = 0; j == 0 || j < most; j += 64) {
         for (long long r = 0; r < rows; r += 6) {
             const long long rt = rows - r < 6 ? rows - r : 6;
             const long long tile = pa_tile_end(ends, r, rt, n);
-            if (j >= tile)
+            if (j > 0 && j >= tile)
                 continue;
-            const long long end = (tile < j + 64 ? tile : j + 64) - j;
+            const long long end = tile > j ? (tile < j + 64 ? tile : j + 64) - j : 0;
+            const int fresh = j == 0 && corr == NULL;
+            const float *tile_corr = j == 0 && corr != NULL ? corr + r : NULL;
+            const float *tile_scale = j + 64 >= tile && scale != NULL ? scale + r : NULL;
             const float *pj = p + j, *vj = v + j * ldv;
             for (long long c = 0; c < dv; c += 64) {
                 const long long left = (dv - c + 15) / 16;

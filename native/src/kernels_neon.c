@@ -370,10 +370,12 @@ static void panel_scores(float *s, long long lds, const float *q, long long ldq,
     }
 }
 
-/* Output columns c .. c + 15 of rt rows over keys [0, n): each V element
- * loaded once serves rt rows. */
+/* Output columns c .. c + 15 of rt rows over keys [0, n), from corr times
+ * o (zeros without corr), times scale when given: each V element loaded
+ * once serves rt rows. */
 static PA_TILE_INLINE void values_block_tile(float *o, long long ldo, const float *p, long long ldp, int rt,
-                                     const float *v, long long ldv, long long n, long long c, long long dv)
+                                     const float *v, long long ldv, long long n, long long c, long long dv,
+                                     const float *corr, const float *scale)
 {
     float32x4_t acc[6][4];
     int count[4];
@@ -381,7 +383,8 @@ static PA_TILE_INLINE void values_block_tile(float *o, long long ldo, const floa
         count[x] = count4(c + 4 * x, dv);
     for (int y = 0; y < rt; y++)
         for (int x = 0; x < 4; x++)
-            acc[y][x] = count[x] > 0 ? load_floats(o + y * ldo + c + 4 * x, count[x]) : vdupq_n_f32(0.0f);
+            acc[y][x] = corr != NULL && count[x] > 0
+                      ? vmulq_n_f32(load_floats(o + y * ldo + c + 4 * x, count[x]), corr[y]) : vdupq_n_f32(0.0f);
     for (long long j = 0; j < n; j++) {
         float32x4_t vx[4];
         for (int x = 0; x < 4; x++)
@@ -396,26 +399,32 @@ static PA_TILE_INLINE void values_block_tile(float *o, long long ldo, const floa
     for (int y = 0; y < rt; y++)
         for (int x = 0; x < 4; x++)
             if (count[x] > 0)
-                store_floats(o + y * ldo + c + 4 * x, acc[y][x], count[x]);
+                store_floats(o + y * ldo + c + 4 * x, scale != NULL ? vmulq_n_f32(acc[y][x], scale[y]) : acc[y][x],
+                             count[x]);
 }
+
+#define VALUES_TILE(RT)                                                                                 \
+    values_block_tile(orow, ldo, prow, ldp, RT, v, ldv, end, c, dv, corr != NULL ? corr + r : NULL,    \
+                      scale != NULL ? scale + r : NULL)
 
 /* Tiles of 6 rows x 16 columns, as the scores. */
 static void block_values(float *o, long long ldo, const float *p, long long ldp, long long rows,
-                         const float *v, long long ldv, long long dv, long long n, const long long *ends)
+                         const float *v, long long ldv, long long dv, long long n, const long long *ends,
+                         const float *corr, const float *scale)
 {
     for (long long r = 0; r < rows; r += 6) {
         const long long rt = rows - r < 6 ? rows - r : 6;
         const long long end = pa_tile_end(ends, r, rt, n);
         float *orow = o + r * ldo;
         const float *prow = p + r * ldp;
-        for (long long c = 0; c < dv && end > 0; c += 16)
+        for (long long c = 0; c < dv; c += 16)
             switch (rt) {
-            case 1: values_block_tile(orow, ldo, prow, ldp, 1, v, ldv, end, c, dv); break;
-            case 2: values_block_tile(orow, ldo, prow, ldp, 2, v, ldv, end, c, dv); break;
-            case 3: values_block_tile(orow, ldo, prow, ldp, 3, v, ldv, end, c, dv); break;
-            case 4: values_block_tile(orow, ldo, prow, ldp, 4, v, ldv, end, c, dv); break;
-            case 5: values_block_tile(orow, ldo, prow, ldp, 5, v, ldv, end, c, dv); break;
-            default: values_block_tile(orow, ldo, prow, ldp, 6, v, ldv, end, c, dv); break;
+            case 1: VALUES_TILE(1); break;
+            case 2: VALUES_TILE(2); break;
+            case 3: VALUES_TILE(3); break;
+            case 4: VALUES_TILE(4); break;
+            case 5: VALUES_TILE(5); break;
+            default: VALUES_TILE(6); break;
             }
     }
 }

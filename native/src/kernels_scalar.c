@@ -154,16 +154,21 @@ static void panel_scores(float *s, long long lds, const float *q, long long ldq,
 }
 
 static void block_values(float *o, long long ldo, const float *p, long long ldp, long long rows,
-                         const float *v, long long ldv, long long dv, long long n, const long long *ends)
+                         const float *v, long long ldv, long long dv, long long n, const long long *ends,
+                         const float *corr, const float *scale)
 {
     for (long long r = 0; r < rows; r++) {
         const long long end = ends != NULL ? ends[r] : n;
         float *orow = o + r * ldo;
+        for (long long c = 0; c < dv; c++)
+            orow[c] = corr != NULL ? corr[r] * orow[c] : 0.0f;
         for (long long j = 0; j < end; j++) {
             const float pj = p[r * ldp + j];
             for (long long c = 0; c < dv; c++)
                 orow[c] += pj * v[j * ldv + c];
         }
+        for (long long c = 0; c < dv && scale != NULL; c++)
+            orow[c] *= scale[r];
     }
 }
 

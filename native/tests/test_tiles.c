@@ -2,7 +2,8 @@
  * C tests of the query tiles' micro-kernels (panel_scores, block_values)
  * at the ISA level PANATTN_MAX_ISA selects (CTest runs every level):
  * against double sums on odd sizes, every row its own end, strided rows,
- * nothing written past a row's n columns; online_rows against online_row
+ * nothing written past a row's n columns, block_values fresh, rescaled
+ * and normalised; online_rows against online_row
  * row by row, bit for bit; then pa_sdpa with the keys
  * packed and, under a zero budget, unpacked (sgemm), against the float64
  * reference, causal and windowed rows trimmed inside the diagonal block,
@@ -86,18 +87,34 @@ static void test_kernels(void)
                     for (long long r = 0; r < rows; r++)
                         for (long long j = 0; j < lds; j++)
                             S[r * lds + j] = j < ends[r] ? frand() : 0.0f;
+                    /* Each way in: a first block (o not read: NaN there), rescaled, normalised. */
                     double *want_o = malloc(sizeof(double) * (size_t)(rows * ldo));
-                    for (long long r = 0; r < rows; r++)
-                        for (long long x = 0; x < ldo; x++) {
-                            double acc = O[r * ldo + x];
-                            for (long long j = 0; j < ends[r] && x < d; j++)
-                                acc += (double)S[r * lds + j] * K[j * ldk + x];
-                            want_o[r * ldo + x] = acc;   /* columns past d unchanged */
+                    float corr[13], scale[13];
+                    for (int way = 0; way < 4; way++) {
+                        const int rescale = way & 1, normalise = way >> 1;
+                        for (long long r = 0; r < rows; r++) {
+                            corr[r] = 0.25f + frand();
+                            scale[r] = 0.5f + frand();
+                            for (long long x = 0; x < d && !rescale; x++)
+                                O[r * ldo + x] = NAN;
                         }
-                    kern->block_values(O, ldo, S, lds, rows, K, ldk, d, n, staircase ? ends : NULL);
-                    CHECK(rel_error(&o.t, want_o) < 1e-5 && guards_intact(&o),
-                          "block_values d=%lld n=%lld rows=%lld staircase=%d: error %.3g", d, n, rows,
-                          staircase, rel_error(&o.t, want_o));
+                        for (long long r = 0; r < rows; r++)
+                            for (long long x = 0; x < ldo; x++) {
+                                if (x >= d) {
+                                    want_o[r * ldo + x] = O[r * ldo + x];   /* columns past d unchanged */
+                                    continue;
+                                }
+                                double acc = rescale ? (double)corr[r] * O[r * ldo + x] : 0.0;
+                                for (long long j = 0; j < ends[r]; j++)
+                                    acc += (double)S[r * lds + j] * K[j * ldk + x];
+                                want_o[r * ldo + x] = normalise ? acc * scale[r] : acc;
+                            }
+                        kern->block_values(O, ldo, S, lds, rows, K, ldk, d, n, staircase ? ends : NULL,
+                                           rescale ? corr : NULL, normalise ? scale : NULL);
+                        CHECK(rel_error(&o.t, want_o) < 1e-5 && guards_intact(&o),
+                              "block_values d=%lld n=%lld rows=%lld staircase=%d rescale=%d normalise=%d: error %.3g",
+                              d, n, rows, staircase, rescale, normalise, rel_error(&o.t, want_o));
+                    }
                     free(want_o);
                     free(panels);
                     free(ends);
