@@ -7,7 +7,6 @@ import java.lang.foreign.ValueLayout;
 import org.panattn.PanattnException;
 import org.panattn.internal.ffi.Panattn_h;
 import org.panattn.internal.ffi.pa_sdpa_options;
-import org.panattn.internal.ffi.pa_tensor;
 
 /**
  * Calls libpanattn through the generated bindings. Descriptors are written
@@ -36,27 +35,28 @@ public final class NativeBackend implements AttentionBackend {
     static final class Scratch {
         /** Descriptor slots of one call: the rule's inputs first, values and out last. */
         static final int ARGS = 6;
-        final MemorySegment[] args = new MemorySegment[ARGS];
-        final MemorySegment mask, keyPadding, weights, alibi, relBias, options;
+        final Descriptor[] args = new Descriptor[ARGS];
+        final Descriptor mask, keyPadding, weights, alibi, relBias;
+        final MemorySegment options;
         /** The key lengths of the call, grown to the largest batch seen. */
         private MemorySegment keyLengths = MemorySegment.NULL;
 
         Scratch() {
             Arena arena = Arena.ofAuto();
             for (int i = 0; i < ARGS; i++) {
-                args[i] = pa_tensor.allocate(arena);
+                args[i] = new Descriptor(arena);
             }
-            mask = pa_tensor.allocate(arena);
-            keyPadding = pa_tensor.allocate(arena);
-            weights = pa_tensor.allocate(arena);
-            alibi = pa_tensor.allocate(arena);
-            relBias = pa_tensor.allocate(arena);
+            mask = new Descriptor(arena);
+            keyPadding = new Descriptor(arena);
+            weights = new Descriptor(arena);
+            alibi = new Descriptor(arena);
+            relBias = new Descriptor(arena);
             options = pa_sdpa_options.allocate(arena);
         }
 
         /** Descriptor slot i filled for v (NULL when v is null). */
         MemorySegment arg(int i, View v) {
-            return v == null ? MemorySegment.NULL : describe(args[i], v);
+            return args[i].describe(v);
         }
 
         /** The lengths copied into this thread's memory (NULL for null). */
@@ -118,9 +118,9 @@ public final class NativeBackend implements AttentionBackend {
             case Plan.BOTTOM_RIGHT -> Panattn_h.PA_CAUSAL_BOTTOM_RIGHT();
             default -> Panattn_h.PA_CAUSAL_NONE();
         });
-        pa_sdpa_options.mask(o, describeOrNull(s.mask, p.mask()));
-        pa_sdpa_options.key_padding(o, describeOrNull(s.keyPadding, p.keyPadding()));
-        pa_sdpa_options.weights(o, describeOrNull(s.weights, p.weights()));
+        pa_sdpa_options.mask(o, s.mask.describe(p.mask()));
+        pa_sdpa_options.key_padding(o, s.keyPadding.describe(p.keyPadding()));
+        pa_sdpa_options.weights(o, s.weights.describe(p.weights()));
         boolean windowed = p.windowLeft() != Plan.UNBOUNDED || p.windowRight() != Plan.UNBOUNDED;
         pa_sdpa_options.window(o, 0);
         pa_sdpa_options.window_extents(o, windowed ? 1 : 0);
@@ -131,32 +131,11 @@ public final class NativeBackend implements AttentionBackend {
         pa_sdpa_options.workspace(o, MemorySegment.NULL);
         pa_sdpa_options.workspace_bytes(o, 0);
         pa_sdpa_options.softcap(o, p.softcap());
-        pa_sdpa_options.alibi_slopes(o, describeOrNull(s.alibi, p.alibi()));
-        pa_sdpa_options.rel_bias(o, describeOrNull(s.relBias, p.relTable()));
+        pa_sdpa_options.alibi_slopes(o, s.alibi.describe(p.alibi()));
+        pa_sdpa_options.rel_bias(o, s.relBias.describe(p.relTable()));
         pa_sdpa_options.rel_bidirectional(o, p.relBidirectional() ? 1 : 0);
         pa_sdpa_options.rel_max_distance(o, p.relMaxDistance());
         return o;
-    }
-
-    private static MemorySegment describeOrNull(MemorySegment d, View v) {
-        return v == null ? MemorySegment.NULL : describe(d, v);
-    }
-
-    private static MemorySegment describe(MemorySegment d, View v) {
-        pa_tensor.data(d, MemorySegment.NULL); // the data travels as a call argument
-        pa_tensor.dtype(d, switch (v.type()) {
-            case F32 -> Panattn_h.PA_F32();
-            case BOOL -> Panattn_h.PA_BOOL();
-            case F16 -> Panattn_h.PA_F16();
-            case BF16 -> Panattn_h.PA_BF16();
-        });
-        pa_tensor.reserved(d, 0);
-        for (int i = 0; i < 4; i++) {
-            pa_tensor.shape(d, i, v.shape()[i]);
-            pa_tensor.strides(d, i, v.strides()[i]);
-        }
-        pa_tensor.capacity(d, v.capacity());
-        return d;
     }
 
     /** The NUL-terminated string a native function returned. */

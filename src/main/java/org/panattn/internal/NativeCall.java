@@ -69,7 +69,7 @@ public final class NativeCall {
         if (described[slot] != v) { // a rule whose inputs() disagrees with its callNative
             throw new IllegalStateException("slot " + slot + " of a prepared call describes another view");
         }
-        return v == null ? MemorySegment.NULL : scratch.args[slot];
+        return scratch.arg(slot, v); // described when prepared: rewrites nothing
     }
 
     public MemorySegment options() {
