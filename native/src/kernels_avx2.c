@@ -246,15 +246,19 @@ static inline __m128 sum4(__m256 a, __m256 b, __m256 c, __m256 d)
     return _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
 }
 
-/* a0 .. a3 += row qr times keys k0 .. k3, count elements from c. */
-#define DOT4(c, count)                                                \
-    do {                                                              \
-        const __m256 x = load_floats(qr + (c), (count));              \
-        a0 = _mm256_fmadd_ps(x, load_row(k0, (c), (count), dtype), a0); \
-        a1 = _mm256_fmadd_ps(x, load_row(k1, (c), (count), dtype), a1); \
-        a2 = _mm256_fmadd_ps(x, load_row(k2, (c), (count), dtype), a2); \
-        a3 = _mm256_fmadd_ps(x, load_row(k3, (c), (count), dtype), a3); \
-    } while (0)
+/* The lanes of row qr times key row kr, summed over d: the key's row read
+ * in order, so that the four keys of a step stream through memory one
+ * after another (interleaving their vectors kept fewer lines in flight). */
+static inline __m256 dot_row(const float *qr, const void *kr, long long d, int dtype)
+{
+    __m256 a = _mm256_setzero_ps();
+    long long c = 0;
+    for (; c + 8 <= d; c += 8)      /* whole vectors; then one short block */
+        a = _mm256_fmadd_ps(_mm256_loadu_ps(qr + c), load_row(kr, c, 8, dtype), a);
+    if (c < d)
+        a = _mm256_fmadd_ps(load_floats(qr + c, (int)(d - c)), load_row(kr, c, (int)(d - c), dtype), a);
+    return a;
+}
 
 /* Four keys at a time, one query row after another: the keys' rows are
  * read from memory once and from L1 for the other rows, and one reduction
@@ -273,12 +277,8 @@ static void decode_scores(float *s, long long lds, const float *q, long long row
         const char *k3 = k0 + (keys - 1) * stride;
         for (long long r = 0; r < rows; r++) {
             const float *qr = q + r * d;
-            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-            long long c = 0;
-            for (; c + 8 <= d; c += 8)      /* whole vectors; then one short block */
-                DOT4(c, 8);
-            if (c < d)
-                DOT4(c, (int)(d - c));
+            const __m256 a0 = dot_row(qr, k0, d, dtype), a1 = dot_row(qr, k1, d, dtype);
+            const __m256 a2 = dot_row(qr, k2, d, dtype), a3 = dot_row(qr, k3, d, dtype);
             float out[4];
             _mm_storeu_ps(out, _mm_mul_ps(sum4(a0, a1, a2, a3), vscale));
             for (int t = 0; t < keys; t++)
