@@ -2,6 +2,7 @@
 #ifndef PANATTN_INTERNAL_H
 #define PANATTN_INTERNAL_H
 
+#include <math.h>
 #include <stddef.h>
 
 #include "panattn.h"
@@ -98,6 +99,20 @@ typedef struct pa_kernels {
     void (*online_rows)(float *s, long long lds, long long rows, const long long *lo, const long long *hi,
                         float *m, float *l, float *corr);
 } pa_kernels;
+
+/* The end of one row of online_rows: from the block's max and sum of
+ * exponentials (n keys), the factor for what came before, with *m and *l
+ * updated as online_row updates them; an empty or all -inf block changes
+ * nothing. */
+static inline float pa_online_update(long long n, float max, float sum, float *m, float *l)
+{
+    if (n == 0 || max == -INFINITY)
+        return 1.0f;
+    const float corr = *m == -INFINITY ? 0.0f : expf(*m - max);
+    *l = *l * corr + sum;
+    *m = max;
+    return corr;
+}
 
 /* online_rows a row at a time with an ISA's online_row: for the levels
  * that do not interleave rows, and the rows left over by those that do. */

@@ -389,15 +389,8 @@ static void online_group(float *s, long long lds, const long long *lo, const lon
             _mm256_maskstore_ps(row[q] + j, in, e);
             vsum[q] = _mm256_add_ps(vsum[q], e);
         }
-    for (int q = 0; q < ROWS_AT_ONCE; q++) {
-        if (n[q] == 0 || max[q] == -INFINITY) {    /* no change */
-            corr[q] = 1.0f;
-            continue;
-        }
-        corr[q] = m[q] == -INFINITY ? 0.0f : expf(m[q] - max[q]);
-        l[q] = l[q] * corr[q] + hsum(vsum[q]);
-        m[q] = max[q];
-    }
+    for (int q = 0; q < ROWS_AT_ONCE; q++)
+        corr[q] = pa_online_update(n[q], max[q], hsum(vsum[q]), &m[q], &l[q]);
 }
 
 static void online_rows(float *s, long long lds, long long rows, const long long *lo, const long long *hi,
