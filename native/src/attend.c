@@ -422,11 +422,12 @@ typedef struct schedule {
 } schedule;
 
 /* One query per head with grouped heads: a block is the group, so K and V
- * are read once for all its heads. */
+ * are read once for all its heads. A block holds at most PA_TILE_ROWS
+ * rows, so a larger group goes head by head. */
 static int groups_heads(const pa_plan *p)
 {
     const long long g = p->Hkv > 0 ? p->H / p->Hkv : 1;
-    return p->weights == NULL && p->Lq == 1 && g > 1 && p->queries != NULL
+    return p->weights == NULL && p->Lq == 1 && g > 1 && g <= PA_TILE_ROWS && p->queries != NULL
         && p->queries->strides[1] >= p->queries->shape[3] && p->out->strides[1] >= p->Dv;
 }
 

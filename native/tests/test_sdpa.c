@@ -129,6 +129,8 @@ static void test_random_shapes(void)
         { 1, 1, 1, 1000, 7, 1, 64 },
         { 1, 8, 2, 1, 3000, 64, 64 },    /* decoding: grouped heads, keys split over threads */
         { 1, 4, 4, 1, 2100, 32, 16 },    /* decoding, one head per group */
+        { 1, 64, 1, 1, 300, 8, 8 },      /* decoding, a group as large as a tile */
+        { 2, 130, 2, 1, 90, 9, 5 },      /* decoding, groups past a tile: head by head */
         { 2, 3, 3, 130, 1500, 16, 8 },   /* several tiles and key blocks */
     };
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
