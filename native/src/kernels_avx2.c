@@ -351,25 +351,36 @@ static void decode_values(float *o, const float *corr, const float *p, long long
 /* online_row without masks for ROWS_AT_ONCE rows together: a row's steps
  * form one dependent chain (max, its reduction, exp, the sum), so rows
  * interleave to keep the vector units busy. Each row's arithmetic is
- * online_row's, in its order (a short block padded with -inf). Two rows:
- * with the exp's constants they fill the 16 ymm registers; more spill. */
+ * online_row's, in its order (a short block padded with -inf). Up to the
+ * shortest row's last whole vector no lane is masked (AMD's masked stores
+ * are slow). Two rows: with the exp's constants they fill the 16 ymm
+ * registers; more spill. */
 #define ROWS_AT_ONCE 2
 static void online_group(float *s, long long lds, const long long *lo, const long long *hi,
                          float *m, float *l, float *corr)
 {
     float *row[ROWS_AT_ONCE], max[ROWS_AT_ONCE];
-    long long n[ROWS_AT_ONCE], most = 0;
+    long long n[ROWS_AT_ONCE], most = 0, whole = -1;
     __m256 vmax[ROWS_AT_ONCE], vnan[ROWS_AT_ONCE], vsum[ROWS_AT_ONCE];
     const __m256 neg_inf = _mm256_set1_ps(-INFINITY);
     for (int q = 0; q < ROWS_AT_ONCE; q++) {
         row[q] = s + q * lds + lo[q];
         n[q] = hi[q] > lo[q] ? hi[q] - lo[q] : 0;
         most = n[q] > most ? n[q] : most;
+        whole = whole < 0 || n[q] < whole ? n[q] : whole;
         vmax[q] = _mm256_set1_ps(m[q]);
         vnan[q] = _mm256_cmp_ps(vmax[q], vmax[q], _CMP_UNORD_Q);
         vsum[q] = _mm256_setzero_ps();
     }
-    for (long long j = 0; j < most; j += 8)
+    whole -= whole % 8;
+    long long j = 0;
+    for (; j < whole; j += 8)
+        for (int q = 0; q < ROWS_AT_ONCE; q++) {
+            const __m256 x = _mm256_loadu_ps(row[q] + j);
+            vmax[q] = _mm256_max_ps(vmax[q], x);
+            vnan[q] = _mm256_or_ps(vnan[q], _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
+        }
+    for (; j < most; j += 8)
         for (int q = 0; q < ROWS_AT_ONCE; q++) {
             const __m256 in = _mm256_castsi256_ps(lanes_below(count8(j, n[q])));
             const __m256 x = _mm256_blendv_ps(neg_inf, _mm256_maskload_ps(row[q] + j, _mm256_castps_si256(in)), in);
@@ -378,14 +389,21 @@ static void online_group(float *s, long long lds, const long long *lo, const lon
         }
     for (int q = 0; q < ROWS_AT_ONCE; q++) {
         max[q] = _mm256_movemask_ps(vnan[q]) ? NAN : hmax(vmax[q]);
-        vmax[q] = _mm256_set1_ps(max[q]);
+        /* Nothing kept (every score -inf): -inf - inf exponentiates to
+         * the zeros it needs, with no test in the loops. */
+        vmax[q] = _mm256_set1_ps(max[q] == -INFINITY ? INFINITY : max[q]);
     }
-    for (long long j = 0; j < most; j += 8)
+    for (j = 0; j < whole; j += 8)
+        for (int q = 0; q < ROWS_AT_ONCE; q++) {
+            const __m256 e = exp_nonpos(_mm256_sub_ps(_mm256_loadu_ps(row[q] + j), vmax[q]));
+            _mm256_storeu_ps(row[q] + j, e);
+            vsum[q] = _mm256_add_ps(vsum[q], e);
+        }
+    for (; j < most; j += 8)
         for (int q = 0; q < ROWS_AT_ONCE; q++) {
             const __m256i in = lanes_below(count8(j, n[q]));
             const __m256 x = _mm256_blendv_ps(neg_inf, _mm256_maskload_ps(row[q] + j, in), _mm256_castsi256_ps(in));
-            const __m256 e = max[q] == -INFINITY ? _mm256_setzero_ps()  /* nothing kept: zeros */
-                           : exp_nonpos(_mm256_sub_ps(x, vmax[q]));
+            const __m256 e = exp_nonpos(_mm256_sub_ps(x, vmax[q]));
             _mm256_maskstore_ps(row[q] + j, in, e);
             vsum[q] = _mm256_add_ps(vsum[q], e);
         }

@@ -108,39 +108,56 @@ static inline mask16 lanes_upto(long long c, long long end)
 /* online_row without masks for ROWS_AT_ONCE rows together: a row's steps
  * form one dependent chain (max, its reduction, exp, the sum), so rows
  * interleave to keep the vector units busy. Each row's arithmetic is
- * online_row's, in its order. */
+ * online_row's, in its order. Up to the shortest row's last whole vector
+ * no lane is masked; past it, each row masks its own tail. */
 #define ROWS_AT_ONCE 4
 static void online_group(float *s, long long lds, const long long *lo, const long long *hi,
                          float *m, float *l, float *corr)
 {
     float *row[ROWS_AT_ONCE], max[ROWS_AT_ONCE];
-    long long n[ROWS_AT_ONCE], most = 0;
+    long long n[ROWS_AT_ONCE], most = 0, whole = -1;
     __m512 vmax[ROWS_AT_ONCE], vsum[ROWS_AT_ONCE];
-    int nan[ROWS_AT_ONCE];
+    mask16 nan[ROWS_AT_ONCE];
     for (int q = 0; q < ROWS_AT_ONCE; q++) {
         row[q] = s + q * lds + lo[q];
         n[q] = hi[q] > lo[q] ? hi[q] - lo[q] : 0;
         most = n[q] > most ? n[q] : most;
+        whole = whole < 0 || n[q] < whole ? n[q] : whole;
         vmax[q] = _mm512_set1_ps(m[q]);
         vsum[q] = _mm512_setzero_ps();
-        nan[q] = isnan(m[q]);
+        nan[q] = isnan(m[q]) ? (mask16)1 : (mask16)0;
     }
-    for (long long j = 0; j < most; j += 16)
+    whole -= whole % 16;
+    long long j = 0;
+    for (; j < whole; j += 16)
+        for (int q = 0; q < ROWS_AT_ONCE; q++) {
+            const __m512 x = _mm512_loadu_ps(row[q] + j);
+            vmax[q] = _mm512_max_ps(vmax[q], x);
+            nan[q] |= _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
+        }
+    for (; j < most; j += 16)
         for (int q = 0; q < ROWS_AT_ONCE; q++) {
             const mask16 k = lanes_upto(j, n[q]);
             const __m512 x = _mm512_maskz_loadu_ps(k, row[q] + j);
             vmax[q] = _mm512_mask_max_ps(vmax[q], k, vmax[q], x);
-            nan[q] |= (_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q) & k) != 0;
+            nan[q] |= _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);    /* lanes past the row load as 0 */
         }
     for (int q = 0; q < ROWS_AT_ONCE; q++) {
         max[q] = nan[q] ? NAN : _mm512_reduce_max_ps(vmax[q]);
-        vmax[q] = _mm512_set1_ps(max[q]);
+        /* Nothing kept (every score -inf): -inf - inf exponentiates to
+         * the zeros it needs, with no test in the loops. */
+        vmax[q] = _mm512_set1_ps(max[q] == -INFINITY ? INFINITY : max[q]);
     }
-    for (long long j = 0; j < most; j += 16)
+    for (j = 0; j < whole; j += 16)
+        for (int q = 0; q < ROWS_AT_ONCE; q++) {
+            const __m512 e = exp_nonpos(_mm512_sub_ps(_mm512_loadu_ps(row[q] + j), vmax[q]));
+            _mm512_storeu_ps(row[q] + j, e);
+            vsum[q] = _mm512_add_ps(vsum[q], e);
+        }
+    for (; j < most; j += 16)
         for (int q = 0; q < ROWS_AT_ONCE; q++) {
             const mask16 k = lanes_upto(j, n[q]);
-            __m512 e = max[q] == -INFINITY ? _mm512_setzero_ps()  /* nothing kept: zeros */
-                     : exp_nonpos(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, row[q] + j), vmax[q]));
+            const __m512 e = exp_nonpos(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, row[q] + j), vmax[q]));
             _mm512_mask_storeu_ps(row[q] + j, k, e);
             vsum[q] = _mm512_mask_add_ps(vsum[q], k, vsum[q], e);
         }
@@ -413,11 +430,11 @@ static void panel_scores(float *s, long long lds, const float *q, long long ldq,
 }
 
 /* Output columns c .. c + 16 * cw - 1 of rt rows over keys [0, n), from o
- * (zeros when fresh, times corr when given), times scale when given: each
+ * (zeros without corr, else times corr), times scale when given: each
  * V element loaded once serves rt rows. */
 static PA_TILE_INLINE void values_block_tile(float *o, long long ldo, const float *p, long long ldp, int rt,
                                      const float *v, long long ldv, long long n, long long c, int cw,
-                                     long long dv, int fresh, const float *corr, const float *scale)
+                                     long long dv, const float *corr, const float *scale)
 {
     __m512 acc[6][4];
     mask16 m[4];
@@ -425,9 +442,8 @@ static PA_TILE_INLINE void values_block_tile(float *o, long long ldo, const floa
         m[x] = lanes_upto(c + 16 * x, dv);
     for (int y = 0; y < rt; y++)
         for (int x = 0; x < cw; x++) {
-            acc[y][x] = fresh ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m[x], o + y * ldo + c + 16 * x);
-            if (corr != NULL)
-                acc[y][x] = _mm512_mul_ps(_mm512_set1_ps(corr[y]), acc[y][x]);
+            acc[y][x] = corr == NULL ? _mm512_setzero_ps()
+                      : _mm512_mul_ps(_mm512_set1_ps(corr[y]), _mm512_maskz_loadu_ps(m[x], o + y * ldo + c + 16 * x));
         }
     if (c + 16 * cw <= dv) {    /* whole vectors: plain loads, no mask registers held */
         for (long long j = 0; j < n; j++) {
@@ -461,8 +477,7 @@ static PA_TILE_INLINE void values_block_tile(float *o, long long ldo, const floa
 }
 
 #define VALUES_BLOCK_TILE(RT, CW)                                                                         \
-    values_block_tile(o + r * ldo, ldo, pj + r * ldp, ldp, RT, vj, ldv, end, c, CW, dv, fresh, tile_corr, \
-                      tile_scale)
+    values_block_tile(o + r * ldo, ldo, p + r * ldp, ldp, RT, v, ldv, end, c, CW, dv, tile_corr, tile_scale)
 #define VALUES_TILE(RT)                                                  \
     switch (cw) {                                                        \
     case 1: VALUES_BLOCK_TILE(RT, 1); break;                             \
@@ -471,37 +486,29 @@ static PA_TILE_INLINE void values_block_tile(float *o, long long ldo, const floa
     default: VALUES_BLOCK_TILE(RT, 4); break;                            \
     }
 
-/* Tiles of 6 rows x 64 columns, as the scores; chunks of 64 keys
- * outside, so that a chunk's V rows stay in L1 for every row tile. A
- * tile's first chunk (its only one, when it has no key) applies corr, its
- * last scale. */
+/* Tiles of 6 rows x 64 columns, as the scores. A tile walks all its keys
+ * with its outputs held in registers: the V rows come from L2 (a block's
+ * are at most 512 x Dv floats), which keeps up with the multiply-adds,
+ * and o is read and written once a block. */
 static void block_values(float *o, long long ldo, const float *p, long long ldp, long long rows,
                          const float *v, long long ldv, long long dv, long long n, const long long *ends,
                          const float *corr, const float *scale)
 {
-    const long long most = pa_tile_end(ends, 0, rows, n);
-    for (long long j = 0; j == 0 || j < most; j += 64) {
-        for (long long r = 0; r < rows; r += 6) {
-            const long long rt = rows - r < 6 ? rows - r : 6;
-            const long long tile = pa_tile_end(ends, r, rt, n);
-            if (j > 0 && j >= tile)
-                continue;
-            const long long end = tile > j ? (tile < j + 64 ? tile : j + 64) - j : 0;
-            const int fresh = j == 0 && corr == NULL;
-            const float *tile_corr = j == 0 && corr != NULL ? corr + r : NULL;
-            const float *tile_scale = j + 64 >= tile && scale != NULL ? scale + r : NULL;
-            const float *pj = p + j, *vj = v + j * ldv;
-            for (long long c = 0; c < dv; c += 64) {
-                const long long left = (dv - c + 15) / 16;
-                const int cw = left < 4 ? (int)left : 4;
-                switch (rt) {
-                case 1: VALUES_TILE(1) break;
-                case 2: VALUES_TILE(2) break;
-                case 3: VALUES_TILE(3) break;
-                case 4: VALUES_TILE(4) break;
-                case 5: VALUES_TILE(5) break;
-                default: VALUES_TILE(6) break;
-                }
+    for (long long r = 0; r < rows; r += 6) {
+        const long long rt = rows - r < 6 ? rows - r : 6;
+        const long long end = pa_tile_end(ends, r, rt, n);
+        const float *tile_corr = corr != NULL ? corr + r : NULL;
+        const float *tile_scale = scale != NULL ? scale + r : NULL;
+        for (long long c = 0; c < dv; c += 64) {
+            const long long left = (dv - c + 15) / 16;
+            const int cw = left < 4 ? (int)left : 4;
+            switch (rt) {
+            case 1: VALUES_TILE(1) break;
+            case 2: VALUES_TILE(2) break;
+            case 3: VALUES_TILE(3) break;
+            case 4: VALUES_TILE(4) break;
+            case 5: VALUES_TILE(5) break;
+            default: VALUES_TILE(6) break;
             }
         }
     }
