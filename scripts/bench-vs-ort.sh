@@ -3,9 +3,11 @@
 # panattn's native backend, side by side in one process on the same inputs
 # and thread count: writes the ONNX models (scripts/make-ort-models.py, with
 # Debian's python3-onnx), builds the library and the benchmarks (bench/,
-# which alone depends on ONNX Runtime), checks that the outputs agree and
-# prints one table with the ratio per workload. The machine should be idle.
-#   scripts/bench-vs-ort.sh [THREADS [SECONDS]]   (default: 2 threads, 5 s a case)
+# which alone depends on ONNX Runtime), checks that the outputs agree, times
+# the two in turn (10 rounds, so that a slow spell of a shared machine hits
+# both) and prints one table with the median ratio per workload and its
+# range over the rounds. The machine should be idle.
+#   scripts/bench-vs-ort.sh [THREADS [SECONDS]]   (default: 2 threads, 5 s a side of each case)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 

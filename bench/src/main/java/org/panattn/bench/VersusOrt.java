@@ -32,8 +32,9 @@ import org.panattn.layers.MultiHeadAttention;
  * The workloads of the performance targets through ONNX Runtime's Java API
  * (the opset-23 Attention operator, models by scripts/make-ort-models.py)
  * and through panattn's native backend, on the same inputs and thread
- * count, one after the other in one process: checks that the outputs agree,
- * times both at steady state and prints one table with the ratio.
+ * count, in one process: checks that the outputs agree, warms both up,
+ * times them in alternating rounds and prints one table with the median
+ * ratio and its range over the rounds.
  *
  * <p>Usage: {@code VersusOrt MODEL_FOLDER THREADS [SECONDS]}; run by
  * scripts/bench-vs-ort.sh.
@@ -90,8 +91,8 @@ public final class VersusOrt {
             rows.add(layer(env, options, arena, models, seconds));
         }
         System.out.printf(Locale.ROOT, "%nthreads: %d (ONNX Runtime intra-op, panattn's pool); medians at steady state"
-                + "%n%n| workload | ONNX Runtime | panattn native | ORT time / panattn time |%n|---|---|---|---|%n",
-                threads);
+                + ", %d rounds taken in turn%n%n| workload | ONNX Runtime | panattn native | ORT time / panattn time "
+                + "| lowest to highest round |%n|---|---|---|---|---|%n", threads, ROUNDS);
         rows.forEach(System.out::println);
     }
 
@@ -139,21 +140,52 @@ public final class VersusOrt {
             throw new IllegalStateException(name + ": outputs differ by " + err + " (" + want.length + " vs "
                     + got.length + " elements)");
         }
-        long ortNs = steadyMedian(ort, seconds), panattnNs = steadyMedian(panattn, seconds);
-        System.err.printf(Locale.ROOT, "%s: ONNX Runtime %s, panattn %s, max |diff| %.2e%n", name, time(ortNs),
-                time(panattnNs), err);
-        return String.format(Locale.ROOT, "| %s | %s | %s | %.2f |", name, time(ortNs), time(panattnNs),
-                (double) ortNs / panattnNs);
+        warmUp(ort, seconds);
+        warmUp(panattn, seconds);
+        Timing t = alternate(ort, panattn, seconds);
+        System.err.printf(Locale.ROOT, "%s: ONNX Runtime %s, panattn %s, ratio %.2f (rounds %.2f to %.2f), "
+                + "max |diff| %.2e%n", name, time(t.ortNs), time(t.panattnNs), t.ratio, t.lowest, t.highest, err);
+        return String.format(Locale.ROOT, "| %s | %s | %s | %.2f | %.2f to %.2f |", name, time(t.ortNs),
+                time(t.panattnNs), t.ratio, t.lowest, t.highest);
+    }
+
+    /** Medians over the rounds of each side's median, and of the rounds' ratios. */
+    private record Timing(double ortNs, double panattnNs, double ratio, double lowest, double highest) {
+    }
+
+    /** Rounds per workload: this machine's slow spells last seconds, so the
+     * two sides take turns and each round's ratio compares like with like. */
+    private static final int ROUNDS = 10;
+
+    /**
+     * Times the two calls in turn, {@code seconds / ROUNDS} a side a round
+     * (at least 5 calls), after both are warm.
+     */
+    private static Timing alternate(Call ort, Call panattn, double seconds) throws Exception {
+        double[] ortNs = new double[ROUNDS], panattnNs = new double[ROUNDS], ratio = new double[ROUNDS];
+        double ortEach = median(ort, 5), panattnEach = median(panattn, 5);
+        for (int r = 0; r < ROUNDS; r++) {
+            ortNs[r] = median(ort, calls(seconds / ROUNDS, ortEach));
+            panattnNs[r] = median(panattn, calls(seconds / ROUNDS, panattnEach));
+            ratio[r] = ortNs[r] / panattnNs[r];
+        }
+        double[] sorted = ratio.clone();
+        Arrays.sort(sorted);
+        return new Timing(median(ortNs), median(panattnNs), median(ratio), sorted[0], sorted[ROUNDS - 1]);
+    }
+
+    private static int calls(double seconds, double eachNs) {
+        return (int) Math.max(5, Math.min(1_000_000, seconds * 1e9 / Math.max(eachNs, 1)));
     }
 
     /**
-     * The median time of a call at steady state: windows of about 20 ms
-     * until two windows' medians agree within 3% after at least 20,000
-     * calls and 2 s (at most {@code seconds}), then {@code seconds} of
-     * calls. Both minimums: a tiny call's medians agree long before the
-     * optimising compiler has replaced its profiling code.
+     * Runs a call until it is at steady state: windows of about 20 ms until
+     * two windows' medians agree within 3% after at least 20,000 calls and
+     * 2 s (at most {@code seconds}). Both minimums: a tiny call's medians
+     * agree long before the optimising compiler has replaced its profiling
+     * code.
      */
-    private static long steadyMedian(Call call, double seconds) throws Exception {
+    private static void warmUp(Call call, double seconds) throws Exception {
         long start = System.nanoTime(), calls = 0;
         double previous = -1, median = time(call);
         while (System.nanoTime() - start < seconds * 1e9) {
@@ -162,12 +194,17 @@ public final class VersusOrt {
             calls += size;
             if (calls >= 20_000 && System.nanoTime() - start >= Math.min(2e9, seconds * 1e9) && previous > 0
                     && Math.abs(median - previous) <= 0.03 * previous) {
-                break;
+                return;
             }
             previous = median;
         }
-        int size = (int) Math.max(5, Math.min(1_000_000, seconds * 1e9 / Math.max(median, 1)));
-        return (long) median(call, size);
+    }
+
+    private static double median(double[] values) {
+        double[] sorted = values.clone();
+        Arrays.sort(sorted);
+        int n = sorted.length;
+        return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
     }
 
     private static double median(Call call, int count) throws Exception {
@@ -217,7 +254,7 @@ public final class VersusOrt {
         return a;
     }
 
-    private static String time(long ns) {
+    private static String time(double ns) {
         return ns >= 1_000_000 ? String.format(Locale.ROOT, "%.2f ms", ns / 1e6)
                 : String.format(Locale.ROOT, "%.2f µs", ns / 1e3);
     }
