@@ -418,7 +418,11 @@ typedef struct schedule {
     long long scratch_floats;   /* per thread, all of it */
     long long partial_floats;   /* per (block, chunk) item, when chunks > 1 */
     long long panel_stride;     /* packed keys per (b, kvh), in floats; 0: not packed */
-    int heaviest_first;         /* causal: the last query tiles, which see the most keys, go first */
+    /* Causal: each (b, h)'s tiles from its last, which sees the most keys,
+     * so that light tiles end the call and consecutive tiles share a
+     * head's K and V in cache (all heads' last tiles first read each
+     * head's from L3 and took 8% longer). */
+    int heaviest_first;
 } schedule;
 
 /* One query per head with grouped heads: a block is the group, so K and V
@@ -557,10 +561,8 @@ static pa_rows block_rows(const pa_plan *p, const schedule *s, long long block)
         r.count = s->block_rows;
     } else {
         long long bh = block / s->blocks_per_bh, tile = block % s->blocks_per_bh;
-        if (s->heaviest_first) {    /* every (b, h)'s last tile, then the ones before */
-            bh = block % (p->B * p->H);
-            tile = s->blocks_per_bh - 1 - block / (p->B * p->H);
-        }
+        if (s->heaviest_first)
+            tile = s->blocks_per_bh - 1 - tile;
         r.b = bh / p->H;
         r.h0 = bh % p->H;
         r.kvh = r.h0 / (p->H / p->Hkv);
