@@ -118,6 +118,10 @@ public final class Attention {
      * {@link IllegalStateException} at its next access. A closed arena is refused before
      * the call with an {@link IllegalStateException} naming the tensor.
      *
+     * <p>A native call that repeats this thread's last one (the same tensor and spec
+     * objects) runs as {@link #prepare} would: it passed every check last time, so only the
+     * arenas are checked again.
+     *
      * @param q queries {@code (B, H, Lq, Dk)}
      * @param k keys {@code (B, Hkv, Lk, Dk)}
      * @param v values {@code (B, Hkv, Lk, Dv)}
